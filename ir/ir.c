@@ -257,7 +257,7 @@ int ir_emit(Module *m, Func *f, OpKind op, const Type *given, int nin, const int
   n->op = op;
   n->nin = nin;
   n->in = arena_alloc(m->arena, (size_t)(nin ? nin : 1) * sizeof *n->in);
-  memcpy(n->in, in, (size_t)nin * sizeof *in);
+  if (nin) memcpy(n->in, in, (size_t)nin * sizeof *in);
   n->attr = attr ? *attr : attrs_none();
   if (n->attr.s) n->attr.s = arena_strdup(m->arena, n->attr.s);
   n->loc = loc;
@@ -291,7 +291,7 @@ int ir_arg(Module *m, Func *f, const char *name, Type t, SrcLoc loc) {
 void ir_set_outputs(Module *m, Func *f, int n, const int *vals, const char *const *names) {
   f->nout = n;
   f->outs = arena_alloc(m->arena, (size_t)(n ? n : 1) * sizeof *f->outs);
-  memcpy(f->outs, vals, (size_t)n * sizeof *vals);
+  if (n) memcpy(f->outs, vals, (size_t)n * sizeof *vals);
   f->outnames = NULL;
   if (names) {
     f->outnames = arena_alloc(m->arena, (size_t)(n ? n : 1) * sizeof *f->outnames);
