@@ -1,0 +1,112 @@
+// duo.dsl — Duo / UDLM, uniform-state discrete diffusion (Sahoo et al. 2025; duo-udlm.md): the
+// time-conditioned DDiT backbone with the mean parameterization (§8), the Rao-Blackwellized
+// continuous-time NELBO of the discrete (post-curriculum) training phase (§3.2), and the ancestral
+// sampler with the Greedy-Tail final step (§7.1). The HF checkpoint `s-sahoo/duo` is
+//   -D vocab=50258 -D seq_len=1024 -D layers=12 -D hidden_dim=768 -D heads=12 -D cond_dim=128
+// (vocab = len(tokenizer): GPT-2 plus [PAD]; Duo has no mask token). Defaults: a small test model.
+
+const vocab = 256
+const seq_len = 128
+const layers = 2
+const hidden_dim = 128
+const heads = 4
+const cond_dim = 64
+
+const V = vocab                   // K, the number of token states
+const head_dim = hidden_dim / heads
+const t_tail = 1e-5               // time of the final Greedy-Tail evaluation
+const sigma_tail = -log(1.0 - (1.0 - loglinear_eps) * t_tail)
+
+import "std/dit.dsl"
+import "std/schedules.dsl"
+import "std/sampling.dsl"
+
+dim B
+
+param net: DiT @ "backbone"
+
+// Raw logits; sigma = -log(alpha_t) is the time conditioning (always on for Duo).
+export fn logits(z: i32[B, seq_len], sigma: f32[B]) -> f32[B, seq_len, V] {
+  return dit_logits(z, sigma, net)
+}
+
+// log x_theta: the mean parameterization is a plain log-softmax over all K states (no mask
+// suppression, no carry-over).
+export fn denoise(z: i32[B, seq_len], sigma: f32[B]) -> f32[B, seq_len, V] {
+  return log_softmax(logits(z, sigma), axis = -1)
+}
+
+// Logits for a relaxed input y [B, L, K] (the curriculum's tempered Gaussian latents): the input
+// embedding is the soft lookup softmax(y) E instead of a row gather (§5.1).
+export fn logits_soft(y: f32[B, seq_len, V], sigma: f32[B]) -> f32[B, seq_len, V] {
+  return dit_trunk(matmul(softmax(y, axis = -1), net.embed), sigma, net)
+}
+
+// Per-token Rao-Blackwellized NELBO (§3.2, the stable variant), for clean ids x, noisy ids z and the
+// model's probabilities p [B, L, K] at alpha [B] (alpha' = -(1 - eps) for loglinear). With
+// r = K alpha / (1 - alpha), L_j = log1p(r p_j), S = sum_j L_j, kappa = 1 / (1 + r),
+// w = -alpha' / (K alpha) and i = z, m = x:
+//   z == x: w [ -kappa (S - K L_i) + (K-1) kappa log kappa - K/(1-alpha) (1/(1+r) - 1/(1+r p_i)) ]
+//   z != x: w [ -(S - K L_i) - r (L_m - L_i) - (1+r) log kappa - K/(1-alpha) r p_i / (1 + r p_i) ]
+fn usdm_nelbo(x: i32[B, L], z: i32[B, L], p: f32[B, L, V], alpha: f32[B]) -> f32[B, L] {
+  a = reshape(alpha, [B, 1])
+  r = V * a / (1.0 - a)
+  kappa = 1.0 / (1.0 + r)
+  w = (1.0 - loglinear_eps) / (V * a)
+  lj = log1p(reshape(r, [B, 1, 1]) * p)
+  s = sum(lj, axis = -1)
+  li = reshape(take_along(lj, reshape(z, [B, L, 1])), [B, L])
+  lm = reshape(take_along(lj, reshape(x, [B, L, 1])), [B, L])
+  pi = reshape(take_along(p, reshape(z, [B, L, 1])), [B, L])
+  c = V / (1.0 - a)
+  same = -kappa * (s - V * li) + (V - 1) * kappa * log(kappa) - c * (1.0 / (1.0 + r) - 1.0 / (1.0 + r * pi))
+  diff = -(s - V * li) - r * (lm - li) - (1.0 + r) * log(kappa) - c * r * pi / (1.0 + r * pi)
+  return w * where(z == x, same, diff)
+}
+
+// The training loss of the discrete phase (§2.2 schedule 1, §3): t stratified in [1e-3, 1),
+// alpha = 1 - (1-eps) t, each token replaced with probability 1 - alpha by a uniform id in [0, K)
+// (which may redraw the same id), x_theta = softmax(net(z, sigma = -log alpha)), the per-token NELBO
+// averaged over all B * seq_len tokens.
+export fn loss(x0: i32[B, seq_len], seed: i64, step: i64) -> f32 {
+  t = stratified_t(rand_uniform(seed, step, [B], f32))
+  alpha = loglinear_alpha(t)
+  corrupt = rand_uniform(seed, step, [B, seq_len], f32) < reshape(1.0 - alpha, [B, 1])
+  noise = minimum(cast(floor(rand_uniform(seed, step, [B, seq_len], f32) * V), i32), V - 1)
+  z = where(corrupt, noise, x0)
+  p = softmax(logits(z, -log(alpha)), axis = -1)
+  nll = usdm_nelbo(x0, z, p, alpha)
+  tokens = sum(ones([B], f32), axis = 0) * seq_len
+  return sum(sum(nll, axis = 1), axis = 0) / tokens
+}
+
+// alpha(t) = 1 - (1 - eps) t as a float64 scalar, for the sampler's time grid.
+fn alpha_f64(t: f64) -> f64 {
+  return 1.0 - (1.0 - loglinear_eps) * t
+}
+
+// One ancestral step (§7.1) from t to s: x_theta = softmax(net(z, -log alpha_t)) in float64, then
+// the exact posterior (§2.1) with x = x_theta, unnormalized (the exponential race is scale-free):
+//   w_v = K a_t p_v [v=z] + (a_t|s - a_t) [v=z] + (a_s - a_t) p_v + (1 - a_t|s)(1 - a_s) / K.
+fn ancestral_step(z: i32[B, seq_len], t: f64, s: f64, seed: i64, step: i64) -> i32[B, seq_len] {
+  a_t = alpha_f64(t)
+  a_s = alpha_f64(s)
+  a_ts = a_t / a_s
+  sigma = broadcast_to(cast(-log(a_t), f32), [B])
+  p = cast(softmax(logits(z, sigma), axis = -1), f64)
+  hit = reshape(z, [B, seq_len, 1]) == iota([V], 0, i32)
+  w = (a_s - a_t) * p + (1.0 - a_ts) * (1.0 - a_s) / V + where(hit, V * a_t * p + (a_ts - a_t), zeros([V], f64))
+  return sample_categorical(w, rand_uniform(seed, step, [B, seq_len, V], f64))
+}
+
+// Ancestral sampling: z starts uniform over the K states, t runs over linspace(1, 1e-5, steps + 1),
+// then Greedy-Tail: z = argmax of the network output at t0 = 1e-5 (one extra evaluation).
+sampler ancestral(steps: i64 = 128, seed: i64 = 1) -> i32[B, seq_len] {
+  state z: i32[B, seq_len] = minimum(cast(floor(rand_uniform(seed, 0, [B, seq_len], f64) * V), i32), V - 1)
+  loop i in 0..steps {
+    dt = (1.0 - 1e-5) / cast(steps, f64)
+    t = 1.0 - cast(i, f64) * dt
+    z = ancestral_step(z, t, t - dt, seed, i)
+  }
+  return cast(argmax(logits(z, full([B], sigma_tail, f32)), axis = -1), i32)
+}
