@@ -214,6 +214,7 @@ int shape_broadcast_types(const Type *a, const Type *b, Type *out); /* numpy bro
 /* ================================================================ ir/verify.c */
 int ir_verify_func(const Module *m, const Func *f, DlmErr *e);  /* 1 if valid */
 int ir_verify(const Module *m, DlmErr *e);
+int ir_verify_sched(const Module *m, const Sched *s, DlmErr *e); /* 1 if valid */
 
 /* ================================================================ ir/print.c, ir/parse.c, ir/dot.c */
 void ir_print(const Module *m, FILE *out);             /* the line-oriented text form */
