@@ -541,13 +541,13 @@ static int parse_decl(P *p) {
   if (is_word(&t, "param")) {
     const char *name, *kind;
     Type ty;
-    int64_t numel;
     double a = 0, bb = 0;
     Tok tt = p->tok;
     if (!get_str(p, &name)) return 0;
     tt = p->tok;
     if (!get_type(p, &ty)) return 0;
-    if (!type_numel_const(&ty, &numel)) return fail(p, &tt, "a parameter needs a constant shape");
+    for (int d = 0; d < ty.rank; d++)
+      if (!dim_is_const(ty.dims[d])) return fail(p, &tt, "a parameter needs a constant shape");
     if (!expect_word(p, "init")) return 0;
     Tok kt = p->tok;
     if (!get_name(p, &kind)) return 0;

@@ -354,7 +354,7 @@ int shape_slice(const Module *m, const Node *n, const Type *const *in, Type *out
     return 0;
   }
   *out = *in[0];
-  out->dims[ax] = dim_const((end - start + step - 1) / step);
+  out->dims[ax] = dim_const(end == start ? 0 : (end - start - 1) / step + 1);
   return 1;
 }
 
@@ -371,6 +371,7 @@ int shape_pad(const Module *m, const Node *n, const Type *const *in, Type *out, 
   *out = *in[0];
   if (before + after == 0) return 1;
   if (!dim_is_const(d)) return fail1(m, n, e, "the padded axis must have a constant size", in[0]);
+  if (d.k > INT64_MAX - before - after) return fail1(m, n, e, "padded size overflows", in[0]);
   out->dims[ax] = dim_const(d.k + before + after);
   return 1;
 }

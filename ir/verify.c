@@ -223,8 +223,9 @@ int ir_verify_sched(const Module *m, const Sched *s, DlmErr *e) {
 int ir_verify(const Module *m, DlmErr *e) {
   for (int i = 0; i < m->nparams; i++) {
     const ParamDecl *p = &m->params[i];
-    int64_t numel;
-    if (!p->name || !type_ok(m, &p->type) || !type_numel_const(&p->type, &numel) || (unsigned)p->init > INIT_UNIFORM) {
+    int constant = 1;
+    for (int d = 0; d < p->type.rank && d < DLM_MAX_RANK; d++) constant &= dim_is_const(p->type.dims[d]);
+    if (!p->name || !type_ok(m, &p->type) || !constant || (unsigned)p->init > INIT_UNIFORM) {
       err_set(e, p->loc, "parameter %d (%s) is malformed: it needs a name, a constant shape and an init kind", i,
               p->name ? p->name : "?");
       return 0;

@@ -176,6 +176,8 @@ static void test_layout(void) {
   BAD("broadcast_to: cannot broadcast: f32[L,2] and f32[B,L,64]", "broadcast_to", "f32[B,L,64]", none, 1, "f32[L,2]");
   OK("f32[B,3]", "slice", NULL, ia(4, 1, 2, 8, 2), 1, "f32[B,10]");
   OK("f32[B,0]", "slice", NULL, ia(4, -1, 4, 4, 1), 1, "f32[B,10]");
+  OK("f32[B,1]", "slice", NULL, ia(4, 1, 2, 8, 2147483647), 1, "f32[B,10]");
+  OK("f32[B,2]", "slice", NULL, ia(4, 1, 0, 10, 5), 1, "f32[B,10]");
   BAD("slice: range 2:11:1 is invalid for axis 1 of f32[B,10]", "slice", NULL, ia(4, 1, 2, 11, 1), 1, "f32[B,10]");
   BAD("is invalid", "slice", NULL, ia(4, 1, 2, 8, 0), 1, "f32[B,10]");
   BAD("sliced axis must have a constant size", "slice", NULL, ia(4, 0, 0, 1, 1), 1, "f32[B,10]");
