@@ -75,7 +75,6 @@ int interp_iota(const InterpCtx *c, const Node *n, const Val *const *in, Val *ou
 }
 
 int interp_rand(const InterpCtx *c, const Node *n, const Val *const *in, Val *out, DlmErr *e) {
-  if (in[0]->isf || in[1]->isf) { err_set(e, n->loc, "rand_uniform: seed and offset must be integers"); return 0; }
   uint64_t seed = (uint64_t)in[0]->i[0], offset = (uint64_t)in[1]->i[0];
   int f64 = n->type.dtype == DT_F64;
   for (int64_t k = 0; k < out->numel; k++)
@@ -235,18 +234,14 @@ int interp_binary(const InterpCtx *c, const Node *n, const Val *const *in, Val *
   odo_init(&o, out->rank, out->shape, 2);
   interp_bcast_strides(a, out->rank, out->shape, o.st[0]);
   interp_bcast_strides(b, out->rank, out->shape, o.st[1]);
-  int fl = a->isf || b->isf;
   for (int64_t k = 0; k < out->numel; k++, odo_next(&o)) {
     int64_t ia = o.off[0], ib = o.off[1];
-    if (fl) {
+    if (a->isf) {
       double r = binary_f(n->op, val_get(a, ia), val_get(b, ib));
       if (out->isf) out->f[k] = r;
       else out->i[k] = (int64_t)r; /* comparisons and logic: 0 or 1 */
     } else {
-      int64_t r;
-      if (!binary_i(n, a->i[ia], b->i[ib], &r, e)) return 0;
-      if (out->isf) out->f[k] = (double)r;
-      else out->i[k] = r;
+      if (!binary_i(n, a->i[ia], b->i[ib], &out->i[k], e)) return 0;
     }
   }
   return 1;
@@ -260,7 +255,7 @@ int interp_where(const InterpCtx *c, const Node *n, const Val *const *in, Val *o
     const Val *src = val_get(in[0], o.off[0]) != 0 ? in[1] : in[2];
     int64_t off = src == in[1] ? o.off[1] : o.off[2];
     if (out->isf) out->f[k] = val_get(src, off);
-    else out->i[k] = val_geti(src, off);
+    else out->i[k] = src->i[off];
   }
   return 1;
 }

@@ -32,9 +32,8 @@ typedef int (*InterpKernel)(const InterpCtx *c, const Node *n, const Val *const 
 #include "ops.def"
 #undef OP
 
-/* Element k of v as a double / as an int64 (floats truncate toward zero; callers check range). */
+/* Element k of v as a double. */
 static inline double val_get(const Val *v, int64_t k) { return v->isf ? v->f[k] : (double)v->i[k]; }
-static inline int64_t val_geti(const Val *v, int64_t k) { return v->isf ? (int64_t)v->f[k] : v->i[k]; }
 
 /* Row-major strides of v for iterating an output of rank orank / shape oshape under numpy
  * broadcasting (right-aligned; 0 along axes where v has size 1 or is missing). */

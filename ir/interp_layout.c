@@ -20,7 +20,6 @@ int interp_copy(const InterpCtx *c, const Node *n, const Val *const *in, Val *ou
 
 int interp_transpose(const InterpCtx *c, const Node *n, const Val *const *in, Val *out, DlmErr *e) {
   const Val *a = in[0];
-  if (n->attr.ni != a->rank) { err_set(e, n->loc, "transpose: perm has %d entries for rank %d", n->attr.ni, a->rank); return 0; }
   int64_t st[DLM_MAX_RANK];
   interp_strides(a, st);
   Odo o;
@@ -38,16 +37,15 @@ int interp_broadcast(const InterpCtx *c, const Node *n, const Val *const *in, Va
   return 1;
 }
 
-/* slice: element j along axis comes from start + j*step (start < 0 counts from the end). */
+/* slice: element j along axis comes from start + j*step (the shape rule keeps it in range). */
 int interp_slice(const InterpCtx *c, const Node *n, const Val *const *in, Val *out, DlmErr *e) {
   const Val *a = in[0];
   int axis;
   if (!interp_norm_axis(n->attr.i[0], a->rank, &axis)) { err_set(e, n->loc, "slice: axis out of range"); return 0; }
   int64_t outer, len, inner, olen = out->shape[axis];
   interp_split_axis(a, axis, &outer, &len, &inner);
-  int64_t start = n->attr.i[1], step = n->attr.ni > 3 && n->attr.i[3] ? n->attr.i[3] : 1;
-  if (start < 0) start += len;
-  if (olen > 0 && (start < 0 || start >= len || start + (olen - 1) * step < 0 || start + (olen - 1) * step >= len)) {
+  int64_t start = n->attr.i[1], step = n->attr.i[3];
+  if (olen > 0 && (start < 0 || step < 1 || start + (olen - 1) * step >= len)) {
     err_set(e, n->loc, "slice: range out of bounds for a dim of %lld", (long long)len);
     return 0;
   }
@@ -93,10 +91,9 @@ int interp_concat(const InterpCtx *c, const Node *n, const Val *const *in, Val *
 /* gather(table, idx): out[i..., r...] = table[idx[i...], r...]. */
 int interp_gather(const InterpCtx *c, const Node *n, const Val *const *in, Val *out, DlmErr *e) {
   const Val *t = in[0], *idx = in[1];
-  if (t->rank == 0) { err_set(e, n->loc, "gather: table must have rank >= 1"); return 0; }
   int64_t rows = t->shape[0], row = rows ? t->numel / rows : 0;
   for (int64_t k = 0; k < idx->numel; k++) {
-    int64_t r = val_geti(idx, k);
+    int64_t r = idx->i[k];
     if (r < 0 || r >= rows) {
       err_set(e, n->loc, "gather: index %lld out of range [0, %lld) at element %lld", (long long)r, (long long)rows, (long long)k);
       return 0;
@@ -106,27 +103,19 @@ int interp_gather(const InterpCtx *c, const Node *n, const Val *const *in, Val *
   return 1;
 }
 
-/* take_along(x, idx): out[..., k] = x[..., idx[..., k]], leading dims broadcast numpy-style. */
+/* take_along(x, idx): out[..., k] = x[..., idx[..., k]]; x and idx have the same leading dims. */
 int interp_take(const InterpCtx *c, const Node *n, const Val *const *in, Val *out, DlmErr *e) {
   const Val *x = in[0], *idx = in[1];
-  if (x->rank == 0 || idx->rank == 0 || out->rank == 0) { err_set(e, n->loc, "take_along: operands must have rank >= 1"); return 0; }
   int64_t nx = x->shape[x->rank - 1], kk = out->shape[out->rank - 1];
-  Val xl = *x, il = *idx; /* views without the last axis, for the broadcast strides */
-  xl.rank--;
-  il.rank--;
-  Odo o;
-  odo_init(&o, out->rank - 1, out->shape, 2);
-  interp_bcast_strides(&xl, out->rank - 1, out->shape, o.st[0]);
-  interp_bcast_strides(&il, out->rank - 1, out->shape, o.st[1]);
-  int64_t lead = kk ? out->numel / kk : 0, ik = idx->shape[idx->rank - 1];
-  for (int64_t r = 0; r < lead; r++, odo_next(&o))
+  int64_t rows = kk ? out->numel / kk : 0;
+  for (int64_t r = 0; r < rows; r++)
     for (int64_t j = 0; j < kk; j++) {
-      int64_t p = val_geti(idx, o.off[1] * ik + (ik == 1 ? 0 : j));
+      int64_t p = idx->i[r * kk + j];
       if (p < 0 || p >= nx) {
         err_set(e, n->loc, "take_along: index %lld out of range [0, %lld)", (long long)p, (long long)nx);
         return 0;
       }
-      put(out, r * kk + j, x, o.off[0] * nx + p);
+      put(out, r * kk + j, x, r * nx + p);
     }
   return 1;
 }

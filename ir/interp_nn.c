@@ -18,11 +18,9 @@ static void lead_strides(const Val *x, const Val *out, int64_t *st) {
 
 int interp_matmul(const InterpCtx *c, const Node *n, const Val *const *in, Val *out, DlmErr *e) {
   const Val *a = in[0], *b = in[1];
-  if (a->rank < 2 || b->rank < 2 || out->rank < 2) { err_set(e, n->loc, "matmul: operands must have rank >= 2"); return 0; }
   int ta = n->attr.i[0] != 0, tb = n->attr.i[1] != 0, r = out->rank;
   int64_t M = out->shape[r - 2], N = out->shape[r - 1];
   int64_t K = a->shape[a->rank - (ta ? 2 : 1)];
-  if (b->shape[b->rank - (tb ? 1 : 2)] != K) { err_set(e, n->loc, "matmul: inner dims differ"); return 0; }
   int64_t sa[DLM_MAX_RANK], sb[DLM_MAX_RANK];
   lead_strides(a, out, sa);
   lead_strides(b, out, sb);
@@ -32,7 +30,7 @@ int interp_matmul(const InterpCtx *c, const Node *n, const Val *const *in, Val *
   Odo o;
   odo_init(&o, r - 2, out->shape, 2);
   for (int d = 0; d < r - 2; d++) { o.st[0][d] = sa[d]; o.st[1][d] = sb[d]; }
-  int64_t nb = M * N ? out->numel / (M * N) : 0;
+  int64_t nb = M && N ? out->numel / (M * N) : 0;
   for (int64_t bt = 0; bt < nb; bt++, odo_next(&o))
     for (int64_t i = 0; i < M; i++)
       for (int64_t j = 0; j < N; j++) {
@@ -51,29 +49,21 @@ int interp_matmul(const InterpCtx *c, const Node *n, const Val *const *in, Val *
 }
 
 int interp_attention(const InterpCtx *c, const Node *n, const Val *const *in, Val *out, DlmErr *e) {
-  if (n->nin != 3 && n->nin != 4) { err_set(e, n->loc, "attention takes 3 or 4 inputs, got %d", n->nin); return 0; }
   const Val *q = in[0], *k = in[1], *v = in[2], *mask = n->nin == 4 ? in[3] : NULL;
   int r = out->rank;
-  if (r < 2 || q->rank < 2 || k->rank < 2 || v->rank < 2 || (mask && mask->rank < 2)) {
-    err_set(e, n->loc, "attention: operands must have rank >= 2");
-    return 0;
-  }
   int64_t Lq = q->shape[q->rank - 2], D = q->shape[q->rank - 1];
   int64_t Lk = k->shape[k->rank - 2], Dv = v->shape[v->rank - 1];
-  if (k->shape[k->rank - 1] != D || v->shape[v->rank - 2] != Lk || out->shape[r - 2] != Lq || out->shape[r - 1] != Dv) {
-    err_set(e, n->loc, "attention: operand shapes do not agree");
-    return 0;
-  }
   double scale = n->attr.f[0];
   int64_t sq[DLM_MAX_RANK], sk[DLM_MAX_RANK], sv[DLM_MAX_RANK], sm[DLM_MAX_RANK] = {0};
   lead_strides(q, out, sq);
   lead_strides(k, out, sk);
   lead_strides(v, out, sv);
-  if (mask) lead_strides(mask, out, sm);
-  if (mask && ((mask->shape[mask->rank - 2] != Lq && mask->shape[mask->rank - 2] != 1) ||
-               (mask->shape[mask->rank - 1] != Lk && mask->shape[mask->rank - 1] != 1))) {
-    err_set(e, n->loc, "attention: mask shape does not broadcast to [%lld, %lld]", (long long)Lq, (long long)Lk);
-    return 0;
+  if (mask) { /* the mask broadcasts to the scores [batch..., Lq, Lk] (any rank up to that) */
+    int64_t scores[DLM_MAX_RANK];
+    for (int d = 0; d < r - 2; d++) scores[d] = out->shape[d];
+    scores[r - 2] = Lq;
+    scores[r - 1] = Lk;
+    interp_bcast_strides(mask, r, scores, sm);
   }
   double *p = malloc((size_t)(Lk ? Lk : 1) * sizeof *p);
   char *keep = malloc((size_t)(Lk ? Lk : 1));
@@ -81,7 +71,7 @@ int interp_attention(const InterpCtx *c, const Node *n, const Val *const *in, Va
   Odo o;
   odo_init(&o, r - 2, out->shape, 4);
   for (int d = 0; d < r - 2; d++) { o.st[0][d] = sq[d]; o.st[1][d] = sk[d]; o.st[2][d] = sv[d]; o.st[3][d] = sm[d]; }
-  int64_t nb = Lq * Dv ? out->numel / (Lq * Dv) : 0;
+  int64_t nb = Lq && Dv ? out->numel / (Lq * Dv) : 0;
   for (int64_t bt = 0; bt < nb; bt++, odo_next(&o))
     for (int64_t i = 0; i < Lq; i++) {
       double m = -INFINITY, s = 0;

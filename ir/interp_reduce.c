@@ -55,7 +55,7 @@ int interp_reduce(const InterpCtx *c, const Node *n, const Val *const *in, Val *
     for (int64_t i = 0; i < inner; i++) {
       int64_t base = o * len * inner + i, k = o * inner + i;
       if (n->op == OP_ARGMAX) { out->i[k] = row_argmax(a, base, len, inner); continue; }
-      if (!a->isf && !out->isf) { /* integer sum / mean / max */
+      if (!a->isf) { /* integer sum / max (mean and logsumexp take floats only) */
         uint64_t s = 0;
         int64_t m = len ? a->i[base] : 0;
         for (int64_t j = 0; j < len; j++) {
@@ -63,12 +63,7 @@ int interp_reduce(const InterpCtx *c, const Node *n, const Val *const *in, Val *
           s += (uint64_t)x;
           if (x > m) m = x;
         }
-        if (n->op == OP_RMAX) out->i[k] = m;
-        else if (n->op == OP_MEAN) { /* floor division, as integer `/` */
-          int64_t sv = (int64_t)s, q = sv / len;
-          if (sv % len != 0 && sv < 0) q -= 1;
-          out->i[k] = q;
-        } else out->i[k] = (int64_t)s;
+        out->i[k] = n->op == OP_RMAX ? m : (int64_t)s;
         continue;
       }
       double r;
