@@ -61,7 +61,7 @@ static Type ty(const char *s) {
   return t;
 }
 
-static Attrs ia(int ni, ...) {
+__attribute__((unused)) static Attrs ia(int ni, ...) {
   Attrs a = attrs_none();
   va_list ap;
   va_start(ap, ni);
@@ -71,7 +71,7 @@ static Attrs ia(int ni, ...) {
   return a;
 }
 
-static Attrs fa(double f) {
+__attribute__((unused)) static Attrs fa(double f) {
   Attrs a = attrs_none();
   a.f[0] = f;
   return a;
@@ -122,7 +122,7 @@ static void expect_at(const char *file, int line, Tensor *t, int rank, const int
   if (!ok) { check_failed++; fprintf(stderr, "%s:%d: result shape differs (rank %d, numel %lld)\n", file, line, t->rank, (long long)t->numel); }
   for (int i = 0; ok && i < n; i++) {
     double g = tensor_get(t, i);
-    if (isnan(want[i]) ? isnan(g) : fabs(g - want[i]) <= tol * (1 + fabs(want[i]))) check_passed++;
+    if (isnan(want[i]) ? isnan(g) : g == want[i] || fabs(g - want[i]) <= tol * (1 + fabs(want[i]))) check_passed++;
     else { check_failed++; fprintf(stderr, "%s:%d: element %d = %.17g, expected %.17g\n", file, line, i, g, want[i]); }
   }
   tensor_free(t);
@@ -130,7 +130,7 @@ static void expect_at(const char *file, int line, Tensor *t, int rank, const int
 #define EXPECT(t, rank, shape, vals, tol) expect_at(__FILE__, __LINE__, (t), (rank), (shape), vals, (tol))
 
 /* The run must fail with a message containing `frag`. */
-static void expect_err_at(const char *file, int line, Tensor *t, const char *frag) {
+__attribute__((unused)) static void expect_err_at(const char *file, int line, Tensor *t, const char *frag) {
   if (t) { check_failed++; fprintf(stderr, "%s:%d: expected an error containing \"%s\"\n", file, line, frag); tensor_free(t); return; }
   if (strstr(E.msg, frag)) check_passed++;
   else { check_failed++; fprintf(stderr, "%s:%d: error \"%s\" lacks \"%s\"\n", file, line, E.msg, frag); }
