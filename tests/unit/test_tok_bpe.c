@@ -1,0 +1,142 @@
+/* test_tok_bpe.c — BPE merge logic of the GPT-2 tokenizer on a tiny hand-made vocabulary
+ * (tests/data/bpe_tiny: vocab.json + merges.txt; byte b has id 255 - b, merges listed in
+ * merges.txt get ids 256..265 in order, <|endoftext|> is 266). Expected ids below are worked out
+ * by hand from the merge ranks; also checks load errors on broken files. */
+#include "check.h"
+#include "tokenizer.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SP 223   /* id of byte ' ' = 255 - 0x20 */
+#define A 158    /* id of byte 'a' = 255 - 0x61 */
+
+static int enc_is(Tokenizer *t, const char *s, const int32_t *want, size_t n) {
+  TokIds ids = {0};
+  DlmErr err = {0};
+  int ok = tok_encode(t, s, strlen(s), &ids, &err) == 0 && ids.n == n;
+  for (size_t i = 0; ok && i < n; i++) ok = ids.ids[i] == want[i];
+  if (!ok) {
+    fprintf(stderr, "encode \"%s\": got", s);
+    for (size_t i = 0; i < ids.n; i++) fprintf(stderr, " %d", (int)ids.ids[i]);
+    fputc('\n', stderr);
+  }
+  /* decoding gives the text back */
+  char *out = NULL;
+  size_t outlen = 0;
+  if (ok) ok = tok_decode(t, ids.ids, ids.n, &out, &outlen, &err) == 0 && outlen == strlen(s) && memcmp(out, s, outlen) == 0;
+  free(out);
+  tokids_free(&ids);
+  return ok;
+}
+
+static char tmpdir[64];
+
+static void write_file(const char *name, const char *text) {
+  char p[128];
+  snprintf(p, sizeof p, "%s/%s", tmpdir, name);
+  FILE *f = fopen(p, "wb");
+  if (!f) { perror(p); exit(1); }
+  fputs(text, f);
+  fclose(f);
+}
+
+/* Copy of the fixture's vocab.json text, for writing broken variants. */
+static char *fixture_vocab(void) {
+  FILE *f = fopen("tests/data/bpe_tiny/vocab.json", "rb");
+  if (!f) return NULL;
+  char *buf = malloc(1 << 16);
+  size_t n = buf ? fread(buf, 1, (1 << 16) - 1, f) : 0;
+  fclose(f);
+  if (buf) buf[n] = 0;
+  return buf;
+}
+
+/* Opening tmpdir must fail with a message containing `want`. */
+static int open_fails_with(const char *want) {
+  DlmErr err = {0};
+  Tokenizer *t = tok_gpt2_open(tmpdir, &err);
+  if (t) { tok_free(t); fprintf(stderr, "expected failure: %s\n", want); return 0; }
+  if (!strstr(err.msg, want)) { fprintf(stderr, "error \"%s\" lacks \"%s\"\n", err.msg, want); return 0; }
+  return 1;
+}
+
+int main(void) {
+  DlmErr err = {0};
+  Tokenizer *t = tok_open("gpt2", "tests/data/bpe_tiny", &err);
+  CHECK_MSG(t != NULL, "%s", err.msg);
+  if (!t) return check_summary("test_tok_bpe");
+  CHECK(tok_vocab_size(t) == 267);
+  CHECK(tok_eot_id(t) == 266);
+
+  /* hello: (l,o) rank 0 -> h e l lo; (h,e) rank 1 -> he l lo; (he,l) rank 3 -> hel lo */
+  CHECK(enc_is(t, "hello", (int32_t[]){259, 256}, 2));
+  /* " lower": lo (0), then (lo,w) rank 2 beats (Ġ,lo) rank 4: Ġ low e r; er (5); lower (7) */
+  CHECK(enc_is(t, " lower", (int32_t[]){SP, 263}, 2));
+  /* " low": lo, then low (rank 2 < 4), and (Ġ,low) is no merge: Ġlow (262) is never reached */
+  CHECK(enc_is(t, " low", (int32_t[]){SP, 258}, 2));
+  /* (a,a) merges left to right without overlap: aa aa a, then (aa,aa) */
+  CHECK(enc_is(t, "aaaaa", (int32_t[]){265, A}, 2));
+  CHECK(enc_is(t, "aaa", (int32_t[]){264, A}, 2));
+  /* pre-tokenization splits "hello lower" into "hello" and " lower"; repeated words use the cache */
+  CHECK(enc_is(t, "hello lower hello", (int32_t[]){259, 256, SP, 263, SP, 259, 256}, 7));
+  /* bytes without merges map through the vocabulary (id 255 - byte), including non-ASCII */
+  CHECK(enc_is(t, "z\xc3\xa9", (int32_t[]){255 - 'z', 255 - 0xc3, 255 - 0xa9}, 3));
+  CHECK(enc_is(t, "", (int32_t[]){0}, 0));
+  size_t l = 0;
+  const char *b = tok_token_bytes(t, 266, &l);
+  CHECK(b && l == 13 && memcmp(b, "<|endoftext|>", 13) == 0);
+  b = tok_token_bytes(t, 260, &l);
+  CHECK(b && l == 3 && memcmp(b, " lo", 3) == 0);
+  tok_free(t);
+
+  /* broken files */
+  snprintf(tmpdir, sizeof tmpdir, "/tmp/dlm_bpe_XXXXXX");
+  if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 1; }
+  CHECK(open_fails_with("no GPT-2 tokenizer files"));
+  char *vocab = fixture_vocab();
+  CHECK(vocab != NULL);
+  if (vocab) {
+    write_file("vocab.json", vocab);
+    write_file("merges.txt", "#version: 0.2\nl o\nh e\nlo\n");
+    CHECK(open_fails_with("merges.txt line 4: expected two tokens separated by one space"));
+    write_file("merges.txt", "l o\nh  e\n");
+    CHECK(open_fails_with("merges.txt line 2: expected two tokens"));
+    write_file("merges.txt", "l o\nlow er\n");
+    CHECK(open_fails_with("merges.txt line 2: token \"low\" is not in vocab.json"));
+    write_file("merges.txt", "o l\n");
+    CHECK(open_fails_with("merges.txt line 1: merge result \"ol\" is not in vocab.json"));
+    write_file("merges.txt", "l o\nl o\n");
+    CHECK(open_fails_with("merges.txt line 2: duplicate merge"));
+    write_file("merges.txt", "l \xe2\x82\xac\n");
+    CHECK(open_fails_with("merges.txt line 1: character U+20AC is outside GPT-2's byte alphabet"));
+    write_file("merges.txt", "l o\r\nh e\r\n");  /* CRLF line ends are accepted */
+    DlmErr e = {0};
+    Tokenizer *t2 = tok_gpt2_open(tmpdir, &e);
+    CHECK_MSG(t2 != NULL, "%s", e.msg);
+    if (t2) CHECK(enc_is(t2, "hello", (int32_t[]){257, 255 - 'l', 256}, 3));
+    tok_free(t2);
+    /* vocabulary errors */
+    write_file("vocab.json", "{\"a\": 1,}");
+    CHECK(open_fails_with("vocab.json: malformed JSON: offset 8"));
+    write_file("vocab.json", "[1, 2]");
+    CHECK(open_fails_with("vocab.json: expected a JSON object"));
+    write_file("vocab.json", "{\"a\": 1.5}");
+    CHECK(open_fails_with("vocab.json: token \"a\": id must be an integer"));
+    write_file("vocab.json", "{\"a\": 1, \"b\": 1}");
+    CHECK(open_fails_with("vocab.json: id 1 is given to two tokens"));
+    write_file("vocab.json", "{\"a\": 0, \"b\": 1}");
+    CHECK(open_fails_with("vocab.json: no token for byte 0x00"));
+    write_file("vocab.json", "{\"\\u20ac\": 0}");
+    CHECK(open_fails_with("vocab.json: token for id 0 has character U+20AC outside"));
+    free(vocab);
+  }
+  char p[128];
+  snprintf(p, sizeof p, "%s/vocab.json", tmpdir);
+  unlink(p);
+  snprintf(p, sizeof p, "%s/merges.txt", tmpdir);
+  unlink(p);
+  rmdir(tmpdir);
+  return check_summary("test_tok_bpe");
+}
