@@ -258,16 +258,19 @@ static int get_type(P *p, Type *out) {
 }
 
 /* ---------------------------------------------------------------- functions */
-/* Is integer attribute `slot` of op the list attribute (named "*name" in ops.def)? */
-static int is_list_attr(OpKind op, int slot) {
-  int idx = 0;
+/* Is integer attribute `slot` of op the list attribute (named "*name" in ops.def)? With slot -1:
+ * does the op have a list attribute? *count receives the number of integer attribute names. */
+static int list_attr(OpKind op, int slot, int *count) {
+  int idx = 0, list = 0;
   for (const char *q = op_info[op].iattrs; *q;) {
     while (*q == ' ') q++;
     if (!*q) break;
-    if (idx++ == slot) return *q == '*';
+    if ((idx == slot || slot < 0) && *q == '*') list = 1;
+    idx++;
     while (*q && *q != ' ') q++;
   }
-  return 0;
+  if (count) *count = idx;
+  return list;
 }
 
 static int get_attrs(P *p, OpKind op, Attrs *a) {
@@ -288,7 +291,7 @@ static int get_attrs(P *p, OpKind op, Attrs *a) {
     if (!expect_punct(p, '=')) return 0;
     if (isf) {
       if (!get_float(p, &a->f[slot])) return 0;
-    } else if (is_list_attr(op, slot)) {
+    } else if (list_attr(op, slot, NULL)) {
       if (!expect_punct(p, '[')) return 0;
       int n = slot;
       while (!is_punct(&p->tok, ']')) {
@@ -330,6 +333,8 @@ static int parse_node(P *p, Func *f) {
     lex(p);
   }
   if (is_punct(&p->tok, '{') && !get_attrs(p, op, &a)) return 0;
+  int nint;
+  if (!list_attr(op, -1, &nint)) a.ni = nint; /* canonical: every integer slot of the op is in use */
   Type ty;
   if (!expect_punct(p, ':') || !get_type(p, &ty)) return 0;
   const char *name = NULL;

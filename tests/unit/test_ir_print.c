@@ -107,6 +107,7 @@ static void test_hand_written(void) {
   CHECK(f->nodes[1].attr.f[0] == 0.5 && f->nodes[1].type.rank == 0);
   CHECK(f->nodes[3].type.rank == 1 && f->nodes[3].type.dims[0].k == 3 && f->nodes[3].type.dims[0].syms == 1);
   CHECK(f->nodes[2].in[0] == 0 && f->nodes[2].in[1] == 1);
+  CHECK(f->nodes[4].attr.ni == 1 && f->nodes[0].attr.ni == 1 && f->nodes[1].attr.ni == 0);
   char *t = sample_print(m);
   CHECK(has_line(t, "module \"my module\""));
   CHECK(has_line(t, "  %1 = const {value=0.5} : f32"));
