@@ -116,6 +116,37 @@ static void test_hand_written(void) {
   ir_module_free(m);
 }
 
+/* Floats survive print and parse bit for bit, and print in their short form when that is exact. */
+static void test_floats(void) {
+  static const double vals[] = {0.1, 1.0 / 3, 1e-310, 1.7976931348623157e308, -0.0, 2.5e-8, 123456789.125, -1e6};
+  enum { N = sizeof vals / sizeof *vals };
+  Module *m = ir_module_new("fl");
+  Func *f = ir_func_new(m, "f");
+  Type s = type_scalar(DT_F64);
+  for (int i = 0; i < N; i++) {
+    Attrs a = attrs_none();
+    a.f[0] = vals[i];
+    DlmErr e = {0};
+    ir_emit(m, f, OP_CONST, &s, 0, NULL, &a, (SrcLoc){0, 0, 0}, &e);
+  }
+  ir_set_outputs(m, f, 0, NULL, NULL);
+  char *t = sample_print(m);
+  CHECK(has_line(t, "  %0 = const {value=0.1} : f64"));
+  CHECK(has_line(t, "  %1 = const {value=0.3333333333333333} : f64"));
+  CHECK(has_line(t, "  %4 = const {value=-0} : f64"));
+  CHECK(has_line(t, "  %7 = const {value=-1000000} : f64"));
+  DlmErr e = {0};
+  Module *m2 = ir_parse(t, "fl.ir", &e);
+  CHECK_MSG(m2 != NULL, "%s", e.msg);
+  for (int i = 0; m2 && i < N; i++) {
+    double v = m2->funcs[0]->nodes[i].attr.f[0];
+    CHECK_MSG(memcmp(&v, &vals[i], sizeof v) == 0, "value %d: %.17g read back as %.17g", i, vals[i], v);
+  }
+  free(t);
+  ir_module_free(m2);
+  ir_module_free(m);
+}
+
 typedef struct { const char *text; int line, col; const char *frag; } BadCase;
 
 static void test_errors(void) {
@@ -189,6 +220,7 @@ int main(void) {
   test_printed_lines(t1);
   test_round_trip(t1);
   test_hand_written();
+  test_floats();
   test_errors();
   test_dot(m);
   free(t1);
