@@ -13,6 +13,7 @@ static Func *F;
 static DlmErr E;
 static Tensor *ARGS[16];
 static int NARGS;
+static const ParamStore *PS; /* the parameter store run() passes (NULL unless a test sets it) */
 
 static void fx_begin(void) {
   M = ir_module_new("t");
@@ -110,7 +111,7 @@ static Tensor *run(int out, DType mode) {
   ir_set_outputs(M, F, 1, &out, NULL);
   Tensor *res[1] = {NULL};
   memset(&E, 0, sizeof E);
-  if (!interp_run(M, F, NULL, ARGS, res, mode, &E)) return NULL;
+  if (!interp_run(M, F, PS, ARGS, res, mode, &E)) return NULL;
   return res[0];
 }
 
