@@ -108,5 +108,5 @@ sampler ancestral(steps: i64 = 128, seed: i64 = 1) -> i32[B, seq_len] {
     t = 1.0 - cast(i, f64) * dt
     z = ancestral_step(z, t, t - dt, seed, i)
   }
-  return cast(argmax(logits(z, full([B], sigma_tail, f32)), axis = -1), i32)
+  return argmax(logits(z, full([B], sigma_tail, f32)), axis = -1)
 }

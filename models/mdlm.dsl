@@ -75,5 +75,5 @@ sampler ancestral(steps: i64 = 128, seed: i64 = 1) -> i32[B, seq_len] {
     t = 1.0 - cast(i, f64) * dt
     x = ancestral_step(x, t, t - dt, seed, i)
   }
-  return cast(argmax(denoise(x, zeros([B], f32)), axis = -1), i32)
+  return argmax(denoise(x, zeros([B], f32)), axis = -1)
 }

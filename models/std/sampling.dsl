@@ -6,5 +6,5 @@
 
 fn sample_categorical(w: f64[B, L, V], u: f64[B, L, V]) -> i32[B, L] {
   race = w / (1e-10 - log(u + 1e-10))
-  return cast(argmax(race, axis = -1), i32)
+  return argmax(race, axis = -1)
 }

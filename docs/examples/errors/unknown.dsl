@@ -1,0 +1,7 @@
+// errors/unknown.dsl — deliberately invalid, an unknown name: the example of docs/dsl.md §14.
+dim B
+
+export fn scale(x: f32[B, 8]) -> f32[B, 8] {
+  hidden = x * 2.0
+  return hiden
+}
