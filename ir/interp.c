@@ -281,6 +281,11 @@ int interp_run(const Module *m, const Func *f, const ParamStore *ps, Tensor *con
     if (!live[id]) continue;
     const Node *n = &f->nodes[id];
     for (int j = 0; j < n->nin; j++) {
+      if (n->in[j] < 0 || n->in[j] >= id) {
+        err_set(e, n->loc, "%s: %%%d reads %%%d, which is not defined before it", op_info[n->op].name, id, n->in[j]);
+        ok = 0;
+        break;
+      }
       live[n->in[j]] = 1;
       if (last[n->in[j]] < id) last[n->in[j]] = id;
     }

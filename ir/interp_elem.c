@@ -32,14 +32,7 @@ static int load_tensor(const Tensor *t, const Node *n, const char *what, Val *ou
 }
 
 int interp_arg(const InterpCtx *c, const Node *n, const Val *const *in, Val *out, DlmErr *e) {
-  const Tensor *t = c->args[n->attr.i[0]];
-  for (int d = 0; d < out->rank; d++)
-    if (t->shape[d] != out->shape[d]) {
-      err_set(e, n->loc, "argument %s: dim %d is %lld, expected %lld", n->attr.s ? n->attr.s : "?", d,
-              (long long)t->shape[d], (long long)out->shape[d]);
-      return 0;
-    }
-  return load_tensor(t, n, n->attr.s ? n->attr.s : "argument", out, e);
+  return load_tensor(c->args[n->attr.i[0]], n, n->attr.s ? n->attr.s : "argument", out, e);
 }
 
 int interp_param(const InterpCtx *c, const Node *n, const Val *const *in, Val *out, DlmErr *e) {

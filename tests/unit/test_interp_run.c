@@ -127,10 +127,23 @@ static void test_outputs_and_liveness(void) {
   fx_end();
 }
 
+/* a hand-corrupted graph (an input that is defined after its user) is an error, not a crash */
+static void test_malformed(void) {
+  fx_begin();
+  int x = arg("f32[2]", T(DT_F32, 2), 0, NULL));
+  int n = op(OP_NEG, NULL, attrs_none(), 1, x);
+  int a = op(OP_ABS, NULL, attrs_none(), 1, x);
+  int y = op(OP_ADD, NULL, attrs_none(), 2, n, a);
+  F->nodes[n].in[0] = a; /* %1 now reads %2 */
+  EXPECT_ERR(run(y, DT_F32), "not defined before it");
+  fx_end();
+}
+
 int main(void) {
   test_binding();
   test_arg_checks();
   test_modes();
   test_outputs_and_liveness();
+  test_malformed();
   return check_summary("test_interp_run");
 }
