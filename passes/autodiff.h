@@ -16,9 +16,8 @@
  *   pow(a, b)       d/db uses log(a), so it is only finite for a > 0 (d/da is exact everywhere);
  *   where           no gradient to the condition; rand_uniform, iota, comparisons, argmax, integer
  *                   values and the index operands of gather / take_along carry no gradient;
- *   attention       the mask (4th input) gets no gradient; a row whose keys are all masked gets a
- *                   gradient as if its scores were all equal (the forward value of such a row is
- *                   implementation defined);
+ *   attention       the mask (4th input) gets no gradient; a query row whose keys are all masked
+ *                   (forward value 0) passes no gradient;
  *   gather          the scatter-add of the table gradient is a one-hot matmul (indices x rows);
  *   slice / pad / concat gradients need the sliced / padded / concatenated axis to be constant.
  * Values that do not depend on the differentiated inputs are left out of the backward pass.

@@ -26,7 +26,8 @@ static int matmul_grad(AdCtx *c) {
   return !c->e->set;
 }
 
-/* O = softmax(scale Q K^T, masked) V. With P recomputed:
+/* O = softmax(scale Q K^T, masked) V, a query row with every key masked giving zeros (as the
+ * interpreter defines it). With P recomputed (masked entries exactly 0):
  * dV = P^T dO, dP = dO V^T, dS = P (dP - rowsum(dP P)), dQ = scale dS K, dK = scale dS^T Q */
 static int attention_grad(AdCtx *c) {
   int q = c->x[0], k = c->x[1], v = c->x[2], gy = c->gy;
@@ -39,6 +40,7 @@ static int attention_grad(AdCtx *c) {
   sm.i[0] = last;
   sm.ni = 1;
   int p = ad_emit(c, OP_SOFTMAX, NULL, 1, &s, &sm);
+  if (c->n->nin > 3) p = ad_where0(c, c->x[3], p, 1); /* a row with every key masked is all zeros */
   if (c->want[2]) c->gx[2] = ad_sum_to(c, ad_matmul(c, p, gy, 1, 0), &vt);
   if (c->want[0] || c->want[1]) {
     int dp = ad_matmul(c, gy, v, 0, 1);

@@ -43,7 +43,7 @@ static void run_case(const char *what, OpKind op, const Spec *s, const Attrs *a,
   Func *f = ir_func_new(m, "f");
   int in[4];
   for (int i = 0; i < s->nin; i++) {
-    char nm[8];
+    char nm[16];
     snprintf(nm, sizeof nm, "x%d", i);
     in[i] = ir_arg(m, f, nm, s->in[i], fd_noloc());
   }
@@ -258,32 +258,61 @@ static void test_matmul(void) {
   run_case("matmul batch broadcast", OP_MATMUL, &s, &a, NULL);
 }
 
+/* attention over heads (v broadcast over them), unmasked, with a partial mask (key j visible from
+ * query i when j <= i + 1), and with a mask that hides every key from query 0 (j <= i - 1) */
 static void test_attention(void) {
-  for (int masked = 0; masked < 2; masked++) {
+  static const char *const what[] = {"attention", "attention masked", "attention fully masked row"};
+  static const double shift[] = {0, 1, -1};
+  for (int variant = 0; variant < 3; variant++) {
     Module *m = ir_module_new("t");
     Func *f = ir_func_new(m, "f");
     int in[4];
     in[0] = ir_arg(m, f, "q", fd_type(DT_F64, 4, T(2, 2, 3, 4)), fd_noloc());
     in[1] = ir_arg(m, f, "k", fd_type(DT_F64, 4, T(2, 2, 5, 4)), fd_noloc());
-    in[2] = ir_arg(m, f, "v", fd_type(DT_F64, 3, T(2, 5, 6)), fd_noloc()); /* broadcast over heads */
-    if (masked) { /* key j visible from query i when j <= i + 1 */
+    in[2] = ir_arg(m, f, "v", fd_type(DT_F64, 3, T(2, 5, 6)), fd_noloc());
+    int masked = variant > 0;
+    if (masked) {
       Type it = fd_type(DT_I64, 2, T(3, 5));
       Attrs a0 = fd_attrs(1, T(0)), a1 = fd_attrs(1, T(1));
       int qi = fd_emit(m, f, OP_IOTA, &it, 0, NULL, &a0), kj = fd_emit(m, f, OP_IOTA, &it, 0, NULL, &a1);
       Type ot = type_scalar(DT_I64);
-      Attrs one = attrs_none();
-      one.f[0] = 1;
-      in[3] = fd_op2(m, f, OP_LE, kj, fd_op2(m, f, OP_ADD, qi, fd_emit(m, f, OP_CONST, &ot, 0, NULL, &one)));
+      Attrs sh = attrs_none();
+      sh.f[0] = shift[variant];
+      in[3] = fd_op2(m, f, OP_LE, kj, fd_op2(m, f, OP_ADD, qi, fd_emit(m, f, OP_CONST, &ot, 0, NULL, &sh)));
     }
     Attrs sc = attrs_none();
     sc.f[0] = 0.7;
     fd_loss(m, f, fd_emit(m, f, OP_ATTENTION, NULL, 3 + masked, in, &sc));
     Tensor *args[4];
     for (int i = 0; i < 4; i++) args[i] = fd_rand_arg(f, i, -1.5, 1.5);
-    fd_check(masked ? "attention masked" : "attention", m, f, args, W(0, 1, 2), 3, NULL, 0);
+    fd_check(what[variant], m, f, args, W(0, 1, 2), 3, NULL, 0);
     for (int i = 0; i < 4; i++) tensor_free(args[i]);
     ir_module_free(m);
   }
+}
+
+/* symbolic batch B (bound to 2 at run time): mean over B and gather with [B, 2] indices */
+static void test_symbolic(void) {
+  Module *m = ir_module_new("t");
+  int b = ir_sym(m, "B");
+  Func *f = ir_func_new(m, "f");
+  Type xt = fd_type(DT_F64, 2, T(1, 3)), it = fd_type(DT_I64, 2, T(1, 2));
+  xt.dims[0] = dim_sym(b);
+  it.dims[0] = dim_sym(b);
+  int x = ir_arg(m, f, "x", xt, fd_noloc());
+  int tab = ir_arg(m, f, "table", fd_type(DT_F64, 2, T(5, 3)), fd_noloc());
+  int idx = ir_arg(m, f, "idx", it, fd_noloc());
+  Attrs mean0 = fd_attrs(2, T(0, 1)), sum1 = fd_attrs(2, T(1, 0));
+  int mx = fd_emit(m, f, OP_MEAN, NULL, 1, &x, &mean0);
+  int rows = fd_op2(m, f, OP_GATHER, tab, idx);
+  fd_loss(m, f, fd_op2(m, f, OP_MUL, fd_emit(m, f, OP_SUM, NULL, 1, &rows, &sum1), mx));
+  Tensor *args[4] = {fd_rand(2, T(2, 3), -1, 1), fd_rand(2, T(5, 3), -1, 1), tensor_new(DT_I64, 2, T(2, 2)),
+                     fd_rand(2, T(2, 3), -1, 1)};
+  const int64_t iv[4] = {4, 1, 1, 0};
+  for (int i = 0; i < 4; i++) tensor_set(args[2], i, (double)iv[i]);
+  fd_check("symbolic batch", m, f, args, W(0, 1), 2, NULL, 0);
+  for (int i = 0; i < 4; i++) tensor_free(args[i]);
+  ir_module_free(m);
 }
 
 int main(void) {
@@ -298,5 +327,6 @@ int main(void) {
   test_indexing();
   test_matmul();
   test_attention();
+  test_symbolic();
   return check_summary("test_autodiff_ops");
 }
