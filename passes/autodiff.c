@@ -11,7 +11,7 @@
 static int grad_slot(const Node *n, int j) {
   switch (n->op) {
   case OP_WHERE: return j >= 1;
-  case OP_GATHER: case OP_TAKE: return j == 0;
+  case OP_GATHER: case OP_TAKE: case OP_SCATTER_ADD: return j == 0;
   case OP_ATTENTION: return j <= 2;
   default: return 1;
   }
@@ -23,7 +23,7 @@ static int apply_rule(AdCtx *c) {
   case OP_SOFTMAX: case OP_LOG_SOFTMAX: case OP_LAYER_NORM: case OP_CUMSUM:
     return ad_rule_reduce(c);
   case OP_RESHAPE: case OP_TRANSPOSE: case OP_BROADCAST: case OP_SLICE: case OP_PAD:
-  case OP_CONCAT: case OP_GATHER: case OP_TAKE:
+  case OP_CONCAT: case OP_GATHER: case OP_TAKE: case OP_SCATTER_ADD:
     return ad_rule_layout(c);
   case OP_MATMUL: case OP_ATTENTION:
     return ad_rule_contract(c);

@@ -15,10 +15,12 @@
  *   abs             gradient 0 at 0;
  *   pow(a, b)       d/db uses log(a), so it is only finite for a > 0 (d/da is exact everywhere);
  *   where           no gradient to the condition; rand_uniform, iota, comparisons, argmax, integer
- *                   values and the index operands of gather / take_along carry no gradient;
+ *                   values and the index operands of gather / take_along / scatter_add carry no
+ *                   gradient;
  *   attention       the mask (4th input) gets no gradient; a query row whose keys are all masked
  *                   (forward value 0) passes no gradient;
- *   gather          the scatter-add of the table gradient is a one-hot matmul (indices x rows);
+ *   gather          the table gradient is scatter_add (an op added for this, see ops.def), whose
+ *                   own gradient is gather;
  *   slice / pad / concat gradients need the sliced / padded / concatenated axis to be constant.
  * Values that do not depend on the differentiated inputs are left out of the backward pass.
  * Asking for a gradient that must flow through a non-differentiable op (diff 0 in ops.def, e.g.

@@ -25,7 +25,7 @@ typedef struct AdCtx {
 /* Rules by family; each returns 1, or 0 with *c->e set. */
 int ad_rule_elem(AdCtx *c);     /* unary math, cast, binary arithmetic, where */
 int ad_rule_reduce(AdCtx *c);   /* sum mean reduce_max logsumexp sum_to softmax log_softmax layer_norm cumsum */
-int ad_rule_layout(AdCtx *c);   /* reshape transpose broadcast_to slice pad concat gather take_along */
+int ad_rule_layout(AdCtx *c);   /* reshape transpose broadcast_to slice pad concat gather take_along scatter_add */
 int ad_rule_contract(AdCtx *c); /* matmul attention */
 
 /* autodiff_rules_emit.c: emit helpers */

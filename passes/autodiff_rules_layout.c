@@ -1,5 +1,5 @@
 /* autodiff_rules_layout.c — gradient rules of the layout ops: reshape, transpose, broadcast_to,
- * slice (-> pad), pad (-> slice), concat (-> slices), gather (-> one-hot matmul scatter-add) and
+ * slice (-> pad), pad (-> slice), concat (-> slices), gather (-> scatter_add) and back, and
  * take_along (-> one-hot select and sum). */
 #include "autodiff_rules.h"
 
@@ -73,31 +73,17 @@ static int concat_grad(AdCtx *c) {
   return !c->e->set;
 }
 
-/* gather(table[V, R...], idx[I...]) = [I..., R...]: d table = onehot(idx)^T . gy, as a matmul of
- * [n, V]^T by [n, R] with n = prod(I), R = prod(R...) */
+/* gather(table[V, R...], idx[I...]) = [I..., R...]: d table = scatter_add(gy, idx);
+ * scatter_add(src, idx) -> [V, R...]: d src = gather(gy, idx) */
 static int gather_grad(AdCtx *c) {
-  Type tt = ad_type(c, c->x[0]), it = ad_type(c, c->x[1]);
-  Dim n = dim_const(1), r = dim_const(1);
-  int ok = 1;
-  for (int i = 0; i < it.rank; i++) ok = ok && dim_mul(n, it.dims[i], &n);
-  for (int i = 1; i < tt.rank; i++) ok = ok && dim_mul(r, tt.dims[i], &r);
-  if (!ok) {
-    err_set(c->e, c->loc, "autodiff: gather gradient: index count or row size is not a monomial");
-    return -1;
-  }
-  Type i2 = it;
-  i2.rank = 2;
-  i2.dims[0] = n;
-  i2.dims[1] = dim_const(1);
-  Type io = i2;
-  io.dims[1] = tt.dims[0];
-  int hot = ad_cast(c, ad_bin(c, OP_EQ, ad_reshape(c, c->x[1], &i2), ad_iota(c, &io, 1)), tt.dtype);
-  Type g2 = tt;
-  g2.rank = 2;
-  g2.dims[0] = n;
-  g2.dims[1] = r;
-  int gt = ad_matmul(c, hot, ad_reshape(c, c->gy, &g2), 1, 0);
-  return ad_reshape(c, gt, &tt);
+  Type tt = ad_type(c, c->x[0]);
+  int in[2] = {c->gy, c->x[1]};
+  return ad_emit(c, OP_SCATTER_ADD, &tt, 2, in, NULL);
+}
+
+static int scatter_add_grad(AdCtx *c) {
+  int in[2] = {c->gy, c->x[1]};
+  return ad_emit(c, OP_GATHER, NULL, 2, in, NULL);
 }
 
 /* take_along(x[..., N], idx[..., K]) = y[..., K]: dx[..., m] = sum_k gy[..., k] [idx[..., k] == m] */
@@ -133,6 +119,7 @@ int ad_rule_layout(AdCtx *c) {
   case OP_PAD: g = pad_grad(c); break;
   case OP_CONCAT: return concat_grad(c);
   case OP_GATHER: g = gather_grad(c); break;
+  case OP_SCATTER_ADD: g = scatter_add_grad(c); break;
   case OP_TAKE: g = take_grad(c); break;
   default: break;
   }

@@ -14,7 +14,7 @@
 #define FD_TOL 1e-6
 
 static uint64_t fd_rng = 0x9e3779b97f4a7c15ull;
-static double fd_uniform(double lo, double hi) { /* xorshift64* */
+static inline double fd_uniform(double lo, double hi) { /* xorshift64* */
   fd_rng ^= fd_rng >> 12;
   fd_rng ^= fd_rng << 25;
   fd_rng ^= fd_rng >> 27;
@@ -22,9 +22,9 @@ static double fd_uniform(double lo, double hi) { /* xorshift64* */
   return lo + (hi - lo) * (double)(r >> 11) * (1.0 / 9007199254740992.0);
 }
 
-static SrcLoc fd_noloc(void) { SrcLoc l = {0, 0, 0}; return l; }
+static inline SrcLoc fd_noloc(void) { SrcLoc l = {0, 0, 0}; return l; }
 
-static Type fd_type(DType dt, int rank, const int64_t *dims) {
+static inline Type fd_type(DType dt, int rank, const int64_t *dims) {
   Type t = type_scalar(dt);
   t.rank = rank;
   for (int i = 0; i < rank; i++) t.dims[i] = dim_const(dims[i]);
@@ -32,7 +32,7 @@ static Type fd_type(DType dt, int rank, const int64_t *dims) {
 }
 
 /* emit or abort: the tests build only valid graphs, so a failure here is a test bug */
-static int fd_emit(Module *m, Func *f, OpKind op, const Type *given, int nin, const int *in, const Attrs *a) {
+static inline int fd_emit(Module *m, Func *f, OpKind op, const Type *given, int nin, const int *in, const Attrs *a) {
   DlmErr e = {0};
   int v = ir_emit(m, f, op, given, nin, in, a, fd_noloc(), &e);
   if (v < 0) {
@@ -41,12 +41,12 @@ static int fd_emit(Module *m, Func *f, OpKind op, const Type *given, int nin, co
   }
   return v;
 }
-static int fd_op1(Module *m, Func *f, OpKind op, int x) { return fd_emit(m, f, op, NULL, 1, &x, NULL); }
-static int fd_op2(Module *m, Func *f, OpKind op, int a, int b) {
+static inline int fd_op1(Module *m, Func *f, OpKind op, int x) { return fd_emit(m, f, op, NULL, 1, &x, NULL); }
+static inline int fd_op2(Module *m, Func *f, OpKind op, int a, int b) {
   int in[2] = {a, b};
   return fd_emit(m, f, op, NULL, 2, in, NULL);
 }
-static Attrs fd_attrs(int n, const int64_t *v) {
+static inline Attrs fd_attrs(int n, const int64_t *v) {
   Attrs a = attrs_none();
   for (int i = 0; i < n; i++) a.i[i] = v[i];
   a.ni = n;
@@ -54,7 +54,7 @@ static Attrs fd_attrs(int n, const int64_t *v) {
 }
 
 /* loss = sum over all axes of y * W, W a new f64 argument of y's type; sets it as f's only output */
-static int fd_loss(Module *m, Func *f, int y) {
+static inline int fd_loss(Module *m, Func *f, int y) {
   Type t = f->nodes[y].type;
   int w = ir_arg(m, f, "W", t, fd_noloc());
   int v = fd_op2(m, f, OP_MUL, y, w);
@@ -68,14 +68,14 @@ static int fd_loss(Module *m, Func *f, int y) {
 }
 
 /* a new f64 tensor with uniform values in [lo, hi] */
-static Tensor *fd_rand(int rank, const int64_t *dims, double lo, double hi) {
+static inline Tensor *fd_rand(int rank, const int64_t *dims, double lo, double hi) {
   Tensor *t = tensor_new(DT_F64, rank, dims);
   for (int64_t i = 0; i < t->numel; i++) tensor_set(t, i, fd_uniform(lo, hi));
   return t;
 }
 
 /* a tensor matching the type of f's argument `pos` (constant dims), uniform in [lo, hi] (ints: floor) */
-static Tensor *fd_rand_arg(const Func *f, int pos, double lo, double hi) {
+static inline Tensor *fd_rand_arg(const Func *f, int pos, double lo, double hi) {
   for (int i = 0; i < f->nnodes; i++) {
     const Node *n = &f->nodes[i];
     if (n->op != OP_ARG || n->attr.i[0] != pos) continue;
@@ -89,7 +89,7 @@ static Tensor *fd_rand_arg(const Func *f, int pos, double lo, double hi) {
   abort();
 }
 
-static double fd_eval_loss(const Module *m, const Func *f, const ParamStore *ps, Tensor *const *args) {
+static inline double fd_eval_loss(const Module *m, const Func *f, const ParamStore *ps, Tensor *const *args) {
   Tensor *out[1] = {NULL};
   DlmErr e = {0};
   if (!interp_run(m, f, ps, args, out, DT_F64, &e)) {
@@ -103,7 +103,7 @@ static double fd_eval_loss(const Module *m, const Func *f, const ParamStore *ps,
 
 /* Compare one analytic gradient tensor with central differences of f's loss in element values of
  * `x` (an argument tensor or a parameter tensor that f reads). */
-static int fd_compare(const char *what, const Module *m, const Func *f, const ParamStore *ps, Tensor *const *args,
+static inline int fd_compare(const char *what, const Module *m, const Func *f, const ParamStore *ps, Tensor *const *args,
                       Tensor *x, const Tensor *grad) {
   int bad = 0;
   if (!grad || grad->numel != x->numel) { CHECK_MSG(0, "%s: gradient has the wrong size", what); return 1; }
@@ -126,7 +126,7 @@ static int fd_compare(const char *what, const Module *m, const Func *f, const Pa
 /* Differentiate f's output 0 with respect to the arguments wrt[0..nwrt-1] (and the parameters in ps
  * if wrt_params), run the gradient function and compare every gradient with finite differences.
  * Also checks that the gradient function returns the same loss as f. */
-static void fd_check(const char *what, Module *m, Func *f, Tensor *const *args, const int *wrt, int nwrt,
+static inline void fd_check(const char *what, Module *m, Func *f, Tensor *const *args, const int *wrt, int nwrt,
                      ParamStore *ps, int wrt_params) {
   DlmErr e = {0};
   Func *g = ad_grad(m, f, 0, wrt, nwrt, wrt_params, &e);
