@@ -132,6 +132,7 @@ static inline void fd_check(const char *what, Module *m, Func *f, Tensor *const 
   Func *g = ad_grad(m, f, 0, wrt, nwrt, wrt_params, &e);
   CHECK_MSG(g != NULL, "%s: ad_grad failed: %s", what, e.msg);
   if (!g) return;
+  CHECK_MSG(ir_verify_func(m, g, &e), "%s: %s does not verify: %s", what, g->name, e.msg);
   Tensor *outs[32] = {0};
   CHECK(g->nout <= 32);
   if (g->nout > 32) return;
