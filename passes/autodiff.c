@@ -54,7 +54,7 @@ static void analyse(Ad *a, int loss, const unsigned char *wrt_pos, int wrt_param
   for (int i = 0; i < f->nnodes; i++) {
     const Node *n = &f->nodes[i];
     int fl = dtype_is_float(n->type.dtype);
-    if (n->op == OP_ARG) a->act[i] = fl && wrt_pos[n->attr.i[0]];
+    if (n->op == OP_ARG) a->act[i] = fl && n->attr.i[0] < f->nargs && wrt_pos[n->attr.i[0]];
     else if (n->op == OP_PARAM) a->act[i] = fl && wrt_params;
     else
       for (int j = 0; j < n->nin; j++)
