@@ -2,8 +2,10 @@
  * embedding gather from a parameter table, layer_norm, multi-head attention with an iota mask,
  * gelu, log_softmax, take_along of the targets, and a loss weight drawn with rand_uniform and floor
  * (off the gradient path). Gradients with respect to every parameter and a float argument are
- * compared with finite differences in float64. */
+ * compared with finite differences in float64; the gradient function then goes through the pass
+ * pipeline (fold, CSE, DCE, ...) and must still compute the same values. */
 #include "check.h"
+#include "passes.h"
 #include "test_autodiff_fd.h"
 
 #define T(...) ((int64_t[]){__VA_ARGS__})
@@ -80,6 +82,30 @@ static Func *build(Module *m) {
   return f;
 }
 
+/* run loss.grad, optimize the module, run it again: same outputs, fewer nodes */
+static void through_pipeline(Module *m, const ParamStore *ps, Tensor *const *args) {
+  Func *g = ir_func_find(m, "loss.grad");
+  CHECK(g != NULL);
+  if (!g) return;
+  int nout = g->nout, before = g->nnodes;
+  Tensor **ref = calloc((size_t)nout, sizeof *ref), **got = calloc((size_t)nout, sizeof *got);
+  DlmErr e = {0};
+  CHECK_MSG(interp_run(m, g, ps, args, ref, DT_F64, &e), "%s", e.msg);
+  CHECK_MSG(pass_pipeline_run(m, NULL, &e), "%s", e.msg);
+  CHECK(g->nnodes < before && g->nout == nout);
+  CHECK_MSG(interp_run(m, g, ps, args, got, DT_F64, &e), "%s", e.msg);
+  for (int o = 0; o < nout; o++) {
+    int same = ref[o] && got[o] && ref[o]->numel == got[o]->numel;
+    for (int64_t i = 0; same && i < ref[o]->numel; i++)
+      same = fabs(tensor_get(ref[o], i) - tensor_get(got[o], i)) <= 1e-12 * (1 + fabs(tensor_get(ref[o], i)));
+    CHECK_MSG(same, "output %d changed in the pass pipeline", o);
+    tensor_free(ref[o]);
+    tensor_free(got[o]);
+  }
+  free(ref);
+  free(got);
+}
+
 int main(void) {
   Module *m = ir_module_new("model");
   Func *f = build(m);
@@ -98,6 +124,7 @@ int main(void) {
   tensor_set(args[2], 0, 1.3);
   tensor_set(args[3], 0, 42);
   fd_check("model loss", m, f, args, (int[]){2}, 1, ps, 1);
+  through_pipeline(m, ps, args);
   for (int i = 0; i < 4; i++) tensor_free(args[i]);
   pstore_free(ps);
   ir_module_free(m);
