@@ -295,23 +295,74 @@ out:
 }
 
 /* ---------------------------------------------------------------- BPE with a cache */
-/* Merge sym[0..n) in place; returns the new length. */
-static size_t bpe(const Gpt2 *g, int32_t *sym, size_t n) {
-  while (n > 1) {
-    int32_t best = INT32_MAX, ba = 0, bb = 0, bm = 0;
-    for (size_t i = 0; i + 1 < n; i++) {
-      int32_t m, r = pair_rank(g, sym[i], sym[i + 1], &m);
-      if (r >= 0 && r < best) { best = r; ba = sym[i]; bb = sym[i + 1]; bm = m; }
-    }
-    if (best == INT32_MAX) break;
-    size_t j = 0;
-    for (size_t i = 0; i < n;) {
-      if (i + 1 < n && sym[i] == ba && sym[i + 1] == bb) { sym[j++] = bm; i += 2; }
-      else sym[j++] = sym[i++];
-    }
-    n = j;
+/* GPT-2's loop (merge every occurrence of the lowest-ranked adjacent pair, left to right, then
+ * look again) done in O(n log n) with a heap of candidate pairs ordered by (rank, position):
+ * symbols form a linked list, a merged symbol keeps its left position, stale heap entries are
+ * skipped when popped. All entries of one rank (one pair) are merged before the pairs that those
+ * merges create enter the heap, exactly like one pass of the reference loop. */
+typedef struct { int32_t rank, pos; } PairEnt;
+
+static int ent_less(PairEnt a, PairEnt b) { return a.rank < b.rank || (a.rank == b.rank && a.pos < b.pos); }
+
+static void heap_push(PairEnt *h, size_t *n, PairEnt e) {
+  size_t i = (*n)++;
+  while (i > 0 && ent_less(e, h[(i - 1) / 2])) {
+    h[i] = h[(i - 1) / 2];
+    i = (i - 1) / 2;
   }
-  return n;
+  h[i] = e;
+}
+
+static PairEnt heap_pop(PairEnt *h, size_t *n) {
+  PairEnt top = h[0], last = h[--*n];
+  size_t i = 0;
+  for (;;) {
+    size_t c = 2 * i + 1;
+    if (c >= *n) break;
+    if (c + 1 < *n && ent_less(h[c + 1], h[c])) c++;
+    if (!ent_less(h[c], last)) break;
+    h[i] = h[c];
+    i = c;
+  }
+  if (*n) h[i] = last;
+  return top;
+}
+
+/* Work space for pieces of n symbols: links 2n int32, pairs 5n entries (heap <= 3n: the initial
+ * n - 1 pairs and at most two per merge; pending <= 2n). */
+typedef struct { int32_t *nxt, *prv; PairEnt *heap, *pend; } BpeWork;
+
+/* Merge sym[0..n) in place; returns the new length. */
+static size_t bpe(const Gpt2 *g, int32_t *sym, size_t n, BpeWork *w) {
+  int32_t *nxt = w->nxt, *prv = w->prv, m;
+  size_t nh = 0;
+  for (size_t i = 0; i < n; i++) {
+    nxt[i] = i + 1 < n ? (int32_t)(i + 1) : -1;
+    prv[i] = (int32_t)i - 1;
+  }
+  for (size_t i = 0; i + 1 < n; i++) {
+    int32_t r = pair_rank(g, sym[i], sym[i + 1], &m);
+    if (r >= 0) heap_push(w->heap, &nh, (PairEnt){r, (int32_t)i});
+  }
+  while (nh) {
+    int32_t rank = w->heap[0].rank;
+    size_t np = 0;
+    while (nh && w->heap[0].rank == rank) {
+      int32_t i = heap_pop(w->heap, &nh).pos, j = nxt[i];
+      if (sym[i] < 0 || j < 0 || pair_rank(g, sym[i], sym[j], &m) != rank) continue; /* stale */
+      sym[i] = m;
+      sym[j] = -1;
+      nxt[i] = nxt[j];
+      if (nxt[j] >= 0) prv[nxt[j]] = i;
+      int32_t r, unused;
+      if (prv[i] >= 0 && (r = pair_rank(g, sym[prv[i]], m, &unused)) >= 0) w->pend[np++] = (PairEnt){r, prv[i]};
+      if (nxt[i] >= 0 && (r = pair_rank(g, m, sym[nxt[i]], &unused)) >= 0) w->pend[np++] = (PairEnt){r, i};
+    }
+    for (size_t k = 0; k < np; k++) heap_push(w->heap, &nh, w->pend[k]);
+  }
+  size_t k = 0;
+  for (int32_t i = 0; i >= 0; i = nxt[i]) sym[k++] = sym[i];
+  return k;
 }
 
 static void cache_clear(Gpt2 *g) {
@@ -348,10 +399,22 @@ static int encode_piece(Gpt2 *g, const unsigned char *s, size_t n, TokIds *out) 
       slot = (slot + 1) & mask;
     }
   }
-  int32_t stack[CACHE_MAX_PIECE], *sym = n <= CACHE_MAX_PIECE ? stack : malloc(n * sizeof *sym);
-  if (!sym) return -1;
+  int32_t ints[3 * CACHE_MAX_PIECE], *sym = ints;
+  PairEnt pairs[5 * CACHE_MAX_PIECE];
+  BpeWork w = {ints + CACHE_MAX_PIECE, ints + 2 * CACHE_MAX_PIECE, pairs, pairs + 3 * CACHE_MAX_PIECE};
+  void *big = NULL;
+  if (n > CACHE_MAX_PIECE) {
+    if (n > (size_t)INT32_MAX / 8) return -1;
+    big = malloc(n * (3 * sizeof(int32_t) + 5 * sizeof(PairEnt)));
+    if (!big) return -1;
+    sym = big;
+    w.nxt = sym + n;
+    w.prv = sym + 2 * n;
+    w.heap = (PairEnt *)(sym + 3 * n);
+    w.pend = w.heap + 3 * n;
+  }
   for (size_t i = 0; i < n; i++) sym[i] = g->byte_id[s[i]];
-  size_t m = bpe(g, sym, n);
+  size_t m = bpe(g, sym, n, &w);
   int rc = 0;
   for (size_t i = 0; i < m && rc == 0; i++) rc = tokids_push(out, sym[i]);
   if (n <= CACHE_MAX_PIECE && rc == 0) {
@@ -375,7 +438,7 @@ static int encode_piece(Gpt2 *g, const unsigned char *s, size_t n, TokIds *out) 
       g->cache_used++;
     }
   }
-  if (sym != stack) free(sym);
+  free(big);
   return rc;
 }
 

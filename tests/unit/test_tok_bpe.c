@@ -1,7 +1,8 @@
 /* test_tok_bpe.c — BPE merge logic of the GPT-2 tokenizer on a tiny hand-made vocabulary
  * (tests/data/bpe_tiny: vocab.json + merges.txt; byte b has id 255 - b, merges listed in
- * merges.txt get ids 256..265 in order, <|endoftext|> is 266). Expected ids below are worked out
- * by hand from the merge ranks; also checks load errors on broken files. */
+ * merges.txt get ids 256..265 in order, <|endoftext|> is 266, "aaa" is 267 and used by no merge
+ * there). Expected ids below are worked out by hand from the merge ranks; also checks load errors
+ * on broken files. */
 #include "check.h"
 #include "tokenizer.h"
 #include <stdio.h>
@@ -67,7 +68,7 @@ int main(void) {
   Tokenizer *t = tok_open("gpt2", "tests/data/bpe_tiny", &err);
   CHECK_MSG(t != NULL, "%s", err.msg);
   if (!t) return check_summary("test_tok_bpe");
-  CHECK(tok_vocab_size(t) == 267);
+  CHECK(tok_vocab_size(t) == 268);
   CHECK(tok_eot_id(t) == 266);
 
   /* hello: (l,o) rank 0 -> h e l lo; (h,e) rank 1 -> he l lo; (he,l) rank 3 -> hel lo */
@@ -84,6 +85,29 @@ int main(void) {
   /* bytes without merges map through the vocabulary (id 255 - byte), including non-ASCII */
   CHECK(enc_is(t, "z\xc3\xa9", (int32_t[]){255 - 'z', 255 - 0xc3, 255 - 0xa9}, 3));
   CHECK(enc_is(t, "", (int32_t[]){0}, 0));
+  /* a piece longer than the cache limit: 1002 a's -> 501 aa -> 250 aaaa + aa */
+  int32_t want[251];
+  char as[1003];
+  memset(as, 'a', 1002);
+  as[1002] = 0;
+  for (int i = 0; i < 250; i++) want[i] = 265;
+  want[250] = 264;
+  CHECK(enc_is(t, as, want, 251));
+  /* random bytes (mostly invalid UTF-8) round-trip */
+  unsigned seed = 12345;
+  char rnd[4001];
+  for (int i = 0; i < 4000; i++) {
+    seed = seed * 1103515245u + 12345u;
+    rnd[i] = (char)((seed >> 16) % 255 + 1);
+  }
+  rnd[4000] = 0;
+  TokIds rids = {0};
+  char *rout = NULL;
+  size_t routlen = 0;
+  CHECK(tok_encode(t, rnd, 4000, &rids, &err) == 0 && rids.n > 0 && rids.n <= 4000);
+  CHECK(tok_decode(t, rids.ids, rids.n, &rout, &routlen, &err) == 0 && routlen == 4000 && memcmp(rout, rnd, 4000) == 0);
+  free(rout);
+  tokids_free(&rids);
   size_t l = 0;
   const char *b = tok_token_bytes(t, 266, &l);
   CHECK(b && l == 13 && memcmp(b, "<|endoftext|>", 13) == 0);
@@ -116,6 +140,18 @@ int main(void) {
     Tokenizer *t2 = tok_gpt2_open(tmpdir, &e);
     CHECK_MSG(t2 != NULL, "%s", e.msg);
     if (t2) CHECK(enc_is(t2, "hello", (int32_t[]){257, 255 - 'l', 256}, 3));
+    tok_free(t2);
+    /* A merge ranked before the one that creates its left part (no trainer writes this, but the
+     * format allows it): GPT-2 merges every (a,a) first — "aaaa" -> aa aa, where (aa,a) no longer
+     * occurs — and only then looks at the pairs those merges created: "aaa" -> aa a -> aaa. */
+    write_file("merges.txt", "aa a\na a\n");
+    t2 = tok_gpt2_open(tmpdir, &e);
+    CHECK_MSG(t2 != NULL, "%s", e.msg);
+    if (t2) {
+      CHECK(enc_is(t2, "aaaa", (int32_t[]){264, 264}, 2));
+      CHECK(enc_is(t2, "aaa", (int32_t[]){267}, 1));
+      CHECK(enc_is(t2, "aaaaaaa", (int32_t[]){264, 264, 267}, 3));
+    }
     tok_free(t2);
     /* vocabulary errors */
     write_file("vocab.json", "{\"a\": 1,}");
