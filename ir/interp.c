@@ -119,13 +119,21 @@ static int convertible(DType from, DType to) {
   return from == DT_BOOL;
 }
 
+/* k times the values of the symbols of d in mask; 0 on int64 overflow. */
+static int dim_part(Dim d, uint32_t mask, const int64_t *symval, int64_t *out) {
+  int64_t v = d.k;
+  for (int s = 0; s < DLM_MAX_SYMS; s++)
+    if ((d.syms & mask) & (1u << s) && __builtin_mul_overflow(v, symval[s], &v)) return 0;
+  *out = v;
+  return 1;
+}
+
 /* Bind the symbols of one dim against an actual size: returns 0 when it cannot be decided yet
  * (more than one unbound symbol), 1 when bound or checked, -1 on a mismatch. */
 static int bind_dim(Dim d, int64_t size, int64_t *symval, uint32_t *bound) {
   uint32_t unb = d.syms & ~*bound;
-  int64_t known = d.k;
-  for (int s = 0; s < DLM_MAX_SYMS; s++)
-    if ((d.syms & *bound) & (1u << s)) known *= symval[s];
+  int64_t known;
+  if (!dim_part(d, *bound, symval, &known)) return -1;
   if (d.k == 0 || unb == 0) return known == size ? 1 : -1;
   if (unb & (unb - 1)) return 0;
   if (known == 0 || size % known) return -1;
@@ -190,9 +198,18 @@ static int check_args(const Module *m, const Func *f, Tensor *const *args, int64
       char nb[32], ty[128];
       int r = bind_dim(n->type.dims[d], args[a]->shape[d], symval, bound);
       if (r == 1) continue;
-      if (r == 0) err_set(e, n->loc, "%s: cannot bind the symbols of argument %d (%s) dim %d", f->name, a, arg_name(n, nb, sizeof nb), d);
-      else err_set(e, n->loc, "%s: argument %d (%s) dim %d is %lld, inconsistent with its declared type %s", f->name, a,
-                   arg_name(n, nb, sizeof nb), d, (long long)args[a]->shape[d], type_str(m, &n->type, ty, sizeof ty));
+      if (r == 0) {
+        err_set(e, n->loc, "%s: cannot bind the symbols of argument %d (%s) dim %d", f->name, a, arg_name(n, nb, sizeof nb), d);
+        return 0;
+      }
+      char binds[256] = "";
+      size_t used = 0;
+      for (int s = 0; s < DLM_MAX_SYMS && used < sizeof binds; s++)
+        if (n->type.dims[d].syms & *bound & (1u << s))
+          used += (size_t)snprintf(binds + used, sizeof binds - used, "%s%s = %lld", used ? ", " : " where ",
+                                   s < m->nsyms ? m->syms[s] : "?", (long long)symval[s]);
+      err_set(e, n->loc, "%s: argument %d (%s) dim %d is %lld, inconsistent with its declared type %s%s", f->name, a,
+              arg_name(n, nb, sizeof nb), d, (long long)args[a]->shape[d], type_str(m, &n->type, ty, sizeof ty), binds);
       return 0;
     }
   return 1;
@@ -208,7 +225,10 @@ static int eval_shape(const Module *m, const Node *n, const int64_t *symval, uin
               s < m->nsyms ? m->syms[s] : "?");
       return 0;
     }
-    shape[d] = dim_eval(dim, symval);
+    if (!dim_part(dim, dim.syms, symval, &shape[d])) {
+      err_set(e, n->loc, "%s: dimension %d overflows", op_info[n->op].name, d);
+      return 0;
+    }
   }
   return 1;
 }

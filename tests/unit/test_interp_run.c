@@ -29,7 +29,7 @@ static void test_binding(void) {
   fx_begin();
   x = arg("f32[B]", T(DT_F32, 2), 0, NULL));
   int y = arg("f32[B]", T(DT_F32, 3), 0, NULL));
-  EXPECT_ERR(run(op(OP_ADD, NULL, attrs_none(), 2, x, y), DT_F32), "inconsistent");
+  EXPECT_ERR(run(op(OP_ADD, NULL, attrs_none(), 2, x, y), DT_F32), "dim 0 is 3, inconsistent with its declared type f32[B] where B = 2");
   fx_end();
   /* a symbol no argument binds */
   fx_begin();
