@@ -12,7 +12,6 @@
 #include "fileio.h"
 #include "json_mini.h"
 #include "unicode_class.h"
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
