@@ -257,9 +257,10 @@ static int matmul(Lower *L, const Expr *e, Val *out) {
   DlmErr saved = L->err;
   int id = emit(L, OP_MATMUL, NULL, 2, in, &at, e->loc);
   if (id < 0) {
-    char msg[512];
+    char msg[1024];
     snprintf(msg, sizeof msg, "shape mismatch: matmul of %s with %s%s%s: %s", val_str(L, a, s1, sizeof s1), val_str(L, b, s2, sizeof s2),
              ta ? " (transpose_a)" : "", tb ? " (transpose_b)" : "", L->err.msg);
+    msg[400] = 0;
     L->err = saved;
     return fail(L, e->loc, "%s", msg);
   }

@@ -124,14 +124,14 @@ int lower_assign(Lower *L, const Stmt *s) {
     if (v.kind == V_NONE || v.kind == V_LIST || v.kind == V_DTYPE)
       return fail(L, s->value->loc, "cannot bind %s to a name", val_str(L, v, b, sizeof b));
     env_set(L, L->env, s->names[0], v);
-    if (v.kind == V_TENSOR && !L->f->nodes[v.id].name) L->f->nodes[v.id].name = s->names[0];
+    if (v.kind == V_TENSOR && !L->f->nodes[v.id].name) L->f->nodes[v.id].name = arena_strdup(L->m->arena, s->names[0]);
     return 1;
   }
   int n = v.kind == V_TUPLE ? v.nitems : 1;
   if (n != s->nnames) return fail(L, s->loc, "wrong number of values: %d names but %d value%s", s->nnames, n, n == 1 ? "" : "s");
   for (int i = 0; i < n; i++) {
     env_set(L, L->env, s->names[i], v.items[i]);
-    if (v.items[i].kind == V_TENSOR && !L->f->nodes[v.items[i].id].name) L->f->nodes[v.items[i].id].name = s->names[i];
+    if (v.items[i].kind == V_TENSOR && !L->f->nodes[v.items[i].id].name) L->f->nodes[v.items[i].id].name = arena_strdup(L->m->arena, s->names[i]);
   }
   return 1;
 }

@@ -40,15 +40,27 @@ static void reads_expr(Lower *L, const Expr *e, Vec *out, int depth) {
   for (int i = 0; i < e->nargs; i++) reads_expr(L, e->args[i], out, depth + 1);
 }
 
-static void reads_stmts(Lower *L, Stmt *const *b, int n, Vec *out, int depth) {
+/* Names that statements read before assigning them (upward-exposed reads); assigned gets the names
+ * the statements assign on every path. Loop bodies may run zero times, so their writes do not count. */
+static void exposed_reads(Lower *L, Stmt *const *b, int n, Vec *assigned, Vec *out, int depth) {
   if (depth > 64) return;
   for (int i = 0; i < n; i++) {
     const Stmt *s = b[i];
-    reads_expr(L, s->value, out, 0);
-    for (int j = 0; j < s->nvalues; j++) reads_expr(L, s->values[j], out, 0);
-    reads_expr(L, s->lo, out, 0);
-    reads_expr(L, s->hi, out, 0);
-    reads_stmts(L, s->body, s->nbody, out, depth + 1);
+    Vec r = {0, 0, 0};
+    reads_expr(L, s->value, &r, 0);
+    for (int j = 0; j < s->nvalues; j++) reads_expr(L, s->values[j], &r, 0);
+    reads_expr(L, s->lo, &r, 0);
+    reads_expr(L, s->hi, &r, 0);
+    for (int j = 0; j < r.n; j++)
+      if (!in_vec(assigned, r.v[j])) add_name(L, out, r.v[j]);
+    if (s->kind == S_FOR || s->kind == S_LOOP) {
+      Vec inner = {0, 0, 0};
+      for (int j = 0; j < assigned->n; j++) add_name(L, &inner, assigned->v[j]);
+      add_name(L, &inner, s->var);
+      exposed_reads(L, s->body, s->nbody, &inner, out, depth + 1);
+    } else {
+      for (int j = 0; j < s->nnames; j++) add_name(L, assigned, s->names[j]);
+    }
   }
 }
 
@@ -206,11 +218,13 @@ static int tensor_into(SCtx *c, const char *name, const Expr *value, const TypeE
 
 static int block(SCtx *c, Stmt *const *b, int n, const Vec *live_out, Vec *body, int top);
 
-static int live_after(SCtx *c, Stmt *const *b, int n, int from, const Vec *live_out, Vec *live) {
+/* Names live after statement from-1: read later before being reassigned, or live at the end. */
+static void live_after(SCtx *c, Stmt *const *b, int n, int from, const Vec *live_out, Vec *live) {
+  Vec assigned = {0, 0, 0};
   memset(live, 0, sizeof *live);
-  reads_stmts(c->L, b + from, n - from, live, 0);
-  for (int i = 0; i < live_out->n; i++) add_name(c->L, live, live_out->v[i]);
-  return 1;
+  exposed_reads(c->L, b + from, n - from, &assigned, live, 0);
+  for (int i = 0; i < live_out->n; i++)
+    if (!in_vec(&assigned, live_out->v[i])) add_name(c->L, live, live_out->v[i]);
 }
 
 static int sampler_loop(SCtx *c, const Stmt *st, const Vec *live, Vec *body) {
@@ -225,11 +239,10 @@ static int sampler_loop(SCtx *c, const Stmt *st, const Vec *live, Vec *body) {
   sv.kind = V_SCHED;
   sv.id = var;
   env_set(L, L->env, st->var, sv);
-  Vec inner = *live, lb = {0, 0, 0};
-  Vec lv;
-  memset(&lv, 0, sizeof lv);
-  for (int i = 0; i < inner.n; i++) add_name(L, &lv, inner.v[i]);
-  reads_stmts(L, st->body, st->nbody, &lv, 0);
+  Vec lb = {0, 0, 0}, lv = {0, 0, 0}, assigned = {0, 0, 0};
+  for (int i = 0; i < live->n; i++) add_name(L, &lv, live->v[i]);
+  add_name(L, &assigned, st->var);
+  exposed_reads(L, st->body, st->nbody, &assigned, &lv, 0);
   c->loops++;
   int ok = block(c, st->body, st->nbody, &lv, &lb, 0);
   c->loops--;
@@ -253,8 +266,20 @@ static int sampler_return(SCtx *c, const Stmt *st, const Vec *live, Vec *body) {
   const char *tmp[16];
   if (st->nvalues > 16) return fail(L, st->loc, "too many results");
   for (int i = 0; i < st->nvalues; i++) {
+    const Expr *e = st->values[i];
+    Val v;
     tmp[i] = arena_printf(L->arena, "$result%d", i);
-    if (!tensor_into(c, tmp[i], st->values[i], it->rets[i], st->values[i]->loc)) return 0;
+    if (e->kind == E_NAME && env_get(L->env, e->name, &v) && v.kind == V_SCHED) {
+      Type want;
+      char a[128], b[128];
+      if (!eval_type(L, it->rets[i], &want)) return 0;
+      if (!type_eq(&want, &c->s->vars[v.id].type))
+        return fail(L, e->loc, "shape mismatch: result %d of sampler '%s': expected %s, got %s", i + 1, it->name,
+                    type_str(L->m, &want, a, sizeof a), type_str(L->m, &c->s->vars[v.id].type, b, sizeof b));
+      env_set(L, L->env, tmp[i], v);
+      continue;
+    }
+    if (!tensor_into(c, tmp[i], e, it->rets[i], e->loc)) return 0;
   }
   if (!seg_flush(c, live, body, st->loc)) return 0;
   c->s->nout = st->nvalues;

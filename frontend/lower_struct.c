@@ -125,7 +125,6 @@ int param_value(Lower *L, Val v, SrcLoc loc, Val *out) {
   Type t = L->m->params[p].type;
   int id = emit(L, OP_PARAM, &t, 0, NULL, &a, loc);
   if (id < 0) return 0;
-  L->f->nodes[id].name = L->f->nodes[id].attr.s;
   *out = val_tensor(id);
   return 1;
 }
