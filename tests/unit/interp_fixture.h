@@ -8,6 +8,9 @@
 #include <stdarg.h>
 #include <string.h>
 
+/* every helper is static and may go unused in a given test */
+#define FX_FN static __attribute__((unused))
+
 static Module *M;
 static Func *F;
 static DlmErr E;
@@ -15,14 +18,14 @@ static Tensor *ARGS[16];
 static int NARGS;
 static const ParamStore *PS; /* the parameter store run() passes (NULL unless a test sets it) */
 
-static void fx_begin(void) {
+FX_FN void fx_begin(void) {
   M = ir_module_new("t");
   F = ir_func_new(M, "f");
   memset(&E, 0, sizeof E);
   NARGS = 0;
 }
 
-static void fx_end(void) {
+FX_FN void fx_end(void) {
   for (int i = 0; i < NARGS; i++) tensor_free(ARGS[i]);
   NARGS = 0;
   ir_module_free(M);
@@ -31,7 +34,7 @@ static void fx_end(void) {
 }
 
 /* "f32[B,2*L,3]", "i64[]" or "bool" */
-static Type ty(const char *s) {
+FX_FN Type ty(const char *s) {
   Type t;
   memset(&t, 0, sizeof t);
   char dt[8] = {0};
@@ -62,7 +65,7 @@ static Type ty(const char *s) {
   return t;
 }
 
-__attribute__((unused)) static Attrs ia(int ni, ...) {
+FX_FN Attrs ia(int ni, ...) {
   Attrs a = attrs_none();
   va_list ap;
   va_start(ap, ni);
@@ -72,14 +75,14 @@ __attribute__((unused)) static Attrs ia(int ni, ...) {
   return a;
 }
 
-__attribute__((unused)) static Attrs fa(double f) {
+FX_FN Attrs fa(double f) {
   Attrs a = attrs_none();
   a.f[0] = f;
   return a;
 }
 
 /* A tensor of dtype dt and the given shape ("[2,3]" style dims as ints), from n literal values. */
-static Tensor *tens(DType dt, int rank, const int64_t *shape, int n, const double *v) {
+FX_FN Tensor *tens(DType dt, int rank, const int64_t *shape, int n, const double *v) {
   Tensor *t = tensor_new(dt, rank, shape);
   for (int i = 0; i < n && i < t->numel; i++) tensor_set(t, i, v[i]);
   return t;
@@ -88,12 +91,12 @@ static Tensor *tens(DType dt, int rank, const int64_t *shape, int n, const doubl
 #define VALS(...) (int)(sizeof((double[]){__VA_ARGS__}) / sizeof(double)), ((const double[]){__VA_ARGS__})
 
 /* Add an argument of declared type `decl`, holding tensor t (owned by the fixture). */
-static int arg(const char *decl, Tensor *t) {
+FX_FN int arg(const char *decl, Tensor *t) {
   ARGS[NARGS++] = t;
   return ir_arg(M, F, "x", ty(decl), (SrcLoc){0, 0, 0});
 }
 
-static int op(OpKind k, const char *given, Attrs a, int nin, ...) {
+FX_FN int op(OpKind k, const char *given, Attrs a, int nin, ...) {
   int in[8];
   va_list ap;
   va_start(ap, nin);
@@ -107,7 +110,7 @@ static int op(OpKind k, const char *given, Attrs a, int nin, ...) {
 }
 
 /* Run F with output `out` in mode; returns the result tensor (caller frees) or NULL with E set. */
-static Tensor *run(int out, DType mode) {
+FX_FN Tensor *run(int out, DType mode) {
   ir_set_outputs(M, F, 1, &out, NULL);
   Tensor *res[1] = {NULL};
   memset(&E, 0, sizeof E);
@@ -116,7 +119,7 @@ static Tensor *run(int out, DType mode) {
 }
 
 /* Compare t (freed here) to the shape and values expected; tolerance relative to 1 + |want|. */
-static void expect_at(const char *file, int line, Tensor *t, int rank, const int64_t *shape, int n, const double *want, double tol) {
+FX_FN void expect_at(const char *file, int line, Tensor *t, int rank, const int64_t *shape, int n, const double *want, double tol) {
   if (!t) { check_failed++; fprintf(stderr, "%s:%d: run failed: %s\n", file, line, E.msg); return; }
   int ok = t->rank == rank && t->numel == n;
   for (int d = 0; ok && d < rank; d++) ok = t->shape[d] == shape[d];
@@ -131,7 +134,7 @@ static void expect_at(const char *file, int line, Tensor *t, int rank, const int
 #define EXPECT(t, rank, shape, vals, tol) expect_at(__FILE__, __LINE__, (t), (rank), (shape), vals, (tol))
 
 /* The run must fail with a message containing `frag`. */
-__attribute__((unused)) static void expect_err_at(const char *file, int line, Tensor *t, const char *frag) {
+FX_FN void expect_err_at(const char *file, int line, Tensor *t, const char *frag) {
   if (t) { check_failed++; fprintf(stderr, "%s:%d: expected an error containing \"%s\"\n", file, line, frag); tensor_free(t); return; }
   if (strstr(E.msg, frag)) check_passed++;
   else { check_failed++; fprintf(stderr, "%s:%d: error \"%s\" lacks \"%s\"\n", file, line, E.msg, frag); }
