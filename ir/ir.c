@@ -76,7 +76,9 @@ int type_numel_const(const Type *t, int64_t *n) {
   int64_t v = 1;
   for (int i = 0; i < t->rank; i++) {
     if (!dim_is_const(t->dims[i])) return 0;
-    v *= t->dims[i].k;
+    int64_t k = t->dims[i].k;
+    if (k && v > INT64_MAX / k) return 0; /* too large to count */
+    v *= k;
   }
   *n = v;
   return 1;

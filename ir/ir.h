@@ -43,7 +43,7 @@ typedef struct { DType dtype; int rank; Dim dims[DLM_MAX_RANK]; } Type;
 
 int type_eq(const Type *a, const Type *b);
 Type type_scalar(DType t);
-int type_numel_const(const Type *t, int64_t *n); /* 1 if all dims are constant */
+int type_numel_const(const Type *t, int64_t *n); /* 1 if all dims are constant and the count fits int64 */
 
 /* ---------------------------------------------------------------- source locations and errors */
 typedef struct { int file; int line; int col; } SrcLoc;  /* file indexes Module.files; line 0 = none */
