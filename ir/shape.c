@@ -136,7 +136,7 @@ int shape_param(const Module *m, const Node *n, const Type *const *in, Type *out
 int shape_iota(const Module *m, const Node *n, const Type *const *in, Type *out, DlmErr *e) {
   if (!type_valid(m, n, &n->type, e)) return 0;
   if (n->type.dtype == DT_BOOL) return fail1(m, n, e, "result must be numeric", &n->type);
-  int ax;
+  int ax = 0;
   if (!norm_axis(m, n, n->attr.i[0], &n->type, &ax, e)) return 0;
   *out = n->type;
   return 1;
@@ -160,7 +160,7 @@ int shape_unary(const Module *m, const Node *n, const Type *const *in, Type *out
   if (!need_inputs(n, 1, 1, e)) return 0;
   if (in[0]->dtype == DT_BOOL) return fail1(m, n, e, "expects a numeric tensor", in[0]);
   if (n->op == OP_CUMSUM) {
-    int ax;
+    int ax = 0;
     if (!norm_axis(m, n, n->attr.i[0], in[0], &ax, e)) return 0;
   }
   if (n->op == OP_SORT_DESC && in[0]->rank == 0) return fail1(m, n, e, "expects at least one axis", in[0]);
@@ -172,7 +172,7 @@ int shape_float1(const Module *m, const Node *n, const Type *const *in, Type *ou
   if (!need_inputs(n, 1, 1, e)) return 0;
   if (!dtype_is_float(in[0]->dtype)) return fail1(m, n, e, "expects a float tensor", in[0]);
   if (n->op == OP_SOFTMAX || n->op == OP_LOG_SOFTMAX) {
-    int ax;
+    int ax = 0;
     if (!norm_axis(m, n, n->attr.i[0], in[0], &ax, e)) return 0;
   }
   if (n->op == OP_LAYER_NORM) {
@@ -237,7 +237,7 @@ int shape_where(const Module *m, const Node *n, const Type *const *in, Type *out
 /* ---------------------------------------------------------------- reductions */
 static int reduce_common(const Module *m, const Node *n, const Type *const *in, Type *out, DlmErr *e) {
   if (!need_inputs(n, 1, 1, e)) return 0;
-  int ax;
+  int ax = 0;
   if (!norm_axis(m, n, n->attr.i[0], in[0], &ax, e)) return 0;
   if (n->attr.i[1] != 0 && n->attr.i[1] != 1) {
     err_set(e, n->loc, "%s: keepdim must be 0 or 1, got %lld", opname(n), (long long)n->attr.i[1]);
@@ -342,7 +342,7 @@ int shape_broadcast(const Module *m, const Node *n, const Type *const *in, Type 
 
 int shape_slice(const Module *m, const Node *n, const Type *const *in, Type *out, DlmErr *e) {
   if (!need_inputs(n, 1, 1, e)) return 0;
-  int ax;
+  int ax = 0;
   if (!norm_axis(m, n, n->attr.i[0], in[0], &ax, e)) return 0;
   Dim d = in[0]->dims[ax];
   if (!dim_is_const(d)) return fail1(m, n, e, "the sliced axis must have a constant size", in[0]);
@@ -360,7 +360,7 @@ int shape_slice(const Module *m, const Node *n, const Type *const *in, Type *out
 
 int shape_pad(const Module *m, const Node *n, const Type *const *in, Type *out, DlmErr *e) {
   if (!need_inputs(n, 1, 1, e)) return 0;
-  int ax;
+  int ax = 0;
   if (!norm_axis(m, n, n->attr.i[0], in[0], &ax, e)) return 0;
   int64_t before = n->attr.i[1], after = n->attr.i[2];
   if (before < 0 || after < 0 || before > INT32_MAX || after > INT32_MAX) {
@@ -388,7 +388,7 @@ static int dim_add(Dim a, Dim b, Dim *out) {
 
 int shape_concat(const Module *m, const Node *n, const Type *const *in, Type *out, DlmErr *e) {
   if (n->nin < 1) { err_set(e, n->loc, "concat: needs at least one input"); return 0; }
-  int ax;
+  int ax = 0;
   if (!norm_axis(m, n, n->attr.i[0], in[0], &ax, e)) return 0;
   *out = *in[0];
   for (int j = 1; j < n->nin; j++) {
