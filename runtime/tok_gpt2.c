@@ -333,7 +333,7 @@ typedef struct { int32_t *nxt, *prv; PairEnt *heap, *pend; } BpeWork;
 
 /* Merge sym[0..n) in place; returns the new length. */
 static size_t bpe(const Gpt2 *g, int32_t *sym, size_t n, BpeWork *w) {
-  int32_t *nxt = w->nxt, *prv = w->prv, m;
+  int32_t *nxt = w->nxt, *prv = w->prv, m = -1;
   size_t nh = 0;
   for (size_t i = 0; i < n; i++) {
     nxt[i] = i + 1 < n ? (int32_t)(i + 1) : -1;
