@@ -14,6 +14,7 @@
 #define FD_TOL 1e-6
 
 static uint64_t fd_rng = 0x9e3779b97f4a7c15ull;
+static int fd_live_tensors; /* tensors compared so far with at least one nonzero gradient sample */
 static inline double fd_uniform(double lo, double hi) { /* xorshift64* */
   fd_rng ^= fd_rng >> 12;
   fd_rng ^= fd_rng << 25;
@@ -109,6 +110,7 @@ static inline int fd_compare_some(const char *what, const Module *m, const Func 
   int bad = 0;
   if (!grad || grad->numel != x->numel) { CHECK_MSG(0, "%s: gradient has the wrong size", what); return 1; }
   int64_t count = maxn > 0 && maxn < x->numel ? maxn : x->numel;
+  int live = 0;
   for (int64_t s = 0; s < count; s++) {
     int64_t i = s * x->numel / count;
     double x0 = tensor_get(x, i);
@@ -118,11 +120,13 @@ static inline int fd_compare_some(const char *what, const Module *m, const Func 
     double lm = fd_eval_loss(m, f, ps, args);
     tensor_set(x, i, x0);
     double fd = (lp - lm) / (2 * FD_H), g = tensor_get(grad, i);
+    live |= fabs(fd) > 1e-8;
     if (!(fabs(g - fd) <= FD_TOL * (1 + fabs(fd)))) {
       if (bad++ < 3) fprintf(stderr, "%s[%lld]: autodiff %.12g, finite differences %.12g\n", what, (long long)i, g, fd);
     }
   }
   CHECK_MSG(bad == 0, "%s: %d of %lld gradient elements differ from finite differences", what, bad, (long long)count);
+  fd_live_tensors += live;
   return bad;
 }
 
