@@ -95,6 +95,7 @@ typedef struct ParseCtx {
   Vec items;              /* Item* */
   DlmErr err;             /* first error (lexer or parser) */
   int depth;              /* bracket nesting, bounded by the scanner */
+  SrcLoc comment;         /* where the open block comment started */
 } ParseCtx;
 
 #define DSL_MAX_NESTING 200

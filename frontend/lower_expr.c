@@ -92,7 +92,9 @@ int emit(Lower *L, OpKind op, const Type *given, int nin, const int *in, const A
     used += (size_t)snprintf(ops + used, sizeof ops - used, "%s%s", i ? ", " : "", type_str(L->m, &L->f->nodes[in[i]].type, t, sizeof t));
     if (used >= sizeof ops) break;
   }
-  if (nin > 0) fail(L, loc, "%s (operands: %s)", e.msg, ops);
+  char first[128] = "";
+  if (nin > 0 && in[0] >= 0 && in[0] < L->f->nnodes) type_str(L->m, &L->f->nodes[in[0]].type, first, sizeof first);
+  if (nin > 0 && !strstr(e.msg, first)) fail(L, loc, "%s (operands: %s)", e.msg, ops);
   else fail(L, loc, "%s", e.msg);
   return -1;
 }

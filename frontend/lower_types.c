@@ -87,9 +87,20 @@ static int try_dim(Lower *L, const Expr *e, Dim *out) {
 }
 
 static int mismatch(Lower *L, const TypeExpr *t, const Type *got, SrcLoc loc, const char *what) {
-  char s1[160], s2[160];
+  char s1[160], s2[160], bound[160] = "";
+  size_t used = 0;
   typeexpr_text(L, t, s1, sizeof s1);
-  return fail(L, loc, "shape mismatch: %s: expected %s, got %s", what, s1, type_str(L->m, got, s2, sizeof s2));
+  for (int i = 0; i < t->ndims && used < sizeof bound; i++) {
+    Val v;
+    char d[64];
+    if (t->dims[i]->kind != E_NAME || !env_get(L->env, t->dims[i]->name, &v)) continue;
+    if (v.kind == V_NUM) snprintf(d, sizeof d, "%lld", (long long)v.ival);
+    else if (v.kind == V_DIM) dim_str(L->m, v.dim, d, sizeof d);
+    else continue;
+    used += (size_t)snprintf(bound + used, sizeof bound - used, "%s%s = %s", used ? ", " : " (where ", t->dims[i]->name, d);
+  }
+  if (used && used + 1 < sizeof bound) snprintf(bound + used, sizeof bound - used, ")");
+  return fail(L, loc, "shape mismatch: %s: expected %s, got %s%s", what, s1, type_str(L->m, got, s2, sizeof s2), bound);
 }
 
 int bind_type(Lower *L, const TypeExpr *t, Val actual, SrcLoc loc, const char *what) {

@@ -3,6 +3,7 @@
  * that file and prints the IR instead (a manual check without dlmc). */
 #include "check.h"
 #include "frontend.h"
+#include <stdlib.h>
 #include <string.h>
 
 static const char *ty(const Module *m, const Type *t) {
@@ -109,6 +110,44 @@ static void test_bd3_blocks(void) {
   ir_module_free(m);
 }
 
+static void test_notes_examples(void) {
+  Module *m = dsl_compile_file("tests/dsl/notes_examples.dsl", NULL, 0, stderr);
+  CHECK(m != NULL);
+  if (!m) return;
+  check_verify(m);
+  static const char *const funcs[] = {"denoise", "many", "ancestral.0", "ancestral.1", "ancestral.2", "blocks.0", "blocks.1"};
+  CHECK(m->nfuncs == 7);
+  for (int i = 0; i < 7; i++) CHECK_MSG(ir_func_find(m, funcs[i]) != NULL, "missing function %s", funcs[i]);
+  Func *f = ir_func_find(m, "many");
+  CHECK(f && f->nout == 4);
+  if (f && f->nout == 4) {
+    CHECK(strcmp(ty(m, &f->nodes[f->outs[0]].type), "f32[B,16]") == 0);
+    CHECK(strcmp(ty(m, &f->nodes[f->outs[1]].type), "i32[B]") == 0);
+    CHECK(strcmp(ty(m, &f->nodes[f->outs[2]].type), "f32[B,1]") == 0);
+    CHECK(strcmp(ty(m, &f->nodes[f->outs[3]].type), "f64[B,16]") == 0);
+  }
+  CHECK(m->nparams == 1 + 2 * 6);
+  int p = ir_param_find(m, "backbone.blocks.1.sub.w");
+  CHECK(p >= 0 && m->params[p].init == INIT_ONES && m->params[p].type.dims[0].k == 32);
+  CHECK(ir_meta_get(m, "cube") && strcmp(ir_meta_get(m, "cube"), "4") == 0);      /* 2**3 % 5 - -1 */
+  CHECK(ir_meta_get(m, "scale") && atof(ir_meta_get(m, "scale")) == 1 / sqrt(8.0));
+  CHECK(m->nscheds == 2 && m->scheds[0]->nout == 1);
+  ir_module_free(m);
+}
+
+static void test_defines(void) {
+  DslDefine d[2] = {{"D", "32"}, {"seq_len", "12"}};
+  Module *m = dsl_compile_file("tests/dsl/tiny_dit.dsl", d, 2, stderr);
+  CHECK(m != NULL);
+  if (!m) return;
+  int p = ir_param_find(m, "backbone.blocks.0.attn_qkv.weight");
+  CHECK(p >= 0 && strcmp(ty(m, &m->params[p].type), "f32[96,32]") == 0);
+  CHECK(ir_meta_get(m, "D") && strcmp(ir_meta_get(m, "D"), "32") == 0);
+  Func *f = ir_func_find(m, "denoise");
+  CHECK(f && strcmp(ty(m, &f->nodes[f->outs[0]].type), "f32[B,12,33]") == 0);
+  ir_module_free(m);
+}
+
 int main(int argc, char **argv) {
   if (argc > 1) {
     Module *m = dsl_compile_file(argv[1], NULL, 0, stderr);
@@ -119,5 +158,7 @@ int main(int argc, char **argv) {
   }
   test_tiny_dit();
   test_bd3_blocks();
+  test_notes_examples();
+  test_defines();
   return check_summary("test_frontend_models");
 }
