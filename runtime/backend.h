@@ -1,0 +1,24 @@
+/* backend.h — the interface every execution backend implements (the reference interpreter, the
+ * compiled CPU backend, later CUDA). The runtime (training, evaluation, sampling, `dlmrun call`)
+ * only talks to this interface, so backends are interchangeable and comparable. */
+#ifndef DLM_BACKEND_H
+#define DLM_BACKEND_H
+
+#include "tensor.h"
+
+typedef struct BackendState BackendState;
+
+typedef struct Backend {
+  const char *name;                              /* "interp", "cpu", "cuda" */
+  /* Prepare to run the functions of m (compile kernels, plan memory). m must outlive the state. */
+  BackendState *(*open)(const Module *m, DlmErr *e);
+  /* Run function f of the module with host tensors; outs[0..f->nout) receive new host tensors
+   * (float outputs in f32). Parameters are read from ps by name. Returns 1, or 0 with *e set. */
+  int (*run)(BackendState *s, const Func *f, const ParamStore *ps, Tensor *const *args, Tensor **outs, DlmErr *e);
+  void (*close)(BackendState *s);
+} Backend;
+
+extern const Backend backend_interp;           /* runtime/backend_interp.c */
+const Backend *backend_find(const char *name);  /* NULL if unknown or not built */
+
+#endif

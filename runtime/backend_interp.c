@@ -1,0 +1,29 @@
+/* backend_interp.c — the reference interpreter (ir/interp.c) behind the Backend interface, in
+ * float32 mode: the slow, obviously-correct way to run any function. */
+#include "backend.h"
+#include "interp.h"
+#include <stdlib.h>
+#include <string.h>
+
+struct BackendState { const Module *m; };
+
+static BackendState *interp_open(const Module *m, DlmErr *e) {
+  BackendState *s = calloc(1, sizeof *s);
+  if (!s) { err_set(e, (SrcLoc){0, 0, 0}, "out of memory"); return NULL; }
+  s->m = m;
+  return s;
+}
+
+static int interp_backend_run(BackendState *s, const Func *f, const ParamStore *ps, Tensor *const *args,
+                              Tensor **outs, DlmErr *e) {
+  return interp_run(s->m, f, ps, args, outs, DT_F32, e);
+}
+
+static void interp_close(BackendState *s) { free(s); }
+
+const Backend backend_interp = {"interp", interp_open, interp_backend_run, interp_close};
+
+const Backend *backend_find(const char *name) {
+  if (strcmp(name, "interp") == 0) return &backend_interp;
+  return NULL;
+}
