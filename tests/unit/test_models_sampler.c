@@ -1,0 +1,158 @@
+/* test_models_sampler.c — the graph functions of the `ancestral` samplers of models/mdlm.dsl and
+ * models/duo.dsl, run by the interpreter at initialization (zero output layer, so x_theta is uniform
+ * over the vocabulary). Expectations from the specs: MDLM (mdlm-remdm.md §9, alpha = 1 - t) unmasks
+ * a masked position with probability (t - s)/t per step and never changes a decoded one; the final
+ * greedy denoise leaves no mask; Duo (duo-udlm.md §7.1, §2.1) keeps a token with probability
+ * alpha_t|s + ((alpha_s - alpha_t) + (1 - alpha_t|s)(1 - alpha_s))/K under a uniform x_theta.
+ * Counts over 16 x 64 positions are checked within 5 standard deviations (fixed seeds). */
+#include "check.h"
+#include "frontend.h"
+#include "interp.h"
+#include <stdlib.h>
+#include <string.h>
+
+enum { NB = 16, NL = 64, VOCAB = 256, STEPS = 4 };
+/* Small networks (the sampler logic does not depend on the width), vocab 256 as by default. */
+static const DslDefine small[] = {{"seq_len", "64"}, {"layers", "1"}, {"hidden_dim", "32"}, {"heads", "2"}, {"cond_dim", "16"}};
+
+static Tensor *scalar_i64(int64_t v) {
+  Tensor *t = tensor_new(DT_I64, 0, NULL);
+  tensor_set(t, 0, (double)v);
+  return t;
+}
+
+/* Runs segment function `fn` with arguments given by name; returns its output named `out`. */
+static Tensor *run_segment(const Module *m, const char *fn, const char *const *names, Tensor *const *vals, int n, const char *out) {
+  const Func *f = ir_func_find(m, fn);
+  CHECK_MSG(f != NULL, "no function %s", fn);
+  if (!f) return NULL;
+  Tensor *args[16] = {0};
+  for (int i = 0; i < f->nnodes; i++) {
+    const Node *nd = &f->nodes[i];
+    if (nd->op != OP_ARG) continue;
+    for (int k = 0; k < n; k++)
+      if (nd->attr.s && strcmp(nd->attr.s, names[k]) == 0 && nd->attr.i[0] < 16) args[nd->attr.i[0]] = vals[k];
+  }
+  for (int i = 0; i < f->nargs; i++) CHECK_MSG(args[i] != NULL, "%s: argument %d not supplied", fn, i);
+  int which = -1;
+  for (int i = 0; i < f->nout; i++)
+    if (f->outnames && f->outnames[i] && strcmp(f->outnames[i], out) == 0) which = i;
+  CHECK_MSG(which >= 0, "%s has no output %s", fn, out);
+  if (which < 0 || f->nout > 16) return NULL;
+  for (int i = 0; i < f->nargs; i++)
+    if (!args[i]) return NULL;
+  ParamStore *ps = pstore_init(m, 3);
+  Tensor *outs[16] = {0};
+  DlmErr e;
+  memset(&e, 0, sizeof e);
+  int ok = interp_run(m, f, ps, args, outs, DT_F32, &e);
+  CHECK_MSG(ok, "%s: %s", fn, e.msg);
+  pstore_free(ps);
+  Tensor *res = NULL;
+  for (int i = 0; i < f->nout; i++) {
+    if (i == which && ok) res = outs[i];
+    else tensor_free(outs[i]);
+  }
+  return res;
+}
+
+/* count successes of n Bernoulli(p) trials: within 5 standard deviations of n p. */
+static void check_count(int count, int n, double p, const char *what) {
+  double mean = n * p, sd = sqrt(n * p * (1 - p));
+  CHECK_MSG(fabs(count - mean) <= 5 * sd + 1, "%s: %d of %d, expected %.1f +- %.1f", what, count, n, mean, sd);
+}
+
+/* MDLM: step i of STEPS has t = 1 - i dt and s = t - dt with dt = (1 - 1e-5)/STEPS. */
+static void check_mdlm(void) {
+  Module *m = dsl_compile_file("models/mdlm.dsl", small, 5, stderr);
+  CHECK(m != NULL);
+  if (!m) return;
+  const int mask = VOCAB;
+  double dt = (1 - 1e-5) / STEPS;
+  Tensor *x = NULL;  /* the tokens after the last step checked */
+  const int step_ids[2] = {0, 2};
+  for (int r = 0; r < 2; r++) {  /* each step from an all-mask x: P(unmask) = 0.25, then 0.5 */
+    int i = step_ids[r];
+    Tensor *x0 = tensor_new(DT_I32, 2, (int64_t[]){NB, NL});
+    for (int64_t j = 0; j < x0->numel; j++) tensor_set(x0, j, j % 5 == 0 ? (double)(j % VOCAB) : mask);
+    Tensor *steps = scalar_i64(STEPS), *iv = scalar_i64(i), *seed = scalar_i64(11);
+    const char *names[] = {"steps", "i", "x", "seed"};
+    Tensor *vals[] = {steps, iv, x0, seed};
+    Tensor *nx = run_segment(m, "ancestral.1", names, vals, 4, "x");
+    if (nx) {
+      int masked_before = 0, unmasked_now = 0, changed_decoded = 0, bad_token = 0;
+      for (int64_t j = 0; j < x0->numel; j++) {
+        int a = (int)tensor_get(x0, j), b = (int)tensor_get(nx, j);
+        if (a != mask) { changed_decoded += a != b; continue; }
+        masked_before++;
+        if (b != mask) { unmasked_now++; bad_token += b < 0 || b >= VOCAB; }
+      }
+      double t = 1 - i * dt, s = t - dt;
+      CHECK(changed_decoded == 0);
+      CHECK(bad_token == 0);
+      check_count(unmasked_now, masked_before, (t - s) / t, i == 0 ? "mdlm step 0 unmasks" : "mdlm step 2 unmasks");
+    }
+    tensor_free(steps);
+    tensor_free(iv);
+    tensor_free(seed);
+    tensor_free(x0);
+    tensor_free(x);
+    x = nx;
+  }
+  if (x) {  /* the final greedy SUBS denoise fills every mask and keeps decoded tokens */
+    const char *names[] = {"x"};
+    Tensor *vals[] = {x};
+    Tensor *fin = run_segment(m, "ancestral.2", names, vals, 1, "$result0");
+    if (fin) {
+      int left = 0, changed = 0;
+      for (int64_t j = 0; j < x->numel; j++) {
+        int a = (int)tensor_get(x, j), b = (int)tensor_get(fin, j);
+        left += b == mask || b < 0 || b >= VOCAB;
+        changed += a != mask && a != b;
+      }
+      CHECK(left == 0);
+      CHECK(changed == 0);
+      tensor_free(fin);
+    }
+    tensor_free(x);
+  }
+  ir_module_free(m);
+}
+
+/* Duo: step i = 1 from t = 1 - dt to s = t - dt, alpha(t) = 1 - (1 - 1e-3) t. */
+static void check_duo(void) {
+  Module *m = dsl_compile_file("models/duo.dsl", small, 5, stderr);
+  CHECK(m != NULL);
+  if (!m) return;
+  Tensor *z = tensor_new(DT_I32, 2, (int64_t[]){NB, NL});
+  for (int64_t j = 0; j < z->numel; j++) tensor_set(z, j, (double)((j * 37) % VOCAB));
+  Tensor *steps = scalar_i64(STEPS), *iv = scalar_i64(1), *seed = scalar_i64(5);
+  const char *names[] = {"steps", "i", "z", "seed"};
+  Tensor *vals[] = {steps, iv, z, seed};
+  Tensor *nz = run_segment(m, "ancestral.1", names, vals, 4, "z");
+  if (nz) {
+    double dt = (1 - 1e-5) / STEPS, t = 1 - dt, s = t - dt;
+    double at = 1 - (1 - 1e-3) * t, as = 1 - (1 - 1e-3) * s, ats = at / as;
+    double keep = ats + ((as - at) + (1 - ats) * (1 - as)) / VOCAB;
+    int kept = 0, bad = 0;
+    for (int64_t j = 0; j < z->numel; j++) {
+      int b = (int)tensor_get(nz, j);
+      kept += b == (int)tensor_get(z, j);
+      bad += b < 0 || b >= VOCAB;
+    }
+    CHECK(bad == 0);
+    check_count(kept, NB * NL, keep, "duo step 1 keeps");
+    tensor_free(nz);
+  }
+  tensor_free(steps);
+  tensor_free(iv);
+  tensor_free(seed);
+  tensor_free(z);
+  ir_module_free(m);
+}
+
+int main(void) {
+  check_mdlm();
+  check_duo();
+  return check_summary("test_models_sampler");
+}
