@@ -40,7 +40,7 @@ double stats_node_flops(const Module *m, const Func *f, const Node *n, const int
     const Type *k = &f->nodes[n->in[1]].type, *v = &f->nodes[n->in[2]].type;
     double lq = dimv(in0, -2, symval), dh = dimv(in0, -1, symval);
     double lk = dimv(k, -2, symval), dv = dimv(v, -1, symval);
-    double batch = numel(in0, symval) / (lq * dh > 0 ? lq * dh : 1);
+    double batch = numel(&n->type, symval) / (lq * dv > 0 ? lq * dv : 1);  /* result [batch..., Lq, Dv] */
     double fl = 2 * batch * lq * lk * (dh + dv);
     return n->nin >= 4 ? fl + batch * lq * lk : fl;
   }
