@@ -47,6 +47,25 @@ static void test_not_applicable(void) {
   ir_module_free(m);
 }
 
+/* x*2*3*0.25 folds in one sweep (the second rewrite sees the first): mul(x, 1.5). */
+static void test_long_chain(void) {
+  Module *m = ir_module_new("t");
+  Func *f = ir_func_new(m, "f");
+  Type s = type_scalar(DT_F32);
+  int x = ir_arg(m, f, "x", pc_type(DT_F32, 2, S23), pc_loc(1));
+  int y = pc_op(m, f, OP_MUL, x, pc_const(m, f, s, 2));
+  y = pc_op(m, f, OP_MUL, y, pc_const(m, f, s, 3));
+  y = pc_op(m, f, OP_MUL, pc_const(m, f, s, 0.25), y);
+  ir_set_outputs(m, f, 1, &y, NULL);
+  int changes;
+  CHECK(pc_pass_diff(m, pass_scale_fold, NULL, 1, DT_F64, &changes) == 0);
+  CHECK(changes == 2);
+  const Node *n = &f->nodes[f->outs[0]];
+  double v;
+  CHECK(n->in[0] == x && node_const_value(f, n->in[1], &v) && v == 1.5);
+  ir_module_free(m);
+}
+
 /* The whole pipeline turns x*2*0.5 into x: scale_fold makes x*1, fold forwards x, dce cleans up. */
 static void test_pipeline_to_identity(void) {
   Module *m = ir_module_new("t");
@@ -67,6 +86,7 @@ int main(void) {
   test_chain(3, 5.5, 1e-15);
   test_chain(0.1, 0.7, 1e-15);
   test_not_applicable();
+  test_long_chain();
   test_pipeline_to_identity();
   return check_summary("test_passes_scale_fold");
 }
