@@ -19,8 +19,9 @@ static const char usage_text[] =
   "pipeline. Without --emit or --stats it prints a one-paragraph summary.\n"
   "\n"
   "options:\n"
-  "  -D NAME=VALUE      override a top-level DSL const; also gives the value of a symbolic\n"
-  "                     dimension NAME for --stats (other symbols count as 1)\n"
+  "  -D NAME=VALUE      override a top-level DSL const (ignored for .ir input)\n"
+  "  --dim NAME=VALUE   the value of the symbolic dimension NAME for --stats and the summary\n"
+  "                     (symbols not given count as 1, so a batch B is 1)\n"
   "  --emit ir|dot      print the module after the passes as IR text or as a Graphviz graph\n"
   "  -d LETTERS         dump the IR to stderr after each pass named by a letter (see below)\n"
   "  --dump-after=PASS  dump the IR to stderr after the pass PASS\n"
@@ -50,6 +51,7 @@ typedef struct {
   const char *file, *emit, *out, *dump_letters, *dump_after;
   int stats, verify;
   DslDefine defs[MAX_DEFINES]; int ndefs;
+  DslDefine dims[MAX_DEFINES]; int ndims;
 } Options;
 
 static int ends_with(const char *s, const char *suffix) {
@@ -62,16 +64,20 @@ static int parse_args(int argc, char **argv, Options *o) {
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i];
     const char *val = NULL;
-    if (strncmp(a, "-D", 2) == 0) {
-      val = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
+    if (strncmp(a, "-D", 2) == 0 || strcmp(a, "--dim") == 0 || strncmp(a, "--dim=", 6) == 0) {
+      int is_dim = a[1] == '-';
+      val = is_dim ? (a[5] == '=' ? a + 6 : NULL) : (a[2] ? a + 2 : NULL);
+      if (!val) val = i + 1 < argc ? argv[++i] : NULL;
       if (!val) return usage_error("%s needs NAME=VALUE", a);
       const char *eq = strchr(val, '=');
-      if (!eq || eq == val || !eq[1]) return usage_error("-D wants NAME=VALUE, got '%s'", val);
-      if (o->ndefs == MAX_DEFINES) return usage_error("too many -D options (at most %s)", "64");
+      if (!eq || eq == val || !eq[1]) return usage_error("-D and --dim want NAME=VALUE, got '%s'", val);
+      DslDefine *list = is_dim ? o->dims : o->defs;
+      int *count = is_dim ? &o->ndims : &o->ndefs;
+      if (*count == MAX_DEFINES) return usage_error("too many -D or --dim options (at most %s each)", "64");
       char *name = strndup(val, (size_t)(eq - val));
       if (!name) return usage_error("%s", "out of memory");
-      o->defs[o->ndefs].name = name;
-      o->defs[o->ndefs++].value = eq + 1;
+      list[*count].name = name;
+      list[(*count)++].value = eq + 1;
     } else if (strcmp(a, "--emit") == 0 || strncmp(a, "--emit=", 7) == 0) {
       val = a[6] == '=' ? a + 7 : (i + 1 < argc ? argv[++i] : NULL);
       if (!val || (strcmp(val, "ir") && strcmp(val, "dot"))) return usage_error("--emit wants ir or dot, got '%s'", val ? val : "");
@@ -170,14 +176,17 @@ static int write_atomic(const Module *m, const Options *o, const char *path) {
   return ok;
 }
 
-static void symbol_values(const Module *m, const Options *o, int64_t *symval) {
+static int symbol_values(const Module *m, const Options *o, int64_t *symval) {
   for (int s = 0; s < DLM_MAX_SYMS; s++) symval[s] = 1;
-  for (int i = 0; i < o->ndefs; i++) {
-    int s = ir_sym_find(m, o->defs[i].name);
+  for (int i = 0; i < o->ndims; i++) {
+    int s = ir_sym_find(m, o->dims[i].name);
     char *end;
-    long long v = strtoll(o->defs[i].value, &end, 10);
-    if (s >= 0 && *end == 0 && v > 0) symval[s] = v;
+    long long v = strtoll(o->dims[i].value, &end, 10);
+    if (s < 0) { fprintf(stderr, "dlmc: --dim %s: the module has no symbolic dimension '%s'\n", o->dims[i].name, o->dims[i].name); return 0; }
+    if (*end || v <= 0) { fprintf(stderr, "dlmc: --dim %s: '%s' is not a positive integer\n", o->dims[i].name, o->dims[i].value); return 0; }
+    symval[s] = v;
   }
+  return 1;
 }
 
 static void summary(const Module *m, const Options *o, const int64_t *symval) {
@@ -233,11 +242,11 @@ static int compile(const Options *o) {
     status = 1;
   } else {
     int64_t symval[DLM_MAX_SYMS];
-    symbol_values(m, o, symval);
-    if (o->out) { if (!write_atomic(m, o, o->out)) status = 1; }
+    if (!symbol_values(m, o, symval)) status = 1;
+    else if (o->out) { if (!write_atomic(m, o, o->out)) status = 1; }
     else if (o->emit) emit(m, o, stdout);
-    if (o->stats) stats_print(m, symval, o->emit && !o->out ? stderr : stdout);
-    if (!o->emit && !o->stats) summary(m, o, symval);
+    if (status == 0 && o->stats) stats_print(m, symval, o->emit && !o->out ? stderr : stdout);
+    if (status == 0 && !o->emit && !o->stats) summary(m, o, symval);
   }
   ir_module_free(m);
   free(text);
@@ -258,5 +267,6 @@ int main(int argc, char **argv) {
   int st = parse_args(argc - 2, argv + 2, &o);
   if (!st) st = compile(&o);
   for (int i = 0; i < o.ndefs; i++) free((char *)o.defs[i].name);
+  for (int i = 0; i < o.ndims; i++) free((char *)o.dims[i].name);
   return st;
 }

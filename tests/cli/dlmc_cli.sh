@@ -98,6 +98,18 @@ has "$tmp/out" "parameters: 0 (0)"
 expect 0 "$DLMC" compile "$tmp/t.ir" --emit dot
 has "$tmp/out" "digraph"
 
+# --dim gives symbolic dims their values for --stats: exp over f32[B,3] is 3*B FLOPs
+printf 'module t\nsym B\nfunc @f {\n  %%0 = arg "x" {index=0} : f32[B,3]\n  %%1 = exp %%0 : f32[B,3]\n  ret %%1\n}\n' >"$tmp/sym.ir"
+expect 0 "$DLMC" compile "$tmp/sym.ir" --stats
+has "$tmp/out" "FLOPs: 3$"
+expect 0 "$DLMC" compile "$tmp/sym.ir" --stats --dim B=4
+has "$tmp/out" "FLOPs: 12$"
+has "$tmp/out" "FLOPs per token: 4 (3 tokens)"
+expect 1 "$DLMC" compile "$tmp/sym.ir" --stats --dim C=4
+has "$tmp/err" "no symbolic dimension 'C'"
+expect 1 "$DLMC" compile "$tmp/sym.ir" --stats --dim B=x
+expect 2 "$DLMC" compile "$tmp/sym.ir" --dim B
+
 # ---- malformed and ill-typed IR: status 1, file:line:col, the source line and a caret
 printf 'module t\nfunc @f {\n  %%0 = frob : f32\n  ret %%0\n}\n' >"$tmp/bad.ir"
 expect 1 "$DLMC" compile "$tmp/bad.ir"
@@ -122,7 +134,7 @@ else
   done
   if [ -f "$SRC_DIR/models/mdlm.dsl" ]; then
     expect 0 "$DLMC" compile "$SRC_DIR/models/mdlm.dsl" -D vocab=50257 -D seq_len=1024 -D layers=12 \
-      -D dim=768 -D heads=12 -D cond_dim=128 --stats
+      -D hidden_dim=768 -D heads=12 -D cond_dim=128 --stats
     has "$tmp/out" "169,627,218"
   else
     fail "models/ has .dsl files but no mdlm.dsl"
