@@ -116,15 +116,15 @@ void stats_print(const Module *m, const int64_t *symval, FILE *out) {
     FuncStats s;
     char b1[40], b2[40], b3[40];
     stats_func(m, f, symval, &s);
-    fprintf(out, "function %s\n  ops: %lld (", f->name, (long long)s.nops);
+    fprintf(out, "function %s\n  ops: %lld", f->name, (long long)s.nops);
     int first = 1;
     for (int i = 0; i < OP_COUNT; i++) {
       int op = order[i];
       if (!s.ops[op] || is_source((OpKind)op)) continue;
-      fprintf(out, "%s%s %lld", first ? "" : ", ", op_info[op].name, (long long)s.ops[op]);
+      fprintf(out, "%s%s %lld", first ? " (" : ", ", op_info[op].name, (long long)s.ops[op]);
       first = 0;
     }
-    fprintf(out, ")\n  kernels: %lld\n", (long long)s.kernels);
+    fprintf(out, "%s\n  kernels: %lld\n", first ? "" : ")", (long long)s.kernels);
     fprintf(out, "  FLOPs: %s\n  FLOPs per token: %s (%s tokens)\n", stats_commas((int64_t)(s.flops + 0.5), b1, sizeof b1),
             stats_commas((int64_t)(s.flops / s.tokens + 0.5), b2, sizeof b2),
             stats_commas((int64_t)s.tokens, b3, sizeof b3));

@@ -1,5 +1,5 @@
 /* test_passes_models.c — every pass, and the whole pipeline, on the real models: each
- * models/*.dsl is compiled small (the -D values below), every function is run by the interpreter
+ * .dsl file of models/ is compiled small (the -D values below), every function is run by the interpreter
  * on random inputs before and after the pass, and the outputs must be exactly equal in float64
  * mode (scale_fold reassociates products: within 1e-12). The pipeline's result must be a
  * fixpoint: no pass changes it again. Run from the repository root. */
@@ -23,6 +23,13 @@ static void check_model(const char *path) {
     CHECK_MSG(m != NULL, "%s does not compile", path);
     if (!m) return;
     CHECK_MSG(m->nfuncs > 0 && m->nfuncs <= 8, "%s: %d functions", path, m->nfuncs);
+    int runnable = 0;
+    for (int k = 0; k < m->nfuncs; k++) {
+      runnable += pc_runnable(m->funcs[k]);
+      if (i == 0 && !pc_runnable(m->funcs[k]))
+        printf("%s: %s not run: a symbol it uses is not bound by its arguments\n", path, m->funcs[k]->name);
+    }
+    CHECK_MSG(runnable >= 3, "%s: only %d functions can run", path, runnable);
     const char *name = i < n ? p[i].name : "pipeline";
     int changes;
     double d = pc_pass_diff(m, i < n ? p[i].run : whole_pipeline, symval, 2, DT_F64, &changes);
