@@ -1,7 +1,9 @@
 /* test_models_nelbo.c — Duo's per-token Rao-Blackwellized NELBO (`usdm_nelbo` in models/duo.dsl,
  * written in the stable log1p form of duo-udlm.md §3.2) against the UDLM form of §3.1 computed here
  * in C from its definition with the one-hot x̄ vectors, for both cases z == x and z != x, plus the
- * zero-loss property at x_theta = onehot(x). A probe program imports duo.dsl and exports the helper. */
+ * zero-loss property at x_theta = onehot(x). A probe program imports duo.dsl and exports the helper.
+ * Then Duo's whole `loss` (corruption included) at a zero output layer, where x_theta is uniform:
+ * its mean over seeds must match E_t[P(z=x) f_same + P(z!=x) f_diff] integrated here. */
 #include "check.h"
 #include "frontend.h"
 #include "interp.h"
@@ -43,7 +45,51 @@ static Tensor *run_probe(const Module *m, const int *x, const int *z, const doub
   return ok ? out : NULL;
 }
 
+/* §3.1 for a uniform x_theta (so every xt_j = 1): f = w [K - K/xb_i + sum_j xb_j/xb_i log(xb_j/xb_i)]
+ * with xb = K alpha onehot(x) + 1 - alpha, i = z; the two cases z == x and z != x. */
+static double uniform_f(int same, double alpha, int k) {
+  double w = (1 - 1e-3) / (k * alpha), big = k * alpha + 1 - alpha, small = 1 - alpha;
+  if (same) return w * (k - k / big + (k - 1) * (small / big) * log(small / big));
+  return w * (k - k / small + (big / small) * log(big / small));
+}
+
+static void check_duo_loss(void) {
+  enum { KV = 64, B = 16, L = 64, SEEDS = 32 };
+  const DslDefine d[] = {{"vocab", "64"}, {"seq_len", "64"}, {"layers", "1"}, {"hidden_dim", "8"}, {"heads", "2"}, {"cond_dim", "4"}};
+  Module *m = dsl_compile_file("models/duo.dsl", d, 6, stderr);
+  CHECK(m != NULL);
+  if (!m) return;
+  ParamStore *ps = pstore_init(m, 1);  /* the output linear starts at zero: x_theta uniform */
+  Tensor *x0 = tensor_new(DT_I32, 2, (int64_t[]){B, L});
+  for (int64_t i = 0; i < x0->numel; i++) tensor_set(x0, i, (double)(i * 11 % KV));
+  double total = 0;
+  for (int s = 0; s < SEEDS; s++) {
+    Tensor *seed = tensor_new(DT_I64, 0, NULL), *step = tensor_new(DT_I64, 0, NULL), *out = NULL;
+    tensor_set(seed, 0, 77 + s);
+    tensor_set(step, 0, s);
+    Tensor *args[3] = {x0, seed, step};
+    DlmErr e;
+    memset(&e, 0, sizeof e);
+    int ok = interp_run(m, ir_func_find(m, "loss"), ps, args, &out, DT_F64, &e);
+    CHECK_MSG(ok, "duo loss: %s", e.msg);
+    if (ok) { total += tensor_get(out, 0); tensor_free(out); }
+    tensor_free(seed);
+    tensor_free(step);
+  }
+  double expect = 0;  /* t ~ U[1e-3, 1), alpha = 1 - (1 - 1e-3) t, midpoint rule */
+  const int n = 100000;
+  for (int k = 0; k < n; k++) {
+    double t = 1e-3 + (1 - 1e-3) * (k + 0.5) / n, a = 1 - (1 - 1e-3) * t, p_same = a + (1 - a) / KV;
+    expect += (p_same * uniform_f(1, a, KV) + (1 - p_same) * uniform_f(0, a, KV)) / n;
+  }
+  CHECK_NEAR(total / SEEDS, expect, 0.1);
+  tensor_free(x0);
+  pstore_free(ps);
+  ir_module_free(m);
+}
+
 int main(void) {
+  check_duo_loss();
   const DslDefine d[] = {{"vocab", "7"}};
   Module *m = dsl_compile_string("models/nelbo_probe.dsl", probe_src, strlen(probe_src), d, 1, stderr);
   CHECK(m != NULL);
