@@ -277,11 +277,18 @@ static Tensor *val_to_tensor(const Val *v, DType declared, DType fmode) {
 /* ---------------------------------------------------------------- the run */
 int interp_run(const Module *m, const Func *f, const ParamStore *ps, Tensor *const *args, Tensor **outs, DType fmode,
                DlmErr *e) {
+  return interp_run_syms(m, f, ps, args, outs, fmode, NULL, e);
+}
+
+int interp_run_syms(const Module *m, const Func *f, const ParamStore *ps, Tensor *const *args, Tensor **outs,
+                    DType fmode, const int64_t *presym, DlmErr *e) {
   SrcLoc none = {0, 0, 0};
   for (int k = 0; k < f->nout; k++) outs[k] = NULL;
   if (fmode != DT_F32 && fmode != DT_F64) { err_set(e, none, "interp: mode must be f32 or f64"); return 0; }
   int64_t symval[DLM_MAX_SYMS] = {0};
   uint32_t bound = 0;
+  for (int s = 0; presym && s < m->nsyms; s++)
+    if (presym[s] > 0) { symval[s] = presym[s]; bound |= 1u << s; }
   if (!check_args(m, f, args, symval, &bound, e)) return 0;
 
   int nn = f->nnodes;

@@ -14,6 +14,10 @@
  * mode; others keep their declared dtype. Returns 1 on success, 0 with *e set. */
 int interp_run(const Module *m, const Func *f, const ParamStore *ps, Tensor *const *args,
                Tensor **outs, DType fmode, DlmErr *e);
+/* The same with symbol values given up front (presym[s] > 0 binds symbol s; the arguments must
+ * agree): for functions whose symbols appear in no argument, such as a sampler's state setup. */
+int interp_run_syms(const Module *m, const Func *f, const ParamStore *ps, Tensor *const *args,
+                    Tensor **outs, DType fmode, const int64_t *presym, DlmErr *e);
 
 /* Philox4x32-10 (Salmon et al. 2011): one block of 4 outputs for counter ctr and key. */
 void philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);

@@ -13,8 +13,11 @@ typedef struct Backend {
   /* Prepare to run the functions of m (compile kernels, plan memory). m must outlive the state. */
   BackendState *(*open)(const Module *m, DlmErr *e);
   /* Run function f of the module with host tensors; outs[0..f->nout) receive new host tensors
-   * (float outputs in f32). Parameters are read from ps by name. Returns 1, or 0 with *e set. */
-  int (*run)(BackendState *s, const Func *f, const ParamStore *ps, Tensor *const *args, Tensor **outs, DlmErr *e);
+   * (float outputs in f32). Parameters are read from ps by name. Symbol values (B, ...) are bound
+   * from the argument shapes; symval, if not NULL, gives values up front (symval[s] > 0 binds
+   * symbol s) for symbols no argument carries. Returns 1, or 0 with *e set. */
+  int (*run)(BackendState *s, const Func *f, const ParamStore *ps, Tensor *const *args, Tensor **outs,
+             const int64_t *symval, DlmErr *e);
   void (*close)(BackendState *s);
 } Backend;
 

@@ -15,8 +15,8 @@ static BackendState *interp_open(const Module *m, DlmErr *e) {
 }
 
 static int interp_backend_run(BackendState *s, const Func *f, const ParamStore *ps, Tensor *const *args,
-                              Tensor **outs, DlmErr *e) {
-  return interp_run(s->m, f, ps, args, outs, DT_F32, e);
+                              Tensor **outs, const int64_t *symval, DlmErr *e) {
+  return interp_run_syms(s->m, f, ps, args, outs, DT_F32, symval, e);
 }
 
 static void interp_close(BackendState *s) { free(s); }
