@@ -1,6 +1,7 @@
 // std/dit.dsl — the DDiT backbone shared by MDLM, Duo, BD3-LM and Eso-LM (mdlm-remdm.md §6-§7,
 // duo-udlm.md §8): parameters under the released checkpoints' tensor names and the forward pass
-// (token ids, sigma) -> raw logits, with bidirectional attention.
+// (token ids, sigma) -> raw logits. Attention takes its mask as a bool[L, L] tensor, so the same
+// blocks serve bidirectional (MDLM, Duo) and block-structured (BD3-LM) models.
 //
 // The importing model defines these consts before importing this file:
 //   V           rows of the input embedding and of the output layer (vocab, plus a mask row for MDLM)
@@ -15,8 +16,6 @@ import "timestep.dsl"
 
 const rope_base = 10000.0
 const ln_rope_base = log(rope_base)
-
-mask bidirectional(q, k) = true
 
 // One DDiT block: blocks.k.* in the checkpoint. Linear layers use PyTorch's default init
 // U(+-1/sqrt(fan_in)); adaLN-Zero: the modulation starts at zero, so each block starts as identity.
@@ -71,22 +70,23 @@ fn merge_heads(x: f32[B, heads, L, head_dim]) -> f32[B, L, hidden_dim] {
 }
 
 // Self-attention of one block: the qkv rows are laid out (3, heads, head_dim); RoPE on q and k
-// only; softmax(q k^T / sqrt(Dh)) v, bidirectional; the output projection has no bias.
-fn dit_attention(h: f32[B, L, hidden_dim], cos_t: f32[L, head_dim], sin_t: f32[L, head_dim], p: DiTBlock) -> f32[B, L, hidden_dim] {
+// only; softmax(q k^T / sqrt(Dh)) v over the keys that m allows (m[i, j]: query i may see key j);
+// the output projection has no bias.
+fn dit_attention(h: f32[B, L, hidden_dim], cos_t: f32[L, head_dim], sin_t: f32[L, head_dim], m: bool[L, L], p: DiTBlock) -> f32[B, L, hidden_dim] {
   q, k, v = chunk(linear_nobias(h, p.qkv), 3, axis = -1)
   qh = rotary(split_heads(q), cos_t, sin_t)
   kh = rotary(split_heads(k), cos_t, sin_t)
-  o = attention(qh, kh, split_heads(v), mask = bidirectional(), scale = 1/sqrt(head_dim))
+  o = attention(qh, kh, split_heads(v), mask = m, scale = 1/sqrt(head_dim))
   return linear_nobias(merge_heads(o), p.out)
 }
 
 // One block (mdlm-remdm.md §6): adaLN chunks in the order (shift, scale, gate) x (attn, mlp);
 // the gates multiply the branch outputs before the residual adds.
-fn dit_block(x: f32[B, L, hidden_dim], c: f32[B, cond_dim], cos_t: f32[L, head_dim], sin_t: f32[L, head_dim], p: DiTBlock) -> f32[B, L, hidden_dim] {
+fn dit_block(x: f32[B, L, hidden_dim], c: f32[B, cond_dim], cos_t: f32[L, head_dim], sin_t: f32[L, head_dim], m: bool[L, L], p: DiTBlock) -> f32[B, L, hidden_dim] {
   ada = reshape(linear(c, p.ada_w, p.ada_b), [B, 1, 6*hidden_dim])
   shift1, scale1, gate1, shift2, scale2, gate2 = chunk(ada, 6, axis = -1)
   h1 = modulate(layer_norm_w(x, p.norm1), shift1, scale1)
-  x1 = x + gate1 * dit_attention(h1, cos_t, sin_t, p)
+  x1 = x + gate1 * dit_attention(h1, cos_t, sin_t, m, p)
   h2 = modulate(layer_norm_w(x1, p.norm2), shift2, scale2)
   return x1 + gate2 * mlp_gelu(h2, p.w1, p.b1, p.w2, p.b2)
 }
@@ -98,16 +98,23 @@ fn dit_final(x: f32[B, L, hidden_dim], c: f32[B, cond_dim], p: FinalLayer) -> f3
   return linear(modulate(layer_norm_w(x, p.norm), shift, scale), p.w, p.b)
 }
 
-// The network after the input embedding: h [B, L, D] is E[z] for token ids, or a soft lookup
-// softmax(y) E (Duo's curriculum input). c = silu(sigma_map(sigma)).
-fn dit_trunk(h: f32[B, L, hidden_dim], sigma: f32[B], p: DiT) -> f32[B, L, V] {
+// The network after the input embedding h [B, L, D], for any attention mask m [L, L] and RoPE
+// positions pos [L]: the form BD3-LM's 2L training input needs (block masks, positions 0..L-1
+// twice). c = silu(sigma_map(sigma)).
+fn dit_trunk_masked(h: f32[B, L, hidden_dim], sigma: f32[B], pos: f32[L], m: bool[L, L], p: DiT) -> f32[B, L, V] {
   c = silu(timestep_embed(sigma, p.sigma))
-  cos_t, sin_t = dit_rotary(iota([L], 0, f32))
+  cos_t, sin_t = dit_rotary(pos)
   x = h
   for k in 0..layers {
-    x = dit_block(x, c, cos_t, sin_t, p.blocks[k])
+    x = dit_block(x, c, cos_t, sin_t, m, p.blocks[k])
   }
   return dit_final(x, c, p.final)
+}
+
+// The MDLM/Duo network: bidirectional attention over positions 0..L-1. h is E[z] for token ids,
+// or a soft lookup softmax(y) E (Duo's curriculum input).
+fn dit_trunk(h: f32[B, L, hidden_dim], sigma: f32[B], p: DiT) -> f32[B, L, V] {
+  return dit_trunk_masked(h, sigma, iota([L], 0, f32), full([L, L], true, bool), p)
 }
 
 // Raw logits for token ids z [B, L]: E[z] is a plain row gather (no sqrt(D) scale, no position
