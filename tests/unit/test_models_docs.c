@@ -1,6 +1,7 @@
-/* test_models_errors.c — the error examples of docs/dsl.md §14: each .dsl file in docs/examples/errors/ fails
- * to compile, and the diagnostic (message line, source line, caret) is exactly the text the
- * reference shows, so the documentation cannot drift from the compiler. Run from the repo root. */
+/* test_models_docs.c — docs/dsl.md against the compiler: the first program of §1 is
+ * docs/examples/tiny.dsl verbatim (which test_models_compile compiles), and each error example of
+ * §14 (docs/examples/errors/) fails to compile with exactly the diagnostic the reference shows
+ * (message line, source line, caret). Run from the repository root. */
 #include "check.h"
 #include "frontend.h"
 #include <stdlib.h>
@@ -66,10 +67,27 @@ static void check_error_example(const char *doc, const char *name, const char *m
   free(out);
 }
 
+/* The first fenced block of the reference is the whole of docs/examples/tiny.dsl. */
+static void check_first_program(const char *doc) {
+  char *tiny = read_all("docs/examples/tiny.dsl");
+  CHECK(tiny != NULL);
+  const char *open = strstr(doc, "\n```\n");
+  CHECK(open != NULL);
+  if (tiny && open) {
+    open += 5;
+    const char *close = strstr(open, "```\n");
+    CHECK(close != NULL);
+    if (close) CHECK_MSG((size_t)(close - open) == strlen(tiny) && strncmp(open, tiny, strlen(tiny)) == 0,
+                         "docs/dsl.md §1 differs from docs/examples/tiny.dsl");
+  }
+  free(tiny);
+}
+
 int main(void) {
   char *doc = read_all("docs/dsl.md");
   CHECK(doc != NULL);
   if (doc) {
+    check_first_program(doc);
     check_error_example(doc, "syntax", "syntax error");
     check_error_example(doc, "unknown", "unknown name 'hiden'");
     check_error_example(doc, "shape", "shape mismatch: matmul of f32[B,L,64] with f32[32,64]");
@@ -77,5 +95,5 @@ int main(void) {
     check_error_example(doc, "type", "type error");
     free(doc);
   }
-  return check_summary("test_models_errors");
+  return check_summary("test_models_docs");
 }
