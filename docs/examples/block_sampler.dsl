@@ -42,8 +42,17 @@ fn block_step(x: i32[B, seq_len], b: i64, i: i64, steps: i64, seed: i64) -> i32[
   p_x0 = cast(exp(denoise(x)), f64)
   w = where(iota([V], 0, i32) == mask_id, s, p_x0 * (t - s))
   drawn = sample_categorical(w, rand_uniform(seed, b * steps + i, [B, seq_len, V], f64))
-  in_block = iota([B, seq_len], 1, i64) / block == b
-  return where(in_block && x == mask_id, drawn, x)
+  return where(in_block(b) && x == mask_id, drawn, x)
+}
+
+// The positions of block b.
+fn in_block(b: i64) -> bool[B, seq_len] {
+  return iota([B, seq_len], 1, i64) / block == b
+}
+
+// True when no position of block b is masked in any sequence (the block is finished early).
+fn block_done(x: i32[B, seq_len], b: i64) -> bool {
+  return sum(sum(cast(in_block(b) && x == mask_id, i32), axis = 1), axis = 0) == 0
 }
 
 sampler blockwise(steps: i64 = 8, seed: i64 = 1) -> i32[B, seq_len] {
@@ -51,6 +60,7 @@ sampler blockwise(steps: i64 = 8, seed: i64 = 1) -> i32[B, seq_len] {
   loop b in 0..n_blocks cache(exact) {
     loop i in 0..steps {
       x = block_step(x, b, i, steps, seed)
+      break if block_done(x, b)
     }
   }
   return x

@@ -84,13 +84,18 @@ static void check_examples(void) {
   CHECK(m != NULL);
   if (m) {
     CHECK(has_sched(m, "blockwise"));
-    int cached = 0;
+    int cached = 0, breaks = 0;  /* loop b cache(exact) { loop i { ...; break if ... } } */
     for (int i = 0; i < m->nscheds; i++)
       for (int j = 0; j < m->scheds[i]->nbody; j++) {
         const SchedStmt *s = &m->scheds[i]->body[j];
-        if (s->kind == SS_LOOP && s->cache_policy && strcmp(s->cache_policy, "exact") == 0) cached++;
+        if (s->kind != SS_LOOP || !s->cache_policy || strcmp(s->cache_policy, "exact") != 0) continue;
+        cached++;
+        for (int k = 0; k < s->nbody; k++)
+          if (s->body[k].kind == SS_LOOP)
+            for (int l = 0; l < s->body[k].nbody; l++) breaks += s->body[k].body[l].kind == SS_BREAK_IF;
       }
     CHECK(cached == 1);
+    CHECK(breaks == 1);
     ir_module_free(m);
   }
 }
