@@ -1,7 +1,7 @@
 // duo.dsl — Duo / UDLM, uniform-state discrete diffusion (Sahoo et al. 2025; duo-udlm.md): the
 // time-conditioned DDiT backbone with the mean parameterization (§8), the Rao-Blackwellized
 // continuous-time NELBO of the discrete (post-curriculum) training phase (§3.2), and the ancestral
-// sampler with the Greedy-Tail final step (§7.1). The HF checkpoint `s-sahoo/duo` is
+// sampler with its two final steps, ancestral or Greedy-Tail (§7.1). The HF checkpoint `s-sahoo/duo` is
 //   -D vocab=50258 -D seq_len=1024 -D layers=12 -D hidden_dim=768 -D heads=12 -D cond_dim=128
 // (vocab = len(tokenizer): GPT-2 plus [PAD]; Duo has no mask token). Defaults: a small test model.
 
@@ -14,7 +14,7 @@ const cond_dim = 64
 
 const V = vocab                   // K, the number of token states
 const head_dim = hidden_dim / heads
-const t_tail = 1e-5               // time of the final Greedy-Tail evaluation
+const t_tail = 1e-5               // time of the final noise-removal step of the samplers
 const sigma_tail = -log(1.0 - (1.0 - loglinear_eps) * t_tail)
 
 import "std/dit.dsl"
@@ -99,14 +99,25 @@ fn ancestral_step(z: i32[B, seq_len], t: f64, s: f64, seed: i64, step: i64) -> i
   return sample_categorical(w, rand_uniform(seed, step, [B, seq_len, V], f64))
 }
 
+// The prior: every token uniform over the K states (float64 uniforms, as the samplers draw).
+fn uniform_tokens(seed: i64) -> i32[B, seq_len] {
+  return minimum(cast(floor(rand_uniform(seed, 0, [B, seq_len], f64) * V), i32), V - 1)
+}
+
 // Ancestral sampling: z starts uniform over the K states, t runs over linspace(1, 1e-5, steps + 1),
-// then Greedy-Tail: z = argmax of the network output at t0 = 1e-5 (one extra evaluation).
-sampler ancestral(steps: i64 = 128, seed: i64 = 1) -> i32[B, seq_len] {
-  state z: i32[B, seq_len] = minimum(cast(floor(rand_uniform(seed, 0, [B, seq_len], f64) * V), i32), V - 1)
+// then one final noise removal at t0 = 1e-5, chosen by the knob `greedy_tail`:
+//   0 (the paper's Table 5 setting): the same update with alpha_s = 1 (s = 0),
+//     w ∝ p (K alpha_t [v=z] + 1 - alpha_t);
+//   1 (Greedy-Tail): z = argmax of the network output (of x_theta, not of the posterior).
+// Both candidates are computed and one is selected (the DSL has no run-time branch), so the final
+// step costs two network evaluations.
+sampler ancestral(steps: i64 = 128, seed: i64 = 1, greedy_tail: i64 = 0) -> i32[B, seq_len] {
+  state z: i32[B, seq_len] = uniform_tokens(seed)
   loop i in 0..steps {
     dt = (1.0 - 1e-5) / cast(steps, f64)
     t = 1.0 - cast(i, f64) * dt
     z = ancestral_step(z, t, t - dt, seed, i)
   }
-  return argmax(logits(z, full([B], sigma_tail, f32)), axis = -1)
+  greedy = argmax(logits(z, full([B], sigma_tail, f32)), axis = -1)
+  return where(greedy_tail != 0, greedy, ancestral_step(z, t_tail, 0.0, seed, steps))
 }

@@ -142,6 +142,28 @@ static void check_duo(void) {
     }
     CHECK(bad == 0);
     check_count(kept, NB * NL, keep, "duo step 1 keeps");
+    /* the final ancestral noise removal (alpha_s = 1) at t0 = 1e-5 keeps a token with probability
+     * alpha_t0 + (1 - alpha_t0)/K > 0.99998 under a uniform x_theta */
+    Tensor *greedy = scalar_i64(0);
+    const char *fnames[] = {"z", "seed", "steps", "greedy_tail"};
+    Tensor *fvals[] = {nz, seed, steps, greedy};
+    Tensor *fz = run_segment(m, "ancestral.2", fnames, fvals, 4, "$result0");
+    if (fz) {
+      int same = 0;
+      for (int64_t j = 0; j < fz->numel; j++) same += tensor_get(fz, j) == tensor_get(nz, j);
+      CHECK_MSG(same >= NB * NL - 2, "final step changed %d tokens", NB * NL - same);
+      tensor_free(fz);
+    }
+    /* Greedy-Tail: argmax of the logits; with a zero output layer every logit ties, the first wins */
+    tensor_set(greedy, 0, 1);
+    fz = run_segment(m, "ancestral.2", fnames, fvals, 4, "$result0");
+    if (fz) {
+      int zeros = 0;
+      for (int64_t j = 0; j < fz->numel; j++) zeros += tensor_get(fz, j) == 0;
+      CHECK(zeros == NB * NL);
+      tensor_free(fz);
+    }
+    tensor_free(greedy);
     tensor_free(nz);
   }
   tensor_free(steps);
