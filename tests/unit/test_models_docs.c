@@ -29,7 +29,7 @@ static char *read_all(const char *path) {
 
 /* The three diagnostic lines the reference shows for `path` (from "path:" to the caret line). */
 static char *documented(const char *doc, const char *path) {
-  char key[256];
+  char key[300];
   snprintf(key, sizeof key, "\n%s:", path);
   const char *p = strstr(doc, key);
   if (!p) return NULL;
