@@ -46,12 +46,15 @@ typedef struct Lower {
   int stream;              /* next rand_uniform stream */
   SegCtx *seg;             /* sampler segment, or NULL */
   long work;               /* statements lowered (bounds unrolling) */
+  int check_consts;        /* >0: unbound shape variables get distinct constants, not symbols */
 } Lower;
 
 #define LOWER_MAX_DEPTH 400
 #define LOWER_MAX_INLINE 48
 #define LOWER_MAX_UNROLL 100000
 #define LOWER_MAX_WORK 2000000
+#define LOWER_MAX_NODES 4000000
+#define LOWER_MAX_PARAMS 20000
 
 /* ---- values and environments (lower_expr.c) */
 Val val_num(double d);

@@ -81,6 +81,7 @@ int need_tensor_ctx(Lower *L, SrcLoc loc) {
 
 int emit(Lower *L, OpKind op, const Type *given, int nin, const int *in, const Attrs *a, SrcLoc loc) {
   if (!need_tensor_ctx(L, loc)) return -1;
+  if (L->f->nnodes >= LOWER_MAX_NODES) { fail(L, loc, "function too large (limit %d nodes)", LOWER_MAX_NODES); return -1; }
   DlmErr e;
   memset(&e, 0, sizeof e);
   int id = ir_emit(L->m, L->f, op, given, nin, in, a, loc, &e);
@@ -168,9 +169,10 @@ static int fold_int(Lower *L, OpX op, int64_t a, int64_t b, SrcLoc loc, Val *out
   case OPX_POW:
     if (b < 0) { *out = val_num(pow((double)a, (double)b)); return 1; }
     r = 1;
-    for (int64_t i = 0; i < b; i++) {
-      if (__builtin_mul_overflow(r, a, &r)) goto ovf;
-      if (r == 0 || r == 1) break;
+    for (int64_t base = a, ex = b; ex; ) {
+      if ((ex & 1) && __builtin_mul_overflow(r, base, &r)) goto ovf;
+      ex >>= 1;
+      if (ex && __builtin_mul_overflow(base, base, &base)) goto ovf;
     }
     break;
   case OPX_EQ: *out = val_bool(a == b); return 1;

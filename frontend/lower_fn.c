@@ -223,8 +223,8 @@ static int has_ellipsis(const Item *fn) {
   return 0;
 }
 
-int check_unused_fn(Lower *L, Item *fn) {
-  if (has_ellipsis(fn)) return 1;
+/* Instantiates fn with its declared types in a scratch module and discards the result. */
+static int check_instance(Lower *L, Item *fn) {
   Module *real = L->m, *sm = ir_module_new("check");
   for (int i = 0; i < real->nfiles; i++) ir_file(sm, real->files[i]);
   for (int i = 0; i < real->nsyms; i++) ir_sym(sm, real->syms[i]);
@@ -260,5 +260,20 @@ int check_unused_fn(Lower *L, Item *fn) {
   L->f = NULL;
   L->env = NULL;
   ir_module_free(sm);
+  return ok;
+}
+
+/* Shape variables become symbols; if that fails (some ops need constant dims, e.g. chunk), the
+ * function is tried again with distinct constants, and the first error is reported only if that
+ * fails too. */
+int check_unused_fn(Lower *L, Item *fn) {
+  if (has_ellipsis(fn)) return 1;
+  if (check_instance(L, fn)) return 1;
+  DlmErr first = L->err;
+  memset(&L->err, 0, sizeof L->err);
+  L->check_consts = 1;
+  int ok = check_instance(L, fn);
+  L->check_consts = 0;
+  L->err = first;
   return ok;
 }

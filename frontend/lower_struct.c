@@ -92,12 +92,30 @@ static Val param_val(VKind k, const Item *st, const char *path, int64_t count) {
   return v;
 }
 
+/* Number of tensors a type instantiates (saturating above the limit; recursion counts as 0 and is
+ * reported by instantiate_struct). */
+static int64_t count_params(Lower *L, const TypeExpr *t, int depth) {
+  if (type_is_tensor(L, t)) return 1;
+  Item *st = struct_item(L, t->name);
+  if (!st || depth > 16) return 0;
+  int64_t n = 1, c = 0;
+  if (t->has_dims && t->ndims == 1) {
+    DlmErr saved = L->err;
+    if (!ct_int(L, t->dims[0], &n)) n = 0;
+    L->err = saved;
+  }
+  for (int i = 0; i < st->nfields && c <= LOWER_MAX_PARAMS; i++) c += count_params(L, st->fields[i]->type, depth + 1);
+  return n > 0 && c > LOWER_MAX_PARAMS / n ? LOWER_MAX_PARAMS + 1 : n * c;
+}
+
 int param_root(Lower *L, const TypeExpr *t, const char *prefix, SrcLoc loc, Val *out) {
   Func *sf = L->f;
   Env *se = L->env, empty = {0, 0, 0};
   L->f = NULL;
   L->env = &empty;
-  int ok = instantiate_type(L, t, NULL, prefix, 0, loc);
+  int ok = 1;
+  if (L->m->nparams + count_params(L, t, 0) > LOWER_MAX_PARAMS) ok = fail(L, loc, "too many parameters (limit %d)", LOWER_MAX_PARAMS);
+  if (ok) ok = instantiate_type(L, t, NULL, prefix, 0, loc);
   Item *st = struct_item(L, t->name);
   int64_t n = 0;
   if (ok && st && t->has_dims) ok = ct_int(L, t->dims[0], &n);

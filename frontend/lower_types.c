@@ -186,6 +186,14 @@ static int bind_unbound_names(Lower *L, const Expr *e, int depth) {
     Val v;
     Global *g = global_find(L, e->name);
     if (env_get(L->env, e->name, &v) || (g && (g->item->kind == I_CONST || g->item->kind == I_DIM))) return 1;
+    if (L->check_consts) {
+      /* distinct values divisible by 1..10 and 12, 14, 15, 16, 18, 20, 21, 24, ... */
+      static const int64_t primes[] = {11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71};
+      int64_t k = primes[(L->check_consts - 1) % 16];
+      L->check_consts++;
+      env_set(L, L->env, e->name, val_int(5040 * k));
+      return 1;
+    }
     int s = ir_sym(L->m, e->name);
     if (s < 0) return fail(L, e->loc, "too many symbolic dimensions (limit %d)", DLM_MAX_SYMS);
     env_set(L, L->env, e->name, val_dimv(dim_sym(s)));

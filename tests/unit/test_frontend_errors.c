@@ -60,6 +60,8 @@ static void test_program_errors(void) {
   expect_err("fn g(a: f32[4]) -> f32[4] { return h(a) }\nfn h(a: f32[4]) -> f32[4] { return g(a) }\n", "2:36", "recursive call to 'g'");
   expect_err("const a = 2 ** 70\n", "1:13", "overflow");
   expect_err("const a = 1 / 0\n", "1:13", "division by zero");
+  expect_err("const a = (-1) ** 3\nconst b = 3 ** 40\n", "2:13", "overflow");
+  expect_err("struct S { w: f32[2] }\nstruct T { s: S[4000] }\nstruct U { t: T[4000] }\nparam p: U\n", "4:7", "too many parameters");
   expect_err("const a = b\nconst b = 1\n", "1:11", "before its definition");
   expect_err("export fn f(x: f32[4]) -> f32[4] {\n  loop i in 0..3 { }\n  return x\n}\n", "2:3", "only allowed in a sampler");
   expect_err("sampler s(n: i64 = 2) -> f32[4] {\n  break if true\n  return zeros([4], f32)\n}\n", "2:3", "outside a loop");
