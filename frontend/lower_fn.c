@@ -77,11 +77,19 @@ int lower_call_fn(Lower *L, const Expr *e, Item *fn, Val *out) {
   const char *names[32];
   const Expr *slots[32];
   if (fn->nparams > 32) return fail(L, fn->loc, "too many parameters");
-  for (int i = 0; i < fn->nparams; i++) names[i] = fn->params[i]->name;
-  if (!call_slots(L, e, names, fn->nparams, fn->nparams, slots)) return 0;
+  int nreq = 0;
+  for (int i = 0; i < fn->nparams; i++) {
+    names[i] = fn->params[i]->name;
+    if (!fn->params[i]->dflt) nreq = i + 1;
+  }
+  if (!call_slots(L, e, names, fn->nparams, nreq, slots)) return 0;
   Val args[32];
-  for (int i = 0; i < fn->nparams; i++)
+  for (int i = 0; i < fn->nparams; i++) {
+    if (!slots[i] && !fn->params[i]->dflt)
+      return fail(L, e->loc, "wrong number of arguments: '%s' needs argument '%s'", fn->name, names[i]);
+    if (!slots[i]) slots[i] = fn->params[i]->dflt;
     if (!lower_expr(L, slots[i], &args[i])) return 0;
+  }
   if (!push_call(L, fn, e->loc)) return 0;
   Env *caller = L->env, frame = {0, 0, 0};
   L->env = &frame;
@@ -195,6 +203,7 @@ int lower_export(Lower *L, Item *fn) {
     const Param *p = fn->params[i];
     Type t;
     if (!type_is_tensor(L, p->type)) { ok = fail(L, p->loc, "an exported function takes tensors only ('%s' is %s)", p->name, p->type->name); break; }
+    if (p->dflt) { ok = fail(L, p->dflt->loc, "arguments of an exported function have no defaults"); break; }
     ok = bind_type_symbolic(L, p->type, &t);
     if (!ok) break;
     int id = ir_arg(L->m, f, p->name, t, p->loc);

@@ -59,8 +59,8 @@ fn block(x: f32[B, L, D], c: f32[B, C], p: DiTBlock) -> f32[B, L, D] {
   return x
 }
 
-fn two(x: f32[B]) -> (f32[B], f32[B]) {
-  return x, -x
+fn two(x: f32[B], s: f32 = 1.0) -> (f32[B], f32[B]) {
+  return x * s, -x
 }
 
 export fn denoise(z: i32[B, seq_len], sigma: f32[B]) -> f32[B, seq_len, V] {
@@ -70,6 +70,8 @@ export fn denoise(z: i32[B, seq_len], sigma: f32[B]) -> f32[B, seq_len, V] {
     x = block(x, c, net.blocks[k])
   }
   a, b = two(sigma)
+  a2, b2 = two(x = sigma, s = 2)
+  a = a + a2 - b2
   x = x + reshape(a + b, [B, 1, 1])
   return matmul(x, net.embed, transpose_b = true)
 }
