@@ -41,10 +41,29 @@ static Vec vec1(struct ParseCtx *c, void *p) { Vec v = {0, 0, 0}; vec_push(c->ar
   struct { Vec args; Vec names; } call;
 }
 
-%token IMPORT CONST DIM STRUCT PARAM FN EXPORT MASK SAMPLER STATE LOOP FOR IN RETURN TRUE FALSE CACHE BREAK IF
-%token ELLIPSIS DOTDOT ARROW POW EQ NE LE GE ANDAND OROR LEXERR
-%token <str> NAME STRING
-%token <num> NUMBER
+%token IMPORT "'import'"
+%token CONST "'const'"
+%token DIM "'dim'"
+%token STRUCT "'struct'"
+%token PARAM "'param'"
+%token FN "'fn'"
+%token EXPORT "'export'"
+%token MASK "'mask'"
+%token SAMPLER "'sampler'"
+%token STATE "'state'"
+%token LOOP "'loop'"
+%token FOR "'for'"
+%token IN "'in'"
+%token RETURN "'return'"
+%token TRUE "'true'"
+%token FALSE "'false'"
+%token CACHE "'cache'"
+%token BREAK "'break'"
+%token IF "'if'"
+%token ELLIPSIS "'...'" DOTDOT "'..'" ARROW "'->'" POW "'**'" EQ "'=='" NE "'!='" LE "'<='" GE "'>='"
+%token ANDAND "'&&'" OROR "'||'" LEXERR "invalid token"
+%token <str> NAME "identifier" STRING "string"
+%token <num> NUMBER "number"
 
 %type <expr> expr primary idxitem opt_init
 %type <vec> exprs idxitems stmts block fields params opt_params opt_extra names rets opt_rets dimlist items
