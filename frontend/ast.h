@@ -78,7 +78,7 @@ typedef struct Item {
   SrcLoc loc;
   const char *name;       /* I_IMPORT: the path string */
   int exported;
-  Expr *value;            /* I_CONST value, I_MASK body */
+  Expr *value;            /* I_CONST value, I_MASK body, I_PARAM initializer */
   Param **params; int nparams;  /* fn args, sampler knobs, mask index names (2) */
   Param **extra; int nextra;    /* mask parameters after ';' */
   TypeExpr **rets; int nrets;   /* fn/sampler results */

@@ -109,7 +109,7 @@ int check_unused_fn(Lower *L, Item *fn);
 
 /* ---- structs and parameters (lower_struct.c) */
 int declare_param_root(Lower *L, Item *it);
-int param_root(Lower *L, const TypeExpr *t, const char *prefix, SrcLoc loc, Val *out); /* instantiate + value */
+int param_root(Lower *L, const TypeExpr *t, const Expr *init, const char *prefix, SrcLoc loc, Val *out); /* instantiate + value */
 int param_field(Lower *L, Val base, const char *field, SrcLoc loc, Val *out);
 int param_index(Lower *L, Val base, int64_t k, SrcLoc loc, Val *out);
 int instantiate_struct(Lower *L, const Item *st, const char *prefix, int depth, SrcLoc loc);

@@ -252,7 +252,7 @@ static int check_instance(Lower *L, Item *fn) {
     const Param *p = fn->params[i];
     Val v;
     if (is_struct_type(L, p->type)) {
-      ok = param_root(L, p->type, arena_printf(L->arena, "$%s", p->name), p->loc, &v);
+      ok = param_root(L, p->type, NULL, arena_printf(L->arena, "$%s", p->name), p->loc, &v);
     } else {
       Type t;
       ok = bind_type_symbolic(L, p->type, &t);

@@ -108,14 +108,14 @@ static int64_t count_params(Lower *L, const TypeExpr *t, int depth) {
   return n > 0 && c > LOWER_MAX_PARAMS / n ? LOWER_MAX_PARAMS + 1 : n * c;
 }
 
-int param_root(Lower *L, const TypeExpr *t, const char *prefix, SrcLoc loc, Val *out) {
+int param_root(Lower *L, const TypeExpr *t, const Expr *init, const char *prefix, SrcLoc loc, Val *out) {
   Func *sf = L->f;
   Env *se = L->env, empty = {0, 0, 0};
   L->f = NULL;
   L->env = &empty;
   int ok = 1;
   if (L->m->nparams + count_params(L, t, 0) > LOWER_MAX_PARAMS) ok = fail(L, loc, "too many parameters (limit %d)", LOWER_MAX_PARAMS);
-  if (ok) ok = instantiate_type(L, t, NULL, prefix, 0, loc);
+  if (ok) ok = instantiate_type(L, t, init, prefix, 0, loc);
   Item *st = struct_item(L, t->name);
   int64_t n = 0;
   if (ok && st && t->has_dims) ok = ct_int(L, t->dims[0], &n);
@@ -129,7 +129,7 @@ int param_root(Lower *L, const TypeExpr *t, const char *prefix, SrcLoc loc, Val 
 
 int declare_param_root(Lower *L, Item *it) {
   Global *g = global_find(L, it->name);
-  if (!param_root(L, it->type, it->ckpt ? it->ckpt : it->name, it->loc, &g->val)) return 0;
+  if (!param_root(L, it->type, it->value, it->ckpt ? it->ckpt : it->name, it->loc, &g->val)) return 0;
   g->has_val = 1;
   return 1;
 }

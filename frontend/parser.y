@@ -96,7 +96,7 @@ item: IMPORT STRING { $$ = arena_alloc(A, sizeof(Item)); $$->kind = I_IMPORT; $$
     | DIM NAME { $$ = arena_alloc(A, sizeof(Item)); $$->kind = I_DIM; $$->loc = L(ctx, @2); $$->name = $2; }
     | STRUCT NAME '{' fields '}' { $$ = arena_alloc(A, sizeof(Item)); $$->kind = I_STRUCT; $$->loc = L(ctx, @2); $$->name = $2;
                                   ast_vec_to(ctx, &$4, (void ***)&$$->fields, &$$->nfields); }
-    | PARAM NAME ':' type opt_ckpt { $$ = arena_alloc(A, sizeof(Item)); $$->kind = I_PARAM; $$->loc = L(ctx, @2); $$->name = $2; $$->type = $4; $$->ckpt = $5; }
+    | PARAM NAME ':' type opt_init opt_ckpt { $$ = arena_alloc(A, sizeof(Item)); $$->kind = I_PARAM; $$->loc = L(ctx, @2); $$->name = $2; $$->type = $4; $$->value = $5; $$->ckpt = $6; }
     | fndecl { $$ = $1; }
     | EXPORT fndecl { $$ = $2; $$->exported = 1; }
     | MASK NAME '(' NAME ',' NAME opt_extra ')' '=' expr {
