@@ -107,8 +107,7 @@ static int load_text(Driver *d, const char *path, const char *text, size_t len, 
   sf->text = t;
   sf->len = len;
   sf->state = 1;
-  int mf = ir_file(d->m, path);
-  (void)mf;
+  ir_file(d->m, path);
   ParseCtx pc;
   memset(&pc, 0, sizeof pc);
   pc.arena = d->arena;

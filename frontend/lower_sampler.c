@@ -305,6 +305,12 @@ static int block(SCtx *c, Stmt *const *b, int n, const Vec *live_out, Vec *body,
     case S_ASSIGN: case S_FOR: {
       Val r;
       int rr = 0;
+      for (int k = 0; k < st->nnames; k++) {
+        Val old;
+        if (env_get(L->env, st->names[k], &old) && old.kind == V_SCHED &&
+            (c->s->vars[old.id].kind == SV_KNOB || c->s->vars[old.id].kind == SV_LOOPVAR))
+          return fail(L, st->nlocs[k], "cannot assign to %s '%s'", c->s->vars[old.id].kind == SV_KNOB ? "knob" : "loop variable", st->names[k]);
+      }
       if (!seg_begin(c) || !lower_stmts(L, (Stmt *const *)&b[i], 1, 0, &r, &rr)) return 0;
       Vec names = {0, 0, 0};
       assigned_names(L, st, &names, 0);
