@@ -22,6 +22,7 @@ typedef struct Backend {
 } Backend;
 
 extern const Backend backend_interp;           /* runtime/backend_interp.c */
+extern const Backend backend_cpu;              /* runtime/backend_cpu.c */
 const Backend *backend_find(const char *name);  /* NULL if unknown or not built */
 
 #endif

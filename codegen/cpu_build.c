@@ -1,0 +1,135 @@
+/* cpu_build.c — turns generated C into a loaded kernel library: the cache directory, content
+ * hashing (FNV-1a 64 of the source and the compiler command), the system compiler run (its output
+ * is reported on failure, with the source path) and dlopen / dlsym of the entry point. Files are
+ * written under temporary names and renamed, so processes sharing a cache never see partial files. */
+#include "cpu_emit.h"
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CPU_FLAGS "-O2 -fPIC -shared -fopenmp -Wall"
+#define CPU_LIBS "-lopenblas -lm"
+
+uint64_t cpu_fnv1a64(const void *data, size_t n, uint64_t h) {
+  const unsigned char *p = data;
+  for (size_t i = 0; i < n; i++) {
+    h ^= p[i];
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+static SrcLoc noloc(void) { return (SrcLoc){0, 0, 0}; }
+
+/* mkdir -p */
+static int make_dirs(char *path) {
+  for (char *p = path + 1;; p++) {
+    if (*p != '/' && *p) continue;
+    char c = *p;
+    *p = 0;
+    int r = mkdir(path, 0777);
+    *p = c;
+    if (r != 0 && errno != EEXIST) return 0;
+    if (!c) return 1;
+  }
+}
+
+static int cache_dir(char *buf, size_t n, DlmErr *e) {
+  const char *d = getenv("DLM_CACHE_DIR"), *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
+  if (d && *d) snprintf(buf, n, "%s", d);
+  else if (x && *x) snprintf(buf, n, "%s/dlmc", x);
+  else if (h && *h) snprintf(buf, n, "%s/.cache/dlmc", h);
+  else snprintf(buf, n, "/tmp/dlmc-cache");
+  if (!make_dirs(buf)) {
+    err_set(e, noloc(), "cpu: cannot create the kernel cache directory %s: %s", buf, strerror(errno));
+    return 0;
+  }
+  return 1;
+}
+
+/* path in single quotes for the shell */
+static void shell_quote(const char *s, char *out, size_t n) {
+  size_t k = 0;
+  out[k++] = '\'';
+  for (; *s && k + 6 < n; s++) {
+    if (*s == '\'') { memcpy(out + k, "'\\''", 4); k += 4; }
+    else out[k++] = *s;
+  }
+  out[k++] = '\'';
+  out[k] = 0;
+}
+
+static int write_file(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  if (!f) return 0;
+  size_t n = strlen(text);
+  int ok = fwrite(text, 1, n, f) == n;
+  return fclose(f) == 0 && ok;
+}
+
+/* Run the compiler; 1 on success, else 0 with its output in *e. */
+static int compile(const char *cc, const char *flags, const char *src, const char *out, DlmErr *e) {
+  char qs[2200], qo[2200], cmd[5000];
+  shell_quote(src, qs, sizeof qs);
+  shell_quote(out, qo, sizeof qo);
+  snprintf(cmd, sizeof cmd, "%s %s -o %s %s %s 2>&1", cc, flags, qo, qs, CPU_LIBS);
+  FILE *p = popen(cmd, "r");
+  if (!p) { err_set(e, noloc(), "cpu: cannot run the C compiler (%s): %s", cc, strerror(errno)); return 0; }
+  char log[400];
+  size_t n = fread(log, 1, sizeof log - 1, p);
+  log[n] = 0;
+  char sink[4096];
+  while (fread(sink, 1, sizeof sink, p) > 0) {}
+  int st = pclose(p);
+  if (st == 0) return 1;
+  err_set(e, noloc(), "cpu: the C compiler failed on %s (%s %s): %s", src, cc, flags, n ? log : "(no output)");
+  return 0;
+}
+
+void *cpu_build(const char *src, CpuEntry *entry, DlmErr *e) {
+  char dir[1024], cpath[1200], sopath[1200], tmp[1300];
+  const char *cc = getenv("CC");
+  if (!cc || !*cc) cc = "cc";
+  const char *werror = getenv("DLM_CPU_WERROR");
+  const char *flags = werror && *werror && strcmp(werror, "0") != 0 ? CPU_FLAGS " -Werror" : CPU_FLAGS;
+  if (!cache_dir(dir, sizeof dir, e)) return NULL;
+  uint64_t h = cpu_fnv1a64(src, strlen(src), 0xcbf29ce484222325ull);
+  h = cpu_fnv1a64(cc, strlen(cc) + 1, h);
+  h = cpu_fnv1a64(flags, strlen(flags) + 1, h);
+  h = cpu_fnv1a64(CPU_LIBS, sizeof CPU_LIBS, h);
+  snprintf(cpath, sizeof cpath, "%s/dlm_%016llx.c", dir, (unsigned long long)h);
+  snprintf(sopath, sizeof sopath, "%s/dlm_%016llx.so", dir, (unsigned long long)h);
+  if (access(sopath, R_OK) != 0) {
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", cpath, (long)getpid());
+    if (!write_file(tmp, src) || rename(tmp, cpath) != 0) {
+      err_set(e, noloc(), "cpu: cannot write %s: %s", cpath, strerror(errno));
+      unlink(tmp);
+      return NULL;
+    }
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", sopath, (long)getpid());
+    if (!compile(cc, flags, cpath, tmp, e)) { unlink(tmp); return NULL; }
+    if (rename(tmp, sopath) != 0) {
+      err_set(e, noloc(), "cpu: cannot write %s: %s", sopath, strerror(errno));
+      unlink(tmp);
+      return NULL;
+    }
+  }
+  void *lib = dlopen(sopath, RTLD_NOW | RTLD_LOCAL);
+  if (!lib) { err_set(e, noloc(), "cpu: cannot load %s: %s", sopath, dlerror()); return NULL; }
+  /* The OpenMP and OpenBLAS thread pools outlive any one unit: keep their libraries loaded when
+   * the units that brought them in are closed (their idle threads would run unmapped code). */
+  const char *pinned[] = {"libgomp.so.1", "libopenblas.so.0"};
+  for (size_t i = 0; i < sizeof pinned / sizeof *pinned; i++) dlopen(pinned[i], RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+  void *sym = dlsym(lib, "dlm_entry");
+  if (!sym) {
+    err_set(e, noloc(), "cpu: %s has no dlm_entry", sopath);
+    dlclose(lib);
+    return NULL;
+  }
+  memcpy(entry, &sym, sizeof sym);
+  return lib;
+}

@@ -1,0 +1,241 @@
+/* cpu_emit.c — the CPU code generator's driver: liveness (nodes no output depends on are skipped),
+ * buffer ownership (reshape aliases its input; args and params are the caller's; small consts are
+ * read as literals), the entry function with one allocation per computed value freed right after
+ * its last use, and the C-expression helpers shared with the kernel emitters (cpu_emit_ops.c). */
+#include "cpu_emit_internal.h"
+#include "tensor.h"
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- strings */
+void sb_printf(Sb *b, const char *fmt, ...) {
+  if (b->oom) return;
+  va_list ap;
+  va_start(ap, fmt);
+  va_list ap2;
+  va_copy(ap2, ap);
+  int need = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (need < 0) { b->oom = 1; va_end(ap2); return; }
+  if (b->n + (size_t)need + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->n + (size_t)need + 1) cap *= 2;
+    char *s = realloc(b->s, cap);
+    if (!s) { b->oom = 1; va_end(ap2); return; }
+    b->s = s;
+    b->cap = cap;
+  }
+  vsnprintf(b->s + b->n, (size_t)need + 1, fmt, ap2);
+  va_end(ap2);
+  b->n += (size_t)need;
+}
+
+void sb_free(Sb *b) {
+  free(b->s);
+  memset(b, 0, sizeof *b);
+}
+
+/* ---------------------------------------------------------------- expressions */
+const char *cpu_ctype(DType t) {
+  switch (t) {
+  case DT_F64: return "double";
+  case DT_I32: return "int32_t";
+  case DT_I64: return "int64_t";
+  case DT_BOOL: return "uint8_t";
+  default: return "float";
+  }
+}
+
+int cpu_is_floatish(DType t) { return t == DT_F32 || t == DT_BF16 || t == DT_F16; }
+
+void cpu_dim(Dim d, char *buf) {
+  int n = snprintf(buf, CPU_EXPR, "((int64_t)%lld", (long long)d.k);
+  for (int s = 0; s < DLM_MAX_SYMS; s++)
+    if (d.syms & (1u << s)) n += snprintf(buf + n, (size_t)(CPU_EXPR - n), "*S[%d]", s);
+  snprintf(buf + n, (size_t)(CPU_EXPR - n), ")");
+}
+
+void cpu_prod(const Type *t, int from, int to, char *buf) {
+  if (from >= to) { snprintf(buf, CPU_EXPR, "1"); return; }
+  int n = snprintf(buf, CPU_EXPR, "(");
+  for (int d = from; d < to; d++) {
+    char db[CPU_EXPR];
+    cpu_dim(t->dims[d], db);
+    n += snprintf(buf + n, (size_t)(CPU_EXPR - n), "%s%s", d > from ? "*" : "", db);
+  }
+  snprintf(buf + n, (size_t)(CPU_EXPR - n), ")");
+}
+
+/* The value of a const node as a literal of its storage type, rounded as the interpreter rounds. */
+void cpu_const_literal(const Node *n, char *buf) {
+  double v = n->attr.f[0];
+  DType t = n->type.dtype;
+  if (dtype_is_float(t)) {
+    if (t == DT_BF16) v = bf16_to_f32(f32_to_bf16((float)v));
+    else if (t == DT_F16) v = f16_to_f32(f32_to_f16((float)v));
+    else if (t != DT_F64) v = (float)v;
+    const char *ct = cpu_ctype(t);
+    if (isnan(v)) snprintf(buf, CPU_EXPR, "((%s)NAN)", ct);
+    else if (isinf(v)) snprintf(buf, CPU_EXPR, "((%s)%sINFINITY)", ct, v < 0 ? "-" : "");
+    else snprintf(buf, CPU_EXPR, "((%s)%.17g)", ct, v);
+    return;
+  }
+  int64_t i = t == DT_BOOL ? v != 0 : (int64_t)v;
+  if (t == DT_I32) i = (int32_t)(uint32_t)(uint64_t)i;
+  if (i == INT64_MIN) snprintf(buf, CPU_EXPR, "((int64_t)INT64_MIN)");
+  else snprintf(buf, CPU_EXPR, "((%s)%lldLL)", cpu_ctype(t), (long long)i);
+}
+
+void cpu_read(const Em *em, int id, const char *off, char *buf) {
+  if (em->inl[id]) cpu_const_literal(&em->f->nodes[id], buf);
+  else snprintf(buf, CPU_EXPR, "v%d[%s]", id, off);
+}
+
+/* msg as the body of a C string literal */
+static void c_escape(const char *s, char *buf, size_t n) {
+  size_t k = 0;
+  for (; *s && k + 5 < n; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') { buf[k++] = '\\'; buf[k++] = (char)c; }
+    else if (c < 32 || c >= 127 || c == '?' || c == '%') k += (size_t)snprintf(buf + k, n - k, "\\%03o", c);
+    else buf[k++] = (char)c;
+  }
+  buf[k] = 0;
+}
+
+void cpu_fail(Em *em, int id, const char *msg) {
+  char esc[1024];
+  c_escape(msg, esc, sizeof esc);
+  sb_printf(em->b, "  if (bad) { snprintf(err, (size_t)errlen, \"%%s\", \"%s\"); rc = %d; goto done; }\n", esc, id + 1);
+}
+
+/* ---------------------------------------------------------------- the unit */
+static void node_comment(Em *em, int id) {
+  const Node *n = &em->f->nodes[id];
+  char ty[192], where[256] = "", name[160] = "";
+  type_str(em->m, &n->type, ty, sizeof ty);
+  if (n->loc.line) {
+    const char *file = n->loc.file >= 0 && n->loc.file < em->m->nfiles ? em->m->files[n->loc.file] : "?";
+    snprintf(where, sizeof where, " at %s:%d:%d", file, n->loc.line, n->loc.col);
+  }
+  if (n->name) snprintf(name, sizeof name, " (%s)", n->name);
+  /* keep comment text free of the sequences that would end or nest it */
+  char text[768];
+  snprintf(text, sizeof text, "%%%d = %s : %s%s%s", id, op_info[n->op].name, ty, name, where);
+  for (char *p = text; *p; p++)
+    if ((p[0] == '*' && p[1] == '/') || (p[0] == '/' && p[1] == '*')) p[0] = '_';
+  sb_printf(em->b, "  /* %s */\n", text);
+}
+
+void cpu_unit_free(CpuUnit *u) {
+  free(u->src);
+  free(u->param_nodes);
+  memset(u, 0, sizeof *u);
+}
+
+int cpu_emit_func(const Module *m, const Func *f, CpuUnit *u, DlmErr *e) {
+  memset(u, 0, sizeof *u);
+  int nn = f->nnodes, sz = nn ? nn : 1;
+  char *live = calloc((size_t)sz, 1), *inl = calloc((size_t)sz, 1), *needbuf = calloc((size_t)sz, 1);
+  int *root = malloc((size_t)sz * sizeof *root), *last = malloc((size_t)sz * sizeof *last);
+  u->param_nodes = malloc((size_t)sz * sizeof *u->param_nodes);
+  Sb b = {0};
+  int ok = live && inl && needbuf && root && last && u->param_nodes;
+  if (!ok) err_set(e, (SrcLoc){0, 0, 0}, "cpu: out of memory");
+  for (int k = 0; ok && k < f->nout; k++) {
+    if (f->outs[k] < 0 || f->outs[k] >= nn) { err_set(e, (SrcLoc){0, 0, 0}, "%s: output %d is undefined", f->name, k); ok = 0; }
+    else live[f->outs[k]] = 1;
+  }
+  for (int id = nn - 1; ok && id >= 0; id--) {
+    const Node *n = &f->nodes[id];
+    if (!live[id]) continue;
+    for (int j = 0; j < n->nin; j++) {
+      if (n->in[j] < 0 || n->in[j] >= id) {
+        err_set(e, n->loc, "%s: %%%d reads %%%d, which is not defined before it", op_info[n->op].name, id, n->in[j]);
+        ok = 0;
+        break;
+      }
+      live[n->in[j]] = 1;
+      if (cpu_op_needs_buffers(n->op)) needbuf[n->in[j]] = 1;
+    }
+  }
+  for (int id = 0; ok && id < nn; id++) {
+    const Node *n = &f->nodes[id];
+    inl[id] = live[id] && n->op == OP_CONST && !needbuf[id];
+    root[id] = n->op == OP_RESHAPE ? root[n->in[0]] : id;
+    last[id] = -1;
+  }
+  for (int id = 0; ok && id < nn; id++)
+    if (live[id])
+      for (int j = 0; j < f->nodes[id].nin; j++) last[root[f->nodes[id].in[j]]] = id;
+  for (int k = 0; ok && k < f->nout; k++) last[root[f->outs[k]]] = nn;
+
+  Em em = {m, f, &b, inl};
+  if (ok) {
+    sb_printf(&b, "/* Generated by dlmc (codegen/cpu_emit.c): function %s of module %s. */\n", f->name,
+              m->name ? m->name : "?");
+    sb_printf(&b, "%s", cpu_prelude);
+    sb_printf(&b, "int dlm_entry(const int64_t *S, void *const *A, void *const *P, void *const *O, char *err, int errlen) {\n");
+    sb_printf(&b, "  int rc = 0, bad = 0;\n  (void)S; (void)A; (void)P; (void)O; (void)err; (void)errlen; (void)bad;\n");
+    for (int id = 0; id < nn; id++)
+      if (live[id] && !inl[id]) sb_printf(&b, "  %s *v%d = NULL;\n", cpu_ctype(f->nodes[id].type.dtype), id);
+  }
+  for (int id = 0; ok && id < nn; id++) {
+    const Node *n = &f->nodes[id];
+    if (!live[id] || inl[id]) continue;
+    node_comment(&em, id);
+    const char *ct = cpu_ctype(n->type.dtype);
+    if (n->op == OP_ARG) sb_printf(&b, "  v%d = (%s *)A[%lld];\n", id, ct, (long long)n->attr.i[0]);
+    else if (n->op == OP_PARAM) {
+      sb_printf(&b, "  v%d = (%s *)P[%d];\n", id, ct, u->nparams);
+      u->param_nodes[u->nparams++] = id;
+    } else if (n->op == OP_RESHAPE) sb_printf(&b, "  v%d = v%d;\n", id, n->in[0]);
+    else {
+      char numel[CPU_EXPR];
+      cpu_prod(&n->type, 0, n->type.rank, numel);
+      sb_printf(&b, "  v%d = (%s *)dlm_alloc(%s, sizeof(%s));\n  if (!v%d) { rc = -1; goto done; }\n", id, ct, numel, ct, id);
+      if (!cpu_emit_kernel(&em, id, e)) { ok = 0; break; }
+      if (n->type.dtype == DT_BF16 || n->type.dtype == DT_F16)
+        sb_printf(&b, "  for (int64_t k = 0; k < %s; k++) v%d[k] = %s(v%d[k]);\n", numel, id,
+                  n->type.dtype == DT_BF16 ? "dlm_rbf16" : "dlm_rf16", id);
+    }
+    for (int j = 0; j < n->nin; j++) {
+      int r = root[n->in[j]];
+      if (last[r] == id && !inl[r] && f->nodes[r].op != OP_ARG && f->nodes[r].op != OP_PARAM) {
+        sb_printf(&b, "  free(v%d); v%d = NULL;\n", r, r);
+        last[r] = -2; /* freed once even when read twice */
+      }
+    }
+  }
+  for (int k = 0; ok && k < f->nout; k++) {
+    const Node *n = &f->nodes[f->outs[k]];
+    char numel[CPU_EXPR], rd[CPU_EXPR];
+    cpu_prod(&n->type, 0, n->type.rank, numel);
+    cpu_read(&em, f->outs[k], "k", rd);
+    const char *ot = dtype_is_float(n->type.dtype) ? "float" : cpu_ctype(n->type.dtype);
+    sb_printf(&b, "  /* output %d: %%%d */\n  for (int64_t k = 0; k < %s; k++) ((%s *)O[%d])[k] = (%s)%s;\n", k,
+              f->outs[k], numel, ot, k, ot, rd);
+  }
+  if (ok) {
+    sb_printf(&b, "  goto done;\ndone:\n");
+    for (int id = 0; id < nn; id++)
+      if (live[id] && !inl[id] && root[id] == id && f->nodes[id].op != OP_ARG && f->nodes[id].op != OP_PARAM)
+        sb_printf(&b, "  free(v%d);\n", id);
+    sb_printf(&b, "  if (rc == -1) snprintf(err, (size_t)errlen, \"out of memory\");\n  return rc;\n}\n");
+    if (b.oom) { err_set(e, (SrcLoc){0, 0, 0}, "cpu: out of memory generating code"); ok = 0; }
+  }
+  free(live);
+  free(inl);
+  free(needbuf);
+  free(root);
+  free(last);
+  if (!ok) {
+    sb_free(&b);
+    cpu_unit_free(u);
+    return 0;
+  }
+  u->src = b.s;
+  return 1;
+}

@@ -1,0 +1,50 @@
+/* cpu_emit.h — C code generation for the CPU backend: one C translation unit per IR function, with
+ * one kernel (a commented loop nest, a cblas_sgemm call, or a row kernel) per live IR node.
+ *
+ * The generated unit defines
+ *   int dlm_entry(const int64_t *S, void *const *A, void *const *P, void *const *O, char *err, int errlen)
+ * S: the values of the module's shape symbols; A: the arguments by position; P: the parameters in
+ * the unit's slot order (CpuUnit.param_nodes); O: the output buffers, dense row-major. Storage per
+ * dtype: f32, bf16 and f16 values as float (bf16/f16 results are rounded to their precision after
+ * each kernel, like the interpreter's f32 mode), f64 as double, i32 int32_t, i64 int64_t, bool
+ * uint8_t; outputs are float for every float dtype. Returns 0, -1 when out of memory, or 1 + the id
+ * of the node whose kernel failed (err holds the message).
+ *
+ * Numerics: elementwise float math in the node's precision (float functions for f32), sums and
+ * normalization statistics accumulated in double, matmul by cblas_sgemm / cblas_dgemm (OpenBLAS),
+ * rand_uniform by the Philox definition of ir/interp.h (bit-identical). */
+#ifndef DLM_CPU_EMIT_H
+#define DLM_CPU_EMIT_H
+
+#include "ir.h"
+
+/* A growable string (malloc'd); oom is set when an append failed. */
+typedef struct { char *s; size_t n, cap; int oom; } Sb;
+void sb_printf(Sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sb_free(Sb *b);
+
+typedef struct {
+  char *src;           /* the C source (malloc'd) */
+  int nparams;
+  int *param_nodes;    /* node id of each parameter slot (malloc'd) */
+} CpuUnit;
+
+/* Generate the unit for f. Returns 1, or 0 with *e set (an op or dtype this backend cannot run). */
+int cpu_emit_func(const Module *m, const Func *f, CpuUnit *u, DlmErr *e);
+void cpu_unit_free(CpuUnit *u);
+
+/* codegen/cpu_prelude.c: the helper definitions placed at the top of every unit (Philox, bf16/f16
+ * rounding, floor division, sorting ...), all static inline. */
+extern const char cpu_prelude[];
+
+/* codegen/cpu_build.c: compile a unit's source into a shared object under the cache directory
+ * ($DLM_CACHE_DIR, else $XDG_CACHE_HOME/dlmc, else ~/.cache/dlmc), named by the FNV-1a 64 hash
+ * of the source and the compiler command, reusing an existing one; then dlopen it. Compiler: $CC
+ * or "cc"; flags "-O2 -fPIC -shared -fopenmp -Wall" (plus -Werror when $DLM_CPU_WERROR is set).
+ * Returns the dlopen handle and the entry point, or NULL with *e set (the compiler's output and
+ * the source path on a compile failure). */
+typedef int (*CpuEntry)(const int64_t *S, void *const *A, void *const *P, void *const *O, char *err, int errlen);
+void *cpu_build(const char *src, CpuEntry *entry, DlmErr *e);
+uint64_t cpu_fnv1a64(const void *data, size_t n, uint64_t h); /* h: 0xcbf29ce484222325 to start */
+
+#endif

@@ -1,0 +1,34 @@
+/* cpu_emit_internal.h — private to the CPU code generator (codegen/cpu_emit*.c): the emission
+ * context and the helpers that spell dimensions, strides and operand reads as C expressions. */
+#ifndef DLM_CPU_EMIT_INTERNAL_H
+#define DLM_CPU_EMIT_INTERNAL_H
+
+#include "cpu_emit.h"
+
+#define CPU_EXPR 768   /* room for one C expression (a product of up to 6 dims, a read ...) */
+
+typedef struct {
+  const Module *m;
+  const Func *f;
+  Sb *b;
+  const char *inl;  /* inl[id]: a const read as a literal, without a buffer */
+} Em;
+
+const char *cpu_ctype(DType t);                      /* storage type: float, double, int32_t ... */
+int cpu_is_floatish(DType t);                        /* stored as float (f32, bf16, f16) */
+void cpu_dim(Dim d, char *buf);                      /* "((int64_t)2*S[0])" */
+void cpu_prod(const Type *t, int from, int to, char *buf); /* product of dims [from, to), "1" if empty */
+/* The value of const node n as a literal of its storage type, rounded as the interpreter rounds. */
+void cpu_const_literal(const Node *n, char *buf);
+/* Element `off` (a C expression) of value id, in its storage type. */
+void cpu_read(const Em *em, int id, const char *off, char *buf);
+/* Emit the statements that fail the call from node id's kernel with message msg. */
+void cpu_fail(Em *em, int id, const char *msg);
+
+/* codegen/cpu_emit_ops.c: the kernel of node id into em->b (v<id> is allocated already for ops
+ * that compute a new buffer). Returns 1, or 0 with *e set for an op it cannot compile. */
+int cpu_emit_kernel(Em *em, int id, DlmErr *e);
+/* 1 if op reads its inputs through raw pointers (so a const input needs a buffer) */
+int cpu_op_needs_buffers(OpKind op);
+
+#endif

@@ -1,0 +1,710 @@
+/* cpu_emit_ops.c — one C kernel per IR op for the CPU backend. Elementwise, broadcast and layout
+ * ops are strided loop nests over the output (the outer loop split over threads with OpenMP);
+ * reductions, normalizations and scans are row kernels over (outer, axis, inner); matmul calls
+ * cblas_sgemm / cblas_dgemm once per batch entry (or once for all when the right operand is shared
+ * and the left one is not transposed); attention is a direct kernel (scores, masked softmax,
+ * weighted sum; a query row with every key masked gives 0). Semantics follow ir/interp*.c. */
+#include "cpu_emit_internal.h"
+#include <stdio.h>
+#include <string.h>
+
+#define PAR_MIN "32768" /* elements below which a kernel stays on one thread */
+
+typedef char Strides[DLM_MAX_RANK][CPU_EXPR];
+
+static const Node *N_(const Em *em, int id) { return &em->f->nodes[id]; }
+static const Type *T_(const Em *em, int id) { return &em->f->nodes[id].type; }
+
+static int norm_axis(int64_t axis, int rank, int *out) {
+  if (axis < 0) axis += rank;
+  if (axis < 0 || axis >= rank) return 0;
+  *out = (int)axis;
+  return 1;
+}
+
+/* Row-major strides of src read under numpy broadcasting against the shape of target. */
+static void bcast_strides(const Type *src, const Type *target, Strides st) {
+  for (int d = 0; d < target->rank; d++) {
+    int id = d - (target->rank - src->rank);
+    if (id < 0 || (src->dims[id].k == 1 && src->dims[id].syms == 0)) snprintf(st[d], CPU_EXPR, "0");
+    else cpu_prod(src, id + 1, src->rank, st[d]);
+  }
+}
+
+/* Strides of x (rank >= 2) against (batch dims of out..., x's last two dims). */
+static void lead_strides(const Type *x, const Type *out, Strides st) {
+  Type t = *out;
+  t.dims[t.rank - 2] = x->dims[x->rank - 2];
+  t.dims[t.rank - 1] = x->dims[x->rank - 1];
+  bcast_strides(x, &t, st);
+}
+
+/* Declare int64 offsets names[k] = 0 and add the row-major digits of idx over dims [0, nd) of t
+ * times st[k][d]. */
+static void emit_offsets(Em *em, const Type *t, int nd, const char *idx, int nops, const char *const *names,
+                         Strides *const *st, const char *ind) {
+  for (int k = 0; k < nops; k++) sb_printf(em->b, "%sint64_t %s = 0;\n", ind, names[k]);
+  if (nd == 0) return;
+  sb_printf(em->b, "%sint64_t t_ = %s;\n", ind, idx);
+  for (int d = nd - 1; d >= 0; d--) {
+    char db[CPU_EXPR];
+    cpu_dim(t->dims[d], db);
+    sb_printf(em->b, "%s{ const int64_t i_ = t_ %% %s;%s", ind, db, d ? " t_ /= " : "");
+    if (d) sb_printf(em->b, "%s;", db);
+    sb_printf(em->b, " (void)i_;");
+    for (int k = 0; k < nops; k++)
+      if (strcmp((*st[k])[d], "0") != 0) sb_printf(em->b, " %s += i_ * %s;", names[k], (*st[k])[d]);
+    sb_printf(em->b, " }\n");
+  }
+  if (nd) sb_printf(em->b, "%s(void)t_;\n", ind);
+}
+
+/* ---------------------------------------------------------------- strided maps */
+typedef struct { int id; Strides st; } MapOp;  /* id -1: an offset only, no read */
+
+/* Open a loop over the elements k of shape t with operand offsets o<j>; reads[j] receives the read
+ * of operand j at element k. Closed by map_end. */
+static void map_begin(Em *em, const Type *t, int parallel, int nops, MapOp *ops, char reads[][CPU_EXPR]) {
+  char numel[CPU_EXPR], last[CPU_EXPR];
+  int r = t->rank;
+  cpu_prod(t, 0, r, numel);
+  if (r) cpu_dim(t->dims[r - 1], last);
+  else snprintf(last, sizeof last, "1");
+  sb_printf(em->b, "  {\n    const int64_t L_ = %s, Q_ = L_ ? %s / L_ : 0;\n", last, numel);
+  if (parallel) sb_printf(em->b, "#pragma omp parallel for if (Q_ * L_ > %s) schedule(static)\n", PAR_MIN);
+  sb_printf(em->b, "    for (int64_t q = 0; q < Q_; q++) {\n");
+  const char *names[4];
+  Strides *sts[4];
+  char nb[4][16];
+  int nn = 0;
+  for (int j = 0; j < nops; j++) {
+    if (ops[j].id >= 0 && em->inl[ops[j].id]) continue;
+    snprintf(nb[nn], sizeof nb[nn], "o%d", j);
+    names[nn] = nb[nn];
+    sts[nn] = &ops[j].st;
+    nn++;
+  }
+  emit_offsets(em, t, r > 0 ? r - 1 : 0, "q", nn, names, sts, "      ");
+  sb_printf(em->b, "      for (int64_t j = 0; j < L_; j++) {\n        const int64_t k = q * L_ + j;\n        (void)k;\n");
+  for (int j = 0; j < nops; j++) {
+    if (ops[j].id < 0) continue;
+    const char *sl = r ? ops[j].st[r - 1] : "0";
+    char off[3 * CPU_EXPR];
+    if (strcmp(sl, "0") == 0) snprintf(off, sizeof off, "o%d", j);
+    else if (strcmp(sl, "1") == 0) snprintf(off, sizeof off, "o%d + j", j);
+    else snprintf(off, sizeof off, "o%d + j * %s", j, sl);
+    cpu_read(em, ops[j].id, off, reads[j]);
+  }
+}
+
+static void map_end(Em *em) { sb_printf(em->b, "      }\n    }\n  }\n"); }
+
+/* ---------------------------------------------------------------- elementwise expressions */
+static void wrap_int(DType t, const char *x, char *out) {
+  if (t == DT_I32) snprintf(out, 4 * CPU_EXPR, "(int32_t)(uint32_t)(uint64_t)(%s)", x);
+  else if (t == DT_BOOL) snprintf(out, 4 * CPU_EXPR, "(uint8_t)((%s) != 0)", x);
+  else snprintf(out, 4 * CPU_EXPR, "(int64_t)(%s)", x);
+}
+
+/* The C expression of elementwise node n on reads r[]; *checks set when it can fail (bad). */
+static int elem_expr(const Node *n, DType tin, char r[][CPU_EXPR], char *out, int *checks) {
+  const char *a = r[0], *b = n->nin > 1 ? r[1] : "";
+  DType to = n->type.dtype;
+  int fl = dtype_is_float(tin), f32 = tin != DT_F64;
+  const char *sf = f32 ? "f" : "";
+  char x[4 * CPU_EXPR];
+  size_t L = 4 * CPU_EXPR;
+  *checks = 0;
+  if (n->op == OP_CAST) {
+    if (dtype_is_float(to)) snprintf(out, L, "(%s)(%s)", to == DT_F64 ? "double" : "float", a);
+    else if (to == DT_BOOL) snprintf(out, L, "(uint8_t)((%s) != 0)", a);
+    else if (fl) {
+      snprintf(x, L, "dlm_f2i((double)(%s), %d, &bad)", a, to == DT_I32);
+      wrap_int(to, x, out);
+      *checks = 1;
+    } else wrap_int(to, a, out);
+    return 1;
+  }
+  if (n->op == OP_WHERE) { snprintf(out, L, "((%s) != 0 ? %s : %s)", a, r[1], r[2]); return 1; }
+  if (fl) {
+    const char *fn = NULL;
+    switch (n->op) {
+    case OP_NEG: snprintf(out, L, "(-%s)", a); return 1;
+    case OP_ABS: fn = f32 ? "fabsf" : "fabs"; break;
+    case OP_EXP: fn = f32 ? "expf" : "exp"; break;
+    case OP_LOG: fn = f32 ? "logf" : "log"; break;
+    case OP_LOG1P: fn = f32 ? "log1pf" : "log1p"; break;
+    case OP_EXPM1: fn = f32 ? "expm1f" : "expm1"; break;
+    case OP_SQRT: fn = f32 ? "sqrtf" : "sqrt"; break;
+    case OP_RSQRT: snprintf(out, L, "(1 / sqrt%s(%s))", sf, a); return 1;
+    case OP_SIN: fn = f32 ? "sinf" : "sin"; break;
+    case OP_COS: fn = f32 ? "cosf" : "cos"; break;
+    case OP_TANH: fn = f32 ? "tanhf" : "tanh"; break;
+    case OP_SIGMOID: fn = f32 ? "dlm_sigf" : "dlm_sig"; break;
+    case OP_SILU: snprintf(out, L, "(%s * %s(%s))", a, f32 ? "dlm_sigf" : "dlm_sig", a); return 1;
+    case OP_GELU_TANH: fn = f32 ? "dlm_geluf" : "dlm_gelu"; break;
+    case OP_FLOOR: fn = f32 ? "floorf" : "floor"; break;
+    case OP_ADD: snprintf(out, L, "(%s + %s)", a, b); return 1;
+    case OP_SUB: snprintf(out, L, "(%s - %s)", a, b); return 1;
+    case OP_MUL: snprintf(out, L, "(%s * %s)", a, b); return 1;
+    case OP_DIV: snprintf(out, L, "(%s / %s)", a, b); return 1;
+    case OP_MOD: snprintf(out, L, "dlm_fmod%s(%s, %s)", sf, a, b); return 1;
+    case OP_POW: snprintf(out, L, "pow%s(%s, %s)", sf, a, b); return 1;
+    case OP_MAXIMUM: snprintf(out, L, "dlm_max%s(%s, %s)", sf, a, b); return 1;
+    case OP_MINIMUM: snprintf(out, L, "dlm_min%s(%s, %s)", sf, a, b); return 1;
+    default: break;
+    }
+    if (fn) { snprintf(out, L, "%s(%s)", fn, a); return 1; }
+  }
+  const char *cmp = NULL;
+  switch (n->op) {
+  case OP_EQ: cmp = "=="; break;
+  case OP_NE: cmp = "!="; break;
+  case OP_LT: cmp = "<"; break;
+  case OP_LE: cmp = "<="; break;
+  case OP_GT: cmp = ">"; break;
+  case OP_GE: cmp = ">="; break;
+  default: break;
+  }
+  if (cmp) { snprintf(out, L, "(uint8_t)(%s %s %s)", a, cmp, b); return 1; }
+  if (n->op == OP_AND) { snprintf(out, L, "(uint8_t)((%s) != 0 && (%s) != 0)", a, b); return 1; }
+  if (n->op == OP_OR) { snprintf(out, L, "(uint8_t)((%s) != 0 || (%s) != 0)", a, b); return 1; }
+  if (fl) return 0;
+  switch (n->op) { /* integers: two's complement wrap, floor division */
+  case OP_NEG: snprintf(x, L, "0 - (uint64_t)%s", a); break;
+  case OP_ABS: snprintf(x, L, "%s < 0 ? (int64_t)(0 - (uint64_t)%s) : (int64_t)%s", a, a, a); break;
+  case OP_NOT: snprintf(out, L, "(uint8_t)(%s == 0)", a); return 1;
+  case OP_ADD: snprintf(x, L, "(uint64_t)%s + (uint64_t)%s", a, b); break;
+  case OP_SUB: snprintf(x, L, "(uint64_t)%s - (uint64_t)%s", a, b); break;
+  case OP_MUL: snprintf(x, L, "(uint64_t)%s * (uint64_t)%s", a, b); break;
+  case OP_DIV: snprintf(x, L, "dlm_idiv(%s, %s, &bad)", a, b); *checks = 1; break;
+  case OP_MOD: snprintf(x, L, "dlm_imod(%s, %s, &bad)", a, b); *checks = 1; break;
+  case OP_POW: snprintf(x, L, "dlm_ipow(%s, %s, &bad)", a, b); *checks = 1; break;
+  case OP_MAXIMUM: snprintf(x, L, "%s > %s ? %s : %s", a, b, a, b); break;
+  case OP_MINIMUM: snprintf(x, L, "%s < %s ? %s : %s", a, b, a, b); break;
+  default: return 0;
+  }
+  wrap_int(to, x, out);
+  return 1;
+}
+
+static int emit_elementwise(Em *em, int id, DlmErr *e) {
+  const Node *n = N_(em, id);
+  MapOp ops[3];
+  char reads[3][CPU_EXPR], body[4 * CPU_EXPR];
+  for (int j = 0; j < n->nin; j++) {
+    ops[j].id = n->in[j];
+    bcast_strides(T_(em, n->in[j]), &n->type, ops[j].st);
+  }
+  map_begin(em, &n->type, 1, n->nin, ops, reads);
+  int checks;
+  DType tin = T_(em, n->in[n->op == OP_WHERE ? 1 : 0])->dtype;
+  if (!elem_expr(n, tin, reads, body, &checks)) {
+    err_set(e, n->loc, "cpu: %s is not defined on %s values", op_info[n->op].name, dtype_name(tin));
+    return 0;
+  }
+  sb_printf(em->b, "        v%d[k] = %s;\n", id, body);
+  map_end(em);
+  if (checks) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s: %s", op_info[n->op].name,
+             n->op == OP_CAST ? "value out of range for the integer type" :
+             n->op == OP_POW ? "integer base to a negative integer power" : "integer division by zero");
+    cpu_fail(em, id, msg);
+  }
+  return 1;
+}
+
+/* broadcast_to and transpose: a copy through strides */
+static void emit_copy_map(Em *em, int id) {
+  const Node *n = N_(em, id);
+  MapOp op;
+  char reads[1][CPU_EXPR];
+  const Type *it = T_(em, n->in[0]);
+  op.id = n->in[0];
+  if (n->op == OP_TRANSPOSE)
+    for (int d = 0; d < n->type.rank; d++) cpu_prod(it, (int)n->attr.i[d] + 1, it->rank, op.st[d]);
+  else bcast_strides(it, &n->type, op.st);
+  map_begin(em, &n->type, 1, 1, &op, reads);
+  sb_printf(em->b, "        v%d[k] = %s;\n", id, reads[0]);
+  map_end(em);
+}
+
+/* ---------------------------------------------------------------- sources */
+static void emit_fill(Em *em, int id, const char *what) {
+  const Node *n = N_(em, id);
+  char numel[CPU_EXPR];
+  cpu_prod(&n->type, 0, n->type.rank, numel);
+  sb_printf(em->b, "#pragma omp parallel for if (%s > %s) schedule(static)\n", numel, PAR_MIN);
+  sb_printf(em->b, "  for (int64_t k = 0; k < %s; k++) v%d[k] = %s;\n", numel, id, what);
+}
+
+static int emit_source(Em *em, int id, DlmErr *e) {
+  const Node *n = N_(em, id);
+  char x[4 * CPU_EXPR];
+  int axis;
+  switch (n->op) {
+  case OP_CONST: {
+    char lit[CPU_EXPR];
+    cpu_const_literal(n, lit);
+    emit_fill(em, id, lit);
+    return 1;
+  }
+  case OP_IOTA: {
+    char outer_in[CPU_EXPR], len[CPU_EXPR];
+    if (!norm_axis(n->attr.i[0], n->type.rank, &axis)) { err_set(e, n->loc, "iota: axis out of range"); return 0; }
+    cpu_prod(&n->type, axis + 1, n->type.rank, outer_in);
+    cpu_dim(n->type.dims[axis], len);
+    snprintf(x, sizeof x, "(%s)((k / %s) %% %s)", cpu_ctype(n->type.dtype), outer_in, len);
+    emit_fill(em, id, x);
+    return 1;
+  }
+  case OP_RAND: {
+    char seed[CPU_EXPR], off[CPU_EXPR];
+    cpu_read(em, n->in[0], "0", seed);
+    cpu_read(em, n->in[1], "0", off);
+    snprintf(x, sizeof x, "(%s)dlm_philox_u((uint64_t)%s, (uint64_t)%s, %uu, (uint64_t)k, %d)",
+             cpu_ctype(n->type.dtype), seed, off, (unsigned)n->attr.i[0], n->type.dtype == DT_F64);
+    emit_fill(em, id, x);
+    return 1;
+  }
+  default: return 0;
+  }
+}
+
+/* ---------------------------------------------------------------- reductions and row kernels */
+/* Open a parallel loop over q in [0, OU_*IN_) with base_ = the row start along axis of type t. */
+static void rows_begin(Em *em, const Type *t, int axis) {
+  char ou[CPU_EXPR], len[CPU_EXPR], in[CPU_EXPR];
+  cpu_prod(t, 0, axis, ou);
+  cpu_dim(t->dims[axis], len);
+  cpu_prod(t, axis + 1, t->rank, in);
+  sb_printf(em->b, "  {\n    const int64_t OU_ = %s, LEN_ = %s, IN_ = %s;\n", ou, len, in);
+  sb_printf(em->b, "#pragma omp parallel for if (OU_ * LEN_ * IN_ > %s) schedule(static)\n", PAR_MIN);
+  sb_printf(em->b, "    for (int64_t q = 0; q < OU_ * IN_; q++) {\n      const int64_t base_ = (q / IN_) * LEN_ * IN_ + q %% IN_;\n      (void)base_;\n");
+}
+
+static void rows_end(Em *em) { sb_printf(em->b, "    }\n  }\n"); }
+
+/* the running maximum of row reads (NaN wins) into double mx_ */
+static void emit_row_max(Em *em, const char *rd) {
+  sb_printf(em->b, "      double mx_ = -INFINITY;\n      for (int64_t j = 0; j < LEN_; j++) {\n"
+                   "        const double x_ = %s;\n        if (isnan(x_)) { mx_ = x_; break; }\n        if (x_ > mx_) mx_ = x_;\n      }\n", rd);
+}
+
+static int emit_reduce(Em *em, int id, DlmErr *e) {
+  const Node *n = N_(em, id);
+  const Type *it = T_(em, n->in[0]);
+  int axis;
+  if (!norm_axis(n->attr.i[0], it->rank, &axis)) { err_set(e, n->loc, "%s: axis out of range", op_info[n->op].name); return 0; }
+  char rd[CPU_EXPR], rb[CPU_EXPR], ww[4 * CPU_EXPR];
+  const char *ct = cpu_ctype(n->type.dtype);
+  int fl = dtype_is_float(it->dtype);
+  if (n->op == OP_RMAX || n->op == OP_ARGMAX || n->op == OP_MEAN) {
+    char len[CPU_EXPR], numel[CPU_EXPR];
+    cpu_dim(it->dims[axis], len);
+    cpu_prod(&n->type, 0, n->type.rank, numel);
+    sb_printf(em->b, "  bad = %s == 0 && %s > 0;\n", len, numel);
+    char msg[96];
+    snprintf(msg, sizeof msg, "%s: reduction over an empty axis", op_info[n->op].name);
+    cpu_fail(em, id, msg);
+  }
+  cpu_read(em, n->in[0], "base_ + j * IN_", rd);
+  rows_begin(em, it, axis);
+  switch (n->op) {
+  case OP_SUM:
+  case OP_MEAN:
+    if (fl) {
+      sb_printf(em->b, "      double s_ = 0;\n      for (int64_t j = 0; j < LEN_; j++) s_ += %s;\n", rd);
+      sb_printf(em->b, "      v%d[q] = (%s)(s_%s);\n", id, ct, n->op == OP_MEAN ? " / (double)LEN_" : "");
+    } else {
+      sb_printf(em->b, "      uint64_t s_ = 0;\n      for (int64_t j = 0; j < LEN_; j++) s_ += (uint64_t)%s;\n", rd);
+      wrap_int(n->type.dtype, "s_", ww);
+      sb_printf(em->b, "      v%d[q] = %s;\n", id, ww);
+    }
+    break;
+  case OP_RMAX:
+    if (fl) {
+      emit_row_max(em, rd);
+      sb_printf(em->b, "      v%d[q] = (%s)mx_;\n", id, ct);
+    } else {
+      cpu_read(em, n->in[0], "base_", rb);
+      sb_printf(em->b, "      int64_t mx_ = %s;\n      for (int64_t j = 0; j < LEN_; j++) if (%s > mx_) mx_ = %s;\n", rb, rd, rd);
+      sb_printf(em->b, "      v%d[q] = (%s)mx_;\n", id, ct);
+    }
+    break;
+  case OP_LOGSUMEXP:
+    emit_row_max(em, rd);
+    sb_printf(em->b, "      double s_ = 0;\n      if (!isnan(mx_) && !isinf(mx_)) for (int64_t j = 0; j < LEN_; j++) s_ += exp(%s - mx_);\n", rd);
+    sb_printf(em->b, "      v%d[q] = (%s)(isnan(mx_) || isinf(mx_) ? mx_ : mx_ + log(s_));\n", id, ct);
+    break;
+  case OP_ARGMAX:
+    cpu_read(em, n->in[0], "base_ + best_ * IN_", rb);
+    sb_printf(em->b, "      int64_t best_ = 0;\n      for (int64_t j = %d; j < LEN_; j++) {\n", fl ? 0 : 1);
+    if (fl) sb_printf(em->b, "        if (isnan(%s)) { best_ = j; break; }\n", rd);
+    sb_printf(em->b, "        if (%s > %s) best_ = j;\n      }\n      v%d[q] = (%s)best_;\n", rd, rb, id, ct);
+    break;
+  default: return 0;
+  }
+  rows_end(em);
+  return 1;
+}
+
+static int emit_softmax(Em *em, int id, DlmErr *e) {
+  const Node *n = N_(em, id);
+  const Type *it = T_(em, n->in[0]);
+  int axis;
+  if (!norm_axis(n->attr.i[0], it->rank, &axis)) { err_set(e, n->loc, "%s: axis out of range", op_info[n->op].name); return 0; }
+  char rd[CPU_EXPR];
+  const char *ct = cpu_ctype(n->type.dtype);
+  const char *ex = n->type.dtype == DT_F64 ? "exp" : "expf";
+  cpu_read(em, n->in[0], "base_ + j * IN_", rd);
+  rows_begin(em, it, axis);
+  emit_row_max(em, rd);
+  sb_printf(em->b, "      double s_ = 0;\n      for (int64_t j = 0; j < LEN_; j++) s_ += %s((%s)(%s - mx_));\n", ex, ct, rd);
+  if (n->op == OP_SOFTMAX)
+    sb_printf(em->b, "      for (int64_t j = 0; j < LEN_; j++) v%d[base_ + j * IN_] = (%s)(%s((%s)(%s - mx_)) / s_);\n", id, ct, ex, ct, rd);
+  else
+    sb_printf(em->b, "      const double ls_ = log(s_);\n      for (int64_t j = 0; j < LEN_; j++) v%d[base_ + j * IN_] = (%s)((%s - mx_) - ls_);\n",
+              id, ct, rd);
+  rows_end(em);
+  return 1;
+}
+
+static int emit_layer_norm(Em *em, int id, DlmErr *e) {
+  const Node *n = N_(em, id);
+  const Type *it = T_(em, n->in[0]);
+  if (it->rank == 0) { err_set(e, n->loc, "layer_norm: needs an input of rank >= 1"); return 0; }
+  char rd[CPU_EXPR];
+  cpu_read(em, n->in[0], "base_ + j * IN_", rd);
+  rows_begin(em, it, it->rank - 1);
+  sb_printf(em->b, "      double mean_ = 0, var_ = 0;\n      for (int64_t j = 0; j < LEN_; j++) mean_ += %s;\n      mean_ /= (double)LEN_;\n", rd);
+  sb_printf(em->b, "      for (int64_t j = 0; j < LEN_; j++) { const double d_ = %s - mean_; var_ += d_ * d_; }\n", rd);
+  sb_printf(em->b, "      var_ /= (double)LEN_;\n      const double inv_ = 1 / sqrt(var_ + %.17g);\n", n->attr.f[0]);
+  sb_printf(em->b, "      for (int64_t j = 0; j < LEN_; j++) v%d[base_ + j * IN_] = (%s)((%s - mean_) * inv_);\n", id,
+            cpu_ctype(n->type.dtype), rd);
+  rows_end(em);
+  return 1;
+}
+
+static int emit_cumsum(Em *em, int id, DlmErr *e) {
+  const Node *n = N_(em, id);
+  const Type *it = T_(em, n->in[0]);
+  int axis;
+  if (!norm_axis(n->attr.i[0], it->rank, &axis)) { err_set(e, n->loc, "cumsum: axis out of range"); return 0; }
+  char rd[CPU_EXPR], ww[4 * CPU_EXPR];
+  cpu_read(em, n->in[0], "base_ + j * IN_", rd);
+  rows_begin(em, it, axis);
+  if (dtype_is_float(it->dtype)) {
+    sb_printf(em->b, "      double s_ = 0;\n      for (int64_t j = 0; j < LEN_; j++) { s_ += %s; v%d[base_ + j * IN_] = (%s)s_; }\n",
+              rd, id, cpu_ctype(n->type.dtype));
+  } else {
+    wrap_int(n->type.dtype, "s_", ww);
+    sb_printf(em->b, "      uint64_t s_ = 0;\n      for (int64_t j = 0; j < LEN_; j++) { s_ += (uint64_t)%s; v%d[base_ + j * IN_] = %s; }\n",
+              rd, id, ww);
+  }
+  rows_end(em);
+  return 1;
+}
+
+static int emit_sort(Em *em, int id) {
+  const Node *n = N_(em, id);
+  const Type *it = T_(em, n->in[0]);
+  char len[CPU_EXPR], numel[CPU_EXPR];
+  cpu_dim(it->dims[it->rank - 1], len);
+  cpu_prod(it, 0, it->rank, numel);
+  const char *fn = it->dtype == DT_F64 ? "dlm_sort_f64" : it->dtype == DT_I32 ? "dlm_sort_i32" :
+                   it->dtype == DT_I64 ? "dlm_sort_i64" : "dlm_sort_f32";
+  sb_printf(em->b, "  {\n    const int64_t LEN_ = %s, ROWS_ = LEN_ ? %s / LEN_ : 0;\n", len, numel);
+  sb_printf(em->b, "    int64_t *ix_ = (int64_t *)dlm_alloc(2 * LEN_, sizeof(int64_t));\n    if (!ix_) { rc = -1; goto done; }\n");
+  sb_printf(em->b, "    for (int64_t r = 0; r < ROWS_; r++) {\n      %s(v%d + r * LEN_, ix_, ix_ + LEN_, LEN_);\n", fn, n->in[0]);
+  sb_printf(em->b, "      for (int64_t j = 0; j < LEN_; j++) v%d[r * LEN_ + j] = v%d[r * LEN_ + ix_[j]];\n    }\n    free(ix_);\n  }\n",
+            id, n->in[0]);
+  return 1;
+}
+
+/* sum_to and scatter_add accumulate in double (floats) or uint64 (integers) and then store. */
+static void acc_begin(Em *em, const Node *n, const char *numel) {
+  sb_printf(em->b, "  {\n    %s *acc_ = (%s *)calloc((size_t)(%s > 0 ? %s : 1), sizeof *acc_);\n    if (!acc_) { rc = -1; goto done; }\n",
+            dtype_is_float(n->type.dtype) ? "double" : "uint64_t", dtype_is_float(n->type.dtype) ? "double" : "uint64_t",
+            numel, numel);
+}
+
+static void acc_end(Em *em, int id, const char *numel) {
+  const Node *n = N_(em, id);
+  char ww[4 * CPU_EXPR];
+  if (dtype_is_float(n->type.dtype)) snprintf(ww, sizeof ww, "(%s)acc_[k]", cpu_ctype(n->type.dtype));
+  else wrap_int(n->type.dtype, "acc_[k]", ww);
+  sb_printf(em->b, "    for (int64_t k = 0; k < %s; k++) v%d[k] = %s;\n    free(acc_);\n  }\n", numel, id, ww);
+}
+
+static void emit_sum_to(Em *em, int id) {
+  const Node *n = N_(em, id);
+  const Type *it = T_(em, n->in[0]);
+  char numel[CPU_EXPR], rd[1][CPU_EXPR], in[CPU_EXPR];
+  cpu_prod(&n->type, 0, n->type.rank, numel);
+  acc_begin(em, n, numel);
+  MapOp op;
+  op.id = -1;
+  bcast_strides(&n->type, it, op.st);
+  map_begin(em, it, 0, 1, &op, rd);
+  cpu_read(em, n->in[0], "k", in);
+  const char *sl = it->rank ? op.st[it->rank - 1] : "0";
+  sb_printf(em->b, "        acc_[o0 + j * %s] += (%s)%s;\n", sl, dtype_is_float(n->type.dtype) ? "double" : "uint64_t", in);
+  map_end(em);
+  acc_end(em, id, numel);
+}
+
+static void emit_scatter_add(Em *em, int id) {
+  const Node *n = N_(em, id);
+  const Type *ix = T_(em, n->in[1]);
+  char numel[CPU_EXPR], rows[CPU_EXPR], row[CPU_EXPR], ni[CPU_EXPR], ri[CPU_EXPR], rs[CPU_EXPR];
+  cpu_prod(&n->type, 0, n->type.rank, numel);
+  cpu_dim(n->type.dims[0], rows);
+  cpu_prod(&n->type, 1, n->type.rank, row);
+  cpu_prod(ix, 0, ix->rank, ni);
+  cpu_read(em, n->in[1], "k", ri);
+  cpu_read(em, n->in[0], "k * ROW_ + j", rs);
+  acc_begin(em, n, numel);
+  sb_printf(em->b, "    const int64_t ROWS_ = %s, ROW_ = %s;\n    for (int64_t k = 0; k < %s; k++) {\n", rows, row, ni);
+  sb_printf(em->b, "      const int64_t r_ = (int64_t)%s;\n      if (r_ < 0 || r_ >= ROWS_) { bad = 1; break; }\n", ri);
+  sb_printf(em->b, "      for (int64_t j = 0; j < ROW_; j++) acc_[r_ * ROW_ + j] += (%s)%s;\n    }\n",
+            dtype_is_float(n->type.dtype) ? "double" : "uint64_t", rs);
+  sb_printf(em->b, "    if (bad) free(acc_);\n");
+  cpu_fail(em, id, "scatter_add: index out of range");
+  acc_end(em, id, numel);
+}
+
+/* ---------------------------------------------------------------- layout */
+/* Copy rows: out row q of OLEN_ x inner comes from input row (o * LEN_ + start + jj * step). */
+static void emit_rows_copy(Em *em, int id, int src, int axis, const char *olen, int64_t start, int64_t step, const char *at) {
+  const Type *it = T_(em, src);
+  char ou[CPU_EXPR], len[CPU_EXPR], in[CPU_EXPR], rd[CPU_EXPR];
+  cpu_prod(it, 0, axis, ou);
+  cpu_dim(it->dims[axis], len);
+  cpu_prod(it, axis + 1, it->rank, in);
+  cpu_read(em, src, "sb_ + i", rd);
+  sb_printf(em->b, "  {\n    const int64_t OU_ = %s, LEN_ = %s, IN_ = %s, OLEN_ = %s, CNT_ = %s;\n", ou, len, in, olen,
+            step ? olen : len);
+  sb_printf(em->b, "#pragma omp parallel for if (OU_ * CNT_ * IN_ > %s) schedule(static)\n", PAR_MIN);
+  sb_printf(em->b, "    for (int64_t q = 0; q < OU_ * CNT_; q++) {\n      const int64_t o_ = q / CNT_, jj_ = q %% CNT_;\n");
+  if (step) /* slice */
+    sb_printf(em->b, "      const int64_t sb_ = (o_ * LEN_ + %lld + jj_ * %lld) * IN_, db_ = q * IN_;\n", (long long)start, (long long)step);
+  else /* pad / concat: the whole input lands at offset `at` of the output axis */
+    sb_printf(em->b, "      const int64_t sb_ = q * IN_, db_ = (o_ * OLEN_ + %s + jj_) * IN_;\n", at);
+  sb_printf(em->b, "      for (int64_t i = 0; i < IN_; i++) v%d[db_ + i] = %s;\n    }\n    (void)OLEN_;\n    (void)LEN_;\n  }\n", id, rd);
+}
+
+static int emit_layout(Em *em, int id, DlmErr *e) {
+  const Node *n = N_(em, id);
+  int axis;
+  char olen[CPU_EXPR], numel[CPU_EXPR];
+  if (!norm_axis(n->attr.i[0], n->type.rank, &axis)) { err_set(e, n->loc, "%s: axis out of range", op_info[n->op].name); return 0; }
+  cpu_dim(n->type.dims[axis], olen);
+  cpu_prod(&n->type, 0, n->type.rank, numel);
+  if (n->op == OP_SLICE) {
+    if (n->attr.i[3] < 1) { err_set(e, n->loc, "slice: step must be >= 1"); return 0; }
+    emit_rows_copy(em, id, n->in[0], axis, olen, n->attr.i[1], n->attr.i[3], "0");
+  } else if (n->op == OP_PAD) {
+    char at[32];
+    snprintf(at, sizeof at, "%lld", (long long)n->attr.i[1]);
+    sb_printf(em->b, "  memset(v%d, 0, (size_t)%s * sizeof *v%d);\n", id, numel, id);
+    emit_rows_copy(em, id, n->in[0], axis, olen, 0, 0, at);
+  } else { /* concat */
+    char at[CPU_EXPR] = "0";
+    for (int j = 0; j < n->nin; j++) {
+      const Type *it = T_(em, n->in[j]);
+      emit_rows_copy(em, id, n->in[j], axis, olen, 0, 0, at);
+      char d[CPU_EXPR], nx[CPU_EXPR * 3];
+      cpu_dim(it->dims[axis], d);
+      snprintf(nx, sizeof nx, "%s + %s", at, d);
+      if (strlen(nx) >= CPU_EXPR) { err_set(e, n->loc, "concat: too many inputs for the CPU backend"); return 0; }
+      memcpy(at, nx, strlen(nx) + 1);
+    }
+  }
+  return 1;
+}
+
+static void emit_gather(Em *em, int id) {
+  const Node *n = N_(em, id);
+  const Type *tt = T_(em, n->in[0]), *ix = T_(em, n->in[1]);
+  char rows[CPU_EXPR], row[CPU_EXPR], ni[CPU_EXPR], ri[CPU_EXPR], rt[CPU_EXPR];
+  cpu_dim(tt->dims[0], rows);
+  cpu_prod(tt, 1, tt->rank, row);
+  cpu_prod(ix, 0, ix->rank, ni);
+  cpu_read(em, n->in[1], "k", ri);
+  cpu_read(em, n->in[0], "r_ * ROW_ + j", rt);
+  sb_printf(em->b, "  {\n    const int64_t ROWS_ = %s, ROW_ = %s, NI_ = %s;\n", rows, row, ni);
+  sb_printf(em->b, "#pragma omp parallel for if (NI_ * ROW_ > %s) schedule(static)\n", PAR_MIN);
+  sb_printf(em->b, "    for (int64_t k = 0; k < NI_; k++) {\n      const int64_t r_ = (int64_t)%s;\n", ri);
+  sb_printf(em->b, "      if (r_ < 0 || r_ >= ROWS_) { bad = 1; continue; }\n");
+  sb_printf(em->b, "      for (int64_t j = 0; j < ROW_; j++) v%d[k * ROW_ + j] = %s;\n    }\n  }\n", id, rt);
+  cpu_fail(em, id, "gather: index out of range");
+}
+
+static void emit_take(Em *em, int id) {
+  const Node *n = N_(em, id);
+  const Type *xt = T_(em, n->in[0]);
+  char nx[CPU_EXPR], kk[CPU_EXPR], numel[CPU_EXPR], ri[CPU_EXPR], rx[CPU_EXPR];
+  cpu_dim(xt->dims[xt->rank - 1], nx);
+  cpu_dim(n->type.dims[n->type.rank - 1], kk);
+  cpu_prod(&n->type, 0, n->type.rank, numel);
+  cpu_read(em, n->in[1], "k", ri);
+  cpu_read(em, n->in[0], "(k / KK_) * NX_ + p_", rx);
+  sb_printf(em->b, "  {\n    const int64_t NX_ = %s, KK_ = %s;\n", nx, kk);
+  sb_printf(em->b, "#pragma omp parallel for if (%s > %s) schedule(static)\n", numel, PAR_MIN);
+  sb_printf(em->b, "    for (int64_t k = 0; k < %s; k++) {\n      const int64_t p_ = (int64_t)%s;\n", numel, ri);
+  sb_printf(em->b, "      if (p_ < 0 || p_ >= NX_) { bad = 1; continue; }\n      v%d[k] = %s;\n    }\n  }\n", id, rx);
+  cpu_fail(em, id, "take_along: index out of range");
+}
+
+/* ---------------------------------------------------------------- contractions */
+static void emit_matmul(Em *em, int id) {
+  const Node *n = N_(em, id);
+  int a = n->in[0], b = n->in[1];
+  const Type *at = T_(em, a), *bt = T_(em, b), *ot = &n->type;
+  int ta = n->attr.i[0] != 0, tb = n->attr.i[1] != 0, r = ot->rank;
+  Strides sa, sb;
+  lead_strides(at, ot, sa);
+  lead_strides(bt, ot, sb);
+  char M[CPU_EXPR], N[CPU_EXPR], K[CPU_EXPR], NB[CPU_EXPR], lda[CPU_EXPR], ldb[CPU_EXPR];
+  cpu_dim(ot->dims[r - 2], M);
+  cpu_dim(ot->dims[r - 1], N);
+  cpu_dim(at->dims[at->rank - (ta ? 2 : 1)], K);
+  cpu_prod(ot, 0, r - 2, NB);
+  cpu_dim(at->dims[at->rank - 1], lda);
+  cpu_dim(bt->dims[bt->rank - 1], ldb);
+  int fold = !ta && at->rank == r;
+  for (int d = 0; d < r - 2; d++) fold = fold && strcmp(sb[d], "0") == 0 && dim_eq(at->dims[d], ot->dims[d]);
+  DType dt = ot->dtype;
+  sb_printf(em->b, "  {\n    const int64_t M_ = %s, N_ = %s, K_ = %s, NB_ = %s;\n", M, N, K, NB);
+  if (dt == DT_I32 || dt == DT_I64) {
+    /* integer matmul: plain loops with wrapping accumulation */
+    char ww[4 * CPU_EXPR];
+    wrap_int(dt, "s_", ww);
+    sb_printf(em->b, "    for (int64_t bt = 0; bt < NB_; bt++) {\n");
+    const char *names[2] = {"oa_", "ob_"};
+    Strides *sts[2] = {&sa, &sb};
+    emit_offsets(em, ot, r - 2, "bt", 2, names, sts, "      ");
+    sb_printf(em->b, "      for (int64_t i = 0; i < M_; i++)\n        for (int64_t j = 0; j < N_; j++) {\n          uint64_t s_ = 0;\n");
+    sb_printf(em->b, "          for (int64_t p = 0; p < K_; p++) s_ += (uint64_t)v%d[oa_ + i * %s + p * %s] * (uint64_t)v%d[ob_ + p * %s + j * %s];\n",
+              a, ta ? sa[r - 1] : sa[r - 2], ta ? sa[r - 2] : sa[r - 1], b, tb ? sb[r - 1] : sb[r - 2], tb ? sb[r - 2] : sb[r - 1]);
+    sb_printf(em->b, "          v%d[(bt * M_ + i) * N_ + j] = %s;\n        }\n    }\n  }\n", id, ww);
+    return;
+  }
+  const char *gemm = dt == DT_F64 ? "cblas_dgemm" : "cblas_sgemm", *ct = cpu_ctype(dt);
+  sb_printf(em->b, "    const int LDA_ = (int)(%s > 0 ? %s : 1), LDB_ = (int)(%s > 0 ? %s : 1);\n", lda, lda, ldb, ldb);
+  sb_printf(em->b, "    if (K_ == 0) memset(v%d, 0, (size_t)(NB_ * M_ * N_) * sizeof *v%d);\n", id, id);
+  sb_printf(em->b, "    else if (M_ > 0 && N_ > 0 && NB_ > 0) {\n");
+  if (fold) {
+    sb_printf(em->b, "      %s(101, 111, %d, (int)(NB_ * M_), (int)N_, (int)K_, (%s)1, v%d, LDA_, v%d, LDB_, (%s)0, v%d, (int)N_);\n",
+              gemm, tb ? 112 : 111, ct, a, b, ct, id);
+  } else {
+    sb_printf(em->b, "      for (int64_t bt = 0; bt < NB_; bt++) {\n");
+    const char *names[2] = {"oa_", "ob_"};
+    Strides *sts[2] = {&sa, &sb};
+    emit_offsets(em, ot, r - 2, "bt", 2, names, sts, "        ");
+    sb_printf(em->b, "        %s(101, %d, %d, (int)M_, (int)N_, (int)K_, (%s)1, v%d + oa_, LDA_, v%d + ob_, LDB_, (%s)0, v%d + bt * M_ * N_, (int)N_);\n",
+              gemm, ta ? 112 : 111, tb ? 112 : 111, ct, a, b, ct, id);
+    sb_printf(em->b, "      }\n");
+  }
+  sb_printf(em->b, "    }\n  }\n");
+}
+
+static void emit_attention(Em *em, int id) {
+  const Node *n = N_(em, id);
+  const Type *ot = &n->type;
+  int q = n->in[0], k = n->in[1], v = n->in[2], mask = n->nin == 4 ? n->in[3] : -1, r = ot->rank;
+  const Type *qt = T_(em, q), *kt = T_(em, k), *vt = T_(em, v);
+  Strides sq, sk, sv, sm;
+  lead_strides(qt, ot, sq);
+  lead_strides(kt, ot, sk);
+  lead_strides(vt, ot, sv);
+  if (mask >= 0) {
+    Type scores = *ot;
+    scores.dims[r - 2] = qt->dims[qt->rank - 2];
+    scores.dims[r - 1] = kt->dims[kt->rank - 2];
+    bcast_strides(T_(em, mask), &scores, sm);
+  }
+  char LQ[CPU_EXPR], LK[CPU_EXPR], D[CPU_EXPR], DV[CPU_EXPR], NB[CPU_EXPR], rm[4 * CPU_EXPR];
+  cpu_dim(qt->dims[qt->rank - 2], LQ);
+  cpu_dim(kt->dims[kt->rank - 2], LK);
+  cpu_dim(qt->dims[qt->rank - 1], D);
+  cpu_dim(vt->dims[vt->rank - 1], DV);
+  cpu_prod(ot, 0, r - 2, NB);
+  const char *ct = cpu_ctype(ot->dtype), *ex = ot->dtype == DT_F64 ? "exp" : "expf";
+  sb_printf(em->b, "  {\n    const int64_t LQ_ = %s, LK_ = %s, D_ = %s, DV_ = %s, NB_ = %s;\n    const %s SC_ = (%s)%.17g;\n",
+            LQ, LK, D, DV, NB, ct, ct, n->attr.f[0]);
+  sb_printf(em->b, "#pragma omp parallel\n    {\n");
+  sb_printf(em->b, "      %s *kt_ = (%s *)dlm_alloc(LK_ * D_, sizeof(%s)), *p_ = (%s *)dlm_alloc(LK_, sizeof(%s)), *acc_ = (%s *)dlm_alloc(DV_, sizeof(%s));\n",
+            ct, ct, ct, ct, ct, ct, ct);
+  sb_printf(em->b, "      uint8_t *keep_ = (uint8_t *)dlm_alloc(LK_, 1);\n      const int ok_ = kt_ && p_ && acc_ && keep_;\n      if (!ok_) bad = 1;\n");
+  sb_printf(em->b, "#pragma omp for schedule(static)\n      for (int64_t bt = 0; bt < NB_; bt++) {\n        if (!ok_) continue;\n");
+  const char *names[4] = {"oq_", "ok_k", "ov_", "om_"};
+  Strides *sts[4] = {&sq, &sk, &sv, &sm};
+  emit_offsets(em, ot, r - 2, "bt", mask >= 0 && !em->inl[mask] ? 4 : 3, names, sts, "        ");
+  sb_printf(em->b, "        for (int64_t j = 0; j < LK_; j++)\n          for (int64_t d = 0; d < D_; d++) kt_[d * LK_ + j] = v%d[ok_k + j * %s + d * %s];\n",
+            k, sk[r - 2], sk[r - 1]);
+  sb_printf(em->b, "        for (int64_t i = 0; i < LQ_; i++) {\n          for (int64_t j = 0; j < LK_; j++) p_[j] = 0;\n");
+  sb_printf(em->b, "          for (int64_t d = 0; d < D_; d++) {\n            const %s qd_ = v%d[oq_ + i * %s + d * %s];\n", ct, q, sq[r - 2], sq[r - 1]);
+  sb_printf(em->b, "            for (int64_t j = 0; j < LK_; j++) p_[j] += qd_ * kt_[d * LK_ + j];\n          }\n");
+  if (mask >= 0) {
+    char off[3 * CPU_EXPR];
+    snprintf(off, sizeof off, "om_ + i * %s + j * %s", sm[r - 2], sm[r - 1]);
+    cpu_read(em, mask, off, rm);
+  } else snprintf(rm, sizeof rm, "1");
+  sb_printf(em->b, "          double mx_ = -INFINITY, s_ = 0;\n          int any_ = 0;\n");
+  sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) {\n            keep_[j] = (%s) != 0;\n            if (!keep_[j]) continue;\n", rm);
+  sb_printf(em->b, "            p_[j] *= SC_;\n            if (!any_ || p_[j] > mx_) mx_ = p_[j];\n            any_ = 1;\n          }\n");
+  sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) {\n            p_[j] = keep_[j] ? %s((%s)(p_[j] - mx_)) : 0;\n            s_ += p_[j];\n          }\n", ex, ct);
+  sb_printf(em->b, "          for (int64_t d = 0; d < DV_; d++) acc_[d] = 0;\n");
+  sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) {\n            if (!keep_[j]) continue;\n            const %s pj_ = p_[j];\n", ct);
+  sb_printf(em->b, "            for (int64_t d = 0; d < DV_; d++) acc_[d] += pj_ * v%d[ov_ + j * %s + d * %s];\n          }\n", v, sv[r - 2], sv[r - 1]);
+  sb_printf(em->b, "          for (int64_t d = 0; d < DV_; d++) v%d[(bt * LQ_ + i) * DV_ + d] = any_ ? (%s)(acc_[d] / s_) : 0;\n        }\n      }\n", id, ct);
+  sb_printf(em->b, "      free(kt_);\n      free(p_);\n      free(acc_);\n      free(keep_);\n    }\n  }\n");
+  cpu_fail(em, id, "attention: out of memory");
+}
+
+/* ---------------------------------------------------------------- dispatch */
+int cpu_op_needs_buffers(OpKind op) {
+  return op == OP_RESHAPE || op == OP_MATMUL || op == OP_ATTENTION || op == OP_SORT_DESC;
+}
+
+int cpu_emit_kernel(Em *em, int id, DlmErr *e) {
+  const Node *n = N_(em, id);
+  switch (op_info[n->op].fclass) {
+  case FC_ELEMWISE:
+  case FC_BROADCAST:
+    if (n->op == OP_RAND) return emit_source(em, id, e);
+    if (n->op == OP_BROADCAST) { emit_copy_map(em, id); return 1; }
+    return emit_elementwise(em, id, e);
+  default: break;
+  }
+  switch (n->op) {
+  case OP_CONST:
+  case OP_IOTA: return emit_source(em, id, e);
+  case OP_SUM:
+  case OP_MEAN:
+  case OP_RMAX:
+  case OP_LOGSUMEXP:
+  case OP_ARGMAX: return emit_reduce(em, id, e);
+  case OP_SUM_TO: emit_sum_to(em, id); return 1;
+  case OP_SOFTMAX:
+  case OP_LOG_SOFTMAX: return emit_softmax(em, id, e);
+  case OP_LAYER_NORM: return emit_layer_norm(em, id, e);
+  case OP_CUMSUM: return emit_cumsum(em, id, e);
+  case OP_SORT_DESC: return emit_sort(em, id);
+  case OP_TRANSPOSE: emit_copy_map(em, id); return 1;
+  case OP_SLICE:
+  case OP_PAD:
+  case OP_CONCAT: return emit_layout(em, id, e);
+  case OP_GATHER: emit_gather(em, id); return 1;
+  case OP_TAKE: emit_take(em, id); return 1;
+  case OP_SCATTER_ADD: emit_scatter_add(em, id); return 1;
+  case OP_MATMUL: emit_matmul(em, id); return 1;
+  case OP_ATTENTION: emit_attention(em, id); return 1;
+  default:
+    err_set(e, n->loc, "cpu: no kernel for op %s", op_info[n->op].name);
+    return 0;
+  }
+}

@@ -1,0 +1,105 @@
+/* test_cpu_fixture.h — helpers for the CPU backend tests (test_cpu_*.c): a kernel cache under the
+ * test binary's own (build) directory, warnings as errors in generated code, random tensors, and
+ * the comparison of a CPU result with the interpreter's (float32 mode): integer and bool outputs
+ * exactly, float outputs by the per-tensor normalized error |a - b|_2 / |b|_2 <= tol, with NaN and
+ * infinities required at the same places. */
+#ifndef TEST_CPU_FIXTURE_H
+#define TEST_CPU_FIXTURE_H
+#include "backend.h"
+#include "check.h"
+#include "interp.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CPU_TOL 1e-5
+
+/* DLM_CACHE_DIR = <directory of this executable>/cpu-kernel-cache; DLM_CPU_WERROR = 1 */
+static void cpu_test_env(void) {
+  char exe[1024];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 32);
+  if (n > 0) {
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash) {
+      strcpy(slash, "/cpu-kernel-cache");
+      setenv("DLM_CACHE_DIR", exe, 1);
+    }
+  }
+  setenv("DLM_CPU_WERROR", "1", 1);
+}
+
+static uint64_t cpu_rng = 0x9e3779b97f4a7c15ull;
+static double cpu_rand01(void) {
+  cpu_rng ^= cpu_rng << 13;
+  cpu_rng ^= cpu_rng >> 7;
+  cpu_rng ^= cpu_rng << 17;
+  return (double)(cpu_rng >> 11) * 0x1p-53;
+}
+
+/* a tensor with values uniform in [lo, hi) (integers: floor) */
+static __attribute__((unused)) Tensor *cpu_rand_tensor(DType t, int rank, const int64_t *shape, double lo, double hi) {
+  Tensor *x = tensor_new(t, rank, shape);
+  for (int64_t k = 0; x && k < x->numel; k++) {
+    double v = lo + (hi - lo) * cpu_rand01();
+    tensor_set(x, k, dtype_is_float(t) ? v : floor(v));
+  }
+  return x;
+}
+
+/* 1 if got matches want (see above); prints the first difference otherwise */
+static int cpu_close_enough(const char *what, const Tensor *got, const Tensor *want, double tol) {
+  if (!got || !want) { fprintf(stderr, "%s: missing tensor\n", what); return 0; }
+  if (got->dtype != want->dtype || !tensor_same_shape(got, want)) {
+    fprintf(stderr, "%s: dtype/shape differ (%s vs %s, rank %d vs %d)\n", what, dtype_name(got->dtype),
+            dtype_name(want->dtype), got->rank, want->rank);
+    return 0;
+  }
+  if (!dtype_is_float(want->dtype)) {
+    for (int64_t k = 0; k < want->numel; k++)
+      if (tensor_get(got, k) != tensor_get(want, k)) {
+        fprintf(stderr, "%s: element %lld is %g, expected %g\n", what, (long long)k, tensor_get(got, k), tensor_get(want, k));
+        return 0;
+      }
+    return 1;
+  }
+  double num = 0, den = 0;
+  for (int64_t k = 0; k < want->numel; k++) {
+    double a = tensor_get(got, k), b = tensor_get(want, k);
+    if (isnan(b) || isinf(b) || isnan(a) || isinf(a)) {
+      if ((isnan(a) && isnan(b)) || a == b) continue;
+      fprintf(stderr, "%s: element %lld is %g, expected %g\n", what, (long long)k, a, b);
+      return 0;
+    }
+    num += (a - b) * (a - b);
+    den += b * b;
+  }
+  double err = sqrt(num) / (den > 0 ? sqrt(den) : 1);
+  if (err > tol) { fprintf(stderr, "%s: normalized error %g > %g\n", what, err, tol); return 0; }
+  return 1;
+}
+
+/* Run f on the interpreter (f32 mode) and on backend state st; check every output. */
+static __attribute__((unused)) void cpu_compare(const char *what, const Module *m, const Func *f, BackendState *st,
+                                                const ParamStore *ps, Tensor *const *args, double tol) {
+  Tensor *want[64] = {0}, *got[64] = {0};
+  DlmErr e1 = {0}, e2 = {0};
+  if (f->nout > 64) { CHECK_MSG(0, "%s: too many outputs", what); return; }
+  int ok1 = interp_run(m, f, ps, args, want, DT_F32, &e1);
+  int ok2 = backend_cpu.run(st, f, ps, args, got, &e2);
+  if (!ok1) /* then the backend must refuse the call too */
+    CHECK_MSG(!ok2, "%s: the interpreter failed (%s) but the cpu backend ran", what, e1.msg);
+  else
+    CHECK_MSG(ok2, "%s: cpu backend failed: %s", what, e2.msg);
+  for (int k = 0; ok1 && ok2 && k < f->nout; k++) {
+    char nm[256];
+    snprintf(nm, sizeof nm, "%s output %d (%s)", what, k, f->outnames && f->outnames[k] ? f->outnames[k] : "?");
+    CHECK_MSG(cpu_close_enough(nm, got[k], want[k], tol), "%s differs from the interpreter", nm);
+  }
+  for (int k = 0; k < f->nout; k++) {
+    tensor_free(want[k]);
+    tensor_free(got[k]);
+  }
+}
+#endif
