@@ -2,7 +2,7 @@
  * into C by codegen/cpu_emit*.c on its first run, compiled and loaded by codegen/cpu_build.c (cached
  * by content hash), and then called with host buffers. This file checks and converts the arguments
  * and parameters (the same rules and messages as the interpreter), binds the shape symbols from the
- * argument shapes, allocates the outputs and reports kernel failures at their node's location. */
+ * argument shapes (or takes them from the caller), allocates the outputs and reports kernel failures at their node's location. */
 #include "backend.h"
 #include "cpu_emit.h"
 #include <dlfcn.h>
@@ -97,8 +97,11 @@ static const char *arg_name(const Node *n, char *buf, size_t len) {
   return buf;
 }
 
-static int bind_args(const Module *m, const Func *f, const Node **argn, Tensor *const *args, int64_t *symval, DlmErr *e) {
+static int bind_args(const Module *m, const Func *f, const Node **argn, Tensor *const *args, const int64_t *presym,
+                     int64_t *symval, DlmErr *e) {
   uint32_t bound = 0;
+  for (int s = 0; presym && s < m->nsyms; s++)
+    if (presym[s] > 0) { symval[s] = presym[s]; bound |= 1u << s; }
   for (int a = 0; a < f->nargs; a++) {
     char nb[32];
     const Node *n = argn[a];
@@ -206,7 +209,8 @@ static void *to_storage(const Tensor *t, const Node *n, const char *what, void *
   return buf;
 }
 
-static int cpu_run(BackendState *s, const Func *f, const ParamStore *ps, Tensor *const *args, Tensor **outs, DlmErr *e) {
+static int cpu_run(BackendState *s, const Func *f, const ParamStore *ps, Tensor *const *args, Tensor **outs,
+                   const int64_t *presym, DlmErr *e) {
   const Module *m = s->m;
   for (int k = 0; k < f->nout; k++) outs[k] = NULL;
   const Node *argn[256];
@@ -224,7 +228,7 @@ static int cpu_run(BackendState *s, const Func *f, const ParamStore *ps, Tensor 
   for (int a = 0; a < f->nargs; a++)
     if (!argn[a]) { err_set(e, noloc(), "%s: no arg node for position %d", f->name, a); return 0; }
   int64_t symval[DLM_MAX_SYMS] = {0};
-  if (!bind_args(m, f, argn, args, symval, e)) return 0;
+  if (!bind_args(m, f, argn, args, presym, symval, e)) return 0;
   CpuFn *fn = get_fn(s, f, e);
   if (!fn) return 0;
 

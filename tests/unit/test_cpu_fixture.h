@@ -87,7 +87,7 @@ static __attribute__((unused)) void cpu_compare(const char *what, const Module *
   DlmErr e1 = {0}, e2 = {0};
   if (f->nout > 64) { CHECK_MSG(0, "%s: too many outputs", what); return; }
   int ok1 = interp_run(m, f, ps, args, want, DT_F32, &e1);
-  int ok2 = backend_cpu.run(st, f, ps, args, got, &e2);
+  int ok2 = backend_cpu.run(st, f, ps, args, got, NULL, &e2);
   if (!ok1) /* then the backend must refuse the call too */
     CHECK_MSG(!ok2, "%s: the interpreter failed (%s) but the cpu backend ran", what, e1.msg);
   else
