@@ -1,6 +1,7 @@
 /* dsl.c — the frontend driver: loads a file and its imports (relative to the importing file, then
  * to a models/ directory found by walking up), parses them, registers the top-level names, runs the
  * checker/lowerer and prints the first error as a diagnostic. Implements frontend.h. */
+#define _XOPEN_SOURCE 700  /* realpath */
 #include "lower.h"
 #include "diag.h"
 #include <stdlib.h>
@@ -10,7 +11,7 @@
 #define DSL_MAX_FILE_BYTES (16u << 20)
 
 typedef struct {
-  const char *path, *text; size_t len;
+  const char *path, *real, *text; size_t len;  /* real: canonical path, identifies the file */
   int state;                       /* 0 unseen, 1 loading, 2 done */
 } SrcFile;
 
@@ -80,9 +81,18 @@ static char *read_file(Arena *a, const char *path, size_t *len, int *too_big) {
 
 static int load_text(Driver *d, const char *path, const char *text, size_t len, SrcLoc from);
 
+static const char *canonical(Arena *a, const char *path) {
+  char *r = realpath(path, NULL);
+  if (!r) return arena_strdup(a, path);
+  char *c = arena_strdup(a, r);
+  free(r);
+  return c;
+}
+
 static int load_file(Driver *d, const char *path, SrcLoc from) {
+  const char *real = canonical(d->arena, path);
   for (int i = 0; i < d->nfiles; i++)
-    if (strcmp(d->files[i].path, path) == 0) {
+    if (strcmp(d->files[i].real, real) == 0) {
       if (d->files[i].state == 1) { err_set(&d->err, from, "import cycle: '%s' imports itself (directly or indirectly)", path); return 0; }
       return 1;
     }
@@ -102,6 +112,7 @@ static int load_text(Driver *d, const char *path, const char *text, size_t len, 
   int fi = d->nfiles++;
   SrcFile *sf = &d->files[fi];
   sf->path = arena_strdup(d->arena, path);
+  sf->real = canonical(d->arena, path);
   char *t = arena_alloc(d->arena, len + 1);
   memcpy(t, text, len);
   sf->text = t;

@@ -33,7 +33,8 @@ static int bind_param(Lower *L, const Item *fn, const Param *p, Val v, SrcLoc lo
   return 1;
 }
 
-static int check_returns(Lower *L, const Item *fn, Val ret, SrcLoc loc) {
+static int check_returns(Lower *L, const Item *fn, Val *retp, SrcLoc loc) {
+  Val ret = *retp;
   int n = ret.kind == V_TUPLE ? ret.nitems : ret.kind == V_NONE ? 0 : 1;
   if (n != fn->nrets) return fail(L, loc, "'%s' returns %d value%s but declares %d", fn->name, n, n == 1 ? "" : "s", fn->nrets);
   for (int i = 0; i < n; i++) {
@@ -47,6 +48,7 @@ static int check_returns(Lower *L, const Item *fn, Val ret, SrcLoc loc) {
       if (id < 0) return 0;
       v = val_tensor(id);
       if (ret.kind == V_TUPLE) ret.items[i] = v;
+      else *retp = v;
     }
     if (!check_type(L, fn->rets[i], v, loc, what)) return 0;
   }
@@ -67,7 +69,7 @@ static int lower_body(Lower *L, const Item *fn, Val *ret) {
   memset(ret, 0, sizeof *ret);
   if (!lower_stmts(L, fn->body, fn->nbody, 1, ret, &returned)) return 0;
   if (!returned && fn->nrets) return fail(L, fn->loc, "'%s' does not return a value", fn->name);
-  return check_returns(L, fn, *ret, fn->loc);
+  return check_returns(L, fn, ret, fn->loc);
 }
 
 int lower_call_fn(Lower *L, const Expr *e, Item *fn, Val *out) {

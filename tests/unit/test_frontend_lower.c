@@ -145,7 +145,18 @@ static void test_params_plain(void) {
   ir_module_free(m);
 }
 
+static void test_literal_results(void) {
+  Module *m = compile("fn one() -> f32 { return 1 }\nexport fn f(x: f32[2]) -> (f32, f32[2]) { return 0.5, x * one() }\n"
+                      "export fn g() -> i32 { return 3 }\n");
+  if (!m) return;
+  Func *f = ir_func_find(m, "f"), *g = ir_func_find(m, "g");
+  CHECK(f && out_node(f, 0)->op == OP_CONST && out_node(f, 0)->attr.f[0] == 0.5 && out_node(f, 0)->type.dtype == DT_F32);
+  CHECK(g && g->nout == 1 && out_node(g, 0)->op == OP_CONST && out_node(g, 0)->type.dtype == DT_I32 && out_node(g, 0)->attr.f[0] == 3);
+  ir_module_free(m);
+}
+
 int main(void) {
+  test_literal_results();
   test_weak_literals();
   test_slicing_and_chunk();
   test_one_hot_rand();

@@ -148,6 +148,16 @@ static void test_defines(void) {
   ir_module_free(m);
 }
 
+static void test_imports(void) {
+  Module *m = dsl_compile_file("tests/dsl/import_twice.dsl", NULL, 0, stderr);
+  CHECK(m != NULL);
+  if (!m) return;
+  CHECK(m->nfiles == 3);
+  Func *f = ir_func_find(m, "f");
+  CHECK(f && f->nout == 1 && f->nodes[f->outs[0]].op == OP_ADD);
+  ir_module_free(m);
+}
+
 int main(int argc, char **argv) {
   if (argc > 1) {
     Module *m = dsl_compile_file(argv[1], NULL, 0, stderr);
@@ -160,5 +170,6 @@ int main(int argc, char **argv) {
   test_bd3_blocks();
   test_notes_examples();
   test_defines();
+  test_imports();
   return check_summary("test_frontend_models");
 }
