@@ -146,7 +146,7 @@ static int minmax(Lower *L, const Expr *e, OpKind op, Val *out) {
   static const char *const nm[] = {"a", "b"};
   const Expr *s[2];
   Val v[2];
-  DType dt;
+  DType dt = DT_F32;
   if (!call_slots(L, e, nm, 2, 2, s) || !lower_expr(L, s[0], &v[0]) || !lower_expr(L, s[1], &v[1])) return 0;
   if (v[0].kind == V_NUM && v[1].kind == V_NUM) {
     int amax = v[0].num > v[1].num;
@@ -166,7 +166,7 @@ static int where(Lower *L, const Expr *e, Val *out) {
   static const char *const nm[] = {"cond", "a", "b"};
   const Expr *s[3];
   Val v[3];
-  DType dt;
+  DType dt = DT_F32;
   if (!call_slots(L, e, nm, 3, 3, s)) return 0;
   for (int i = 0; i < 3; i++)
     if (!lower_expr(L, s[i], &v[i])) return 0;

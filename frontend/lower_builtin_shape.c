@@ -155,7 +155,7 @@ static int chunk(Lower *L, const Expr *e, const Expr **s, Val *out) {
 static int one_hot(Lower *L, const Expr *e, const Expr **s, Val *out) {
   Val idx;
   Dim n;
-  DType dt;
+  DType dt = DT_F32;
   if (!targ(L, s[0], e->name, &idx) || !ct_dim(L, s[1], &n) || !dtype_arg(L, s[2], &dt)) return 0;
   Type it = *val_type(L, idx);
   if (!dtype_is_int(it.dtype)) return fail(L, s[0]->loc, "type error: one_hot needs integer indices");
@@ -191,7 +191,7 @@ static int make_const(Lower *L, const Expr *e, const Type *t, Val v, SrcLoc vloc
 
 static int rand_uniform(Lower *L, const Expr *e, const Expr **s, Val *out) {
   Val seed, off;
-  DType dt;
+  DType dt = DT_F32;
   Type t;
   if (!lower_expr(L, s[0], &seed) || !lower_expr(L, s[1], &off) || !dtype_arg(L, s[3], &dt) || !dims_arg(L, s[2], dt, &t, NULL)) return 0;
   if (!dtype_is_float(dt)) return fail(L, s[3]->loc, "rand_uniform: the element type must be a float type");
@@ -209,7 +209,7 @@ int lower_builtin_shape(Lower *L, const Expr *e, Val *out) {
   const Expr *s[4];
   Val x, v;
   Type t;
-  DType dt;
+  DType dt = DT_F32;
 #define SLOTS(req, ...) do { static const char *const nm_[] = {__VA_ARGS__}; \
     if (!call_slots(L, e, nm_, (int)(sizeof nm_ / sizeof *nm_), req, s)) return 0; } while (0)
   if (strcmp(n, "concat") == 0) return concat(L, e, out);

@@ -322,7 +322,7 @@ int lower_name(Lower *L, const Expr *e, Val *out) {
                   g->item->kind == I_STRUCT ? "struct" : "sampler");
     }
   }
-  DType dt;
+  DType dt = DT_F32;
   if (dtype_from_name(name, &dt)) {
     memset(out, 0, sizeof *out);
     out->kind = V_DTYPE;

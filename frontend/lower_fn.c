@@ -22,7 +22,7 @@ static int bind_param(Lower *L, const Item *fn, const Param *p, Val v, SrcLoc lo
     return 1;
   }
   if (v.kind == V_NUM && !p->type->has_dims) {
-    DType dt;
+    DType dt = DT_F32;
     if (!dtype_from_name(p->type->name, &dt)) return fail(L, p->type->loc, "unknown type '%s'", p->type->name);
     int id = materialize(L, v, dt, loc);
     if (id < 0) return 0;
@@ -42,7 +42,7 @@ static int check_returns(Lower *L, const Item *fn, Val *retp, SrcLoc loc) {
     char what[160];
     snprintf(what, sizeof what, "result %d of '%s'", i + 1, fn->name);
     if (v.kind == V_NUM && !fn->rets[i]->has_dims) {
-      DType dt;
+      DType dt = DT_F32;
       if (!dtype_from_name(fn->rets[i]->name, &dt)) return fail(L, fn->rets[i]->loc, "unknown type '%s'", fn->rets[i]->name);
       int id = materialize(L, v, dt, loc);
       if (id < 0) return 0;
@@ -121,7 +121,7 @@ int lower_assign(Lower *L, const Stmt *s) {
     if (v.kind == V_TUPLE) return fail(L, s->loc, "wrong number of values: expected 1, got %d", v.nitems);
     if (s->type) {
       if (v.kind == V_NUM && !s->type->has_dims) {
-        DType dt;
+        DType dt = DT_F32;
         if (!dtype_from_name(s->type->name, &dt)) return fail(L, s->type->loc, "unknown type '%s'", s->type->name);
         int id = materialize(L, v, dt, s->value->loc);
         if (id < 0) return 0;

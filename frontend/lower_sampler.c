@@ -198,7 +198,7 @@ static int tensor_into(SCtx *c, const char *name, const Expr *value, const TypeE
   Val v;
   if (!seg_begin(c) || !lower_expr(L, value, &v)) return 0;
   if (v.kind == V_NUM && t && !t->has_dims) {
-    DType dt;
+    DType dt = DT_F32;
     if (!dtype_from_name(t->name, &dt)) return fail(L, t->loc, "unknown type '%s'", t->name);
     int id = materialize(L, v, dt, value->loc);
     if (id < 0) return 0;
@@ -385,7 +385,7 @@ int lower_sampler(Lower *L, Item *it) {
   L->seg = NULL;
   for (int i = 0; i < it->nparams; i++) {
     const Param *p = it->params[i];
-    DType dt;
+    DType dt = DT_F32;
     double dv = 0;
     if (!dtype_from_name(p->type->name, &dt) || p->type->has_dims)
       return fail(L, p->loc, "sampler knob '%s' must be a scalar (e.g. i64 or f32)", p->name);

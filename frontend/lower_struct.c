@@ -39,7 +39,7 @@ static int add_tensor_param(Lower *L, const TypeExpr *t, const Expr *init, const
   if (!eval_type(L, t, &ty)) return 0;
   for (int i = 0; i < ty.rank; i++)
     if (!dim_is_const(ty.dims[i])) return fail(L, t->loc, "parameter '%s': dimensions must be compile-time constants", name);
-  InitKind k;
+  InitKind k = INIT_ZEROS;
   double a, b;
   if (!init_kind(L, init, &k, &a, &b)) return 0;
   if (ir_param_add(L->m, name, ty, k, a, b, loc) < 0) return fail(L, loc, "duplicate parameter name '%s'", name);

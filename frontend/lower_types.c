@@ -36,7 +36,7 @@ static void typeexpr_text(Lower *L, const TypeExpr *t, char *buf, size_t n) {
 
 int type_is_tensor(Lower *L, const TypeExpr *t) {
   (void)L;
-  DType dt;
+  DType dt = DT_F32;
   return dtype_from_name(t->name, &dt);
 }
 
@@ -105,7 +105,7 @@ static int mismatch(Lower *L, const TypeExpr *t, const Type *got, SrcLoc loc, co
 
 int bind_type(Lower *L, const TypeExpr *t, Val actual, SrcLoc loc, const char *what) {
   char s1[160], s2[160];
-  DType dt;
+  DType dt = DT_F32;
   if (!type_dtype(L, t, &dt)) return 0;
   if (actual.kind != V_TENSOR) {
     typeexpr_text(L, t, s1, sizeof s1);
