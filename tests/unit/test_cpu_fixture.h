@@ -83,9 +83,9 @@ static int cpu_close_enough(const char *what, const Tensor *got, const Tensor *w
 /* Run f on the interpreter (f32 mode) and on backend state st; check every output. */
 static __attribute__((unused)) void cpu_compare(const char *what, const Module *m, const Func *f, BackendState *st,
                                                 const ParamStore *ps, Tensor *const *args, double tol) {
-  Tensor *want[64] = {0}, *got[64] = {0};
+  Tensor *want[128] = {0}, *got[128] = {0};
   DlmErr e1 = {0}, e2 = {0};
-  if (f->nout > 64) { CHECK_MSG(0, "%s: too many outputs", what); return; }
+  if (f->nout > 128) { CHECK_MSG(0, "%s: too many outputs", what); return; }
   int ok1 = interp_run(m, f, ps, args, want, DT_F32, &e1);
   int ok2 = backend_cpu.run(st, f, ps, args, got, NULL, &e2);
   if (!ok1) /* then the backend must refuse the call too */

@@ -1,0 +1,256 @@
+/* test_cpu_ops.c — every op of ir/ops.def on the CPU backend against the interpreter (f32 mode),
+ * on random inputs: float ops (unary, broadcasting binary, comparisons, where, casts to every
+ * dtype, reductions on each axis, normalizations, layout ops, gather / take_along / scatter_add,
+ * matmul with transposes and broadcast batches, attention with and without a mask that blanks a
+ * row, iota, const), integer ops (floor division, modulo, powers, wrapping i32), f64 ops (dgemm),
+ * rand_uniform bit-identical with philox_uniform in f32 and f64, and kernel errors (index out of
+ * range, integer division by zero) reported like the interpreter. Each function is compiled once. */
+#include "interp_fixture.h"
+#include "test_cpu_fixture.h"
+
+#define R(dt, ...) (sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), ((const int64_t[]){__VA_ARGS__})
+static int OUTS[256], NOUT;
+static void out(int id) {
+  if (id < 0) { CHECK_MSG(0, "an op failed to emit"); return; }
+  OUTS[NOUT++] = id;
+}
+static int rarg(const char *decl, DType dt, int rank, const int64_t *shape, double lo, double hi) {
+  return arg(decl, cpu_rand_tensor(dt, rank, shape, lo, hi));
+}
+static Attrs axk(int axis, int keep) { return ia(2, axis, keep); }
+
+/* run the function with outputs OUTS on both and compare */
+static void compare_all(const char *what, double tol) {
+  ir_set_outputs(M, F, NOUT, OUTS, NULL);
+  DlmErr e = {0};
+  CHECK_MSG(ir_verify_func(M, F, &e), "%s: invalid function: %s", what, e.msg);
+  BackendState *st = backend_cpu.open(M, &e);
+  cpu_compare(what, M, F, st, NULL, ARGS, tol);
+  backend_cpu.close(st);
+  NOUT = 0;
+}
+
+static void test_float_ops(void) {
+  fx_begin();
+  int x = rarg("f32[B,4,5]", DT_F32, R(3, 3, 4, 5), -2, 2);
+  int y = rarg("f32[4,5]", DT_F32, R(2, 4, 5), -2, 2);
+  int p = rarg("f32[B,4,5]", DT_F32, R(3, 3, 4, 5), 0.1, 2);
+  int c = rarg("bool[B,4,1]", DT_BOOL, R(3, 3, 4, 1), 0, 2);
+  int gi = rarg("i32[B,2]", DT_I32, R(2, 3, 2), 0, 4);
+  int ti = rarg("i64[B,4,3]", DT_I64, R(3, 3, 4, 3), 0, 5);
+  int src = rarg("f32[B,2,5]", DT_F32, R(3, 3, 2, 5), -1, 1);
+  int w = rarg("f32[5,3]", DT_F32, R(2, 5, 3), -1, 1);
+  int w2 = rarg("f32[3,4]", DT_F32, R(2, 3, 4), -1, 1);
+  int a4 = rarg("f32[B,1,4,5]", DT_F32, R(4, 3, 1, 4, 5), -1, 1);
+  int b3 = rarg("f32[2,5,3]", DT_F32, R(3, 2, 5, 3), -1, 1);
+  int q = rarg("f32[B,2,4,8]", DT_F32, R(4, 3, 2, 4, 8), -1, 1);
+  int k = rarg("f32[B,2,6,8]", DT_F32, R(4, 3, 2, 6, 8), -1, 1);
+  int v = rarg("f32[B,2,6,3]", DT_F32, R(4, 3, 2, 6, 3), -1, 1);
+  /* mask [4,6]: row 2 sees no key */
+  Tensor *mt = tensor_new(DT_BOOL, 2, SHAPE(4, 6));
+  for (int i = 0; i < 24; i++) tensor_set(mt, i, i / 6 != 2 && (i % 6) <= (i / 6) + 2);
+  int mask = arg("bool[4,6]", mt);
+  Attrs none = attrs_none();
+  const OpKind un[] = {OP_NEG, OP_ABS, OP_EXP, OP_EXPM1, OP_SIN, OP_COS, OP_TANH, OP_SIGMOID, OP_SILU, OP_GELU_TANH, OP_FLOOR};
+  for (size_t i = 0; i < sizeof un / sizeof *un; i++) out(op(un[i], NULL, none, 1, x));
+  const OpKind unp[] = {OP_LOG, OP_LOG1P, OP_SQRT, OP_RSQRT};
+  for (size_t i = 0; i < sizeof unp / sizeof *unp; i++) out(op(unp[i], NULL, none, 1, p));
+  const OpKind bin[] = {OP_ADD, OP_SUB, OP_MUL, OP_MAXIMUM, OP_MINIMUM, OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE};
+  for (size_t i = 0; i < sizeof bin / sizeof *bin; i++) out(op(bin[i], NULL, none, 2, x, y));
+  out(op(OP_DIV, NULL, none, 2, x, p));
+  out(op(OP_MOD, NULL, none, 2, x, p));
+  out(op(OP_POW, NULL, none, 2, p, y));
+  out(op(OP_EQ, NULL, none, 2, x, x));
+  int lt = op(OP_LT, NULL, none, 2, x, y), gt = op(OP_GT, NULL, none, 2, x, p);
+  out(op(OP_AND, NULL, none, 2, lt, gt));
+  out(op(OP_OR, NULL, none, 2, lt, c));
+  out(op(OP_NOT, NULL, none, 1, lt));
+  out(op(OP_WHERE, NULL, none, 3, c, x, y));
+  Attrs two = fa(2.5);
+  int k25 = op(OP_CONST, "f32[]", two, 0);
+  out(op(OP_MUL, NULL, none, 2, x, k25));
+  out(op(OP_CONST, "f32[B,2]", fa(-1.25), 0));
+  out(op(OP_CONST, "i32[3]", fa(7), 0));
+  out(op(OP_CAST, "i32[B,4,5]", none, 1, x));
+  out(op(OP_CAST, "i64[B,4,5]", none, 1, x));
+  out(op(OP_CAST, "f64[B,4,5]", none, 1, x));
+  out(op(OP_CAST, "bool[B,4,5]", none, 1, x));
+  int xb = op(OP_CAST, "bf16[B,4,5]", none, 1, x), xh = op(OP_CAST, "f16[B,4,5]", none, 1, x);
+  out(op(OP_EXP, NULL, none, 1, xb));
+  out(op(OP_MUL, NULL, none, 2, xh, xh));
+  const OpKind red[] = {OP_SUM, OP_MEAN, OP_RMAX, OP_LOGSUMEXP, OP_ARGMAX};
+  const char *argmax_types[] = {"i64[B,4]", "i64[4,5]", "i64[B,1,5]", "i64[B,4]"};
+  for (size_t i = 0; i < sizeof red / sizeof *red; i++)
+    for (int ax = -1; ax < 3; ax++) out(op(red[i], red[i] == OP_ARGMAX ? argmax_types[ax + 1] : NULL, axk(ax, ax == 1), 1, x));
+  out(op(OP_SUM_TO, "f32[4,1]", none, 1, x));
+  out(op(OP_SUM_TO, "f32[1,4,5]", none, 1, x));
+  out(op(OP_SOFTMAX, NULL, ia(1, 1), 1, x));
+  out(op(OP_SOFTMAX, NULL, ia(1, -1), 1, x));
+  out(op(OP_LOG_SOFTMAX, NULL, ia(1, 0), 1, x));
+  out(op(OP_LOG_SOFTMAX, NULL, ia(1, 2), 1, x));
+  out(op(OP_LAYER_NORM, NULL, fa(1e-5), 1, x));
+  out(op(OP_RESHAPE, "f32[B,20]", none, 1, x));
+  out(op(OP_TRANSPOSE, NULL, ia(3, 2, 0, 1), 1, x));
+  out(op(OP_BROADCAST, "f32[B,4,5]", none, 1, y));
+  out(op(OP_SLICE, NULL, ia(4, 2, 1, 5, 2), 1, x));
+  out(op(OP_SLICE, NULL, ia(4, 1, 1, 3, 1), 1, x));
+  out(op(OP_PAD, NULL, ia(3, 1, 1, 2), 1, x));
+  out(op(OP_CONCAT, NULL, ia(1, 2), 3, x, p, x));
+  out(op(OP_CONCAT, NULL, ia(1, 0), 2, x, p));
+  out(op(OP_CUMSUM, NULL, ia(1, 1), 1, x));
+  out(op(OP_SORT_DESC, NULL, none, 1, x));
+  out(op(OP_GATHER, NULL, none, 2, y, gi));
+  out(op(OP_TAKE, NULL, none, 2, x, ti));
+  out(op(OP_SCATTER_ADD, "f32[4,5]", none, 2, src, gi));
+  out(op(OP_MATMUL, NULL, ia(2, 0, 0), 2, x, w));
+  out(op(OP_MATMUL, NULL, ia(2, 1, 0), 2, x, x));
+  out(op(OP_MATMUL, NULL, ia(2, 0, 1), 2, x, x));
+  out(op(OP_MATMUL, NULL, ia(2, 1, 1), 2, x, w2));
+  out(op(OP_MATMUL, NULL, ia(2, 0, 0), 2, a4, b3));
+  out(op(OP_ATTENTION, NULL, fa(0.35), 3, q, k, v));
+  out(op(OP_ATTENTION, NULL, fa(0.35), 4, q, k, v, mask));
+  out(op(OP_IOTA, "f32[B,3,2]", ia(1, 1), 0));
+  out(op(OP_IOTA, "i32[B,3,2]", ia(1, -1), 0));
+  compare_all("float ops", CPU_TOL);
+  fx_end();
+}
+
+static void test_int_ops(void) {
+  fx_begin();
+  int a = rarg("i64[B,6]", DT_I64, R(2, 2, 6), -40, 40);
+  Tensor *bt = cpu_rand_tensor(DT_I64, 2, SHAPE(2, 6), 1, 6);
+  for (int i = 0; i < 12; i += 3) tensor_set(bt, i, -tensor_get(bt, i)); /* some negative divisors */
+  int b = arg("i64[B,6]", bt);
+  int e = rarg("i64[6]", DT_I64, R(1, 6), 0, 5);
+  int big = rarg("i32[B,6]", DT_I32, R(2, 2, 6), 1e9, 2e9);
+  Attrs none = attrs_none();
+  const OpKind bin[] = {OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_MOD, OP_MAXIMUM, OP_MINIMUM, OP_EQ, OP_LT, OP_GE};
+  for (size_t i = 0; i < sizeof bin / sizeof *bin; i++) out(op(bin[i], NULL, none, 2, a, b));
+  out(op(OP_POW, NULL, none, 2, a, e));
+  out(op(OP_NEG, NULL, none, 1, a));
+  out(op(OP_ABS, NULL, none, 1, a));
+  out(op(OP_ADD, NULL, none, 2, big, big)); /* wraps in i32 */
+  out(op(OP_MUL, NULL, none, 2, big, big));
+  out(op(OP_SUM, NULL, axk(1, 0), 1, a));
+  out(op(OP_SUM, NULL, axk(1, 0), 1, big));
+  out(op(OP_RMAX, NULL, axk(0, 1), 1, a));
+  out(op(OP_ARGMAX, "i32[B]", axk(1, 0), 1, a));
+  out(op(OP_CUMSUM, NULL, ia(1, 1), 1, a));
+  out(op(OP_SORT_DESC, NULL, none, 1, a));
+  out(op(OP_SORT_DESC, NULL, none, 1, big));
+  out(op(OP_CAST, "i32[B,6]", none, 1, a));
+  out(op(OP_CAST, "f32[B,6]", none, 1, a));
+  out(op(OP_SUM_TO, "i64[6]", none, 1, a));
+  int a3 = op(OP_RESHAPE, "i64[B,2,3]", none, 1, a);
+  int b3 = op(OP_RESHAPE, "i64[B,3,2]", none, 1, b);
+  out(op(OP_MATMUL, NULL, ia(2, 0, 0), 2, a3, b3));
+  compare_all("integer ops", 0);
+  fx_end();
+}
+
+static void test_f64_ops(void) {
+  fx_begin();
+  int x = rarg("f64[B,3,4]", DT_F64, R(3, 2, 3, 4), -2, 2);
+  int w = rarg("f64[4,5]", DT_F64, R(2, 4, 5), -1, 1);
+  Attrs none = attrs_none();
+  out(op(OP_EXP, NULL, none, 1, x));
+  out(op(OP_GELU_TANH, NULL, none, 1, x));
+  out(op(OP_MATMUL, NULL, ia(2, 0, 0), 2, x, w));
+  out(op(OP_MATMUL, NULL, ia(2, 1, 0), 2, x, x));
+  out(op(OP_SOFTMAX, NULL, ia(1, -1), 1, x));
+  out(op(OP_LOGSUMEXP, NULL, axk(1, 0), 1, x));
+  out(op(OP_ATTENTION, NULL, fa(0.5), 3, x, x, x));
+  out(op(OP_SORT_DESC, NULL, none, 1, x));
+  compare_all("f64 ops", CPU_TOL);
+  fx_end();
+}
+
+/* rand_uniform against philox_uniform itself: f32 exactly, f64 through its top 53 bits */
+static void test_rand(void) {
+  fx_begin();
+  Tensor *seed = tensor_new(DT_I64, 0, NULL), *off = tensor_new(DT_I64, 0, NULL);
+  tensor_set(seed, 0, 123456789);
+  tensor_set(off, 0, 42);
+  int s = arg("i64", seed), o = arg("i64", off);
+  int x = rarg("f32[B]", DT_F32, R(1, 37), 0, 1);
+  int r32 = op(OP_RAND, "f32[B,5]", ia(1, 3), 2, s, o);
+  int r64 = op(OP_RAND, "f64[B,5]", ia(1, 9), 2, s, o);
+  int scale = op(OP_CONST, "f64[]", fa(0x1p53), 0);
+  out(r32);
+  out(op(OP_CAST, "i64[B,5]", attrs_none(), 1, op(OP_MUL, NULL, attrs_none(), 2, r64, scale)));
+  out(op(OP_SUM, NULL, axk(0, 0), 1, x)); /* B = 37 from x */
+  ir_set_outputs(M, F, NOUT, OUTS, NULL);
+  DlmErr e = {0};
+  BackendState *st = backend_cpu.open(M, &e);
+  Tensor *res[3] = {0};
+  int ok = backend_cpu.run(st, F, NULL, ARGS, res, NULL, &e);
+  CHECK_MSG(ok, "rand: %s", e.msg);
+  if (ok) {
+    int same32 = res[0]->numel == 37 * 5, same64 = res[1]->numel == 37 * 5;
+    for (int64_t j = 0; same32 && j < res[0]->numel; j++)
+      same32 = ((float *)res[0]->data)[j] == (float)philox_uniform(123456789, 42, 3, (uint64_t)j, 0);
+    for (int64_t j = 0; same64 && j < res[1]->numel; j++)
+      same64 = ((int64_t *)res[1]->data)[j] == (int64_t)(philox_uniform(123456789, 42, 9, (uint64_t)j, 1) * 0x1p53);
+    CHECK_MSG(same32, "rand_uniform f32 differs from philox_uniform");
+    CHECK_MSG(same64, "rand_uniform f64 differs from philox_uniform");
+  }
+  for (int i = 0; i < 3; i++) tensor_free(res[i]);
+  backend_cpu.close(st);
+  NOUT = 0;
+  fx_end();
+}
+
+/* a kernel error must fail the call with the op named, as the interpreter does */
+static void expect_cpu_error(const char *frag) {
+  ir_set_outputs(M, F, NOUT, OUTS, NULL);
+  DlmErr e = {0}, ei = {0};
+  BackendState *st = backend_cpu.open(M, &e);
+  Tensor *res[1] = {0}, *ri[1] = {0};
+  int ok = backend_cpu.run(st, F, NULL, ARGS, res, NULL, &e);
+  int oki = interp_run(M, F, NULL, ARGS, ri, DT_F32, &ei);
+  CHECK_MSG(!ok && strstr(e.msg, frag) && e.loc.line == 1, "expected a cpu error with \"%s\", got \"%s\"", frag, ok ? "success" : e.msg);
+  CHECK_MSG(!oki, "the interpreter accepts what the cpu backend refused");
+  tensor_free(res[0]);
+  tensor_free(ri[0]);
+  backend_cpu.close(st);
+  NOUT = 0;
+}
+
+static void test_errors(void) {
+  fx_begin();
+  int y = rarg("f32[4,5]", DT_F32, R(2, 4, 5), -1, 1);
+  Tensor *it = tensor_new(DT_I32, 1, SHAPE(3));
+  tensor_set(it, 1, 4); /* one past the last row */
+  int idx = arg("i32[3]", it);
+  out(op(OP_GATHER, NULL, attrs_none(), 2, y, idx));
+  expect_cpu_error("gather");
+  fx_end();
+  fx_begin();
+  int a = rarg("i64[4]", DT_I64, R(1, 4), 1, 9);
+  int z = arg("i64[4]", tensor_new(DT_I64, 1, SHAPE(4)));
+  out(op(OP_MOD, NULL, attrs_none(), 2, a, z));
+  expect_cpu_error("division by zero");
+  fx_end();
+  /* argument checks come before any compilation */
+  fx_begin();
+  int x = rarg("f32[B,3]", DT_F32, R(2, 2, 4), 0, 1);
+  out(op(OP_EXP, NULL, attrs_none(), 1, x));
+  ir_set_outputs(M, F, NOUT, OUTS, NULL);
+  DlmErr e = {0};
+  BackendState *st = backend_cpu.open(M, &e);
+  Tensor *res[1] = {0};
+  CHECK(!backend_cpu.run(st, F, NULL, ARGS, res, NULL, &e) && strstr(e.msg, "inconsistent with its declared type"));
+  backend_cpu.close(st);
+  NOUT = 0;
+  fx_end();
+}
+
+int main(void) {
+  cpu_test_env();
+  test_float_ops();
+  test_int_ops();
+  test_f64_ops();
+  test_rand();
+  test_errors();
+  return check_summary("test_cpu_ops");
+}
