@@ -1,0 +1,42 @@
+/* dlmrun.h — the `dlmrun` subcommands (each in its own file) and the helpers they share
+ * (runtime/rt_common.c): opening the artifact, choosing a backend, parsing option values, loading
+ * weights from checkpoints. Commands print their own errors to stderr and return the exit status:
+ * 0 ok, 1 failure, 2 usage. */
+#ifndef DLM_DLMRUN_H
+#define DLM_DLMRUN_H
+#include <stdint.h>
+#include <stdio.h>
+#include "backend.h"
+#include "tensor.h"
+
+/* argv[0] is the first argument after the subcommand name. */
+int dlmrun_call(const char *artifact, int argc, char **argv);    /* runtime/call.c */
+int dlmrun_train(const char *artifact, int argc, char **argv);   /* runtime/train.c */
+int dlmrun_eval(const char *artifact, int argc, char **argv);    /* runtime/eval.c */
+int dlmrun_sample(const char *artifact, int argc, char **argv);  /* runtime/sample.c */
+
+/* ================================================================ runtime/rt_common.c */
+/* artifact_read, printing "dlmrun: <message>" on failure. */
+Module *rt_open_artifact(const char *path);
+/* The named backend; NULL name = "cpu" when built, else "interp". Prints an error and returns NULL
+ * for an unknown name. */
+const Backend *rt_backend(const char *name);
+/* Option values: print "dlmrun: FLAG: ..." and return 0 on a bad value. */
+int rt_int(const char *flag, const char *s, int64_t lo, int64_t hi, int64_t *out);
+int rt_num(const char *flag, const char *s, double lo, double hi, double *out);
+/* The value of option argv[*i] (advancing *i), or NULL after printing that it is missing. */
+const char *rt_value(int argc, char **argv, int *i);
+int rt_usage(const char *cmd, const char *fmt, const char *arg);   /* prints, returns 2 */
+
+/* ================================================================ runtime/checkpoint.c (weights) */
+#define CKPT_FILE "checkpoint.safetensors"
+/* path itself if it is a file, else path/checkpoint.safetensors (malloc'd). */
+char *ckpt_file(const char *path);
+/* The module's parameters from a checkpoint file or run directory, each converted to the declared
+ * dtype. A dlmrun training checkpoint provides its EMA weights when use_ema (else the raw ones).
+ * Another file must name the parameters exactly: a missing or mis-shaped tensor is an error naming
+ * it; an extra tensor is a warning (on warn) if it is a known buffer (rotary inv_freq) or
+ * allow_extra, else an error. NULL + *e on failure. */
+ParamStore *ckpt_load_weights(const Module *m, const char *path, int use_ema, int allow_extra, FILE *warn, DlmErr *e);
+
+#endif

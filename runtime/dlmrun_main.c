@@ -1,0 +1,52 @@
+/* dlmrun_main.c — the `dlmrun` command: dispatches `dlmrun ART.dlmc SUBCOMMAND ...` to the
+ * subcommands in runtime/ (train.c, eval.c, sample.c, call.c). Exit status: 0 ok, 1 failure,
+ * 2 usage. */
+#include "dlmrun.h"
+#include <string.h>
+
+#define DLMRUN_VERSION "0.1.0"
+
+static const char usage_text[] =
+  "usage: dlmrun MODEL.dlmc COMMAND [options]      (MODEL.dlmc from `dlmc compile M.dsl -o MODEL.dlmc`)\n"
+  "       dlmrun --help | --version\n"
+  "\n"
+  "commands:\n"
+  "  train  --data FILE --batch B --steps N --lr X --out DIR [--tokenizer byte|gpt2] [--tokenizer-dir DIR]\n"
+  "         [--warmup W] [--schedule constant|cosine] [--clip 1.0] [--ema 0.9999] [--weight-decay 0]\n"
+  "         [--seed 0] [--resume] [--backend cpu|interp] [--ckpt-every K] [--log-every K]\n"
+  "      Trains the model's `loss` on the first 90% of FILE's tokens (seq_len windows drawn from the\n"
+  "      seed) with AdamW (0.9, 0.999, 1e-8, decoupled weight decay), linear warmup, clipping by\n"
+  "      global norm and an EMA (decay min(ema, (1+n)/(10+n))). Writes DIR/metrics.jsonl and\n"
+  "      DIR/checkpoint.safetensors (every K steps and at the end). --resume continues DIR's run\n"
+  "      exactly; its other options default to the checkpoint's and must agree with it.\n"
+  "  eval   --ckpt CKPT --data FILE [--tokenizer ...] [--batch B] [--batches N] [--json] [--backend ...]\n"
+  "      NELBO (nats/token) of `loss` over the held-out last 10% of FILE with fixed seeds, EMA weights,\n"
+  "      and the perplexity bound exp(NELBO).\n"
+  "  sample --ckpt CKPT [--steps T] [--n N] [--seed S] [--len L] [--set KNOB=VALUE] [--sampler NAME]\n"
+  "         [--tokenizer ...] [--json] [--backend ...]\n"
+  "      Runs the sampler (default `ancestral`) with EMA weights and prints the decoded text (--json adds\n"
+  "      token ids). Not yet available: top-p / nucleus sampling, the cached sampler variant and\n"
+  "      semi-autoregressive sampling.\n"
+  "  call FUNCTION --ckpt CKPT --in NAME=FILE.npy ... --out NAME=FILE.npy ... [--allow-extra] [--backend ...]\n"
+  "      Runs any function of the artifact; outputs are named by name or position (0, 1, ...).\n"
+  "\n"
+  "CKPT is a dlmrun run directory (or its checkpoint.safetensors; EMA weights are used) or a\n"
+  "safetensors file with the model's parameter names. Missing, mis-shaped and unknown tensors are\n"
+  "errors naming the tensor (rotary inv_freq buffers are ignored; --allow-extra ignores others).\n"
+  "The default backend is cpu when this build has it, else interp.\n";
+
+int main(int argc, char **argv) {
+  if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))) {
+    fputs(usage_text, stdout);
+    return 0;
+  }
+  if (argc >= 2 && !strcmp(argv[1], "--version")) { printf("dlmrun " DLMRUN_VERSION "\n"); return 0; }
+  if (argc < 3) { fputs(usage_text, stderr); return 2; }
+  const char *cmd = argv[2];
+  if (!strcmp(cmd, "train")) return dlmrun_train(argv[1], argc - 3, argv + 3);
+  if (!strcmp(cmd, "eval")) return dlmrun_eval(argv[1], argc - 3, argv + 3);
+  if (!strcmp(cmd, "sample")) return dlmrun_sample(argv[1], argc - 3, argv + 3);
+  if (!strcmp(cmd, "call")) return dlmrun_call(argv[1], argc - 3, argv + 3);
+  fprintf(stderr, "dlmrun: unknown command '%s' (train, eval, sample, call; try dlmrun --help)\n", cmd);
+  return 2;
+}

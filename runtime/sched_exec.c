@@ -1,0 +1,218 @@
+/* sched_exec.c — the schedule interpreter (see sched_exec.h). Every variable holds a host tensor
+ * (scalars have rank 0); calls hand the variables' tensors to the backend and replace the result
+ * variables; loops run [lo, hi) with the loop variable set each iteration; break_if leaves the
+ * innermost loop. */
+#include "sched_exec.h"
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BIND_SUFFIX "$bind"
+#define BIND_ARG "$bind:"
+
+static uint32_t type_syms(const Type *t) {
+  uint32_t s = 0;
+  for (int d = 0; d < t->rank; d++) s |= t->dims[d].syms;
+  return s;
+}
+
+/* The variant of f with carrier arguments for the symbols in `need`. */
+static int add_variant(Module *m, const Func *f, uint32_t need, DlmErr *e) {
+  char *name = arena_printf(m->arena, "%s" BIND_SUFFIX, f->name);
+  if (ir_func_find(m, name)) return 1;
+  int fi = ir_func_index(m, f->name);
+  Func *v = ir_func_new(m, name);
+  f = m->funcs[fi];   /* the function table may have moved */
+  for (int i = 0; i < f->nnodes; i++) {
+    const Node *n = &f->nodes[i];
+    int id = ir_emit(m, v, n->op, &n->type, n->nin, n->in, &n->attr, n->loc, e);
+    if (id < 0) return 0;
+    v->nodes[id].name = n->name;
+  }
+  v->nargs = f->nargs;
+  for (int s = 0; s < m->nsyms; s++)
+    if (need & (1u << s)) {
+      Type t = {DT_BOOL, 1, {dim_sym(s)}};
+      if (ir_arg(m, v, arena_printf(m->arena, BIND_ARG "%s", m->syms[s]), t, f->nodes[0].loc) < 0) {
+        err_set(e, f->nodes[0].loc, "%s: cannot add the argument binding %s", f->name, m->syms[s]);
+        return 0;
+      }
+    }
+  ir_set_outputs(m, v, f->nout, f->outs, f->outnames);
+  return 1;
+}
+
+static int prepare_body(Module *m, const SchedStmt *body, int n, DlmErr *e) {
+  for (int i = 0; i < n; i++) {
+    const SchedStmt *st = &body[i];
+    if (st->kind == SS_LOOP && !prepare_body(m, st->body, st->nbody, e)) return 0;
+    if (st->kind != SS_CALL) continue;
+    const Func *f = m->funcs[st->func];
+    uint32_t used = 0, bound = 0;
+    for (int k = 0; k < f->nnodes; k++) {
+      used |= type_syms(&f->nodes[k].type);
+      if (f->nodes[k].op == OP_ARG) bound |= type_syms(&f->nodes[k].type);
+    }
+    if ((used & ~bound) && !add_variant(m, f, used & ~bound, e)) return 0;
+  }
+  return 1;
+}
+
+int sched_prepare(Module *m, const Sched *s, DlmErr *e) { return prepare_body(m, s->body, s->nbody, e); }
+
+typedef struct {
+  const Module *m; const Sched *s; const Backend *be; BackendState *bs; const ParamStore *ps;
+  const int64_t *symval;
+  Tensor **vals;      /* per variable */
+  DlmErr *e;
+} Exec;
+
+static Tensor *scalar(DType t) { return tensor_new(t, 0, NULL); }
+
+static int set_knob(const SchedVar *v, const char *text, Tensor *t, DlmErr *e) {
+  char *end;
+  errno = 0;
+  if (dtype_is_int(v->type.dtype)) {
+    long long x = strtoll(text, &end, 10);
+    if (errno || end == text || *end) { err_set(e, v->loc, "knob %s is %s: '%s' is not an integer", v->name, dtype_name(v->type.dtype), text); return 0; }
+    if (v->type.dtype == DT_I64) *(int64_t *)t->data = x;
+    else if (x < INT32_MIN || x > INT32_MAX) { err_set(e, v->loc, "knob %s: %s is out of range for i32", v->name, text); return 0; }
+    else *(int32_t *)t->data = (int32_t)x;
+    return 1;
+  }
+  if (v->type.dtype == DT_BOOL) {
+    int b = !strcmp(text, "true") || !strcmp(text, "1");
+    if (!b && strcmp(text, "false") && strcmp(text, "0")) { err_set(e, v->loc, "knob %s is bool: '%s' is not true/false", v->name, text); return 0; }
+    tensor_set(t, 0, b);
+    return 1;
+  }
+  double x = strtod(text, &end);
+  if (errno || end == text || *end) { err_set(e, v->loc, "knob %s is %s: '%s' is not a number", v->name, dtype_name(v->type.dtype), text); return 0; }
+  tensor_set(t, 0, x);
+  return 1;
+}
+
+static int64_t as_int(const Tensor *t) {
+  return t->dtype == DT_I64 ? *(const int64_t *)t->data : (int64_t)tensor_get(t, 0);
+}
+
+static int run_body(Exec *x, const SchedStmt *body, int n, int *brk);
+
+static int run_call(Exec *x, const SchedStmt *st) {
+  const Module *m = x->m;
+  const Func *f = m->funcs[st->func];
+  char vname[512];
+  snprintf(vname, sizeof vname, "%s" BIND_SUFFIX, f->name);
+  const Func *run = ir_func_find(m, vname);
+  if (!run) run = f;
+  int na = run->nargs;
+  Tensor **args = calloc((size_t)na + 1, sizeof *args), **outs = calloc((size_t)f->nout + 1, sizeof *outs);
+  Tensor **own = calloc((size_t)na + 1, sizeof *own);
+  int ok = args && outs && own;
+  for (int a = 0; ok && a < st->nargs; a++) {
+    args[a] = x->vals[st->args[a]];
+    if (!args[a]) { err_set(x->e, st->loc, "%s: variable %s is read before it is set", x->s->name, x->s->vars[st->args[a]].name); ok = 0; }
+  }
+  for (int k = 0; ok && k < run->nnodes; k++) {
+    const Node *nd = &run->nodes[k];
+    if (nd->op != OP_ARG || nd->attr.i[0] < st->nargs) continue;
+    int sym = ir_sym_find(m, nd->attr.s + strlen(BIND_ARG));
+    if (sym < 0 || x->symval[sym] <= 0) {
+      err_set(x->e, st->loc, "%s: calling %s needs a value for the dimension %s", x->s->name, f->name, nd->attr.s + strlen(BIND_ARG));
+      ok = 0;
+      break;
+    }
+    own[nd->attr.i[0]] = args[nd->attr.i[0]] = tensor_new(DT_BOOL, 1, &x->symval[sym]);
+    if (!args[nd->attr.i[0]]) { err_set(x->e, st->loc, "out of memory"); ok = 0; }
+  }
+  if (ok && !x->be->run(x->bs, run, x->ps, args, outs, x->e)) {
+    char msg[sizeof x->e->msg];
+    snprintf(msg, sizeof msg, "%s", x->e->msg);
+    x->e->set = 0;
+    err_set(x->e, st->loc, "%s: %s: %s", x->s->name, f->name, msg);
+    ok = 0;
+  }
+  if (ok)
+    for (int r = 0; r < st->nres; r++) {
+      tensor_free(x->vals[st->res[r]]);
+      x->vals[st->res[r]] = outs[r];
+      outs[r] = NULL;
+    }
+  for (int r = 0; outs && r < f->nout; r++) tensor_free(outs[r]);
+  for (int a = 0; own && a < na; a++) tensor_free(own[a]);
+  free(args); free(outs); free(own);
+  return ok;
+}
+
+static int run_loop(Exec *x, const SchedStmt *st) {
+  const Tensor *lo = x->vals[st->lo], *hi = x->vals[st->hi];
+  if (!lo || !hi) { err_set(x->e, st->loc, "%s: loop bound read before it is set", x->s->name); return 0; }
+  int64_t a = as_int(lo), b = as_int(hi);
+  Tensor *iv = x->vals[st->var];
+  if (!iv) {
+    if (!(iv = x->vals[st->var] = scalar(x->s->vars[st->var].type.dtype))) { err_set(x->e, st->loc, "out of memory"); return 0; }
+  }
+  for (int64_t i = a; i < b; i++) {
+    if (iv->dtype == DT_I64) *(int64_t *)iv->data = i;
+    else tensor_set(iv, 0, (double)i);
+    int brk = 0;
+    if (!run_body(x, st->body, st->nbody, &brk)) return 0;
+    if (brk) break;
+  }
+  return 1;
+}
+
+static int run_body(Exec *x, const SchedStmt *body, int n, int *brk) {
+  for (int i = 0; i < n; i++) {
+    const SchedStmt *st = &body[i];
+    if (st->kind == SS_CALL && !run_call(x, st)) return 0;
+    if (st->kind == SS_LOOP && !run_loop(x, st)) return 0;
+    if (st->kind == SS_BREAK_IF) {
+      const Tensor *c = x->vals[st->args[0]];
+      if (!c) { err_set(x->e, st->loc, "%s: break condition read before it is set", x->s->name); return 0; }
+      if (tensor_get(c, 0) != 0) { *brk = 1; return 1; }
+    }
+  }
+  return 1;
+}
+
+int sched_run(const Module *m, const Sched *s, const Backend *be, BackendState *bs, const ParamStore *ps,
+              const SchedKnob *knobs, int nknobs, const int64_t *symval, Tensor **outs, DlmErr *e) {
+  Exec x = {m, s, be, bs, ps, symval, calloc((size_t)s->nvars + 1, sizeof(Tensor *)), e};
+  if (!x.vals) { err_set(e, s->loc, "out of memory"); return 0; }
+  int ok = 1;
+  for (int k = 0; ok && k < nknobs; k++) {
+    int found = 0;
+    for (int v = 0; v < s->nvars; v++) found |= s->vars[v].kind == SV_KNOB && !strcmp(s->vars[v].name, knobs[k].name);
+    if (!found) {
+      char list[256] = "";
+      size_t u = 0;
+      for (int v = 0; v < s->nvars && u < sizeof list; v++)
+        if (s->vars[v].kind == SV_KNOB) u += (size_t)snprintf(list + u, sizeof list - u, " %s", s->vars[v].name);
+      err_set(e, s->loc, "sampler %s has no knob '%s' (knobs:%s)", s->name, knobs[k].name, list);
+      ok = 0;
+    }
+  }
+  for (int v = 0; ok && v < s->nvars; v++) {
+    const SchedVar *sv = &s->vars[v];
+    if (sv->kind == SV_INPUT) { err_set(e, sv->loc, "sampler %s takes the input '%s', which dlmrun sample cannot supply yet", s->name, sv->name); ok = 0; break; }
+    if (sv->kind != SV_KNOB && sv->kind != SV_CONST) continue;
+    if (!(x.vals[v] = scalar(sv->type.dtype))) { err_set(e, s->loc, "out of memory"); ok = 0; break; }
+    if (sv->type.dtype == DT_I64) *(int64_t *)x.vals[v]->data = (int64_t)sv->value;
+    else tensor_set(x.vals[v], 0, sv->value);
+    for (int k = 0; sv->kind == SV_KNOB && k < nknobs; k++)
+      if (!strcmp(knobs[k].name, sv->name) && !set_knob(sv, knobs[k].value, x.vals[v], e)) ok = 0;
+  }
+  int brk = 0;
+  ok = ok && run_body(&x, s->body, s->nbody, &brk);
+  for (int o = 0; ok && o < s->nout; o++) {
+    if (!x.vals[s->outs[o]]) { err_set(e, s->loc, "%s: result %s is never set", s->name, s->vars[s->outs[o]].name); ok = 0; break; }
+    outs[o] = x.vals[s->outs[o]];
+    x.vals[s->outs[o]] = NULL;
+  }
+  if (!ok)
+    for (int o = 0; o < s->nout; o++) { tensor_free(outs[o]); outs[o] = NULL; }
+  for (int v = 0; v < s->nvars; v++) tensor_free(x.vals[v]);
+  free(x.vals);
+  return ok;
+}
