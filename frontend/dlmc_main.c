@@ -1,5 +1,6 @@
 /* dlmc_main.c — the `dlmc` command: reads a .dsl program (or a .ir module), runs the pass pipeline
  * and emits the IR, its graph, statistics or a summary. Exit status: 0 ok, 1 bad input, 2 usage. */
+#include "artifact.h"
 #include "diag.h"
 #include "frontend.h"
 #include "passes.h"
@@ -27,8 +28,9 @@ static const char usage_text[] =
   "  --dump-after=PASS  dump the IR to stderr after the pass PASS\n"
   "  --stats            per function: ops by name, kernels, FLOPs per token; parameter count\n"
   "  --verify           verify the IR after every pass (always on in debug builds)\n"
-  "  -o OUT             write the emitted text (IR unless --emit dot) to OUT, atomically; the\n"
-  "                     .dlmc artifact writer comes later, so for now OUT receives that text\n"
+  "  -o OUT             write the emitted text (IR unless --emit dot) to OUT, atomically; an OUT\n"
+  "                     ending in .dlmc receives the artifact dlmrun runs (the IR with loss.grad,\n"
+  "                     the gradient of an exported `loss`, and the consts)\n"
   "  -h, --help         this help\n"
   "      --version      print the version\n";
 
@@ -243,7 +245,9 @@ static int compile(const Options *o) {
   } else {
     int64_t symval[DLM_MAX_SYMS];
     if (!symbol_values(m, o, symval)) status = 1;
-    else if (o->out) { if (!write_atomic(m, o, o->out)) status = 1; }
+    else if (o->out && ends_with(o->out, ".dlmc")) {
+      if (!artifact_prepare(m, &e) || !artifact_write(o->out, m, &e)) { report(m, o->file, text, &e); status = 1; }
+    } else if (o->out) { if (!write_atomic(m, o, o->out)) status = 1; }
     else if (o->emit) emit(m, o, stdout);
     if (status == 0 && o->stats) stats_print(m, symval, o->emit && !o->out ? stderr : stdout);
     if (status == 0 && !o->emit && !o->stats) summary(m, o, symval);

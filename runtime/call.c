@@ -73,7 +73,7 @@ static int run_call(const Module *m, const Func *f, const char *ckpt, const char
   } else {
     ps = pstore_new();
   }
-  if (!(bs = be->open(m, &e)) || !be->run(bs, f, ps, args, res, &e)) {
+  if (!(bs = be->open(m, &e)) || !be->run(bs, f, ps, args, res, NULL, &e)) {
     fprintf(stderr, "dlmrun call: %s (%s backend): %s\n", f->name, be->name, e.msg);
     goto done;
   }

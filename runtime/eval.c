@@ -69,7 +69,7 @@ static int eval_run(const char *artifact, EvalArgs *a) {
       *(int64_t *)seed->data = EVAL_SEED;
       *(int64_t *)step->data = k;
       Tensor *args[3] = {x, seed, step};
-      ok = be->run(bs, f, ps, args, &out, &e);
+      ok = be->run(bs, f, ps, args, &out, NULL, &e);
     }
     if (ok) {
       sum += tensor_get(out, 0) * (double)(count * d.seq_len);

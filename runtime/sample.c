@@ -41,6 +41,26 @@ static void put_text(JsonBuf *b, const Tokenizer *tok, const Tensor *x, int64_t 
   }
 }
 
+/* s[0..n) as a JSON string, with each byte that is not part of valid UTF-8 as U+FFFD (the ids
+ * carry the exact tokens). */
+static void put_json_text(JsonBuf *b, const unsigned char *s, size_t n) {
+  JsonBuf clean = {0};
+  for (size_t i = 0; i < n;) {
+    unsigned c = s[i];
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    int ok = len > 0 && i + len <= n;
+    for (size_t k = 1; ok && k < len; k++) ok = (s[i + k] & 0xC0) == 0x80;
+    if (ok && len == 2) ok = c >= 0xC2;
+    if (ok && len == 3) ok = !(c == 0xE0 && s[i + 1] < 0xA0) && !(c == 0xED && s[i + 1] >= 0xA0);
+    if (ok && len == 4) ok = c <= 0xF4 && !(c == 0xF0 && s[i + 1] < 0x90) && !(c == 0xF4 && s[i + 1] >= 0x90);
+    if (ok) { jbuf_put(&clean, s + i, len); i += len; }
+    else { jbuf_puts(&clean, "\xEF\xBF\xBD"); i++; }
+  }
+  json_put_string(b, clean.p ? clean.p : "", clean.n);
+  b->oom |= clean.oom;
+  jbuf_free(&clean);
+}
+
 static int print_samples(const SampleArgs *a, const Tokenizer *tok, const Tensor *x) {
   int64_t len = a->len ? a->len : x->shape[1];
   JsonBuf out = {0};
@@ -50,7 +70,7 @@ static int print_samples(const SampleArgs *a, const Tokenizer *tok, const Tensor
     put_text(&text, tok, x, r, len);
     if (a->json) {
       jbuf_puts(&out, r ? ", {\"text\": " : "{\"text\": ");
-      json_put_string(&out, text.p ? text.p : "", text.n);
+      put_json_text(&out, (const unsigned char *)(text.p ? text.p : ""), text.n);
       jbuf_puts(&out, ", \"ids\": [");
       for (int64_t j = 0; j < len; j++) jbuf_printf(&out, "%s%d", j ? ", " : "", ((const int32_t *)x->data)[r * x->shape[1] + j]);
       jbuf_puts(&out, "]}");
@@ -92,7 +112,7 @@ static int sample_run(const char *artifact, SampleArgs *a) {
   }
   if (s->nout < 1 || s->nout > 8) { fprintf(stderr, "dlmrun sample: sampler %s returns %d values\n", s->name, s->nout); goto done; }
   if (bsym >= 0) symval[bsym] = a->n;
-  if (!sched_prepare(m, s, &e) || !(ps = ckpt_load_weights(m, a->ckpt, 1, 0, stderr, &e)) ||
+  if (!(ps = ckpt_load_weights(m, a->ckpt, 1, 0, stderr, &e)) ||
       !(tok = tok_open(a->tok, a->tokdir, &e)) || !(bs = be->open(m, &e)) ||
       !sched_run(m, s, be, bs, ps, a->knobs, a->nknobs, symval, outs, &e)) {
     fprintf(stderr, "dlmrun sample: %s\n", e.msg);

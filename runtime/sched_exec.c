@@ -7,59 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BIND_SUFFIX "$bind"
-#define BIND_ARG "$bind:"
-
-static uint32_t type_syms(const Type *t) {
-  uint32_t s = 0;
-  for (int d = 0; d < t->rank; d++) s |= t->dims[d].syms;
-  return s;
-}
-
-/* The variant of f with carrier arguments for the symbols in `need`. */
-static int add_variant(Module *m, const Func *f, uint32_t need, DlmErr *e) {
-  char *name = arena_printf(m->arena, "%s" BIND_SUFFIX, f->name);
-  if (ir_func_find(m, name)) return 1;
-  int fi = ir_func_index(m, f->name);
-  Func *v = ir_func_new(m, name);
-  f = m->funcs[fi];   /* the function table may have moved */
-  for (int i = 0; i < f->nnodes; i++) {
-    const Node *n = &f->nodes[i];
-    int id = ir_emit(m, v, n->op, &n->type, n->nin, n->in, &n->attr, n->loc, e);
-    if (id < 0) return 0;
-    v->nodes[id].name = n->name;
-  }
-  v->nargs = f->nargs;
-  for (int s = 0; s < m->nsyms; s++)
-    if (need & (1u << s)) {
-      Type t = {DT_BOOL, 1, {dim_sym(s)}};
-      if (ir_arg(m, v, arena_printf(m->arena, BIND_ARG "%s", m->syms[s]), t, f->nodes[0].loc) < 0) {
-        err_set(e, f->nodes[0].loc, "%s: cannot add the argument binding %s", f->name, m->syms[s]);
-        return 0;
-      }
-    }
-  ir_set_outputs(m, v, f->nout, f->outs, f->outnames);
-  return 1;
-}
-
-static int prepare_body(Module *m, const SchedStmt *body, int n, DlmErr *e) {
-  for (int i = 0; i < n; i++) {
-    const SchedStmt *st = &body[i];
-    if (st->kind == SS_LOOP && !prepare_body(m, st->body, st->nbody, e)) return 0;
-    if (st->kind != SS_CALL) continue;
-    const Func *f = m->funcs[st->func];
-    uint32_t used = 0, bound = 0;
-    for (int k = 0; k < f->nnodes; k++) {
-      used |= type_syms(&f->nodes[k].type);
-      if (f->nodes[k].op == OP_ARG) bound |= type_syms(&f->nodes[k].type);
-    }
-    if ((used & ~bound) && !add_variant(m, f, used & ~bound, e)) return 0;
-  }
-  return 1;
-}
-
-int sched_prepare(Module *m, const Sched *s, DlmErr *e) { return prepare_body(m, s->body, s->nbody, e); }
-
 typedef struct {
   const Module *m; const Sched *s; const Backend *be; BackendState *bs; const ParamStore *ps;
   const int64_t *symval;
@@ -99,33 +46,15 @@ static int64_t as_int(const Tensor *t) {
 static int run_body(Exec *x, const SchedStmt *body, int n, int *brk);
 
 static int run_call(Exec *x, const SchedStmt *st) {
-  const Module *m = x->m;
-  const Func *f = m->funcs[st->func];
-  char vname[512];
-  snprintf(vname, sizeof vname, "%s" BIND_SUFFIX, f->name);
-  const Func *run = ir_func_find(m, vname);
-  if (!run) run = f;
-  int na = run->nargs;
-  Tensor **args = calloc((size_t)na + 1, sizeof *args), **outs = calloc((size_t)f->nout + 1, sizeof *outs);
-  Tensor **own = calloc((size_t)na + 1, sizeof *own);
-  int ok = args && outs && own;
+  const Func *f = x->m->funcs[st->func];
+  Tensor **args = calloc((size_t)f->nargs + 1, sizeof *args), **outs = calloc((size_t)f->nout + 1, sizeof *outs);
+  int ok = args && outs;
+  if (!ok) err_set(x->e, st->loc, "out of memory");
   for (int a = 0; ok && a < st->nargs; a++) {
     args[a] = x->vals[st->args[a]];
     if (!args[a]) { err_set(x->e, st->loc, "%s: variable %s is read before it is set", x->s->name, x->s->vars[st->args[a]].name); ok = 0; }
   }
-  for (int k = 0; ok && k < run->nnodes; k++) {
-    const Node *nd = &run->nodes[k];
-    if (nd->op != OP_ARG || nd->attr.i[0] < st->nargs) continue;
-    int sym = ir_sym_find(m, nd->attr.s + strlen(BIND_ARG));
-    if (sym < 0 || x->symval[sym] <= 0) {
-      err_set(x->e, st->loc, "%s: calling %s needs a value for the dimension %s", x->s->name, f->name, nd->attr.s + strlen(BIND_ARG));
-      ok = 0;
-      break;
-    }
-    own[nd->attr.i[0]] = args[nd->attr.i[0]] = tensor_new(DT_BOOL, 1, &x->symval[sym]);
-    if (!args[nd->attr.i[0]]) { err_set(x->e, st->loc, "out of memory"); ok = 0; }
-  }
-  if (ok && !x->be->run(x->bs, run, x->ps, args, outs, x->e)) {
+  if (ok && !x->be->run(x->bs, f, x->ps, args, outs, x->symval, x->e)) {
     char msg[sizeof x->e->msg];
     snprintf(msg, sizeof msg, "%s", x->e->msg);
     x->e->set = 0;
@@ -139,8 +68,7 @@ static int run_call(Exec *x, const SchedStmt *st) {
       outs[r] = NULL;
     }
   for (int r = 0; outs && r < f->nout; r++) tensor_free(outs[r]);
-  for (int a = 0; own && a < na; a++) tensor_free(own[a]);
-  free(args); free(outs); free(own);
+  free(args); free(outs);
   return ok;
 }
 

@@ -30,6 +30,7 @@ static const Field fields[NFIELDS] = {
 
 typedef struct {
   const char *val[NFIELDS];      /* as given, from the checkpoint, or the default */
+  char *owned[NFIELDS];          /* copies of values taken from the checkpoint */
   const char *out, *backend;
   int64_t ckpt_every, log_every;
   int resume;
@@ -69,7 +70,10 @@ static int merge_config(TrainArgs *a, const CkptMeta *cm) {
     snprintf(key, sizeof key, "config.%s", fields[k].key);
     const char *stored = ckpt_meta_get(cm, key);
     if (!stored) { fprintf(stderr, "dlmrun train: the checkpoint lacks metadata '%s'\n", key); return 0; }
-    if (!a->val[k]) { a->val[k] = stored; continue; }
+    if (!a->val[k]) {
+      if (!(a->val[k] = a->owned[k] = strdup(stored))) return 0;
+      continue;
+    }
     if (k == F_STEPS) continue;
     int same = fields[k].kind == 's' ? strcmp(stored, a->val[k]) == 0 : strtod(stored, NULL) == strtod(a->val[k], NULL);
     if (!same) {
@@ -204,7 +208,7 @@ static int step_once(Run *r, double *loss, double *gnorm, double *lr) {
     *(int64_t *)seed->data = r->a->seed;
     *(int64_t *)stp->data = r->s.step;
     Tensor *args[3] = {x0, seed, stp};
-    ok = r->be->run(r->bs, r->g, r->s.w, args, outs, &e);
+    ok = r->be->run(r->bs, r->g, r->s.w, args, outs, NULL, &e);
     if (!ok) fprintf(stderr, "dlmrun train: step %lld: %s (%s backend): %s\n", (long long)t, r->g->name, r->be->name, e.msg);
   }
   if (ok) {
@@ -332,5 +336,6 @@ int dlmrun_train(const char *artifact, int argc, char **argv) {
   train_state_free(&r.s);
   ckpt_meta_free(&r.cm);
   ir_module_free((Module *)r.m);
+  for (int k = 0; k < NFIELDS; k++) free(a.owned[k]);
   return ok ? 0 : 1;
 }
