@@ -154,6 +154,15 @@ static int seg_flush(SCtx *c, const Vec *live, Vec *body, SrcLoc loc) {
     outs[n] = v.id;
     names[n++] = name;
   }
+  c->active = 0;
+  L->f = NULL;
+  L->seg = NULL;
+  if (n == 0) {
+    /* nothing it computes is used: graphs are pure, so drop it (it is the newest function) */
+    L->m->nfuncs--;
+    c->nseg--;
+    return 1;
+  }
   ir_set_outputs(L->m, c->seg.f, n, outs, names);
   SchedStmt *st = new_stmt(L, body, SS_CALL, loc);
   st->func = ir_func_index(L->m, c->seg.f->name);
@@ -168,9 +177,6 @@ static int seg_flush(SCtx *c, const Vec *live, Vec *body, SrcLoc loc) {
     sv.id = vars[i];
     env_set(L, L->env, names[i], sv);
   }
-  c->active = 0;
-  L->f = NULL;
-  L->seg = NULL;
   return 1;
 }
 
@@ -340,9 +346,12 @@ static int block(SCtx *c, Stmt *const *b, int n, const Vec *live_out, Vec *body,
       if (!tensor_into(c, st->names[0], st->value, st->type, st->loc)) return 0;
       break;
     }
-    case S_LOOP:
-      if (!seg_flush(c, &live, body, st->loc) || !sampler_loop(c, st, &live, body)) return 0;
+    case S_LOOP: {
+      Vec live_at;   /* the loop itself reads what the graph before it computed */
+      live_after(c, b, n, i, live_out, &live_at);
+      if (!seg_flush(c, &live_at, body, st->loc) || !sampler_loop(c, st, &live, body)) return 0;
       break;
+    }
     case S_BREAK_IF: {
       if (!c->loops) return fail(L, st->loc, "'break if' outside a loop");
       const char *tmp = arena_printf(L->arena, "$break%d", c->ntemp++);

@@ -155,7 +155,32 @@ static void test_literal_results(void) {
   ir_module_free(m);
 }
 
+static void test_sampler_graphs(void) {
+  Module *m = compile("sampler s(n: i64 = 3) -> f32[4] {\n"
+                      "  state acc: f32[4] = zeros([4], f32)\n"
+                      "  loop i in 0..n {\n"
+                      "    unused = acc * 3\n"
+                      "    t = acc + 1\n"
+                      "    loop j in 0..2 { acc = acc + t }\n"
+                      "  }\n"
+                      "  return acc * 2\n}\n");
+  if (!m) return;
+  const Sched *s = m->scheds[0];
+  CHECK(m->nfuncs == 4);   /* init, t (unused dropped), inner body, result */
+  CHECK(ir_func_find(m, "s.0") && ir_func_find(m, "s.1") && ir_func_find(m, "s.2") && ir_func_find(m, "s.3"));
+  CHECK(s->nbody == 3 && s->body[1].kind == SS_LOOP);
+  if (s->nbody == 3 && s->body[1].nbody == 2) {
+    const SchedStmt *c1 = &s->body[1].body[0];
+    CHECK(c1->kind == SS_CALL && c1->nres == 1 && strcmp(s->vars[c1->res[0]].name, "t") == 0);   /* not 'unused' */
+    const SchedStmt *inner = &s->body[1].body[1];
+    CHECK(inner->kind == SS_LOOP && inner->nbody == 1 && inner->body[0].nargs == 2);          /* acc, t */
+  }
+  CHECK(s->nout == 1 && strcmp(s->vars[s->outs[0]].name, "$result0") == 0);
+  ir_module_free(m);
+}
+
 int main(void) {
+  test_sampler_graphs();
   test_literal_results();
   test_weak_literals();
   test_slicing_and_chunk();
