@@ -314,8 +314,10 @@ static int block(SCtx *c, Stmt *const *b, int n, const Vec *live_out, Vec *body,
       for (int k = 0; k < st->nnames; k++) {
         Val old;
         if (env_get(L->env, st->names[k], &old) && old.kind == V_SCHED &&
-            (c->s->vars[old.id].kind == SV_KNOB || c->s->vars[old.id].kind == SV_LOOPVAR))
-          return fail(L, st->nlocs[k], "cannot assign to %s '%s'", c->s->vars[old.id].kind == SV_KNOB ? "knob" : "loop variable", st->names[k]);
+            (c->s->vars[old.id].kind == SV_KNOB || c->s->vars[old.id].kind == SV_LOOPVAR ||
+             c->s->vars[old.id].kind == SV_INPUT))
+          return fail(L, st->nlocs[k], "cannot assign to %s '%s'", c->s->vars[old.id].kind == SV_KNOB ? "knob" :
+                      c->s->vars[old.id].kind == SV_INPUT ? "input" : "loop variable", st->names[k]);
       }
       if (!seg_begin(c) || !lower_stmts(L, (Stmt *const *)&b[i], 1, 0, &r, &rr)) return 0;
       Vec names = {0, 0, 0};
@@ -396,15 +398,23 @@ int lower_sampler(Lower *L, Item *it) {
     const Param *p = it->params[i];
     DType dt = DT_F32;
     double dv = 0;
-    if (!dtype_from_name(p->type->name, &dt) || p->type->has_dims)
-      return fail(L, p->loc, "sampler knob '%s' must be a scalar (e.g. i64 or f32)", p->name);
-    if (!p->dflt) return fail(L, p->loc, "sampler knob '%s' needs a default value", p->name);
-    if (!ct_num(L, p->dflt, &dv)) return 0;
-    int var = ir_sched_var(L->m, c.s, p->name, SV_KNOB, type_scalar(dt), dv, p->loc);
     Val sv;
     memset(&sv, 0, sizeof sv);
     sv.kind = V_SCHED;
-    sv.id = var;
+    if (!dtype_from_name(p->type->name, &dt)) return fail(L, p->type->loc, "unknown element type '%s'", p->type->name);
+    if (p->type->has_dims) {
+      /* a tensor parameter is an input given by the caller (a prompt, a partial sequence) */
+      Type t;
+      if (p->dflt) return fail(L, p->dflt->loc, "sampler input '%s' has no default (only scalar knobs do)", p->name);
+      if (!bind_type_symbolic(L, p->type, &t)) return 0;
+      sv.id = ir_sched_var(L->m, c.s, p->name, SV_INPUT, t, 0, p->loc);
+      env_set(L, &frame, p->name, sv);
+      env_set(L, &c.vars, p->name, sv);
+      continue;
+    }
+    if (!p->dflt) return fail(L, p->loc, "sampler knob '%s' needs a default value", p->name);
+    if (!ct_num(L, p->dflt, &dv)) return 0;
+    sv.id = ir_sched_var(L->m, c.s, p->name, SV_KNOB, type_scalar(dt), dv, p->loc);
     env_set(L, &frame, p->name, sv);
     env_set(L, &c.vars, p->name, sv);
   }

@@ -67,6 +67,7 @@ static void test_program_errors(void) {
   expect_err("sampler s(n: i64 = 2) -> f32[4] {\n  break if true\n  return zeros([4], f32)\n}\n", "2:3", "outside a loop");
   expect_err("sampler s(n: i64 = 2) -> f32[4] {\n  loop i in 0..n cache(fast) { }\n  return zeros([4], f32)\n}\n", "2:18", "unknown cache policy");
   expect_err("sampler s(n: i64 = 2) -> i64 {\n  loop i in 0..n {\n    n = i + 1\n  }\n  return n\n}\n", "3:5", "cannot assign to knob 'n'");
+  expect_err("sampler s(p: f32[4]) -> f32[4] {\n  p = p * 2\n  return p\n}\n", "2:3", "cannot assign to input 'p'");
   expect_err("struct S { w: f32[4] }\nparam p: S\nexport fn f(x: f32[4]) -> f32[4] {\n  return x + p.v\n}\n", "4:16", "no field 'v'");
   expect_err("mask m(q, k; BS) = q <= k\nexport fn f(x: f32[2, 4, 8]) -> f32[2, 4, 8] {\n  return attention(x, x, x, mask = m())\n}\n",
              "3:36", "wrong number of arguments");

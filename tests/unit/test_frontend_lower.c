@@ -179,7 +179,21 @@ static void test_sampler_graphs(void) {
   ir_module_free(m);
 }
 
+static void test_sampler_input(void) {
+  Module *m = compile("sampler infill(prompt: i32[B, 6], keep: bool[B, 6], steps: i64 = 2) -> i32[B, 6] {\n"
+                      "  state x: i32[B, 6] = where(keep, prompt, 0)\n"
+                      "  loop i in 0..steps { x = x + cast(i, i32) }\n"
+                      "  return x\n}\n");
+  if (!m) return;
+  const Sched *s = m->scheds[0];
+  CHECK(s->vars[0].kind == SV_INPUT && s->vars[1].kind == SV_INPUT && s->vars[2].kind == SV_KNOB);
+  CHECK(strcmp(ty(m, &s->vars[0].type), "i32[B,6]") == 0);
+  CHECK(s->body[0].kind == SS_CALL && s->body[0].nargs == 2);
+  ir_module_free(m);
+}
+
 int main(void) {
+  test_sampler_input();
   test_sampler_graphs();
   test_literal_results();
   test_weak_literals();
