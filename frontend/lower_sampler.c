@@ -10,6 +10,7 @@ struct SegCtx {
   Func *f;
   int argvar[64], argnode[64], nargs;
   Vec writes;                      /* names written (const char *), unique */
+  Vec wlocs;                       /* SrcLoc * of each name's last write */
 };
 
 typedef struct {
@@ -30,6 +31,16 @@ static int in_vec(const Vec *v, const char *name) {
 }
 
 static void add_name(Lower *L, Vec *v, const char *name) { if (!in_vec(v, name)) vec_push(L->arena, v, (void *)name); }
+
+/* Records that the current graph writes name (at loc). */
+static void add_write(Lower *L, SegCtx *g, const char *name, SrcLoc loc) {
+  SrcLoc *l = arena_alloc(L->arena, sizeof *l);
+  *l = loc;
+  for (int i = 0; i < g->writes.n; i++)
+    if (strcmp(g->writes.v[i], name) == 0) { g->wlocs.v[i] = l; return; }
+  vec_push(L->arena, &g->writes, (void *)name);
+  vec_push(L->arena, &g->wlocs, l);
+}
 
 /* ---------------------------------------------------------------- names read (for liveness) */
 static void reads_expr(Lower *L, const Expr *e, Vec *out, int depth) {
@@ -141,8 +152,13 @@ static int seg_flush(SCtx *c, const Vec *live, Vec *body, SrcLoc loc) {
   const char *names[64];
   for (int i = 0; i < c->seg.writes.n; i++) {
     const char *name = c->seg.writes.v[i];
+    SrcLoc wloc = *(SrcLoc *)c->seg.wlocs.v[i];
     Val v;
-    if (!env_get(L->env, name, &v) || v.kind != V_TENSOR) continue;
+    char b[128];
+    if (!env_get(L->env, name, &v)) continue;
+    if (v.kind != V_TENSOR && in_vec(&c->states, name))
+      return fail(L, wloc, "state '%s' must be assigned a tensor, got %s", name, val_str(L, v, b, sizeof b));
+    if (v.kind != V_TENSOR) continue;
     if (!in_vec(live, name) && !in_vec(&c->states, name) && name[0] != '$') {
       Val none;
       memset(&none, 0, sizeof none);
@@ -150,7 +166,7 @@ static int seg_flush(SCtx *c, const Vec *live, Vec *body, SrcLoc loc) {
       continue;
     }
     if (n == 64) return fail(L, loc, "a graph writes too many variables (limit 64)");
-    if (!var_for(c, name, val_type(L, v), loc, &vars[n])) return 0;
+    if (!var_for(c, name, val_type(L, v), wloc, &vars[n])) return 0;
     outs[n] = v.id;
     names[n++] = name;
   }
@@ -218,7 +234,7 @@ static int tensor_into(SCtx *c, const char *name, const Expr *value, const TypeE
   if (t && !check_type(L, t, v, value->loc, name)) return 0;
   if (v.kind != V_TENSOR) { char b[128]; return fail(L, loc, "expected a tensor, got %s", val_str(L, v, b, sizeof b)); }
   env_set(L, L->env, name, v);
-  add_name(L, &c->seg.writes, name);
+  add_write(L, &c->seg, name, loc);
   return 1;
 }
 
@@ -320,9 +336,21 @@ static int block(SCtx *c, Stmt *const *b, int n, const Vec *live_out, Vec *body,
                       c->s->vars[old.id].kind == SV_INPUT ? "input" : "loop variable", st->names[k]);
       }
       if (!seg_begin(c) || !lower_stmts(L, (Stmt *const *)&b[i], 1, 0, &r, &rr)) return 0;
+      for (int k = 0; st->kind == S_ASSIGN && k < st->nnames; k++) {
+        Val v, sv;
+        char t1[128], t2[128];
+        if (!in_vec(&c->states, st->names[k]) || !env_get(&c->vars, st->names[k], &sv) || !env_get(L->env, st->names[k], &v)) continue;
+        const Type *want = &c->s->vars[sv.id].type;
+        if (v.kind != V_TENSOR)
+          return fail(L, st->nlocs[k], "state '%s' must be assigned a tensor of type %s, got %s", st->names[k],
+                      type_str(L->m, want, t1, sizeof t1), val_str(L, v, t2, sizeof t2));
+        if (!type_eq(want, val_type(L, v)))
+          return fail(L, st->nlocs[k], "shape mismatch: state '%s' is %s but is assigned %s", st->names[k],
+                      type_str(L->m, want, t1, sizeof t1), type_str(L->m, val_type(L, v), t2, sizeof t2));
+      }
       Vec names = {0, 0, 0};
       assigned_names(L, st, &names, 0);
-      for (int k = 0; k < names.n; k++) add_name(L, &c->seg.writes, names.v[k]);
+      for (int k = 0; k < names.n; k++) add_write(L, &c->seg, names.v[k], st->loc);
       break;
     }
     case S_STATE: {
