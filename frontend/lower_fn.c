@@ -69,7 +69,9 @@ static int lower_body(Lower *L, const Item *fn, Val *ret) {
   memset(ret, 0, sizeof *ret);
   if (!lower_stmts(L, fn->body, fn->nbody, 1, ret, &returned)) return 0;
   if (!returned && fn->nrets) return fail(L, fn->loc, "'%s' does not return a value", fn->name);
-  return check_returns(L, fn, ret, fn->loc);
+  const Stmt *last = fn->nbody ? fn->body[fn->nbody - 1] : NULL;
+  SrcLoc loc = last && last->kind == S_RETURN && last->nvalues ? last->values[0]->loc : fn->loc;
+  return check_returns(L, fn, ret, loc);
 }
 
 int lower_call_fn(Lower *L, const Expr *e, Item *fn, Val *out) {

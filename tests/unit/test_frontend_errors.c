@@ -71,6 +71,7 @@ static void test_program_errors(void) {
   expect_err("sampler s(n: i64 = 2) -> f32[4] {\n  state x: f32[4] = zeros([4], f32)\n  loop i in 0..n {\n    x = x[0:2]\n  }\n  return x\n}\n",
              "4:5", "state 'x' is f32[4] but is assigned f32[2]");
   expect_err("sampler s(n: i64 = 2) -> f32[4] {\n  state x: f32[4] = zeros([4], f32)\n  x = 1\n  return x\n}\n", "3:3", "must be assigned a tensor");
+  expect_err("fn g(x: f32[N]) -> f32[N, 1] {\n  y = x\n  return  y\n}\nexport fn f(x: f32[3]) -> f32[3, 1] { return g(x) }\n", "3:11", "result 1 of 'g'");
   expect_err("struct S { w: f32[4] }\nparam p: S\nexport fn f(x: f32[4]) -> f32[4] {\n  return x + p.v\n}\n", "4:16", "no field 'v'");
   expect_err("mask m(q, k; BS) = q <= k\nexport fn f(x: f32[2, 4, 8]) -> f32[2, 4, 8] {\n  return attention(x, x, x, mask = m())\n}\n",
              "3:36", "wrong number of arguments");
