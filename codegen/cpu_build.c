@@ -118,6 +118,9 @@ void *cpu_build(const char *src, CpuEntry *entry, DlmErr *e) {
       return NULL;
     }
   }
+  /* OpenMP workers that spin between kernels starve the OpenBLAS threads (and everything else on
+   * a small machine): make them sleep unless the user chose otherwise. Read when libgomp loads. */
+  setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
   void *lib = dlopen(sopath, RTLD_NOW | RTLD_LOCAL);
   if (!lib) { err_set(e, noloc(), "cpu: cannot load %s: %s", sopath, dlerror()); return NULL; }
   /* The OpenMP and OpenBLAS thread pools outlive any one unit: keep their libraries loaded when

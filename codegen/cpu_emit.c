@@ -1,7 +1,8 @@
 /* cpu_emit.c — the CPU code generator's driver: liveness (nodes no output depends on are skipped),
  * buffer ownership (reshape aliases its input; args and params are the caller's; small consts are
- * read as literals), the entry function with one allocation per computed value freed right after
- * its last use, and the C-expression helpers shared with the kernel emitters (cpu_emit_ops.c). */
+ * read as literals), the entry function with every computed value placed in one workspace by a
+ * liveness-based plan (values whose lives do not overlap share memory; the workspace is kept by
+ * the caller between calls), and the C-expression helpers shared with the kernel emitters (cpu_emit_ops.c). */
 #include "cpu_emit_internal.h"
 #include "tensor.h"
 #include <math.h>
@@ -38,6 +39,16 @@ void sb_free(Sb *b) {
 }
 
 /* ---------------------------------------------------------------- expressions */
+int cpu_fmt(char *buf, size_t n, const char *fmt, ...) {
+  if (n == 0) return 0;
+  va_list ap;
+  va_start(ap, fmt);
+  int r = vsnprintf(buf, n, fmt, ap);
+  va_end(ap);
+  if (r < 0) { buf[0] = 0; return 0; }
+  return (size_t)r < n ? r : (int)(n - 1);
+}
+
 const char *cpu_ctype(DType t) {
   switch (t) {
   case DT_F64: return "double";
@@ -51,21 +62,21 @@ const char *cpu_ctype(DType t) {
 int cpu_is_floatish(DType t) { return t == DT_F32 || t == DT_BF16 || t == DT_F16; }
 
 void cpu_dim(Dim d, char *buf) {
-  int n = snprintf(buf, CPU_EXPR, "((int64_t)%lld", (long long)d.k);
+  int n = cpu_fmt(buf, CPU_EXPR, "((int64_t)%lld", (long long)d.k);
   for (int s = 0; s < DLM_MAX_SYMS; s++)
-    if (d.syms & (1u << s)) n += snprintf(buf + n, (size_t)(CPU_EXPR - n), "*S[%d]", s);
-  snprintf(buf + n, (size_t)(CPU_EXPR - n), ")");
+    if (d.syms & (1u << s)) n += cpu_fmt(buf + n, (size_t)(CPU_EXPR - n), "*S[%d]", s);
+  cpu_fmt(buf + n, (size_t)(CPU_EXPR - n), ")");
 }
 
 void cpu_prod(const Type *t, int from, int to, char *buf) {
-  if (from >= to) { snprintf(buf, CPU_EXPR, "1"); return; }
-  int n = snprintf(buf, CPU_EXPR, "(");
+  if (from >= to) { cpu_fmt(buf, CPU_EXPR, "1"); return; }
+  int n = cpu_fmt(buf, CPU_EXPR, "(");
   for (int d = from; d < to; d++) {
     char db[CPU_EXPR];
     cpu_dim(t->dims[d], db);
-    n += snprintf(buf + n, (size_t)(CPU_EXPR - n), "%s%s", d > from ? "*" : "", db);
+    n += cpu_fmt(buf + n, (size_t)(CPU_EXPR - n), "%s%s", d > from ? "*" : "", db);
   }
-  snprintf(buf + n, (size_t)(CPU_EXPR - n), ")");
+  cpu_fmt(buf + n, (size_t)(CPU_EXPR - n), ")");
 }
 
 /* The value of a const node as a literal of its storage type, rounded as the interpreter rounds. */
@@ -77,20 +88,20 @@ void cpu_const_literal(const Node *n, char *buf) {
     else if (t == DT_F16) v = f16_to_f32(f32_to_f16((float)v));
     else if (t != DT_F64) v = (float)v;
     const char *ct = cpu_ctype(t);
-    if (isnan(v)) snprintf(buf, CPU_EXPR, "((%s)NAN)", ct);
-    else if (isinf(v)) snprintf(buf, CPU_EXPR, "((%s)%sINFINITY)", ct, v < 0 ? "-" : "");
-    else snprintf(buf, CPU_EXPR, "((%s)%.17g)", ct, v);
+    if (isnan(v)) cpu_fmt(buf, CPU_EXPR, "((%s)NAN)", ct);
+    else if (isinf(v)) cpu_fmt(buf, CPU_EXPR, "((%s)%sINFINITY)", ct, v < 0 ? "-" : "");
+    else cpu_fmt(buf, CPU_EXPR, "((%s)%.17g)", ct, v);
     return;
   }
   int64_t i = t == DT_BOOL ? v != 0 : (int64_t)v;
   if (t == DT_I32) i = (int32_t)(uint32_t)(uint64_t)i;
-  if (i == INT64_MIN) snprintf(buf, CPU_EXPR, "((int64_t)INT64_MIN)");
-  else snprintf(buf, CPU_EXPR, "((%s)%lldLL)", cpu_ctype(t), (long long)i);
+  if (i == INT64_MIN) cpu_fmt(buf, CPU_EXPR, "((int64_t)INT64_MIN)");
+  else cpu_fmt(buf, CPU_EXPR, "((%s)%lldLL)", cpu_ctype(t), (long long)i);
 }
 
 void cpu_read(const Em *em, int id, const char *off, char *buf) {
   if (em->inl[id]) cpu_const_literal(&em->f->nodes[id], buf);
-  else snprintf(buf, CPU_EXPR, "v%d[%s]", id, off);
+  else cpu_fmt(buf, CPU_EXPR, "v%d[%s]", id, off);
 }
 
 /* msg as the body of a C string literal */
@@ -99,7 +110,7 @@ static void c_escape(const char *s, char *buf, size_t n) {
   for (; *s && k + 5 < n; s++) {
     unsigned char c = (unsigned char)*s;
     if (c == '"' || c == '\\') { buf[k++] = '\\'; buf[k++] = (char)c; }
-    else if (c < 32 || c >= 127 || c == '?' || c == '%') k += (size_t)snprintf(buf + k, n - k, "\\%03o", c);
+    else if (c < 32 || c >= 127 || c == '?' || c == '%') k += (size_t)cpu_fmt(buf + k, n - k, "\\%03o", c);
     else buf[k++] = (char)c;
   }
   buf[k] = 0;
@@ -118,12 +129,12 @@ static void node_comment(Em *em, int id) {
   type_str(em->m, &n->type, ty, sizeof ty);
   if (n->loc.line) {
     const char *file = n->loc.file >= 0 && n->loc.file < em->m->nfiles ? em->m->files[n->loc.file] : "?";
-    snprintf(where, sizeof where, " at %s:%d:%d", file, n->loc.line, n->loc.col);
+    cpu_fmt(where, sizeof where, " at %s:%d:%d", file, n->loc.line, n->loc.col);
   }
-  if (n->name) snprintf(name, sizeof name, " (%s)", n->name);
+  if (n->name) cpu_fmt(name, sizeof name, " (%s)", n->name);
   /* keep comment text free of the sequences that would end or nest it */
   char text[768];
-  snprintf(text, sizeof text, "%%%d = %s : %s%s%s", id, op_info[n->op].name, ty, name, where);
+  cpu_fmt(text, sizeof text, "%%%d = %s : %s%s%s", id, op_info[n->op].name, ty, name, where);
   for (char *p = text; *p; p++)
     if ((p[0] == '*' && p[1] == '/') || (p[0] == '/' && p[1] == '*')) p[0] = '_';
   sb_printf(em->b, "  /* %s */\n", text);
@@ -172,15 +183,44 @@ int cpu_emit_func(const Module *m, const Func *f, CpuUnit *u, DlmErr *e) {
       for (int j = 0; j < f->nodes[id].nin; j++) last[root[f->nodes[id].in[j]]] = id;
   for (int k = 0; ok && k < f->nout; k++) last[root[f->outs[k]]] = nn;
 
+  /* The arena: every computed buffer gets an offset in one workspace, planned at run time from
+   * its size and its life [defining node, last reader] (outputs live to the end). */
+  int nbuf = 0;
+  int *slot = malloc((size_t)sz * sizeof *slot);
+  if (!slot) { err_set(e, (SrcLoc){0, 0, 0}, "cpu: out of memory"); ok = 0; }
+  for (int id = 0; ok && id < nn; id++) {
+    const Node *n = &f->nodes[id];
+    slot[id] = live[id] && !inl[id] && root[id] == id && n->op != OP_ARG && n->op != OP_PARAM ? nbuf++ : -1;
+  }
   Em em = {m, f, &b, inl};
   if (ok) {
     sb_printf(&b, "/* Generated by dlmc (codegen/cpu_emit.c): function %s of module %s. */\n", f->name,
               m->name ? m->name : "?");
     sb_printf(&b, "%s", cpu_prelude);
-    sb_printf(&b, "int dlm_entry(const int64_t *S, void *const *A, void *const *P, void *const *O, char *err, int errlen) {\n");
-    sb_printf(&b, "  int rc = 0, bad = 0;\n  (void)S; (void)A; (void)P; (void)O; (void)err; (void)errlen; (void)bad;\n");
+    sb_printf(&b, "int dlm_entry(const int64_t *S, void *const *A, void *const *P, void *const *O, void **ws, int64_t *wsz,\n"
+                  "              char *err, int errlen) {\n");
+    sb_printf(&b, "  int rc = 0, bad = 0;\n  (void)S; (void)A; (void)P; (void)O; (void)ws; (void)wsz; (void)err; (void)errlen; (void)bad;\n");
     for (int id = 0; id < nn; id++)
       if (live[id] && !inl[id]) sb_printf(&b, "  %s *v%d = NULL;\n", cpu_ctype(f->nodes[id].type.dtype), id);
+    if (nbuf) {
+      sb_printf(&b, "  /* workspace plan: buffer sizes (64-byte multiples), first and last node using each */\n");
+      sb_printf(&b, "  const int64_t sz_[%d] = {\n", nbuf);
+      for (int id = 0; id < nn; id++)
+        if (slot[id] >= 0) {
+          char numel[CPU_EXPR];
+          cpu_prod(&f->nodes[id].type, 0, f->nodes[id].type.rank, numel);
+          sb_printf(&b, "    (%s * (int64_t)sizeof(%s) + 63) / 64 * 64,\n", numel, cpu_ctype(f->nodes[id].type.dtype));
+        }
+      sb_printf(&b, "  };\n  static const int beg_[%d] = {", nbuf);
+      for (int id = 0; id < nn; id++)
+        if (slot[id] >= 0) sb_printf(&b, "%d,", id);
+      sb_printf(&b, "};\n  static const int end_[%d] = {", nbuf);
+      for (int id = 0; id < nn; id++)
+        if (slot[id] >= 0) sb_printf(&b, "%d,", last[id]);
+      sb_printf(&b, "};\n  int64_t off_[%d];\n  const int64_t total_ = dlm_plan(%d, sz_, beg_, end_, off_);\n", nbuf, nbuf);
+      sb_printf(&b, "  if (*wsz < total_) {\n    free(*ws);\n    *wsz = 0;\n    *ws = malloc((size_t)total_);\n"
+                    "    if (!*ws) { rc = -1; goto done; }\n    *wsz = total_;\n  }\n  char *base_ = (char *)*ws;\n");
+    }
   }
   for (int id = 0; ok && id < nn; id++) {
     const Node *n = &f->nodes[id];
@@ -195,18 +235,11 @@ int cpu_emit_func(const Module *m, const Func *f, CpuUnit *u, DlmErr *e) {
     else {
       char numel[CPU_EXPR];
       cpu_prod(&n->type, 0, n->type.rank, numel);
-      sb_printf(&b, "  v%d = (%s *)dlm_alloc(%s, sizeof(%s));\n  if (!v%d) { rc = -1; goto done; }\n", id, ct, numel, ct, id);
+      sb_printf(&b, "  v%d = (%s *)(base_ + off_[%d]);\n", id, ct, slot[id]);
       if (!cpu_emit_kernel(&em, id, e)) { ok = 0; break; }
       if (n->type.dtype == DT_BF16 || n->type.dtype == DT_F16)
         sb_printf(&b, "  for (int64_t k = 0; k < %s; k++) v%d[k] = %s(v%d[k]);\n", numel, id,
                   n->type.dtype == DT_BF16 ? "dlm_rbf16" : "dlm_rf16", id);
-    }
-    for (int j = 0; j < n->nin; j++) {
-      int r = root[n->in[j]];
-      if (last[r] == id && !inl[r] && f->nodes[r].op != OP_ARG && f->nodes[r].op != OP_PARAM) {
-        sb_printf(&b, "  free(v%d); v%d = NULL;\n", r, r);
-        last[r] = -2; /* freed once even when read twice */
-      }
     }
   }
   for (int k = 0; ok && k < f->nout; k++) {
@@ -220,12 +253,10 @@ int cpu_emit_func(const Module *m, const Func *f, CpuUnit *u, DlmErr *e) {
   }
   if (ok) {
     sb_printf(&b, "  goto done;\ndone:\n");
-    for (int id = 0; id < nn; id++)
-      if (live[id] && !inl[id] && root[id] == id && f->nodes[id].op != OP_ARG && f->nodes[id].op != OP_PARAM)
-        sb_printf(&b, "  free(v%d);\n", id);
     sb_printf(&b, "  if (rc == -1) snprintf(err, (size_t)errlen, \"out of memory\");\n  return rc;\n}\n");
     if (b.oom) { err_set(e, (SrcLoc){0, 0, 0}, "cpu: out of memory generating code"); ok = 0; }
   }
+  free(slot);
   free(live);
   free(inl);
   free(needbuf);

@@ -2,9 +2,11 @@
  * one kernel (a commented loop nest, a cblas_sgemm call, or a row kernel) per live IR node.
  *
  * The generated unit defines
- *   int dlm_entry(const int64_t *S, void *const *A, void *const *P, void *const *O, char *err, int errlen)
+ *   int dlm_entry(const int64_t *S, void *const *A, void *const *P, void *const *O, void **ws,
+ *                 int64_t *wsz, char *err, int errlen)
  * S: the values of the module's shape symbols; A: the arguments by position; P: the parameters in
- * the unit's slot order (CpuUnit.param_nodes); O: the output buffers, dense row-major. Storage per
+ * the unit's slot order (CpuUnit.param_nodes); O: the output buffers, dense row-major; *ws / *wsz:
+ * the caller's workspace (malloc'd, or NULL / 0), grown by the call when its plan needs more. Storage per
  * dtype: f32, bf16 and f16 values as float (bf16/f16 results are rounded to their precision after
  * each kernel, like the interpreter's f32 mode), f64 as double, i32 int32_t, i64 int64_t, bool
  * uint8_t; outputs are float for every float dtype. Returns 0, -1 when out of memory, or 1 + the id
@@ -43,7 +45,8 @@ extern const char cpu_prelude[];
  * or "cc"; flags "-O2 -fPIC -shared -fopenmp -Wall" (plus -Werror when $DLM_CPU_WERROR is set).
  * Returns the dlopen handle and the entry point, or NULL with *e set (the compiler's output and
  * the source path on a compile failure). */
-typedef int (*CpuEntry)(const int64_t *S, void *const *A, void *const *P, void *const *O, char *err, int errlen);
+typedef int (*CpuEntry)(const int64_t *S, void *const *A, void *const *P, void *const *O, void **ws, int64_t *wsz,
+                        char *err, int errlen);
 void *cpu_build(const char *src, CpuEntry *entry, DlmErr *e);
 uint64_t cpu_fnv1a64(const void *data, size_t n, uint64_t h); /* h: 0xcbf29ce484222325 to start */
 

@@ -14,6 +14,10 @@ typedef struct {
   const char *inl;  /* inl[id]: a const read as a literal, without a buffer */
 } Em;
 
+/* snprintf into a fixed buffer; generated expressions are bounded by CPU_EXPR multiples, and an
+ * over-long one is cut (which the C compiler then rejects, so it cannot go unnoticed). */
+int cpu_fmt(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* returns the characters stored (not counting the NUL), never more than n - 1 */
 const char *cpu_ctype(DType t);                      /* storage type: float, double, int32_t ... */
 int cpu_is_floatish(DType t);                        /* stored as float (f32, bf16, f16) */
 void cpu_dim(Dim d, char *buf);                      /* "((int64_t)2*S[0])" */

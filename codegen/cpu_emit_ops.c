@@ -26,7 +26,7 @@ static int norm_axis(int64_t axis, int rank, int *out) {
 static void bcast_strides(const Type *src, const Type *target, Strides st) {
   for (int d = 0; d < target->rank; d++) {
     int id = d - (target->rank - src->rank);
-    if (id < 0 || (src->dims[id].k == 1 && src->dims[id].syms == 0)) snprintf(st[d], CPU_EXPR, "0");
+    if (id < 0 || (src->dims[id].k == 1 && src->dims[id].syms == 0)) cpu_fmt(st[d], CPU_EXPR, "0");
     else cpu_prod(src, id + 1, src->rank, st[d]);
   }
 }
@@ -69,7 +69,7 @@ static void map_begin(Em *em, const Type *t, int parallel, int nops, MapOp *ops,
   int r = t->rank;
   cpu_prod(t, 0, r, numel);
   if (r) cpu_dim(t->dims[r - 1], last);
-  else snprintf(last, sizeof last, "1");
+  else cpu_fmt(last, sizeof last, "1");
   sb_printf(em->b, "  {\n    const int64_t L_ = %s, Q_ = L_ ? %s / L_ : 0;\n", last, numel);
   if (parallel) sb_printf(em->b, "#pragma omp parallel for if (Q_ * L_ > %s) schedule(static)\n", PAR_MIN);
   sb_printf(em->b, "    for (int64_t q = 0; q < Q_; q++) {\n");
@@ -79,7 +79,7 @@ static void map_begin(Em *em, const Type *t, int parallel, int nops, MapOp *ops,
   int nn = 0;
   for (int j = 0; j < nops; j++) {
     if (ops[j].id >= 0 && em->inl[ops[j].id]) continue;
-    snprintf(nb[nn], sizeof nb[nn], "o%d", j);
+    cpu_fmt(nb[nn], sizeof nb[nn], "o%d", j);
     names[nn] = nb[nn];
     sts[nn] = &ops[j].st;
     nn++;
@@ -90,9 +90,9 @@ static void map_begin(Em *em, const Type *t, int parallel, int nops, MapOp *ops,
     if (ops[j].id < 0) continue;
     const char *sl = r ? ops[j].st[r - 1] : "0";
     char off[3 * CPU_EXPR];
-    if (strcmp(sl, "0") == 0) snprintf(off, sizeof off, "o%d", j);
-    else if (strcmp(sl, "1") == 0) snprintf(off, sizeof off, "o%d + j", j);
-    else snprintf(off, sizeof off, "o%d + j * %s", j, sl);
+    if (strcmp(sl, "0") == 0) cpu_fmt(off, sizeof off, "o%d", j);
+    else if (strcmp(sl, "1") == 0) cpu_fmt(off, sizeof off, "o%d + j", j);
+    else cpu_fmt(off, sizeof off, "o%d + j * %s", j, sl);
     cpu_read(em, ops[j].id, off, reads[j]);
   }
 }
@@ -101,9 +101,9 @@ static void map_end(Em *em) { sb_printf(em->b, "      }\n    }\n  }\n"); }
 
 /* ---------------------------------------------------------------- elementwise expressions */
 static void wrap_int(DType t, const char *x, char *out) {
-  if (t == DT_I32) snprintf(out, 4 * CPU_EXPR, "(int32_t)(uint32_t)(uint64_t)(%s)", x);
-  else if (t == DT_BOOL) snprintf(out, 4 * CPU_EXPR, "(uint8_t)((%s) != 0)", x);
-  else snprintf(out, 4 * CPU_EXPR, "(int64_t)(%s)", x);
+  if (t == DT_I32) cpu_fmt(out, 4 * CPU_EXPR, "(int32_t)(uint32_t)(uint64_t)(%s)", x);
+  else if (t == DT_BOOL) cpu_fmt(out, 4 * CPU_EXPR, "(uint8_t)((%s) != 0)", x);
+  else cpu_fmt(out, 4 * CPU_EXPR, "(int64_t)(%s)", x);
 }
 
 /* The C expression of elementwise node n on reads r[]; *checks set when it can fail (bad). */
@@ -116,45 +116,45 @@ static int elem_expr(const Node *n, DType tin, char r[][CPU_EXPR], char *out, in
   size_t L = 4 * CPU_EXPR;
   *checks = 0;
   if (n->op == OP_CAST) {
-    if (dtype_is_float(to)) snprintf(out, L, "(%s)(%s)", to == DT_F64 ? "double" : "float", a);
-    else if (to == DT_BOOL) snprintf(out, L, "(uint8_t)((%s) != 0)", a);
+    if (dtype_is_float(to)) cpu_fmt(out, L, "(%s)(%s)", to == DT_F64 ? "double" : "float", a);
+    else if (to == DT_BOOL) cpu_fmt(out, L, "(uint8_t)((%s) != 0)", a);
     else if (fl) {
-      snprintf(x, L, "dlm_f2i((double)(%s), %d, &bad)", a, to == DT_I32);
+      cpu_fmt(x, L, "dlm_f2i((double)(%s), %d, &bad)", a, to == DT_I32);
       wrap_int(to, x, out);
       *checks = 1;
     } else wrap_int(to, a, out);
     return 1;
   }
-  if (n->op == OP_WHERE) { snprintf(out, L, "((%s) != 0 ? %s : %s)", a, r[1], r[2]); return 1; }
+  if (n->op == OP_WHERE) { cpu_fmt(out, L, "((%s) != 0 ? %s : %s)", a, r[1], r[2]); return 1; }
   if (fl) {
     const char *fn = NULL;
     switch (n->op) {
-    case OP_NEG: snprintf(out, L, "(-%s)", a); return 1;
+    case OP_NEG: cpu_fmt(out, L, "(-%s)", a); return 1;
     case OP_ABS: fn = f32 ? "fabsf" : "fabs"; break;
     case OP_EXP: fn = f32 ? "expf" : "exp"; break;
     case OP_LOG: fn = f32 ? "logf" : "log"; break;
     case OP_LOG1P: fn = f32 ? "log1pf" : "log1p"; break;
     case OP_EXPM1: fn = f32 ? "expm1f" : "expm1"; break;
     case OP_SQRT: fn = f32 ? "sqrtf" : "sqrt"; break;
-    case OP_RSQRT: snprintf(out, L, "(1 / sqrt%s(%s))", sf, a); return 1;
+    case OP_RSQRT: cpu_fmt(out, L, "(1 / sqrt%s(%s))", sf, a); return 1;
     case OP_SIN: fn = f32 ? "sinf" : "sin"; break;
     case OP_COS: fn = f32 ? "cosf" : "cos"; break;
-    case OP_TANH: fn = f32 ? "tanhf" : "tanh"; break;
+    case OP_TANH: fn = f32 ? "dlm_tanhf" : "tanh"; break;
     case OP_SIGMOID: fn = f32 ? "dlm_sigf" : "dlm_sig"; break;
-    case OP_SILU: snprintf(out, L, "(%s * %s(%s))", a, f32 ? "dlm_sigf" : "dlm_sig", a); return 1;
+    case OP_SILU: cpu_fmt(out, L, "(%s * %s(%s))", a, f32 ? "dlm_sigf" : "dlm_sig", a); return 1;
     case OP_GELU_TANH: fn = f32 ? "dlm_geluf" : "dlm_gelu"; break;
     case OP_FLOOR: fn = f32 ? "floorf" : "floor"; break;
-    case OP_ADD: snprintf(out, L, "(%s + %s)", a, b); return 1;
-    case OP_SUB: snprintf(out, L, "(%s - %s)", a, b); return 1;
-    case OP_MUL: snprintf(out, L, "(%s * %s)", a, b); return 1;
-    case OP_DIV: snprintf(out, L, "(%s / %s)", a, b); return 1;
-    case OP_MOD: snprintf(out, L, "dlm_fmod%s(%s, %s)", sf, a, b); return 1;
-    case OP_POW: snprintf(out, L, "pow%s(%s, %s)", sf, a, b); return 1;
-    case OP_MAXIMUM: snprintf(out, L, "dlm_max%s(%s, %s)", sf, a, b); return 1;
-    case OP_MINIMUM: snprintf(out, L, "dlm_min%s(%s, %s)", sf, a, b); return 1;
+    case OP_ADD: cpu_fmt(out, L, "(%s + %s)", a, b); return 1;
+    case OP_SUB: cpu_fmt(out, L, "(%s - %s)", a, b); return 1;
+    case OP_MUL: cpu_fmt(out, L, "(%s * %s)", a, b); return 1;
+    case OP_DIV: cpu_fmt(out, L, "(%s / %s)", a, b); return 1;
+    case OP_MOD: cpu_fmt(out, L, "dlm_fmod%s(%s, %s)", sf, a, b); return 1;
+    case OP_POW: cpu_fmt(out, L, "pow%s(%s, %s)", sf, a, b); return 1;
+    case OP_MAXIMUM: cpu_fmt(out, L, "dlm_max%s(%s, %s)", sf, a, b); return 1;
+    case OP_MINIMUM: cpu_fmt(out, L, "dlm_min%s(%s, %s)", sf, a, b); return 1;
     default: break;
     }
-    if (fn) { snprintf(out, L, "%s(%s)", fn, a); return 1; }
+    if (fn) { cpu_fmt(out, L, "%s(%s)", fn, a); return 1; }
   }
   const char *cmp = NULL;
   switch (n->op) {
@@ -166,22 +166,22 @@ static int elem_expr(const Node *n, DType tin, char r[][CPU_EXPR], char *out, in
   case OP_GE: cmp = ">="; break;
   default: break;
   }
-  if (cmp) { snprintf(out, L, "(uint8_t)(%s %s %s)", a, cmp, b); return 1; }
-  if (n->op == OP_AND) { snprintf(out, L, "(uint8_t)((%s) != 0 && (%s) != 0)", a, b); return 1; }
-  if (n->op == OP_OR) { snprintf(out, L, "(uint8_t)((%s) != 0 || (%s) != 0)", a, b); return 1; }
+  if (cmp) { cpu_fmt(out, L, "(uint8_t)(%s %s %s)", a, cmp, b); return 1; }
+  if (n->op == OP_AND) { cpu_fmt(out, L, "(uint8_t)((%s) != 0 && (%s) != 0)", a, b); return 1; }
+  if (n->op == OP_OR) { cpu_fmt(out, L, "(uint8_t)((%s) != 0 || (%s) != 0)", a, b); return 1; }
   if (fl) return 0;
   switch (n->op) { /* integers: two's complement wrap, floor division */
-  case OP_NEG: snprintf(x, L, "0 - (uint64_t)%s", a); break;
-  case OP_ABS: snprintf(x, L, "%s < 0 ? (int64_t)(0 - (uint64_t)%s) : (int64_t)%s", a, a, a); break;
-  case OP_NOT: snprintf(out, L, "(uint8_t)(%s == 0)", a); return 1;
-  case OP_ADD: snprintf(x, L, "(uint64_t)%s + (uint64_t)%s", a, b); break;
-  case OP_SUB: snprintf(x, L, "(uint64_t)%s - (uint64_t)%s", a, b); break;
-  case OP_MUL: snprintf(x, L, "(uint64_t)%s * (uint64_t)%s", a, b); break;
-  case OP_DIV: snprintf(x, L, "dlm_idiv(%s, %s, &bad)", a, b); *checks = 1; break;
-  case OP_MOD: snprintf(x, L, "dlm_imod(%s, %s, &bad)", a, b); *checks = 1; break;
-  case OP_POW: snprintf(x, L, "dlm_ipow(%s, %s, &bad)", a, b); *checks = 1; break;
-  case OP_MAXIMUM: snprintf(x, L, "%s > %s ? %s : %s", a, b, a, b); break;
-  case OP_MINIMUM: snprintf(x, L, "%s < %s ? %s : %s", a, b, a, b); break;
+  case OP_NEG: cpu_fmt(x, L, "0 - (uint64_t)%s", a); break;
+  case OP_ABS: cpu_fmt(x, L, "%s < 0 ? (int64_t)(0 - (uint64_t)%s) : (int64_t)%s", a, a, a); break;
+  case OP_NOT: cpu_fmt(out, L, "(uint8_t)(%s == 0)", a); return 1;
+  case OP_ADD: cpu_fmt(x, L, "(uint64_t)%s + (uint64_t)%s", a, b); break;
+  case OP_SUB: cpu_fmt(x, L, "(uint64_t)%s - (uint64_t)%s", a, b); break;
+  case OP_MUL: cpu_fmt(x, L, "(uint64_t)%s * (uint64_t)%s", a, b); break;
+  case OP_DIV: cpu_fmt(x, L, "dlm_idiv(%s, %s, &bad)", a, b); *checks = 1; break;
+  case OP_MOD: cpu_fmt(x, L, "dlm_imod(%s, %s, &bad)", a, b); *checks = 1; break;
+  case OP_POW: cpu_fmt(x, L, "dlm_ipow(%s, %s, &bad)", a, b); *checks = 1; break;
+  case OP_MAXIMUM: cpu_fmt(x, L, "%s > %s ? %s : %s", a, b, a, b); break;
+  case OP_MINIMUM: cpu_fmt(x, L, "%s < %s ? %s : %s", a, b, a, b); break;
   default: return 0;
   }
   wrap_int(to, x, out);
@@ -207,7 +207,7 @@ static int emit_elementwise(Em *em, int id, DlmErr *e) {
   map_end(em);
   if (checks) {
     char msg[128];
-    snprintf(msg, sizeof msg, "%s: %s", op_info[n->op].name,
+    cpu_fmt(msg, sizeof msg, "%s: %s", op_info[n->op].name,
              n->op == OP_CAST ? "value out of range for the integer type" :
              n->op == OP_POW ? "integer base to a negative integer power" : "integer division by zero");
     cpu_fail(em, id, msg);
@@ -255,7 +255,7 @@ static int emit_source(Em *em, int id, DlmErr *e) {
     if (!norm_axis(n->attr.i[0], n->type.rank, &axis)) { err_set(e, n->loc, "iota: axis out of range"); return 0; }
     cpu_prod(&n->type, axis + 1, n->type.rank, outer_in);
     cpu_dim(n->type.dims[axis], len);
-    snprintf(x, sizeof x, "(%s)((k / %s) %% %s)", cpu_ctype(n->type.dtype), outer_in, len);
+    cpu_fmt(x, sizeof x, "(%s)((k / %s) %% %s)", cpu_ctype(n->type.dtype), outer_in, len);
     emit_fill(em, id, x);
     return 1;
   }
@@ -263,7 +263,7 @@ static int emit_source(Em *em, int id, DlmErr *e) {
     char seed[CPU_EXPR], off[CPU_EXPR];
     cpu_read(em, n->in[0], "0", seed);
     cpu_read(em, n->in[1], "0", off);
-    snprintf(x, sizeof x, "(%s)dlm_philox_u((uint64_t)%s, (uint64_t)%s, %uu, (uint64_t)k, %d)",
+    cpu_fmt(x, sizeof x, "(%s)dlm_philox_u((uint64_t)%s, (uint64_t)%s, %uu, (uint64_t)k, %d)",
              cpu_ctype(n->type.dtype), seed, off, (unsigned)n->attr.i[0], n->type.dtype == DT_F64);
     emit_fill(em, id, x);
     return 1;
@@ -306,7 +306,7 @@ static int emit_reduce(Em *em, int id, DlmErr *e) {
     cpu_prod(&n->type, 0, n->type.rank, numel);
     sb_printf(em->b, "  bad = %s == 0 && %s > 0;\n", len, numel);
     char msg[96];
-    snprintf(msg, sizeof msg, "%s: reduction over an empty axis", op_info[n->op].name);
+    cpu_fmt(msg, sizeof msg, "%s: reduction over an empty axis", op_info[n->op].name);
     cpu_fail(em, id, msg);
   }
   cpu_read(em, n->in[0], "base_ + j * IN_", rd);
@@ -433,7 +433,7 @@ static void acc_begin(Em *em, const Node *n, const char *numel) {
 static void acc_end(Em *em, int id, const char *numel) {
   const Node *n = N_(em, id);
   char ww[4 * CPU_EXPR];
-  if (dtype_is_float(n->type.dtype)) snprintf(ww, sizeof ww, "(%s)acc_[k]", cpu_ctype(n->type.dtype));
+  if (dtype_is_float(n->type.dtype)) cpu_fmt(ww, sizeof ww, "(%s)acc_[k]", cpu_ctype(n->type.dtype));
   else wrap_int(n->type.dtype, "acc_[k]", ww);
   sb_printf(em->b, "    for (int64_t k = 0; k < %s; k++) v%d[k] = %s;\n    free(acc_);\n  }\n", numel, id, ww);
 }
@@ -507,7 +507,7 @@ static int emit_layout(Em *em, int id, DlmErr *e) {
     emit_rows_copy(em, id, n->in[0], axis, olen, n->attr.i[1], n->attr.i[3], "0");
   } else if (n->op == OP_PAD) {
     char at[32];
-    snprintf(at, sizeof at, "%lld", (long long)n->attr.i[1]);
+    cpu_fmt(at, sizeof at, "%lld", (long long)n->attr.i[1]);
     sb_printf(em->b, "  memset(v%d, 0, (size_t)%s * sizeof *v%d);\n", id, numel, id);
     emit_rows_copy(em, id, n->in[0], axis, olen, 0, 0, at);
   } else { /* concat */
@@ -517,7 +517,7 @@ static int emit_layout(Em *em, int id, DlmErr *e) {
       emit_rows_copy(em, id, n->in[j], axis, olen, 0, 0, at);
       char d[CPU_EXPR], nx[CPU_EXPR * 3];
       cpu_dim(it->dims[axis], d);
-      snprintf(nx, sizeof nx, "%s + %s", at, d);
+      cpu_fmt(nx, sizeof nx, "%s + %s", at, d);
       if (strlen(nx) >= CPU_EXPR) { err_set(e, n->loc, "concat: too many inputs for the CPU backend"); return 0; }
       memcpy(at, nx, strlen(nx) + 1);
     }
@@ -650,9 +650,9 @@ static void emit_attention(Em *em, int id) {
   sb_printf(em->b, "            for (int64_t j = 0; j < LK_; j++) p_[j] += qd_ * kt_[d * LK_ + j];\n          }\n");
   if (mask >= 0) {
     char off[3 * CPU_EXPR];
-    snprintf(off, sizeof off, "om_ + i * %s + j * %s", sm[r - 2], sm[r - 1]);
+    cpu_fmt(off, sizeof off, "om_ + i * %s + j * %s", sm[r - 2], sm[r - 1]);
     cpu_read(em, mask, off, rm);
-  } else snprintf(rm, sizeof rm, "1");
+  } else cpu_fmt(rm, sizeof rm, "1");
   sb_printf(em->b, "          double mx_ = -INFINITY, s_ = 0;\n          int any_ = 0;\n");
   sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) {\n            keep_[j] = (%s) != 0;\n            if (!keep_[j]) continue;\n", rm);
   sb_printf(em->b, "            p_[j] *= SC_;\n            if (!any_ || p_[j] > mx_) mx_ = p_[j];\n            any_ = 1;\n          }\n");

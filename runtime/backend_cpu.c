@@ -15,6 +15,8 @@ typedef struct {
   CpuEntry entry;
   int nparams;
   int *param_nodes;
+  void *ws;        /* the function's workspace, reused across calls */
+  int64_t wsz;
 } CpuFn;
 
 struct BackendState {
@@ -37,6 +39,7 @@ static void cpu_close(BackendState *s) {
   for (int i = 0; i < s->nfns; i++) {
     if (s->fns[i].lib) dlclose(s->fns[i].lib);
     free(s->fns[i].param_nodes);
+    free(s->fns[i].ws);
   }
   free(s->fns);
   free(s);
@@ -55,7 +58,7 @@ static CpuFn *get_fn(BackendState *s, const Func *f, DlmErr *e) {
   }
   CpuUnit u;
   if (!cpu_emit_func(s->m, f, &u, e)) return NULL;
-  CpuFn fn = {f, NULL, NULL, u.nparams, u.param_nodes};
+  CpuFn fn = {f, NULL, NULL, u.nparams, u.param_nodes, NULL, 0};
   fn.lib = cpu_build(u.src, &fn.entry, e);
   free(u.src);
   if (!fn.lib) { free(fn.param_nodes); return NULL; }
@@ -276,7 +279,7 @@ static int cpu_run(BackendState *s, const Func *f, const ParamStore *ps, Tensor 
   }
   if (ok) {
     char msg[512] = "";
-    int rc = fn->entry(symval, A, P, O, msg, (int)sizeof msg);
+    int rc = fn->entry(symval, A, P, O, &fn->ws, &fn->wsz, msg, (int)sizeof msg);
     if (rc != 0) {
       err_set(e, rc > 0 && rc <= f->nnodes ? f->nodes[rc - 1].loc : noloc(), "%s", msg);
       ok = 0;
