@@ -32,7 +32,7 @@ typedef struct {
   const char *val[NFIELDS];      /* as given, from the checkpoint, or the default */
   char *owned[NFIELDS];          /* copies of values taken from the checkpoint */
   const char *out, *backend;
-  int64_t ckpt_every, log_every;
+  int64_t ckpt_every, log_every, stop_after;
   int resume;
   int64_t batch, steps, seed;
   OptConfig opt;
@@ -51,13 +51,15 @@ static int parse(int argc, char **argv, TrainArgs *a) {
     int k = -1;
     for (int j = 0; j < NFIELDS; j++)
       if (!strcmp(f, fields[j].flag)) k = j;
-    if (k < 0 && strcmp(f, "--out") && strcmp(f, "--backend") && strcmp(f, "--ckpt-every") && strcmp(f, "--log-every"))
+    if (k < 0 && strcmp(f, "--out") && strcmp(f, "--backend") && strcmp(f, "--ckpt-every") && strcmp(f, "--log-every") &&
+        strcmp(f, "--stop-after"))
       return rt_usage("train", "unknown option '%s'", f);
     if (!(v = rt_value(argc, argv, &i))) return 2;
     if (k >= 0) a->val[k] = v;
     else if (!strcmp(f, "--out")) a->out = v;
     else if (!strcmp(f, "--backend")) a->backend = v;
-    else if (!rt_int(f, v, 0, INT64_MAX, !strcmp(f, "--ckpt-every") ? &a->ckpt_every : &a->log_every)) return 2;
+    else if (!rt_int(f, v, 0, INT64_MAX, !strcmp(f, "--ckpt-every") ? &a->ckpt_every : !strcmp(f, "--log-every") ? &a->log_every : &a->stop_after))
+      return 2;
   }
   if (!a->out) return rt_usage("train", "%s", "needs --out DIR");
   return 0;
@@ -257,12 +259,13 @@ static int train_loop(Run *r) {
   int64_t first = r->s.step;
   int64_t log_every = r->a->log_every ? r->a->log_every : 1;
   double t0 = now_ms();
-  while (r->s.step < r->a->steps) {
+  int64_t end = r->a->stop_after && r->a->stop_after < r->a->steps ? r->a->stop_after : r->a->steps;
+  while (r->s.step < end) {
     double loss = 0, gnorm = 0, lr = 0, ts = now_ms();
     if (!step_once(r, &loss, &gnorm, &lr)) return 0;
-    int logged = r->s.step % log_every == 0 || r->s.step == r->a->steps;
+    int logged = r->s.step % log_every == 0 || r->s.step == end;
     if (logged || isatty(2)) log_step(r, loss, gnorm, lr, now_ms() - ts, t0, first, logged);
-    if (r->a->ckpt_every && r->s.step % r->a->ckpt_every == 0 && r->s.step < r->a->steps && !save(r)) return 0;
+    if (r->a->ckpt_every && r->s.step % r->a->ckpt_every == 0 && r->s.step < end && !save(r)) return 0;
   }
   return save(r);
 }
