@@ -37,7 +37,7 @@ expect 2 "$DLMC" compile a.dsl -o
 expect 0 "$DLMC" --help
 has "$tmp/out" "usage: dlmc compile FILE"
 has "$tmp/out" "shape_infer"
-has "$tmp/out" "artifact writer comes later"
+has "$tmp/out" "ending in .dlmc receives the artifact"
 expect 0 "$DLMC" --version
 has "$tmp/out" "^dlmc [0-9]"
 
