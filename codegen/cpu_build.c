@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CPU_FLAGS "-O2 -fPIC -shared -fopenmp -Wall"
+#define CPU_FLAGS "-O3 -fPIC -shared -fopenmp -Wall"
 #define CPU_LIBS "-lopenblas -lm"
 
 uint64_t cpu_fnv1a64(const void *data, size_t n, uint64_t h) {

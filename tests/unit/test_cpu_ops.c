@@ -4,7 +4,8 @@
  * matmul with transposes and broadcast batches, attention with and without a mask that blanks a
  * row, iota, const), integer ops (floor division, modulo, powers, wrapping i32), f64 ops (dgemm),
  * rand_uniform bit-identical with philox_uniform in f32 and f64, and kernel errors (index out of
- * range, integer division by zero) reported like the interpreter. Each function is compiled once. */
+ * range, integer division by zero) reported like the interpreter, and a failing C compiler reported
+ * with the generated source path. Each function is compiled once. */
 #include "interp_fixture.h"
 #include "test_cpu_fixture.h"
 
@@ -240,6 +241,20 @@ static void test_errors(void) {
   BackendState *st = backend_cpu.open(M, &e);
   Tensor *res[1] = {0};
   CHECK(!backend_cpu.run(st, F, NULL, ARGS, res, NULL, &e) && strstr(e.msg, "inconsistent with its declared type"));
+  backend_cpu.close(st);
+  NOUT = 0;
+  fx_end();
+  /* a compiler failure names the compiler and the generated source */
+  fx_begin();
+  x = rarg("f32[3]", DT_F32, R(1, 3), 0, 1);
+  out(op(OP_SQRT, NULL, attrs_none(), 1, x));
+  ir_set_outputs(M, F, NOUT, OUTS, NULL);
+  setenv("CC", "false", 1);
+  memset(&e, 0, sizeof e);
+  st = backend_cpu.open(M, &e);
+  CHECK_MSG(!backend_cpu.run(st, F, NULL, ARGS, res, NULL, &e) && strstr(e.msg, "C compiler failed on") && strstr(e.msg, ".c"),
+            "compiler failure message: %s", e.msg);
+  unsetenv("CC");
   backend_cpu.close(st);
   NOUT = 0;
   fx_end();
