@@ -3,8 +3,7 @@
  * median milliseconds per step and tokens per second with the exact configuration.
  *   cpu_forward [--model models/mdlm.dsl] [--backend cpu] [--layers 2] [--dim 128] [--heads 4]
  *               [--seq 128] [--batch 32] [--vocab 256] [--runs 10]
- * The width is passed as the define the model declares (`hidden_dim` or `dim`). Parameters come
- * from the model's initializers (seed 1); tokens are uniform over the vocabulary. The first run
+ * Parameters come from the model's initializers (seed 1); tokens are uniform over the vocabulary. The first run
  * (which compiles the kernels, or loads them from the cache) is not timed. */
 #include "autodiff.h"
 #include "backend.h"
@@ -24,17 +23,6 @@ static double now_ms(void) {
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
-}
-
-/* "hidden_dim" if the model declares it, else "dim" */
-static const char *width_name(const char *path) {
-  FILE *f = fopen(path, "r");
-  char line[512];
-  const char *name = "dim";
-  while (f && fgets(line, sizeof line, f))
-    if (strncmp(line, "const hidden_dim", 16) == 0) name = "hidden_dim";
-  if (f) fclose(f);
-  return name;
 }
 
 int main(int argc, char **argv) {
@@ -62,7 +50,7 @@ int main(int argc, char **argv) {
   snprintf(sv[2], 32, "%ld", layers);
   snprintf(sv[3], 32, "%ld", dim);
   snprintf(sv[4], 32, "%ld", heads);
-  DslDefine defs[] = {{"vocab", sv[0]}, {"seq_len", sv[1]}, {"layers", sv[2]}, {width_name(model), sv[3]}, {"heads", sv[4]}};
+  DslDefine defs[] = {{"vocab", sv[0]}, {"seq_len", sv[1]}, {"layers", sv[2]}, {"dim", sv[3]}, {"heads", sv[4]}};
   Module *m = dsl_compile_file(model, defs, 5, stderr);
   if (!m) return 1;
   DlmErr e = {0};

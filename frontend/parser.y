@@ -43,7 +43,7 @@ static Vec vec1(struct ParseCtx *c, void *p) { Vec v = {0, 0, 0}; vec_push(c->ar
 
 %token IMPORT "'import'"
 %token CONST "'const'"
-%token DIM "'dim'"
+%token SYM "'sym'"
 %token STRUCT "'struct'"
 %token PARAM "'param'"
 %token FN "'fn'"
@@ -93,7 +93,7 @@ items: %empty { $$ = (Vec){0, 0, 0}; }
 
 item: IMPORT STRING { $$ = arena_alloc(A, sizeof(Item)); $$->kind = I_IMPORT; $$->loc = L(ctx, @2); $$->name = $2; }
     | CONST NAME '=' expr { $$ = arena_alloc(A, sizeof(Item)); $$->kind = I_CONST; $$->loc = L(ctx, @2); $$->name = $2; $$->value = $4; }
-    | DIM NAME { $$ = arena_alloc(A, sizeof(Item)); $$->kind = I_DIM; $$->loc = L(ctx, @2); $$->name = $2; }
+    | SYM NAME { $$ = arena_alloc(A, sizeof(Item)); $$->kind = I_DIM; $$->loc = L(ctx, @2); $$->name = $2; }
     | STRUCT NAME '{' fields '}' { $$ = arena_alloc(A, sizeof(Item)); $$->kind = I_STRUCT; $$->loc = L(ctx, @2); $$->name = $2;
                                   ast_vec_to(ctx, &$4, (void ***)&$$->fields, &$$->nfields); }
     | PARAM NAME ':' type opt_init opt_ckpt { $$ = arena_alloc(A, sizeof(Item)); $$->kind = I_PARAM; $$->loc = L(ctx, @2); $$->name = $2; $$->type = $4; $$->value = $5; $$->ckpt = $6; }

@@ -2,18 +2,18 @@
 // time-conditioned DDiT backbone with the mean parameterization (§8), the Rao-Blackwellized
 // continuous-time NELBO of the discrete (post-curriculum) training phase (§3.2), and the ancestral
 // sampler with its two final steps, ancestral or Greedy-Tail (§7.1). The HF checkpoint `s-sahoo/duo` is
-//   -D vocab=50258 -D seq_len=1024 -D layers=12 -D hidden_dim=768 -D heads=12 -D cond_dim=128
+//   -D vocab=50258 -D seq_len=1024 -D layers=12 -D dim=768 -D heads=12 -D cond_dim=128
 // (vocab = len(tokenizer): GPT-2 plus [PAD]; Duo has no mask token). Defaults: a small test model.
 
 const vocab = 256
 const seq_len = 128
 const layers = 2
-const hidden_dim = 128
+const dim = 128
 const heads = 4
 const cond_dim = 64
 
 const V = vocab                   // K, the number of token states
-const head_dim = hidden_dim / heads
+const head_dim = dim / heads
 const t_tail = 1e-5               // time of the final noise-removal step of the samplers
 const sigma_tail = -log(1.0 - (1.0 - loglinear_eps) * t_tail)
 
@@ -21,7 +21,7 @@ import "std/dit.dsl"
 import "std/schedules.dsl"
 import "std/sampling.dsl"
 
-dim B
+sym B
 
 param net: DiT @ "backbone"
 

@@ -1,27 +1,27 @@
 // mdlm.dsl — MDLM, masked diffusion language model (Sahoo et al. 2024; mdlm-remdm.md): the DDiT
 // backbone with SUBS outputs, the continuous-time NELBO (§5) and the cached ancestral sampler (§9).
 // The released OWT checkpoint `kuleshov-group/mdlm-owt` is
-//   -D vocab=50257 -D seq_len=1024 -D layers=12 -D hidden_dim=768 -D heads=12 -D cond_dim=128
+//   -D vocab=50257 -D seq_len=1024 -D layers=12 -D dim=768 -D heads=12 -D cond_dim=128
 // (169,627,218 parameters). The defaults below are a small model for tests.
 
 const vocab = 256                 // tokenizer size; the mask token is appended after it
 const seq_len = 128
 const layers = 2
-const hidden_dim = 128
+const dim = 128
 const heads = 4
 const cond_dim = 64
 const time_conditioning = 0       // MDLM is time-agnostic: sigma is replaced by 0 (§5)
 
 const V = vocab + 1               // embedding / output rows: the vocabulary plus the mask row
 const mask_id = vocab
-const head_dim = hidden_dim / heads
+const head_dim = dim / heads
 
 import "std/dit.dsl"
 import "std/subs.dsl"
 import "std/schedules.dsl"
 import "std/sampling.dsl"
 
-dim B
+sym B
 
 param net: DiT @ "backbone"
 

@@ -18,7 +18,7 @@ const width = 32
 const V = vocab + 1
 const mask_id = vocab
 
-dim B
+sym B
 
 mask bd3_train(q, k; L, BS) = (q / L == k / L && (q % L) / BS == (k % L) / BS) || (q < L && k >= L && (k % L) / BS < q / BS) || (q >= L && k >= L && (k % L) / BS <= (q % L) / BS)
 

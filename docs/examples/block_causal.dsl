@@ -11,7 +11,7 @@ const width = 32
 const V = vocab + 1               // plus a mask token
 const mask_id = vocab
 
-dim B
+sym B
 
 // q and k are the query and key positions (i32); BS is a compile-time parameter given at the use.
 mask block_causal(q, k; BS) = k / BS <= q / BS

@@ -16,7 +16,7 @@ const width = 32
 const V = vocab + 1
 const mask_id = vocab
 
-dim B
+sym B
 
 mask block_causal(q, k; BS) = k / BS <= q / BS
 

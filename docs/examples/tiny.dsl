@@ -4,7 +4,7 @@ import "std/nn.dsl"                 // linear_nobias and the other std layers
 const vocab = 64                    // override with: dlmc compile tiny.dsl -D vocab=128
 const seq_len = 32
 const width = 32
-dim B                               // the batch size, known only at run time
+sym B                               // the batch size, known only at run time
 
 mask bidirectional(q, k) = true
 

@@ -134,7 +134,7 @@ else
   done
   if [ -f "$SRC_DIR/models/mdlm.dsl" ]; then
     expect 0 "$DLMC" compile "$SRC_DIR/models/mdlm.dsl" -D vocab=50257 -D seq_len=1024 -D layers=12 \
-      -D hidden_dim=768 -D heads=12 -D cond_dim=128 --stats
+      -D dim=768 -D heads=12 -D cond_dim=128 --stats
     has "$tmp/out" "169,627,218"
   else
     fail "models/ has .dsl files but no mdlm.dsl"

@@ -25,7 +25,7 @@ expect() {
 has() { grep -q -- "$2" "$1" || fail "$1 lacks '$2': $(head -c 300 "$1")"; }
 
 art=$tmp/m.dlmc
-"$DLMC" compile "$SRC_DIR/models/mdlm.dsl" -D seq_len=16 -D layers=1 -D hidden_dim=16 -D heads=2 -D cond_dim=8 -o "$art" >/dev/null ||
+"$DLMC" compile "$SRC_DIR/models/mdlm.dsl" -D seq_len=16 -D layers=1 -D dim=16 -D heads=2 -D cond_dim=8 -o "$art" >/dev/null ||
   { echo "FAIL: dlmc compile -o m.dlmc"; exit 1; }
 awk 'BEGIN { srand(3); split("alpha bravo charlie delta", w, " "); s = "";
              while (length(s) < 6000) s = s w[int(rand() * 4) + 1] " "; printf "%s", s }' >"$tmp/text.txt"

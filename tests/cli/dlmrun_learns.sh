@@ -10,7 +10,7 @@ set -u
 SRC_DIR=${SRC_DIR:-.}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-"$DLMC" compile "$SRC_DIR/models/mdlm.dsl" -D seq_len=32 -D layers=1 -D hidden_dim=32 -D heads=2 -D cond_dim=16 -o "$tmp/m.dlmc" >/dev/null ||
+"$DLMC" compile "$SRC_DIR/models/mdlm.dsl" -D seq_len=32 -D layers=1 -D dim=32 -D heads=2 -D cond_dim=16 -o "$tmp/m.dlmc" >/dev/null ||
   { echo "FAIL: dlmc compile"; exit 1; }
 awk 'BEGIN { srand(1); split("alpha bravo charlie delta", w, " "); s = "";
              while (length(s) < 12000) s = s w[int(rand() * 4) + 1] " "; printf "%s", s }' >"$tmp/text.txt"

@@ -12,7 +12,7 @@ trap 'rm -rf "$tmp"' EXIT
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 
-owt="-D seq_len=1024 -D layers=12 -D hidden_dim=768 -D heads=12 -D cond_dim=128"
+owt="-D seq_len=1024 -D layers=12 -D dim=768 -D heads=12 -D cond_dim=128"
 n=0
 for f in models/*.dsl docs/examples/*.dsl; do
   n=$((n + 1))

@@ -10,7 +10,7 @@ const mask_id = vocab
 const eps = 1e-5
 const scale = 1 / sqrt(D / heads)
 const cube = 2 ** 3 % 5 - -1
-dim B
+sym B
 
 struct Other {
   w: f32[D] = ones

@@ -6,7 +6,7 @@
 #include "frontend.h"
 #include "passes.h"
 
-static const DslDefine rt_tiny[] = {{"seq_len", "8"}, {"layers", "1"}, {"hidden_dim", "16"}, {"heads", "2"}, {"cond_dim", "8"}};
+static const DslDefine rt_tiny[] = {{"seq_len", "8"}, {"layers", "1"}, {"dim", "16"}, {"heads", "2"}, {"cond_dim", "8"}};
 
 static Module *rt_tiny_module(void) {
   Module *m = dsl_compile_file("models/mdlm.dsl", rt_tiny, 5, stderr);

@@ -10,7 +10,7 @@
 #define T(...) ((int64_t[]){__VA_ARGS__})
 
 static const DslDefine tiny[] = {{"vocab", "5"}, {"seq_len", "4"}, {"layers", "1"},
-                                 {"hidden_dim", "8"}, {"heads", "2"}, {"cond_dim", "4"}};
+                                 {"dim", "8"}, {"heads", "2"}, {"cond_dim", "4"}};
 
 /* every parameter as a float64 tensor with values uniform in [-0.5, 0.5] (so no path is switched
  * off by a zero initialization) */

@@ -8,7 +8,7 @@
 #include "test_cpu_fixture.h"
 
 static const DslDefine tiny[] = {{"vocab", "5"}, {"seq_len", "4"}, {"layers", "1"},
-                                 {"hidden_dim", "8"}, {"heads", "2"}, {"cond_dim", "4"}};
+                                 {"dim", "8"}, {"heads", "2"}, {"cond_dim", "4"}};
 
 static ParamStore *random_params(const Module *m) {
   ParamStore *ps = pstore_new();

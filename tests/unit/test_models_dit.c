@@ -11,7 +11,7 @@
 /* Tiny sizes: vocab 11 (MDLM adds the mask row), 6 positions, 2 blocks, width 8, 2 heads of 4. */
 enum { VOCAB = 11, SEQ = 6, LAYERS = 2, HID = 8, HEADS = 2, COND = 4, BATCH = 2, HD = HID / HEADS };
 static const DslDefine tiny[] = {
-  {"vocab", "11"}, {"seq_len", "6"}, {"layers", "2"}, {"hidden_dim", "8"}, {"heads", "2"}, {"cond_dim", "4"},
+  {"vocab", "11"}, {"seq_len", "6"}, {"layers", "2"}, {"dim", "8"}, {"heads", "2"}, {"cond_dim", "4"},
 };
 
 /* ---------------------------------------------------------------- weights */
@@ -245,7 +245,7 @@ static void check_duo(void) {
  * and E[per-token loss | t] = P(masked) * weight * log(vocab) = (1-eps) t * (1/t) * log(vocab)
  * = (1 - 1e-3) log(vocab) for every t. The mean over 24 seeds of 16 x 64 tokens must be close. */
 static void check_mdlm_loss(void) {
-  const DslDefine d[] = {{"vocab", "11"}, {"seq_len", "64"}, {"layers", "1"}, {"hidden_dim", "8"}, {"heads", "2"}, {"cond_dim", "4"}};
+  const DslDefine d[] = {{"vocab", "11"}, {"seq_len", "64"}, {"layers", "1"}, {"dim", "8"}, {"heads", "2"}, {"cond_dim", "4"}};
   Module *m = dsl_compile_file("models/mdlm.dsl", d, 6, stderr);
   CHECK(m != NULL);
   if (!m) return;

@@ -55,7 +55,7 @@ static double uniform_f(int same, double alpha, int k) {
 
 static void check_duo_loss(void) {
   enum { KV = 64, B = 16, L = 64, SEEDS = 32 };
-  const DslDefine d[] = {{"vocab", "64"}, {"seq_len", "64"}, {"layers", "1"}, {"hidden_dim", "8"}, {"heads", "2"}, {"cond_dim", "4"}};
+  const DslDefine d[] = {{"vocab", "64"}, {"seq_len", "64"}, {"layers", "1"}, {"dim", "8"}, {"heads", "2"}, {"cond_dim", "4"}};
   Module *m = dsl_compile_file("models/duo.dsl", d, 6, stderr);
   CHECK(m != NULL);
   if (!m) return;

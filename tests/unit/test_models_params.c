@@ -7,7 +7,7 @@
 #include <string.h>
 
 static const DslDefine owt[] = {
-  {"vocab", "50257"}, {"seq_len", "1024"}, {"layers", "12"}, {"hidden_dim", "768"}, {"heads", "12"}, {"cond_dim", "128"},
+  {"vocab", "50257"}, {"seq_len", "1024"}, {"layers", "12"}, {"dim", "768"}, {"heads", "12"}, {"cond_dim", "128"},
 };
 
 static int64_t total_params(const Module *m) {

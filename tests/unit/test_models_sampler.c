@@ -13,7 +13,7 @@
 
 enum { NB = 16, NL = 64, VOCAB = 256, STEPS = 4 };
 /* Small networks (the sampler logic does not depend on the width), vocab 256 as by default. */
-static const DslDefine small[] = {{"seq_len", "64"}, {"layers", "1"}, {"hidden_dim", "32"}, {"heads", "2"}, {"cond_dim", "16"}};
+static const DslDefine small[] = {{"seq_len", "64"}, {"layers", "1"}, {"dim", "32"}, {"heads", "2"}, {"cond_dim", "16"}};
 
 static Tensor *scalar_i64(int64_t v) {
   Tensor *t = tensor_new(DT_I64, 0, NULL);

@@ -8,7 +8,7 @@
 #include <dirent.h>
 
 static const DslDefine small[] = {
-  {"vocab", "11"}, {"seq_len", "8"}, {"layers", "1"}, {"hidden_dim", "16"}, {"heads", "2"}, {"cond_dim", "8"},
+  {"vocab", "11"}, {"seq_len", "8"}, {"layers", "1"}, {"dim", "16"}, {"heads", "2"}, {"cond_dim", "8"},
 };
 
 static int whole_pipeline(Module *m, DlmErr *e) { return pass_pipeline_run(m, NULL, e) ? 0 : -1; }

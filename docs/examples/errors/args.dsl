@@ -1,5 +1,5 @@
 // errors/args.dsl — deliberately invalid, a call with the wrong number of arguments: the example of docs/dsl.md §14.
-dim B
+sym B
 
 fn linear(x: f32[B, I], w: f32[O, I], b: f32[O]) -> f32[B, O] {
   return matmul(x, w, transpose_b = true) + b
