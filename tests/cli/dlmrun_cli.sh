@@ -64,7 +64,10 @@ expect 1 "$DLMRUN" "$art" train "${common[@]}" --steps 6 --out "$tmp/b"
 has "$tmp/err" "already holds a checkpoint"
 expect 1 "$DLMRUN" "$art" train --steps 6 --out "$tmp/b" --resume --lr 0.5
 has "$tmp/err" "differs from the checkpoint"
+# a crash after a logged step but before its checkpoint: resume drops the stale metrics line
+echo '{"step": 4, "loss": 99}' >>"$tmp/b/metrics.jsonl"
 expect 0 "$DLMRUN" "$art" train --steps 6 --out "$tmp/b" --resume --log-every 1
+grep -q '"loss": 99' "$tmp/b/metrics.jsonl" && fail "resume kept a metrics line past the checkpoint"
 losses() { sed -n 's/.*"loss": \([^,]*\),.*/\1/p' "$1"; }
 [ "$(losses "$tmp/a/metrics.jsonl" | wc -l)" -eq 6 ] || fail "metrics.jsonl of the straight run has $(wc -l <"$tmp/a/metrics.jsonl") lines"
 [ "$(losses "$tmp/a/metrics.jsonl")" = "$(losses "$tmp/b/metrics.jsonl")" ] ||
@@ -105,6 +108,10 @@ expect 0 "$DLMRUN" "$art" sample --ckpt "$tmp/a" --steps 4 --n 3 --seed 3 --json
 cmp -s "$tmp/out" "$tmp/s1" && fail "samples for seeds 2 and 3 are identical"
 expect 0 "$DLMRUN" "$art" sample --ckpt "$tmp/a" --set steps=4 --n 2
 has "$tmp/out" "=== sample 1 ==="
+expect 0 "$DLMRUN" "$art" sample --ckpt "$tmp/a" --steps 4 --n 1 --len 5 --json
+[ "$(grep -o '"ids": \[[^]]*\]' "$tmp/out" | grep -o '[0-9][0-9]*' | wc -l)" -eq 5 ] || fail "sample --len 5 did not give 5 ids"
+expect 1 "$DLMRUN" "$art" sample --ckpt "$tmp/a" --steps 4 --len 17
+has "$tmp/err" "samples 16 tokens"
 expect 1 "$DLMRUN" "$art" sample --ckpt "$tmp/a" --set nosuch=1
 has "$tmp/err" "no knob 'nosuch'"
 expect 1 "$DLMRUN" "$art" sample --ckpt "$tmp/a" --sampler nosuch
