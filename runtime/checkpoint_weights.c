@@ -24,17 +24,6 @@ static int is_known_buffer(const char *name) {
   return strcmp(dot ? dot + 1 : name, "inv_freq") == 0;
 }
 
-/* 1 if name is a dlmrun training-state tensor other than the group being loaded. */
-static int is_state_tensor(const char *name, const char *prefix) {
-  static const char *const groups[] = {"ema.", "adam_m.", "adam_v.", ""};
-  for (int g = 0; g < 4; g++) {
-    size_t n = strlen(groups[g]);
-    if (strcmp(groups[g], prefix) == 0) continue;
-    if (n == 0 || strncmp(name, groups[g], n) == 0) return 1;
-  }
-  return 0;
-}
-
 static char *shape_text(int rank, const int64_t *shape, char *buf, size_t n) {
   size_t u = (size_t)snprintf(buf, n, "[");
   for (int d = 0; d < rank && u < n; d++) u += (size_t)snprintf(buf + u, n - u, "%s%lld", d ? "," : "", (long long)shape[d]);
@@ -90,7 +79,7 @@ ParamStore *ckpt_load_weights(const Module *m, const char *path, int use_ema, in
   for (int i = 0; ok && i < st_count(f); i++) {
     const char *n = st_name(f, i);
     if (strncmp(n, prefix, plen) == 0 && ir_param_find(m, n + plen) >= 0) continue;
-    if (ours && is_state_tensor(n, prefix)) continue;
+    if (ours) continue;   /* the other groups of a training checkpoint (raw or EMA weights, Adam moments) */
     if (is_known_buffer(n) || allow_extra) {
       if (warn) fprintf(warn, "dlmrun: warning: %s: ignoring tensor '%s' (%s)\n", file, n, is_known_buffer(n) ? "a buffer the model recomputes" : "not a parameter of the model");
       continue;

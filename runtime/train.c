@@ -238,9 +238,9 @@ static int step_once(Run *r, double *loss, double *gnorm, double *lr) {
   return ok;
 }
 
-static void log_step(Run *r, double loss, double gnorm, double lr, double ms, double t0, int64_t first, int newline) {
-  int64_t done = r->s.step - first, left = r->a->steps - r->s.step;
-  double per = done > 0 ? (now_ms() - t0) / (double)done : ms;
+/* per = mean milliseconds per step since the previous logged step. */
+static void log_step(Run *r, double loss, double gnorm, double lr, double per, int newline) {
+  int64_t left = r->a->steps - r->s.step;
   double tps = (double)(r->a->batch * r->d.seq_len) / (per / 1000.0);
   char eta[32];
   fmt_eta(per * (double)left, eta, sizeof eta);
@@ -256,15 +256,17 @@ static void log_step(Run *r, double loss, double gnorm, double lr, double ms, do
 }
 
 static int train_loop(Run *r) {
-  int64_t first = r->s.step;
-  int64_t log_every = r->a->log_every ? r->a->log_every : 1;
-  double t0 = now_ms();
+  int64_t log_every = r->a->log_every ? r->a->log_every : 1, win_n = 0;
+  double win_ms = 0;
   int64_t end = r->a->stop_after && r->a->stop_after < r->a->steps ? r->a->stop_after : r->a->steps;
   while (r->s.step < end) {
     double loss = 0, gnorm = 0, lr = 0, ts = now_ms();
     if (!step_once(r, &loss, &gnorm, &lr)) return 0;
+    win_ms += now_ms() - ts;
+    win_n++;
     int logged = r->s.step % log_every == 0 || r->s.step == end;
-    if (logged || isatty(2)) log_step(r, loss, gnorm, lr, now_ms() - ts, t0, first, logged);
+    if (logged || isatty(2)) log_step(r, loss, gnorm, lr, win_ms / (double)win_n, logged);
+    if (logged) win_ms = 0, win_n = 0;
     if (r->a->ckpt_every && r->s.step % r->a->ckpt_every == 0 && r->s.step < end && !save(r)) return 0;
   }
   return save(r);
