@@ -126,7 +126,17 @@ void *cpu_build(const char *src, CpuEntry *entry, DlmErr *e) {
   /* The OpenMP and OpenBLAS thread pools outlive any one unit: keep their libraries loaded when
    * the units that brought them in are closed (their idle threads would run unmapped code). */
   const char *pinned[] = {"libgomp.so.1", "libopenblas.so.0"};
-  for (size_t i = 0; i < sizeof pinned / sizeof *pinned; i++) dlopen(pinned[i], RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+  for (size_t i = 0; i < sizeof pinned / sizeof *pinned; i++) {
+    void *h = dlopen(pinned[i], RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+    /* The kernels split matmuls over OpenMP threads themselves; OpenBLAS's own threads would only
+     * compete with them (and spin in sched_yield between calls). */
+    void *set_threads = h ? dlsym(h, "openblas_set_num_threads") : NULL;
+    if (set_threads) {
+      void (*fn)(int);
+      memcpy(&fn, &set_threads, sizeof fn);
+      fn(1);
+    }
+  }
   void *sym = dlsym(lib, "dlm_entry");
   if (!sym) {
     err_set(e, noloc(), "cpu: %s has no dlm_entry", sopath);

@@ -1,8 +1,9 @@
 /* cpu_emit_ops.c — one C kernel per IR op for the CPU backend. Elementwise, broadcast and layout
  * ops are strided loop nests over the output (the outer loop split over threads with OpenMP);
  * reductions, normalizations and scans are row kernels over (outer, axis, inner); matmul calls
- * cblas_sgemm / cblas_dgemm once per batch entry (or once for all when the right operand is shared
- * and the left one is not transposed); attention is a direct kernel (scores, masked softmax,
+ * cblas_sgemm / cblas_dgemm (single-threaded) once per batch entry, the entries split over the
+ * threads (or, when the right operand is shared and the left one is not transposed, as one product
+ * whose 64-row blocks are split over the threads); attention is a direct kernel (scores, masked softmax,
  * weighted sum; a query row with every key masked gives 0). Semantics follow ir/interp*.c. */
 #include "cpu_emit_internal.h"
 #include <stdio.h>
@@ -361,12 +362,15 @@ static int emit_softmax(Em *em, int id, DlmErr *e) {
   cpu_read(em, n->in[0], "base_ + j * IN_", rd);
   rows_begin(em, it, axis);
   emit_row_max(em, rd);
-  sb_printf(em->b, "      double s_ = 0;\n      for (int64_t j = 0; j < LEN_; j++) s_ += %s((%s)(%s - mx_));\n", ex, ct, rd);
-  if (n->op == OP_SOFTMAX)
-    sb_printf(em->b, "      for (int64_t j = 0; j < LEN_; j++) v%d[base_ + j * IN_] = (%s)(%s((%s)(%s - mx_)) / s_);\n", id, ct, ex, ct, rd);
-  else
+  if (n->op == OP_SOFTMAX) { /* the exponentials go to the output, then are scaled */
+    sb_printf(em->b, "      double s_ = 0;\n      for (int64_t j = 0; j < LEN_; j++) {\n        const %s e_ = %s((%s)(%s - mx_));\n"
+                     "        v%d[base_ + j * IN_] = e_;\n        s_ += e_;\n      }\n", ct, ex, ct, rd, id);
+    sb_printf(em->b, "      for (int64_t j = 0; j < LEN_; j++) v%d[base_ + j * IN_] = (%s)(v%d[base_ + j * IN_] / s_);\n", id, ct, id);
+  } else {
+    sb_printf(em->b, "      double s_ = 0;\n      for (int64_t j = 0; j < LEN_; j++) s_ += %s((%s)(%s - mx_));\n", ex, ct, rd);
     sb_printf(em->b, "      const double ls_ = log(s_);\n      for (int64_t j = 0; j < LEN_; j++) v%d[base_ + j * IN_] = (%s)((%s - mx_) - ls_);\n",
               id, ct, rd);
+  }
   rows_end(em);
   return 1;
 }
@@ -596,10 +600,14 @@ static void emit_matmul(Em *em, int id) {
   sb_printf(em->b, "    const int LDA_ = (int)(%s > 0 ? %s : 1), LDB_ = (int)(%s > 0 ? %s : 1);\n", lda, lda, ldb, ldb);
   sb_printf(em->b, "    if (K_ == 0) memset(v%d, 0, (size_t)(NB_ * M_ * N_) * sizeof *v%d);\n", id, id);
   sb_printf(em->b, "    else if (M_ > 0 && N_ > 0 && NB_ > 0) {\n");
-  if (fold) {
-    sb_printf(em->b, "      %s(101, 111, %d, (int)(NB_ * M_), (int)N_, (int)K_, (%s)1, v%d, LDA_, v%d, LDB_, (%s)0, v%d, (int)N_);\n",
+  if (fold) { /* one product with NB_ * M_ rows, split into blocks of 64 rows over the threads */
+    sb_printf(em->b, "      const int64_t R_ = NB_ * M_, NC_ = (R_ + 63) / 64;\n");
+    sb_printf(em->b, "#pragma omp parallel for if (NC_ > 1 && R_ * N_ * K_ > 262144) schedule(static)\n");
+    sb_printf(em->b, "      for (int64_t c = 0; c < NC_; c++) {\n        const int64_t r0_ = c * 64, nr_ = R_ - r0_ < 64 ? R_ - r0_ : 64;\n");
+    sb_printf(em->b, "        %s(101, 111, %d, (int)nr_, (int)N_, (int)K_, (%s)1, v%d + r0_ * LDA_, LDA_, v%d, LDB_, (%s)0, v%d + r0_ * N_, (int)N_);\n      }\n",
               gemm, tb ? 112 : 111, ct, a, b, ct, id);
   } else {
+    sb_printf(em->b, "#pragma omp parallel for if (NB_ > 1 && NB_ * M_ * N_ * K_ > 262144) schedule(static)\n");
     sb_printf(em->b, "      for (int64_t bt = 0; bt < NB_; bt++) {\n");
     const char *names[2] = {"oa_", "ob_"};
     Strides *sts[2] = {&sa, &sb};

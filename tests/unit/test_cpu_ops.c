@@ -116,6 +116,17 @@ static void test_float_ops(void) {
   fx_end();
 }
 
+/* matmuls large enough to be split over threads: row blocks of one product, and batch entries */
+static void test_big_matmul(void) {
+  fx_begin();
+  int bx = rarg("f32[B,70,40]", DT_F32, R(3, 3, 70, 40), -1, 1), bw = rarg("f32[100,40]", DT_F32, R(2, 100, 40), -1, 1);
+  int ba = rarg("f32[B,4,70,40]", DT_F32, R(4, 3, 4, 70, 40), -1, 1), bb = rarg("f32[B,4,40,60]", DT_F32, R(4, 3, 4, 40, 60), -1, 1);
+  out(op(OP_MATMUL, NULL, ia(2, 0, 1), 2, bx, bw));
+  out(op(OP_MATMUL, NULL, ia(2, 0, 0), 2, ba, bb));
+  compare_all("large matmuls", CPU_TOL);
+  fx_end();
+}
+
 static void test_int_ops(void) {
   fx_begin();
   int a = rarg("i64[B,6]", DT_I64, R(2, 2, 6), -40, 40);
@@ -263,6 +274,7 @@ static void test_errors(void) {
 int main(void) {
   cpu_test_env();
   test_float_ops();
+  test_big_matmul();
   test_int_ops();
   test_f64_ops();
   test_rand();
