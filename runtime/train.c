@@ -4,11 +4,13 @@
  * per logged step in OUT/metrics.jsonl and atomic checkpoints in OUT/checkpoint.safetensors.
  * --resume continues from OUT's checkpoint and reproduces an uninterrupted run bit for bit: the
  * batch and the model's random streams of a step depend only on (seed, step). */
+#define _XOPEN_SOURCE 700   /* realpath */
 #include "dlmrun.h"
 #include "json_mini.h"
 #include "fileio.h"
 #include "train.h"
 #include <errno.h>
+#include <signal.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,7 +257,17 @@ static void log_step(Run *r, double loss, double gnorm, double lr, double per, i
   }
 }
 
+static volatile sig_atomic_t interrupted;
+static void on_interrupt(int sig) { interrupted = sig; }
+
+/* 1 done, 0 failed, 2 stopped by SIGINT/SIGTERM after a step, with a checkpoint. */
 static int train_loop(Run *r) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_interrupt;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
   int64_t log_every = r->a->log_every ? r->a->log_every : 1, win_n = 0;
   double win_ms = 0;
   int64_t end = r->a->stop_after && r->a->stop_after < r->a->steps ? r->a->stop_after : r->a->steps;
@@ -268,6 +280,11 @@ static int train_loop(Run *r) {
     if (logged || isatty(2)) log_step(r, loss, gnorm, lr, win_ms / (double)win_n, logged);
     if (logged) win_ms = 0, win_n = 0;
     if (r->a->ckpt_every && r->s.step % r->a->ckpt_every == 0 && r->s.step < end && !save(r)) return 0;
+    if (interrupted && r->s.step < end) {
+      if (!save(r)) return 0;
+      fprintf(stderr, "\ndlmrun train: interrupted after step %lld; checkpoint saved, --resume continues\n", (long long)r->s.step);
+      return 2;
+    }
   }
   return save(r);
 }
@@ -301,6 +318,12 @@ static int setup(Run *r, const char *artifact) {
   const char *vs = ir_meta_get(m, "vocab");
   int64_t vocab = vs ? strtoll(vs, NULL, 10) : 0;
   if (tok && vocab <= 0) { fprintf(stderr, "dlmrun train: the artifact records no 'vocab' const\n"); tok_free(tok); return 0; }
+  if (tok && tok_vocab_size(tok) > vocab) {
+    fprintf(stderr, "dlmrun train: tokenizer %s has %d tokens but the model's vocab is %lld (compile with -D vocab=%d)\n",
+            tok_name(tok), tok_vocab_size(tok), (long long)vocab, tok_vocab_size(tok));
+    tok_free(tok);
+    return 0;
+  }
   int ok = tok && data_load(a->val[F_DATA], tok, seq_len, vocab, &r->d, &e);
   tok_free(tok);
   if (!ok) { fprintf(stderr, "dlmrun train: %s\n", e.msg); return 0; }
@@ -329,10 +352,15 @@ int dlmrun_train(const char *artifact, int argc, char **argv) {
   memset(&a, 0, sizeof a);
   int st = parse(argc, argv, &a);
   if (st) return st;
+  if (a.val[F_TOKDIR]) {   /* recorded absolute, so eval and sample find it from anywhere */
+    char *abs = realpath(a.val[F_TOKDIR], NULL);
+    if (!abs) { fprintf(stderr, "dlmrun train: --tokenizer-dir '%s': %s\n", a.val[F_TOKDIR], strerror(errno)); return 1; }
+    a.val[F_TOKDIR] = a.owned[F_TOKDIR] = abs;
+  }
   Run r;
   memset(&r, 0, sizeof r);
   r.a = &a;
-  int ok = setup(&r, artifact) && train_loop(&r);
+  int ok = setup(&r, artifact) ? train_loop(&r) : 0;
   if (r.bs) r.be->close(r.bs);
   if (r.metrics) fclose(r.metrics);
   free(r.gidx);
@@ -342,5 +370,5 @@ int dlmrun_train(const char *artifact, int argc, char **argv) {
   ckpt_meta_free(&r.cm);
   ir_module_free((Module *)r.m);
   for (int k = 0; k < NFIELDS; k++) free(a.owned[k]);
-  return ok ? 0 : 1;
+  return ok == 1 ? 0 : ok == 2 ? 130 : 1;
 }

@@ -5,13 +5,15 @@
 # checkpoints (cosine schedule); a
 # resume with a conflicting option is refused; eval --json reports nelbo and ppl_bound = exp(nelbo);
 # sample prints N sequences (--json: seq_len ids each, all real tokens) and is deterministic for a
-# seed; the checkpoint holds weights, ema., adam_m., adam_v. and the metadata.
+# seed; the checkpoint holds weights, ema., adam_m., adam_v. and the metadata; the interpreter
+# resumes exactly as well; SIGINT stops after a step with a checkpoint (exit 130) and --resume
+# reproduces a straight run; a gpt2 tokenizer directory is recorded (absolute) for sample.
 # Env: DLMC, BUILD_DIR, SRC_DIR.
 set -u
 : "${DLMC:?DLMC must point at the dlmc binary}"
 : "${BUILD_DIR:?BUILD_DIR must point at the build directory}"
 SRC_DIR=${SRC_DIR:-.}
-DLMRUN=$BUILD_DIR/dlmrun
+DLMRUN=$(cd "$BUILD_DIR" && pwd)/dlmrun
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fails=0
@@ -79,6 +81,40 @@ for key in '"backbone.vocab_embed.embedding"' '"ema.backbone.vocab_embed.embeddi
            '"adam_v.backbone.vocab_embed.embedding"' '"step":"6"' '"data_position":"24"' '"config.lr"' '"tokenizer":"byte"'; do
   case $hdr in *"$key"*) ;; *) fail "checkpoint header lacks $key" ;; esac
 done
+
+# ---- the interpreter backend resumes exactly too
+expect 0 "$DLMRUN" "$art" train "${common[@]}" --steps 3 --out "$tmp/ia" --backend interp
+expect 0 "$DLMRUN" "$art" train "${common[@]}" --steps 3 --stop-after 1 --out "$tmp/ib" --backend interp
+expect 0 "$DLMRUN" "$art" train --steps 3 --out "$tmp/ib" --resume --backend interp
+[ "$(losses "$tmp/ia/metrics.jsonl")" = "$(losses "$tmp/ib/metrics.jsonl")" ] || fail "interp: resumed losses differ"
+
+# ---- SIGINT: the run stops after the current step with a checkpoint (exit 130) and resumes exactly
+long=(--data "$tmp/text.txt" --batch 4 --lr 3e-3 --seed 9 --log-every 1 --backend interp)
+"$DLMRUN" "$art" train "${long[@]}" --steps 100000 --out "$tmp/int" 2>"$tmp/int.err" &
+pid=$!
+for _ in $(seq 100); do [ -s "$tmp/int/metrics.jsonl" ] && break; sleep 0.1; done
+kill -INT "$pid"
+wait "$pid"
+st=$?
+[ "$st" -eq 130 ] || fail "SIGINT: exit status $st, expected 130: $(tail -2 "$tmp/int.err")"
+has "$tmp/int.err" "interrupted after step"
+n=$(wc -l <"$tmp/int/metrics.jsonl")
+expect 0 "$DLMRUN" "$art" train --steps $((n + 2)) --out "$tmp/int" --resume
+expect 0 "$DLMRUN" "$art" train "${long[@]}" --steps $((n + 2)) --out "$tmp/int2"
+[ "$(losses "$tmp/int/metrics.jsonl")" = "$(losses "$tmp/int2/metrics.jsonl")" ] || fail "SIGINT + resume: losses differ from a straight run"
+
+# ---- a GPT-2 BPE tokenizer (the tiny test vocabulary of 268 tokens), recorded for sample
+bart=$tmp/bpe.dlmc
+"$DLMC" compile "$SRC_DIR/models/mdlm.dsl" -D vocab=268 -D seq_len=16 -D layers=1 -D dim=16 -D heads=2 -D cond_dim=8 -o "$bart" >/dev/null ||
+  fail "dlmc compile (vocab 268)"
+expect 0 "$DLMRUN" "$bart" train --data "$tmp/text.txt" --tokenizer gpt2 --tokenizer-dir "$SRC_DIR/tests/data/bpe_tiny" --batch 2 \
+  --steps 2 --lr 1e-3 --out "$tmp/bpe"
+(cd / && "$DLMRUN" "$bart" sample --ckpt "$tmp/bpe" --steps 2 --json >"$tmp/out" 2>"$tmp/err") || fail "sample with the recorded gpt2 tokenizer: $(cat "$tmp/err")"
+has "$tmp/out" '"ids"'
+expect 1 "$DLMRUN" "$bart" train --data "$tmp/text.txt" --tokenizer gpt2 --batch 2 --steps 2 --lr 1e-3 --out "$tmp/bpe2"
+has "$tmp/err" "needs --tokenizer-dir"
+expect 1 "$DLMRUN" "$art" train --data "$tmp/text.txt" --tokenizer gpt2 --tokenizer-dir "$SRC_DIR/tests/data/bpe_tiny" --batch 2 --steps 2 --lr 1e-3 --out "$tmp/bpe3"
+has "$tmp/err" "268 tokens"
 
 # ---- eval
 expect 0 "$DLMRUN" "$art" eval --ckpt "$tmp/a" --data "$tmp/text.txt" --json
