@@ -248,8 +248,8 @@ int cpu_emit_func(const Module *m, const Func *f, CpuUnit *u, DlmErr *e) {
     cpu_prod(&n->type, 0, n->type.rank, numel);
     cpu_read(&em, f->outs[k], "k", rd);
     const char *ot = dtype_is_float(n->type.dtype) ? "float" : cpu_ctype(n->type.dtype);
-    sb_printf(&b, "  /* output %d: %%%d */\n  for (int64_t k = 0; k < %s; k++) ((%s *)O[%d])[k] = (%s)%s;\n", k,
-              f->outs[k], numel, ot, k, ot, rd);
+    sb_printf(&b, "  /* output %d: %%%d */\n#pragma omp parallel for if (%s > 32768) schedule(static)\n"
+                  "  for (int64_t k = 0; k < %s; k++) ((%s *)O[%d])[k] = (%s)%s;\n", k, f->outs[k], numel, numel, ot, k, ot, rd);
   }
   if (ok) {
     sb_printf(&b, "  goto done;\ndone:\n");

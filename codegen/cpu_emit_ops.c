@@ -64,7 +64,8 @@ static void emit_offsets(Em *em, const Type *t, int nd, const char *idx, int nop
 typedef struct { int id; Strides st; } MapOp;  /* id -1: an offset only, no read */
 
 /* Open a loop over the elements k of shape t with operand offsets o<j>; reads[j] receives the read
- * of operand j at element k. Closed by map_end. */
+ * of operand j at element k. Closed by map_end. parallel: 0 serial, 1 a parallel loop, 2 a
+ * worksharing loop inside an enclosing parallel region. */
 static void map_begin(Em *em, const Type *t, int parallel, int nops, MapOp *ops, char reads[][CPU_EXPR]) {
   char numel[CPU_EXPR], last[CPU_EXPR];
   int r = t->rank;
@@ -72,7 +73,8 @@ static void map_begin(Em *em, const Type *t, int parallel, int nops, MapOp *ops,
   if (r) cpu_dim(t->dims[r - 1], last);
   else cpu_fmt(last, sizeof last, "1");
   sb_printf(em->b, "  {\n    const int64_t L_ = %s, Q_ = L_ ? %s / L_ : 0;\n", last, numel);
-  if (parallel) sb_printf(em->b, "#pragma omp parallel for if (Q_ * L_ > %s) schedule(static)\n", PAR_MIN);
+  if (parallel == 1) sb_printf(em->b, "#pragma omp parallel for if (Q_ * L_ > %s) schedule(static)\n", PAR_MIN);
+  else if (parallel == 2) sb_printf(em->b, "#pragma omp for schedule(static)\n");
   sb_printf(em->b, "    for (int64_t q = 0; q < Q_; q++) {\n");
   const char *names[4];
   Strides *sts[4];
@@ -427,56 +429,64 @@ static int emit_sort(Em *em, int id) {
   return 1;
 }
 
-/* sum_to and scatter_add accumulate in double (floats) or uint64 (integers) and then store. */
-static void acc_begin(Em *em, const Node *n, const char *numel) {
-  sb_printf(em->b, "  {\n    %s *acc_ = (%s *)calloc((size_t)(%s > 0 ? %s : 1), sizeof *acc_);\n    if (!acc_) { rc = -1; goto done; }\n",
-            dtype_is_float(n->type.dtype) ? "double" : "uint64_t", dtype_is_float(n->type.dtype) ? "double" : "uint64_t",
-            numel, numel);
+/* sum_to and scatter_add accumulate in double (floats) or uint64 (integers): each thread into its
+ * own copy of the output (my_), summed at the end. The body between acc_begin and acc_end runs in
+ * a parallel region (work: the element count that decides whether it is worth threads). */
+static const char *acc_type(const Node *n) { return dtype_is_float(n->type.dtype) ? "double" : "uint64_t"; }
+
+static void acc_begin(Em *em, const Node *n, const char *numel, const char *work) {
+  const char *at = acc_type(n);
+  sb_printf(em->b, "  {\n    const int64_t NO_ = %s;\n    const int NT_ = %s > %s ? omp_get_max_threads() : 1;\n", numel, work, PAR_MIN);
+  sb_printf(em->b, "    %s *acc_ = (%s *)calloc((size_t)NT_ * (size_t)(NO_ > 0 ? NO_ : 1), sizeof *acc_);\n", at, at);
+  sb_printf(em->b, "    if (!acc_) { rc = -1; goto done; }\n#pragma omp parallel num_threads(NT_)\n    {\n");
+  sb_printf(em->b, "      %s *my_ = acc_ + (int64_t)omp_get_thread_num() * NO_;\n", at);
 }
 
-static void acc_end(Em *em, int id, const char *numel) {
+static void acc_end(Em *em, int id) {
   const Node *n = N_(em, id);
   char ww[4 * CPU_EXPR];
-  if (dtype_is_float(n->type.dtype)) cpu_fmt(ww, sizeof ww, "(%s)acc_[k]", cpu_ctype(n->type.dtype));
-  else wrap_int(n->type.dtype, "acc_[k]", ww);
-  sb_printf(em->b, "    for (int64_t k = 0; k < %s; k++) v%d[k] = %s;\n    free(acc_);\n  }\n", numel, id, ww);
+  if (dtype_is_float(n->type.dtype)) cpu_fmt(ww, sizeof ww, "(%s)s_", cpu_ctype(n->type.dtype));
+  else wrap_int(n->type.dtype, "s_", ww);
+  sb_printf(em->b, "    }\n    for (int64_t k = 0; k < NO_; k++) {\n      %s s_ = 0;\n", acc_type(n));
+  sb_printf(em->b, "      for (int t = 0; t < NT_; t++) s_ += acc_[(int64_t)t * NO_ + k];\n      v%d[k] = %s;\n    }\n    free(acc_);\n  }\n", id, ww);
 }
 
 static void emit_sum_to(Em *em, int id) {
   const Node *n = N_(em, id);
   const Type *it = T_(em, n->in[0]);
-  char numel[CPU_EXPR], rd[1][CPU_EXPR], in[CPU_EXPR];
+  char numel[CPU_EXPR], rd[1][CPU_EXPR], in[CPU_EXPR], work[CPU_EXPR];
   cpu_prod(&n->type, 0, n->type.rank, numel);
-  acc_begin(em, n, numel);
+  cpu_prod(it, 0, it->rank, work);
+  acc_begin(em, n, numel, work);
   MapOp op;
   op.id = -1;
   bcast_strides(&n->type, it, op.st);
-  map_begin(em, it, 0, 1, &op, rd);
+  map_begin(em, it, 2, 1, &op, rd);
   cpu_read(em, n->in[0], "k", in);
   const char *sl = it->rank ? op.st[it->rank - 1] : "0";
-  sb_printf(em->b, "        acc_[o0 + j * %s] += (%s)%s;\n", sl, dtype_is_float(n->type.dtype) ? "double" : "uint64_t", in);
+  sb_printf(em->b, "        my_[o0 + j * %s] += (%s)%s;\n", sl, acc_type(n), in);
   map_end(em);
-  acc_end(em, id, numel);
+  acc_end(em, id);
 }
 
 static void emit_scatter_add(Em *em, int id) {
   const Node *n = N_(em, id);
-  const Type *ix = T_(em, n->in[1]);
-  char numel[CPU_EXPR], rows[CPU_EXPR], row[CPU_EXPR], ni[CPU_EXPR], ri[CPU_EXPR], rs[CPU_EXPR];
+  const Type *ix = T_(em, n->in[1]), *src = T_(em, n->in[0]);
+  char numel[CPU_EXPR], rows[CPU_EXPR], row[CPU_EXPR], ni[CPU_EXPR], ri[CPU_EXPR], rs[CPU_EXPR], work[CPU_EXPR];
   cpu_prod(&n->type, 0, n->type.rank, numel);
   cpu_dim(n->type.dims[0], rows);
   cpu_prod(&n->type, 1, n->type.rank, row);
   cpu_prod(ix, 0, ix->rank, ni);
+  cpu_prod(src, 0, src->rank, work);
   cpu_read(em, n->in[1], "k", ri);
   cpu_read(em, n->in[0], "k * ROW_ + j", rs);
-  acc_begin(em, n, numel);
-  sb_printf(em->b, "    const int64_t ROWS_ = %s, ROW_ = %s;\n    for (int64_t k = 0; k < %s; k++) {\n", rows, row, ni);
-  sb_printf(em->b, "      const int64_t r_ = (int64_t)%s;\n      if (r_ < 0 || r_ >= ROWS_) { bad = 1; break; }\n", ri);
-  sb_printf(em->b, "      for (int64_t j = 0; j < ROW_; j++) acc_[r_ * ROW_ + j] += (%s)%s;\n    }\n",
-            dtype_is_float(n->type.dtype) ? "double" : "uint64_t", rs);
-  sb_printf(em->b, "    if (bad) free(acc_);\n");
+  acc_begin(em, n, numel, work);
+  sb_printf(em->b, "      const int64_t ROWS_ = %s, ROW_ = %s;\n#pragma omp for schedule(static)\n      for (int64_t k = 0; k < %s; k++) {\n",
+            rows, row, ni);
+  sb_printf(em->b, "        const int64_t r_ = (int64_t)%s;\n        if (r_ < 0 || r_ >= ROWS_) { bad = 1; continue; }\n", ri);
+  sb_printf(em->b, "        for (int64_t j = 0; j < ROW_; j++) my_[r_ * ROW_ + j] += (%s)%s;\n      }\n", acc_type(n), rs);
+  acc_end(em, id);
   cpu_fail(em, id, "scatter_add: index out of range");
-  acc_end(em, id, numel);
 }
 
 /* ---------------------------------------------------------------- layout */

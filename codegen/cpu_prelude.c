@@ -8,6 +8,7 @@
 
 const char cpu_prelude[] =
 "#include <math.h>\n"
+"#include <omp.h>\n"
 "#include <stdint.h>\n"
 "#include <stdio.h>\n"
 "#include <stdlib.h>\n"

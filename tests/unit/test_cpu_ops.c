@@ -116,14 +116,20 @@ static void test_float_ops(void) {
   fx_end();
 }
 
-/* matmuls large enough to be split over threads: row blocks of one product, and batch entries */
+/* matmuls large enough to be split over threads (row blocks of one product, batch entries), and
+ * sum_to / scatter_add large enough for per-thread partial sums */
 static void test_big_matmul(void) {
   fx_begin();
   int bx = rarg("f32[B,70,40]", DT_F32, R(3, 3, 70, 40), -1, 1), bw = rarg("f32[100,40]", DT_F32, R(2, 100, 40), -1, 1);
   int ba = rarg("f32[B,4,70,40]", DT_F32, R(4, 3, 4, 70, 40), -1, 1), bb = rarg("f32[B,4,40,60]", DT_F32, R(4, 3, 4, 40, 60), -1, 1);
   out(op(OP_MATMUL, NULL, ia(2, 0, 1), 2, bx, bw));
   out(op(OP_MATMUL, NULL, ia(2, 0, 0), 2, ba, bb));
-  compare_all("large matmuls", CPU_TOL);
+  /* and accumulations with per-thread partial sums */
+  int big = rarg("f32[B,100,120]", DT_F32, R(3, 3, 100, 120), -1, 1), bi = rarg("i32[B,100]", DT_I32, R(2, 3, 100), 0, 7);
+  out(op(OP_SUM_TO, "f32[120]", attrs_none(), 1, big));
+  out(op(OP_SUM_TO, "f32[B,1,120]", attrs_none(), 1, big));
+  out(op(OP_SCATTER_ADD, "f32[7,120]", attrs_none(), 2, big, bi));
+  compare_all("large matmuls and accumulations", CPU_TOL);
   fx_end();
 }
 
