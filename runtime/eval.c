@@ -14,7 +14,7 @@
 typedef struct {
   const char *ckpt, *data, *tok, *tokdir, *backend;
   int64_t batches, batch;
-  int json;
+  int json, allow_extra;
 } EvalArgs;
 
 /* Tokenizer and batch size recorded by a dlmrun checkpoint, where the flags leave them open. */
@@ -51,7 +51,7 @@ static int eval_run(const char *artifact, EvalArgs *a) {
     fprintf(stderr, "dlmrun eval: %s has no loss(x0: i32[B, seq_len], seed, step) with a vocab const\n", artifact);
     goto done;
   }
-  if (!(ps = ckpt_load_weights(m, a->ckpt, 1, 0, stderr, &e)) || !(tok = tok_open(a->tok, a->tokdir, &e)) ||
+  if (!(ps = ckpt_load_weights(m, a->ckpt, 1, a->allow_extra, stderr, &e)) || !(tok = tok_open(a->tok, a->tokdir, &e)) ||
       !data_load(a->data, tok, x0->type.dims[1].k, strtoll(vs, NULL, 10), &d, &e) || !(bs = be->open(m, &e))) {
     fprintf(stderr, "dlmrun eval: %s\n", e.msg);
     goto done;
@@ -100,6 +100,7 @@ int dlmrun_eval(const char *artifact, int argc, char **argv) {
   for (int i = 0; i < argc; i++) {
     const char *f = argv[i], *v;
     if (!strcmp(f, "--json")) { a.json = 1; continue; }
+    if (!strcmp(f, "--allow-extra")) { a.allow_extra = 1; continue; }
     if (!(v = rt_value(argc, argv, &i))) return 2;
     if (!strcmp(f, "--ckpt")) a.ckpt = v;
     else if (!strcmp(f, "--data")) a.data = v;

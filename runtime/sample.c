@@ -15,7 +15,7 @@
 typedef struct {
   const char *ckpt, *tok, *tokdir, *backend, *sampler;
   int64_t n, len;
-  int json;
+  int json, allow_extra;
   SchedKnob knobs[MAX_KNOBS]; int nknobs;
 } SampleArgs;
 
@@ -112,7 +112,7 @@ static int sample_run(const char *artifact, SampleArgs *a) {
   }
   if (s->nout < 1 || s->nout > 8) { fprintf(stderr, "dlmrun sample: sampler %s returns %d values\n", s->name, s->nout); goto done; }
   if (bsym >= 0) symval[bsym] = a->n;
-  if (!(ps = ckpt_load_weights(m, a->ckpt, 1, 0, stderr, &e)) ||
+  if (!(ps = ckpt_load_weights(m, a->ckpt, 1, a->allow_extra, stderr, &e)) ||
       !(tok = tok_open(a->tok, a->tokdir, &e)) || !(bs = be->open(m, &e)) ||
       !sched_run(m, s, be, bs, ps, a->knobs, a->nknobs, symval, outs, &e)) {
     fprintf(stderr, "dlmrun sample: %s\n", e.msg);
@@ -142,6 +142,7 @@ int dlmrun_sample(const char *artifact, int argc, char **argv) {
   for (int i = 0; i < argc; i++) {
     const char *f = argv[i], *v;
     if (!strcmp(f, "--json")) { a.json = 1; continue; }
+    if (!strcmp(f, "--allow-extra")) { a.allow_extra = 1; continue; }
     if (!(v = rt_value(argc, argv, &i))) return 2;
     if (!strcmp(f, "--ckpt")) a.ckpt = v;
     else if (!strcmp(f, "--tokenizer")) a.tok = v;
