@@ -3,8 +3,9 @@
  * reductions, normalizations and scans are row kernels over (outer, axis, inner); matmul calls
  * cblas_sgemm / cblas_dgemm (single-threaded) once per batch entry, the entries split over the
  * threads (or, when the right operand is shared and the left one is not transposed, as one product
- * whose 64-row blocks are split over the threads); attention is a direct kernel (scores, masked softmax,
- * weighted sum; a query row with every key masked gives 0). Semantics follow ir/interp*.c. */
+ * whose 64-row blocks are split over the threads); attention is a direct kernel per batch entry
+ * (scores by gemm, masked softmax, weighted sum by gemm; loops when rows are broadcast; a query row
+ * with every key masked gives 0). Semantics follow ir/interp*.c. */
 #include "cpu_emit_internal.h"
 #include <stdio.h>
 #include <string.h>
@@ -653,24 +654,46 @@ static void emit_attention(Em *em, int id) {
   const char *ct = cpu_ctype(ot->dtype), *ex = ot->dtype == DT_F64 ? "exp" : "expf";
   sb_printf(em->b, "  {\n    const int64_t LQ_ = %s, LK_ = %s, D_ = %s, DV_ = %s, NB_ = %s;\n    const %s SC_ = (%s)%.17g;\n",
             LQ, LK, D, DV, NB, ct, ct, n->attr.f[0]);
-  sb_printf(em->b, "#pragma omp parallel\n    {\n");
-  sb_printf(em->b, "      %s *kt_ = (%s *)dlm_alloc(LK_ * D_, sizeof(%s)), *p_ = (%s *)dlm_alloc(LK_, sizeof(%s)), *acc_ = (%s *)dlm_alloc(DV_, sizeof(%s));\n",
-            ct, ct, ct, ct, ct, ct, ct);
-  sb_printf(em->b, "      uint8_t *keep_ = (uint8_t *)dlm_alloc(LK_, 1);\n      const int ok_ = kt_ && p_ && acc_ && keep_;\n      if (!ok_) bad = 1;\n");
-  sb_printf(em->b, "#pragma omp for schedule(static)\n      for (int64_t bt = 0; bt < NB_; bt++) {\n        if (!ok_) continue;\n");
   const char *names[4] = {"oq_", "ok_k", "ov_", "om_"};
   Strides *sts[4] = {&sq, &sk, &sv, &sm};
-  emit_offsets(em, ot, r - 2, "bt", mask >= 0 && !em->inl[mask] ? 4 : 3, names, sts, "        ");
-  sb_printf(em->b, "        for (int64_t j = 0; j < LK_; j++)\n          for (int64_t d = 0; d < D_; d++) kt_[d * LK_ + j] = v%d[ok_k + j * %s + d * %s];\n",
-            k, sk[r - 2], sk[r - 1]);
-  sb_printf(em->b, "        for (int64_t i = 0; i < LQ_; i++) {\n          for (int64_t j = 0; j < LK_; j++) p_[j] = 0;\n");
-  sb_printf(em->b, "          for (int64_t d = 0; d < D_; d++) {\n            const %s qd_ = v%d[oq_ + i * %s + d * %s];\n", ct, q, sq[r - 2], sq[r - 1]);
-  sb_printf(em->b, "            for (int64_t j = 0; j < LK_; j++) p_[j] += qd_ * kt_[d * LK_ + j];\n          }\n");
+  int nop = mask >= 0 && !em->inl[mask] ? 4 : 3;
   if (mask >= 0) {
     char off[3 * CPU_EXPR];
     cpu_fmt(off, sizeof off, "om_ + i * %s + j * %s", sm[r - 2], sm[r - 1]);
     cpu_read(em, mask, off, rm);
   } else cpu_fmt(rm, sizeof rm, "1");
+  if (!strcmp(sq[r - 1], "1") && !strcmp(sk[r - 1], "1") && !strcmp(sv[r - 1], "1") && strcmp(sq[r - 2], "0") &&
+      strcmp(sk[r - 2], "0") && strcmp(sv[r - 2], "0")) {
+    /* rows of q, k, v are contiguous: per batch entry, scores = q k^T and out = p v by gemm */
+    const char *gemm = ot->dtype == DT_F64 ? "cblas_dgemm" : "cblas_sgemm";
+    sb_printf(em->b, "#pragma omp parallel\n    {\n      %s *s_ = (%s *)dlm_alloc(LQ_ * LK_, sizeof(%s));\n      if (!s_) bad = 1;\n", ct, ct, ct);
+    sb_printf(em->b, "#pragma omp for schedule(static)\n      for (int64_t bt = 0; bt < NB_; bt++) {\n        if (!s_) continue;\n");
+    emit_offsets(em, ot, r - 2, "bt", nop, names, sts, "        ");
+    sb_printf(em->b, "        if (D_ > 0) %s(101, 111, 112, (int)LQ_, (int)LK_, (int)D_, SC_, v%d + oq_, (int)%s, v%d + ok_k, (int)%s, (%s)0, s_, (int)(LK_ > 0 ? LK_ : 1));\n",
+              gemm, q, sq[r - 2], k, sk[r - 2], ct);
+    sb_printf(em->b, "        else memset(s_, 0, (size_t)(LQ_ * LK_) * sizeof *s_);\n");
+    sb_printf(em->b, "        for (int64_t i = 0; i < LQ_; i++) {\n          %s *p_ = s_ + i * LK_;\n          double mx_ = -INFINITY, sum_ = 0;\n          int any_ = 0;\n", ct);
+    sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) {\n            if ((%s) == 0) { p_[j] = -INFINITY; continue; }\n", rm);
+    sb_printf(em->b, "            if (!any_ || p_[j] > mx_) mx_ = p_[j];\n            any_ = 1;\n          }\n");
+    sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) {\n            p_[j] = any_ && p_[j] != -INFINITY ? %s((%s)(p_[j] - mx_)) : 0;\n            sum_ += p_[j];\n          }\n", ex, ct);
+    sb_printf(em->b, "          const %s inv_ = any_ ? (%s)(1 / sum_) : 0;\n          for (int64_t j = 0; j < LK_; j++) p_[j] *= inv_;\n        }\n", ct, ct);
+    sb_printf(em->b, "        if (LK_ > 0 && DV_ > 0) %s(101, 111, 111, (int)LQ_, (int)DV_, (int)LK_, (%s)1, s_, (int)LK_, v%d + ov_, (int)%s, (%s)0, v%d + bt * LQ_ * DV_, (int)DV_);\n",
+              gemm, ct, v, sv[r - 2], ct, id);
+    sb_printf(em->b, "        else memset(v%d + bt * LQ_ * DV_, 0, (size_t)(LQ_ * DV_) * sizeof *v%d);\n      }\n      free(s_);\n    }\n  }\n", id, id);
+    cpu_fail(em, id, "attention: out of memory");
+    return;
+  }
+  sb_printf(em->b, "#pragma omp parallel\n    {\n");
+  sb_printf(em->b, "      %s *kt_ = (%s *)dlm_alloc(LK_ * D_, sizeof(%s)), *p_ = (%s *)dlm_alloc(LK_, sizeof(%s)), *acc_ = (%s *)dlm_alloc(DV_, sizeof(%s));\n",
+            ct, ct, ct, ct, ct, ct, ct);
+  sb_printf(em->b, "      uint8_t *keep_ = (uint8_t *)dlm_alloc(LK_, 1);\n      const int ok_ = kt_ && p_ && acc_ && keep_;\n      if (!ok_) bad = 1;\n");
+  sb_printf(em->b, "#pragma omp for schedule(static)\n      for (int64_t bt = 0; bt < NB_; bt++) {\n        if (!ok_) continue;\n");
+  emit_offsets(em, ot, r - 2, "bt", nop, names, sts, "        ");
+  sb_printf(em->b, "        for (int64_t j = 0; j < LK_; j++)\n          for (int64_t d = 0; d < D_; d++) kt_[d * LK_ + j] = v%d[ok_k + j * %s + d * %s];\n",
+            k, sk[r - 2], sk[r - 1]);
+  sb_printf(em->b, "        for (int64_t i = 0; i < LQ_; i++) {\n          for (int64_t j = 0; j < LK_; j++) p_[j] = 0;\n");
+  sb_printf(em->b, "          for (int64_t d = 0; d < D_; d++) {\n            const %s qd_ = v%d[oq_ + i * %s + d * %s];\n", ct, q, sq[r - 2], sq[r - 1]);
+  sb_printf(em->b, "            for (int64_t j = 0; j < LK_; j++) p_[j] += qd_ * kt_[d * LK_ + j];\n          }\n");
   sb_printf(em->b, "          double mx_ = -INFINITY, s_ = 0;\n          int any_ = 0;\n");
   sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) {\n            keep_[j] = (%s) != 0;\n            if (!keep_[j]) continue;\n", rm);
   sb_printf(em->b, "            p_[j] *= SC_;\n            if (!any_ || p_[j] > mx_) mx_ = p_[j];\n            any_ = 1;\n          }\n");

@@ -110,6 +110,9 @@ static void test_float_ops(void) {
   out(op(OP_MATMUL, NULL, ia(2, 0, 0), 2, a4, b3));
   out(op(OP_ATTENTION, NULL, fa(0.35), 3, q, k, v));
   out(op(OP_ATTENTION, NULL, fa(0.35), 4, q, k, v, mask));
+  /* one key: its rows broadcast (the loop kernel instead of gemm) */
+  int k1 = op(OP_SLICE, NULL, ia(4, 2, 0, 1, 1), 1, k), v1 = op(OP_SLICE, NULL, ia(4, 2, 2, 3, 1), 1, v);
+  out(op(OP_ATTENTION, NULL, fa(0.35), 3, q, k1, v1));
   out(op(OP_IOTA, "f32[B,3,2]", ia(1, 1), 0));
   out(op(OP_IOTA, "i32[B,3,2]", ia(1, -1), 0));
   compare_all("float ops", CPU_TOL);
