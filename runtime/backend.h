@@ -23,6 +23,7 @@ typedef struct Backend {
 
 extern const Backend backend_interp;           /* runtime/backend_interp.c */
 extern const Backend backend_cpu;              /* runtime/backend_cpu.c */
+extern const Backend backend_cuda;             /* runtime/backend_cuda.c (open fails without a device) */
 const Backend *backend_find(const char *name);  /* NULL if unknown or not built */
 
 #endif

@@ -26,5 +26,6 @@ const Backend backend_interp = {"interp", interp_open, interp_backend_run, inter
 const Backend *backend_find(const char *name) {
   if (strcmp(name, "interp") == 0) return &backend_interp;
   if (strcmp(name, "cpu") == 0) return &backend_cpu;
+  if (strcmp(name, "cuda") == 0) return &backend_cuda;
   return NULL;
 }

@@ -1,0 +1,60 @@
+/* cuda_emit.h — CUDA C code generation for the CUDA backend: one CUDA translation unit per IR
+ * function with one or more __global__ kernels per live IR node, plus the launch plan the host runs
+ * (kernels, cuBLAS matrix products). Unfused: every node is its own kernel (or gemm call).
+ *
+ * Every kernel has the signature
+ *   extern "C" __global__ void k<node>_<n>(DlmS Sv, void *const *V, int *bad)
+ * Sv.s[] holds the module's shape symbol values; V[id] is the device buffer of value id (dense
+ * row-major, storage as in cpu_emit.h: float for f32/bf16/f16, double, int32, int64, uint8 bool) and
+ * V[nnodes + id] node id's scratch buffer; a kernel that detects bad input (an index out of range,
+ * an integer division by zero) stores 1 + its node id into *bad. Small constants are literals.
+ * Matrix products of float storage run on cuBLAS with bf16 inputs and fp32 accumulation (the
+ * operands are rounded to bf16 by generated kernels into the node's scratch buffer). */
+#ifndef DLM_CUDA_EMIT_H
+#define DLM_CUDA_EMIT_H
+
+#include "cpu_emit.h"
+
+typedef enum {
+  CL_THREADS,   /* one thread per unit, grid-stride; units = product of dims */
+  CL_BLOCKS,    /* one block of 256 threads per unit (row kernels) */
+  CL_ATTN,      /* one block of 128 threads per unit, dynamic shared memory = 4 * shmem_dim bytes */
+  CL_GEMM       /* no kernel: the host calls cuBLAS for matmul node `node` */
+} CudaLaunchKind;
+
+typedef struct {
+  int node;
+  CudaLaunchKind kind;
+  char name[32];                 /* kernel name (empty for CL_GEMM) */
+  int ndims; Dim dims[2 * DLM_MAX_RANK]; /* units = product of dims (an empty product is 1) */
+  Dim shmem_dim;                 /* CL_ATTN: floats of dynamic shared memory */
+} CudaLaunch;
+
+typedef struct {
+  char *src;                     /* the CUDA C source (malloc'd) */
+  CudaLaunch *launch; int nlaunch, caplaunch; /* in execution order */
+  char *live;                    /* live[id]: the node is computed or read (malloc'd, nnodes) */
+  char *inl;                     /* inl[id]: a constant read as a literal, no buffer (malloc'd) */
+  int nkernels;                  /* kernels in src */
+} CudaUnit;
+
+/* Generate the unit for f. Returns 1, or 0 with *e set naming the op (or dtype) that has no CUDA
+ * kernel. */
+int cuda_emit_func(const Module *m, const Func *f, CudaUnit *u, DlmErr *e);
+void cuda_unit_free(CudaUnit *u);
+
+/* codegen/cuda_prelude.c: device helpers at the top of every unit (no system headers needed) */
+extern const char cuda_prelude[];
+/* A standalone unit with the AdamW update kernel
+ *   dlm_adamw(float *p, float *m, float *v, const float *g, long long n, float lr, float b1, float b2,
+ *             float eps, float wd, float bc1, float bc2)   (bc = 1 - beta^t) */
+extern const char cuda_adamw_src[];
+
+/* codegen/cuda_nvrtc.c: compile a unit with NVRTC for sm_<arch> into a CUBIN, cached on disk by the
+ * FNV-1a hash of the source and options ($DLM_CACHE_DIR etc. as for the CPU backend, under cuda/).
+ * Returns a malloc'd image (*size bytes) or NULL with *e set (NVRTC's log on a compile failure, or
+ * "built without NVRTC"). */
+void *cuda_compile(const char *src, int arch, size_t *size, DlmErr *e);
+int cuda_have_nvrtc(void); /* 1 if this build links NVRTC */
+
+#endif
