@@ -13,7 +13,7 @@
 #define GPU_TOL 3e-2
 
 static const DslDefine small[] = {{"vocab", "37"}, {"seq_len", "16"}, {"layers", "2"},
-                                  {"hidden_dim", "32"}, {"heads", "2"}, {"cond_dim", "16"}};
+                                  {"dim", "32"}, {"heads", "2"}, {"cond_dim", "16"}};
 
 static ParamStore *random_params(const Module *m) {
   ParamStore *ps = pstore_new();
