@@ -13,11 +13,13 @@ double lr_at(const OptConfig *c, int64_t t) {
 
 double grad_global_norm(Tensor *const *g, int n) {
   double s = 0;
-  for (int i = 0; i < n; i++)
+  for (int i = 0; i < n; i++) {
+    const float *f = g[i]->dtype == DT_F32 ? g[i]->data : NULL;
     for (int64_t k = 0; k < g[i]->numel; k++) {
-      double x = tensor_get(g[i], k);
+      double x = f ? (double)f[k] : tensor_get(g[i], k);
       s += x * x;
     }
+  }
   return sqrt(s);
 }
 
@@ -30,8 +32,9 @@ void adamw_update(const OptConfig *c, int64_t t, double lr, double gscale, Tenso
   float *pp = p->data, *pm = m->data, *pv = v->data;
   double bc1 = 1.0 - pow(c->beta1, (double)t), bc2 = 1.0 - pow(c->beta2, (double)t);
   double decay = 1.0 - lr * c->weight_decay;
+  const float *gf = g->dtype == DT_F32 ? g->data : NULL;
   for (int64_t k = 0; k < p->numel; k++) {
-    double gk = tensor_get(g, k) * gscale;
+    double gk = (gf ? (double)gf[k] : tensor_get(g, k)) * gscale;
     double mk = c->beta1 * pm[k] + (1.0 - c->beta1) * gk;
     double vk = c->beta2 * pv[k] + (1.0 - c->beta2) * gk * gk;
     double w = pp[k] * decay;

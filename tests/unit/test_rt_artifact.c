@@ -1,7 +1,7 @@
 /* test_rt_artifact.c — the .dlmc container: a round trip gives back the same IR text and the same
  * loss value; every truncation, every flipped header byte, random flips in the sections, a wrong
- * version, overlapping sections and a lying metadata section are all refused with a message naming
- * the file; the gradient function is present. */
+ * version, overlapping sections, a lying metadata section and a checksummed but cut or NUL-holding IR
+ * section are all refused with a message naming the file; the gradient function is present. */
 #include "check.h"
 #include "interp.h"
 #include "rt_fixture.h"
@@ -138,6 +138,23 @@ int main(void) {
   reseal(d);
   CHECK(refused("t.dlmc", d, nlen, "consts"));
   free(d);
+
+  /* A correctly checksummed IR section cut in half (the parser or verifier must refuse it), and one
+   * holding a NUL byte. */
+  size_t half = irlen / 2, metalen = len - 16 - 64 - irlen, hlen = 16 + 64 + half + metalen;
+  unsigned char *h = calloc(1, hlen);
+  memcpy(h, buf, 16 + 64 + half);
+  memcpy(h + 16 + 64 + half, buf + 16 + 64 + irlen, metalen);   /* the true metadata */
+  put64(h + 16 + 16, half);
+  put32(h + 16 + 24, crc32_update(0, h + 16 + 64, half));
+  put64(h + 16 + 32 + 8, 16 + 64 + half);
+  reseal(h);
+  CHECK(refused("t.dlmc", h, hlen, "IR"));
+  h[16 + 64 + 10] = 0;
+  put32(h + 16 + 24, crc32_update(0, h + 16 + 64, half));
+  reseal(h);
+  CHECK(refused("t.dlmc", h, hlen, "NUL"));
+  free(h);
 
   free(c);
   free(buf);
