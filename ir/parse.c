@@ -190,7 +190,7 @@ static int get_float(P *p, double *out) {
 /* %N with 0 <= N < limit. */
 static int get_ref(P *p, int limit, const char *what, int *out) {
   Tok t = p->tok;
-  int64_t v;
+  int64_t v = 0;
   if (!expect_punct(p, '%') || !get_int(p, 0, INT32_MAX, &v)) return 0;
   if (v >= limit) return fail(p, &t, "%%%lld is not a defined %s", (long long)v, what);
   *out = (int)v;
