@@ -12,7 +12,10 @@ typedef struct {
   const Func *f;
   Sb *b;
   const char *inl;  /* inl[id]: a const read as a literal, without a buffer */
+  const char *fused;/* fused[id]: an elementwise value computed inside its only reader's loop */
 } Em;
+
+#define CPU_MAX_LEAVES 16 /* most distinct buffers one fused elementwise kernel reads */
 
 /* snprintf into a fixed buffer; generated expressions are bounded by CPU_EXPR multiples, and an
  * over-long one is cut (which the C compiler then rejects, so it cannot go unnoticed). */
@@ -34,5 +37,11 @@ void cpu_fail(Em *em, int id, const char *msg);
 int cpu_emit_kernel(Em *em, int id, DlmErr *e);
 /* 1 if op reads its inputs through raw pointers (so a const input needs a buffer) */
 int cpu_op_needs_buffers(OpKind op);
+/* Mark the values to fuse into their reader's loop (see cpu_emit_ops.c); uses[id] = the number of
+ * reads of id by live nodes plus its appearances among the outputs; reader[id] = its last reader.
+ * $DLM_CPU_NOFUSE turns fusion off (each node then has its own kernel). */
+void cpu_mark_fusion(const Em *em, const char *live, const int *uses, const int *reader, char *fused);
+/* the comment naming node id (op, type, DSL name, source location) */
+void cpu_node_comment(const Em *em, int id, const char *prefix);
 
 #endif

@@ -8,6 +8,7 @@
  * with every key masked gives 0). Semantics follow ir/interp*.c. */
 #include "cpu_emit_internal.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define PAR_MIN "32768" /* elements below which a kernel stays on one thread */
@@ -77,9 +78,9 @@ static void map_begin(Em *em, const Type *t, int parallel, int nops, MapOp *ops,
   if (parallel == 1) sb_printf(em->b, "#pragma omp parallel for if (Q_ * L_ > %s) schedule(static)\n", PAR_MIN);
   else if (parallel == 2) sb_printf(em->b, "#pragma omp for schedule(static)\n");
   sb_printf(em->b, "    for (int64_t q = 0; q < Q_; q++) {\n");
-  const char *names[4];
-  Strides *sts[4];
-  char nb[4][16];
+  const char *names[CPU_MAX_LEAVES];
+  Strides *sts[CPU_MAX_LEAVES];
+  char nb[CPU_MAX_LEAVES][16];
   int nn = 0;
   for (int j = 0; j < nops; j++) {
     if (ops[j].id >= 0 && em->inl[ops[j].id]) continue;
@@ -192,22 +193,127 @@ static int elem_expr(const Node *n, DType tin, char r[][CPU_EXPR], char *out, in
   return 1;
 }
 
+/* ---------------------------------------------------------------- fusion of elementwise chains */
+static int is_map_op(const Node *n) {
+  FusionClass c = op_info[n->op].fclass;
+  return (c == FC_ELEMWISE || c == FC_BROADCAST) && n->op != OP_RAND && n->op != OP_BROADCAST;
+}
+
+/* a value that can be computed inside its reader's loop: elementwise, no failure checks, kept in
+ * its storage precision without a rounding pass */
+static int fusable_value(const Em *em, const Node *n) {
+  if (!is_map_op(n) || n->type.dtype == DT_BF16 || n->type.dtype == DT_F16) return 0;
+  DType tin = T_(em, n->in[n->op == OP_WHERE ? 1 : 0])->dtype;
+  if (!dtype_is_float(tin) && (n->op == OP_DIV || n->op == OP_MOD || n->op == OP_POW)) return 0;
+  if (n->op == OP_CAST && dtype_is_float(tin) && !dtype_is_float(n->type.dtype) && n->type.dtype != DT_BOOL) return 0;
+  return 1;
+}
+
+static int same_dims(const Type *a, const Type *b) {
+  if (a->rank != b->rank) return 0;
+  for (int d = 0; d < a->rank; d++)
+    if (!dim_eq(a->dims[d], b->dims[d])) return 0;
+  return 1;
+}
+
+/* The fused nodes feeding id (grp, in increasing order) and the other values they and id read
+ * (leaves, distinct). Returns 0 when a limit is exceeded. */
+static int fused_group(const Em *em, int id, int *grp, int *ng, int *leaves, int *nl) {
+  const Node *n = N_(em, id);
+  for (int j = 0; j < n->nin; j++) {
+    int x = n->in[j], seen = 0;
+    if (em->fused[x]) {
+      for (int g = 0; g < *ng; g++) seen |= grp[g] == x;
+      if (seen) continue;
+      if (*ng == 64) return 0;
+      grp[(*ng)++] = x;
+      if (!fused_group(em, x, grp, ng, leaves, nl)) return 0;
+    } else {
+      for (int l = 0; l < *nl; l++) seen |= leaves[l] == x;
+      if (seen) continue;
+      if (*nl == CPU_MAX_LEAVES) return 0;
+      leaves[(*nl)++] = x;
+    }
+  }
+  return 1;
+}
+
+static int cmp_int(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
+
+void cpu_mark_fusion(const Em *em, const char *live, const int *uses, const int *reader, char *fused) {
+  const Func *f = em->f;
+  for (int id = 0; id < f->nnodes; id++) {
+    int is_out = 0;
+    for (int k = 0; k < f->nout; k++) is_out |= f->outs[k] == id;
+    const Node *n = N_(em, id);
+    if (!live[id] || em->inl[id] || is_out || uses[id] != 1 || !fusable_value(em, n)) continue;
+    const Node *r = N_(em, reader[id]);
+    fused[id] = is_map_op(r) && same_dims(&n->type, &r->type);
+  }
+  /* groups over the limits are not fused */
+  for (int id = f->nnodes - 1; id >= 0; id--) {
+    if (!live[id] || fused[id] || !is_map_op(N_(em, id))) continue;
+    int grp[64], ng = 0, leaves[CPU_MAX_LEAVES], nl = 0;
+    if (fused_group(em, id, grp, &ng, leaves, &nl)) continue;
+    /* unfuse the group: the fused values whose chain of readers ends at id */
+    char *in_group = calloc((size_t)id + 1, 1);
+    if (!in_group) { memset(fused, 0, (size_t)f->nnodes); return; }
+    in_group[id] = 1;
+    for (int x = id - 1; x >= 0; x--) in_group[x] = fused[x] && reader[x] <= id && in_group[reader[x]];
+    for (int x = 0; x < id; x++)
+      if (in_group[x]) fused[x] = 0;
+    free(in_group);
+  }
+}
+
 static int emit_elementwise(Em *em, int id, DlmErr *e) {
   const Node *n = N_(em, id);
-  MapOp ops[3];
-  char reads[3][CPU_EXPR], body[4 * CPU_EXPR];
-  for (int j = 0; j < n->nin; j++) {
-    ops[j].id = n->in[j];
-    bcast_strides(T_(em, n->in[j]), &n->type, ops[j].st);
-  }
-  map_begin(em, &n->type, 1, n->nin, ops, reads);
-  int checks;
-  DType tin = T_(em, n->in[n->op == OP_WHERE ? 1 : 0])->dtype;
-  if (!elem_expr(n, tin, reads, body, &checks)) {
-    err_set(e, n->loc, "cpu: %s is not defined on %s values", op_info[n->op].name, dtype_name(tin));
+  int grp[64], ng = 0, leaves[CPU_MAX_LEAVES], nl = 0;
+  if (!fused_group(em, id, grp, &ng, leaves, &nl)) {
+    err_set(e, n->loc, "cpu: internal error: fused kernel over its limits");
     return 0;
   }
-  sb_printf(em->b, "        v%d[k] = %s;\n", id, body);
+  qsort(grp, (size_t)ng, sizeof *grp, cmp_int);
+  for (int g = 0; g < ng; g++) cpu_node_comment(em, grp[g], "fused here: ");
+  MapOp *ops = malloc((size_t)(nl ? nl : 1) * sizeof *ops);
+  char (*reads)[CPU_EXPR] = malloc((size_t)(nl ? nl : 1) * sizeof *reads);
+  if (!ops || !reads) {
+    free(ops);
+    free(reads);
+    err_set(e, n->loc, "cpu: out of memory");
+    return 0;
+  }
+  for (int l = 0; l < nl; l++) {
+    ops[l].id = leaves[l];
+    bcast_strides(T_(em, leaves[l]), &n->type, ops[l].st);
+  }
+  map_begin(em, &n->type, 1, nl, ops, reads);
+  int checks = 0, ok = 1;
+  for (int g = 0; ok && g <= ng; g++) {
+    int x = g < ng ? grp[g] : id;
+    const Node *xn = N_(em, x);
+    char ch[3][CPU_EXPR], body[4 * CPU_EXPR];
+    for (int j = 0; j < xn->nin; j++) {
+      int in = xn->in[j];
+      if (em->fused[in]) cpu_fmt(ch[j], sizeof ch[j], "t%d", in);
+      else
+        for (int l = 0; l < nl; l++)
+          if (leaves[l] == in) memcpy(ch[j], reads[l], sizeof ch[j]);
+    }
+    DType tin = T_(em, xn->in[xn->op == OP_WHERE ? 1 : 0])->dtype;
+    int ck;
+    if (!elem_expr(xn, tin, ch, body, &ck)) {
+      err_set(e, xn->loc, "cpu: %s is not defined on %s values", op_info[xn->op].name, dtype_name(tin));
+      ok = 0;
+      break;
+    }
+    checks |= ck;
+    if (x == id) sb_printf(em->b, "        v%d[k] = %s;\n", id, body);
+    else sb_printf(em->b, "        const %s t%d = %s;\n", cpu_ctype(xn->type.dtype), x, body);
+  }
+  free(ops);
+  free(reads);
+  if (!ok) return 0;
   map_end(em);
   if (checks) {
     char msg[128];

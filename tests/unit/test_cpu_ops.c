@@ -136,6 +136,25 @@ static void test_big_matmul(void) {
   fx_end();
 }
 
+/* elementwise chains fused into one loop: within the limits, and one reading more distinct
+ * buffers than a fused kernel takes (20 slices), which is left unfused */
+static void test_fusion(void) {
+  fx_begin();
+  int x = rarg("f32[B,20,6]", DT_F32, R(3, 2, 20, 6), -1, 1), y = rarg("f32[6]", DT_F32, R(1, 6), -1, 1);
+  Attrs none = attrs_none();
+  int half = op(OP_CONST, "f32[]", fa(0.5), 0);
+  int e1 = op(OP_EXP, NULL, none, 1, x), m1 = op(OP_MUL, NULL, none, 2, e1, y), s1 = op(OP_SIN, NULL, none, 1, x);
+  out(op(OP_ADD, NULL, none, 2, m1, s1));
+  int acc = op(OP_SLICE, NULL, ia(4, 1, 0, 1, 1), 1, x);
+  for (int k = 1; k < 20; k++) {
+    int sk = op(OP_SLICE, NULL, ia(4, 1, k, k + 1, 1), 1, x);
+    acc = op(OP_ADD, NULL, none, 2, op(OP_MUL, NULL, none, 2, acc, half), sk);
+  }
+  out(op(OP_TANH, NULL, none, 1, acc));
+  compare_all("fused chains", CPU_TOL);
+  fx_end();
+}
+
 static void test_int_ops(void) {
   fx_begin();
   int a = rarg("i64[B,6]", DT_I64, R(2, 2, 6), -40, 40);
@@ -284,6 +303,7 @@ int main(void) {
   cpu_test_env();
   test_float_ops();
   test_big_matmul();
+  test_fusion();
   test_int_ops();
   test_f64_ops();
   test_rand();
