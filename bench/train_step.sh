@@ -1,0 +1,91 @@
+#!/bin/bash
+# train_step.sh — the training-step benchmark: full MDLM training steps (batch, forward, backward,
+# global-norm clipping, AdamW, EMA) on one configuration, timed for `dlmrun train` (the compiled
+# CPU backend) and for the plain-PyTorch peer bench/pytorch_mdlm.py, printed side by side with the
+# medians, tokens/s, the ratio, the exact configuration and the machine.
+#   bench/train_step.sh            (run from the repository root after building dlmc and dlmrun)
+# Environment (defaults in brackets): BUILD_DIR [build-rel] LAYERS [2] DIM [128] HEADS [4]
+#   SEQ_LEN [128] BATCH [32] COND_DIM [64] LR [3e-4] WARMUP [3] STEPS [10] THREADS [2] ROUNDS [1]
+#   DATA [a byte text made here from the repository's sources and docs]
+# Both sides use the byte tokenizer (vocab 256 + mask), fp32, THREADS threads (OMP_NUM_THREADS and
+# OPENBLAS_NUM_THREADS for both, plus torch.set_num_threads; both use the system OpenBLAS), AdamW
+# betas 0.9/0.999 eps 1e-8 weight decay 0 at a constant LR, clip 1.0, EMA 0.9999. Each round runs dlmc then PyTorch; the
+# first WARMUP steps of each run are not timed (dlmc's first step also compiles or loads its
+# kernels); the medians are over the STEPS timed steps of every round. dlmc's per-step times come
+# from DIR/metrics.jsonl (ms_per_step there is the running mean, so step k took
+# k*mean_k - (k-1)*mean_(k-1)). Without torch for /usr/bin/python3 only the dlmc line is printed
+# (bench/install-bench-deps.sh installs it).
+set -eu
+BUILD_DIR=${BUILD_DIR:-build-rel}
+LAYERS=${LAYERS:-2} DIM=${DIM:-128} HEADS=${HEADS:-4} SEQ_LEN=${SEQ_LEN:-128} BATCH=${BATCH:-32}
+COND_DIM=${COND_DIM:-64} LR=${LR:-3e-4} WARMUP=${WARMUP:-3} STEPS=${STEPS:-10} THREADS=${THREADS:-2}
+ROUNDS=${ROUNDS:-1}
+PY=/usr/bin/python3
+for tool in dlmc dlmrun; do
+  [ -x "$BUILD_DIR/$tool" ] || { echo "train_step.sh: $BUILD_DIR/$tool not found (build it, or set BUILD_DIR)" >&2; exit 2; }
+done
+[ -x "$PY" ] || { echo "train_step.sh: $PY not found" >&2; exit 2; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+if [ -z "${DATA:-}" ]; then
+  DATA=$tmp/text.txt
+  cat README.md docs/*.md models/*.dsl models/std/*.dsl ir/*.c frontend/*.c passes/*.c runtime/*.c >"$DATA"
+fi
+# The width const is `hidden_dim` or `dim`, whichever models/mdlm.dsl declares.
+width=dim
+grep -q '^const hidden_dim\b' models/mdlm.dsl && width=hidden_dim
+defs=(-D layers="$LAYERS" -D "$width=$DIM" -D heads="$HEADS" -D seq_len="$SEQ_LEN" -D cond_dim="$COND_DIM" -D vocab=256)
+"$BUILD_DIR/dlmc" compile models/mdlm.dsl "${defs[@]}" -o "$tmp/m.dlmc" >"$tmp/compile.txt"
+
+have_torch=0
+"$PY" -c 'import torch' 2>/dev/null && have_torch=1
+total=$((WARMUP + STEPS))
+: >"$tmp/dlmc_ms"
+: >"$tmp/torch_ms"
+for r in $(seq 1 "$ROUNDS"); do
+  OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS "$BUILD_DIR/dlmrun" "$tmp/m.dlmc" train --data "$DATA" \
+    --batch "$BATCH" --steps "$total" --lr "$LR" --clip 1.0 --ema 0.9999 --seed "$r" --log-every 1 \
+    --backend cpu --out "$tmp/run$r" 2>"$tmp/dlmrun$r.err" ||
+    { echo "train_step.sh: dlmrun train failed:" >&2; tail -5 "$tmp/dlmrun$r.err" >&2; exit 1; }
+  "$PY" - "$tmp/run$r/metrics.jsonl" "$WARMUP" >>"$tmp/dlmc_ms" <<'EOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+prev = 0.0
+for row in rows:
+    total = row["ms_per_step"] * row["step"]
+    if row["step"] > int(sys.argv[2]):
+        print(f"{total - prev:.3f}")
+    prev = total
+EOF
+  if [ "$have_torch" = 1 ]; then
+    OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS "$PY" bench/pytorch_mdlm.py --data "$DATA" --layers "$LAYERS" --dim "$DIM" --heads "$HEADS" --seq-len "$SEQ_LEN" \
+      --batch "$BATCH" --cond-dim "$COND_DIM" --lr "$LR" --warmup "$WARMUP" --steps "$STEPS" --threads "$THREADS" \
+      --seed "$r" --times "$tmp/torch_ms" >"$tmp/torch$r.out"
+  fi
+done
+
+echo "== MDLM training step: $(date -u '+%Y-%m-%d %H:%M UTC'), dlmc $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+echo "config: layers=$LAYERS $width=$DIM heads=$HEADS seq_len=$SEQ_LEN batch=$BATCH cond_dim=$COND_DIM vocab=256+mask (byte tokenizer)"
+echo "        fp32, $THREADS threads, AdamW(lr=$LR, betas=0.9/0.999, eps=1e-8, wd=0), clip 1.0, EMA 0.9999"
+echo "        $ROUNDS round(s) of $WARMUP warm-up + $STEPS timed steps per implementation; data $(wc -c <"$DATA") bytes"
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores online, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "         $(cc --version | head -1)$([ "$have_torch" = 1 ] && echo ", torch $("$PY" -c 'import torch; print(torch.__version__)')")"
+echo "dlmc compile: $(head -1 "$tmp/compile.txt")"
+[ "$have_torch" = 1 ] && echo "pytorch: $(head -1 "$tmp/torch1.out")"
+"$PY" - "$tmp/dlmc_ms" "$tmp/torch_ms" "$BATCH" "$SEQ_LEN" <<'EOF'
+import statistics, sys
+tokens = int(sys.argv[3]) * int(sys.argv[4])
+rows = []
+for name, path in (("dlmc (dlmrun train, cpu)", sys.argv[1]), ("pytorch (bench/pytorch_mdlm.py)", sys.argv[2])):
+    ms = [float(l) for l in open(path) if l.strip()]
+    if ms:
+        rows.append((name, statistics.median(ms), min(ms), max(ms), len(ms)))
+print(f"{'implementation':34} {'median ms/step':>14} {'tokens/s':>10} {'min ms':>9} {'max ms':>9} {'steps':>5}")
+for name, med, lo, hi, n in rows:
+    print(f"{name:34} {med:14.1f} {tokens / (med / 1e3):10.0f} {lo:9.1f} {hi:9.1f} {n:5d}")
+if len(rows) == 2:
+    print(f"ratio (dlmc tokens/s / pytorch tokens/s): {rows[1][1] / rows[0][1]:.2f}x")
+else:
+    print("pytorch: skipped (torch not importable by /usr/bin/python3; run bench/install-bench-deps.sh)")
+EOF
