@@ -11,9 +11,11 @@ typedef struct {
   const Module *m;
   const Func *f;
   Sb *b;
-  const char *inl;  /* inl[id]: a const read as a literal, without a buffer */
-  const char *fused;/* fused[id]: an elementwise value computed inside its only reader's loop */
+  const char *inl;  /* inl[id]: CPU_INL_CONST, CPU_INL_FUSED or 0 (a value with a buffer) */
 } Em;
+
+#define CPU_INL_CONST 1   /* a const read as a literal, without a buffer */
+#define CPU_INL_FUSED 2   /* an elementwise value computed inside its only reader's loop */
 
 #define CPU_MAX_LEAVES 16 /* most distinct buffers one fused elementwise kernel reads */
 
@@ -37,10 +39,11 @@ void cpu_fail(Em *em, int id, const char *msg);
 int cpu_emit_kernel(Em *em, int id, DlmErr *e);
 /* 1 if op reads its inputs through raw pointers (so a const input needs a buffer) */
 int cpu_op_needs_buffers(OpKind op);
-/* Mark the values to fuse into their reader's loop (see cpu_emit_ops.c); uses[id] = the number of
+/* Mark the values to fuse into their reader's loop (inl[id] = CPU_INL_FUSED; inl is em->inl, see
+ * cpu_emit_ops.c); uses[id] = the number of
  * reads of id by live nodes plus its appearances among the outputs; reader[id] = its last reader.
  * $DLM_CPU_NOFUSE turns fusion off (each node then has its own kernel). */
-void cpu_mark_fusion(const Em *em, const char *live, const int *uses, const int *reader, char *fused);
+void cpu_mark_fusion(const Em *em, const char *live, const int *uses, const int *reader, char *inl);
 /* the comment naming node id (op, type, DSL name, source location) */
 void cpu_node_comment(const Em *em, int id, const char *prefix);
 

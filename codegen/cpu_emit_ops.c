@@ -83,7 +83,7 @@ static void map_begin(Em *em, const Type *t, int parallel, int nops, MapOp *ops,
   char nb[CPU_MAX_LEAVES][16];
   int nn = 0;
   for (int j = 0; j < nops; j++) {
-    if (ops[j].id >= 0 && em->inl[ops[j].id]) continue;
+    if (ops[j].id >= 0 && em->inl[ops[j].id] == CPU_INL_CONST) continue;
     cpu_fmt(nb[nn], sizeof nb[nn], "o%d", j);
     names[nn] = nb[nn];
     sts[nn] = &ops[j].st;
@@ -222,7 +222,7 @@ static int fused_group(const Em *em, int id, int *grp, int *ng, int *leaves, int
   const Node *n = N_(em, id);
   for (int j = 0; j < n->nin; j++) {
     int x = n->in[j], seen = 0;
-    if (em->fused[x]) {
+    if (em->inl[x] == CPU_INL_FUSED) {
       for (int g = 0; g < *ng; g++) seen |= grp[g] == x;
       if (seen) continue;
       if (*ng == 64) return 0;
@@ -240,28 +240,32 @@ static int fused_group(const Em *em, int id, int *grp, int *ng, int *leaves, int
 
 static int cmp_int(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
 
-void cpu_mark_fusion(const Em *em, const char *live, const int *uses, const int *reader, char *fused) {
+void cpu_mark_fusion(const Em *em, const char *live, const int *uses, const int *reader, char *inl) {
   const Func *f = em->f;
   for (int id = 0; id < f->nnodes; id++) {
     int is_out = 0;
     for (int k = 0; k < f->nout; k++) is_out |= f->outs[k] == id;
     const Node *n = N_(em, id);
-    if (!live[id] || em->inl[id] || is_out || uses[id] != 1 || !fusable_value(em, n)) continue;
+    if (!live[id] || inl[id] || is_out || uses[id] != 1 || !fusable_value(em, n)) continue;
     const Node *r = N_(em, reader[id]);
-    fused[id] = is_map_op(r) && same_dims(&n->type, &r->type);
+    if (is_map_op(r) && same_dims(&n->type, &r->type)) inl[id] = CPU_INL_FUSED;
   }
   /* groups over the limits are not fused */
   for (int id = f->nnodes - 1; id >= 0; id--) {
-    if (!live[id] || fused[id] || !is_map_op(N_(em, id))) continue;
+    if (!live[id] || inl[id] || !is_map_op(N_(em, id))) continue;
     int grp[64], ng = 0, leaves[CPU_MAX_LEAVES], nl = 0;
     if (fused_group(em, id, grp, &ng, leaves, &nl)) continue;
     /* unfuse the group: the fused values whose chain of readers ends at id */
     char *in_group = calloc((size_t)id + 1, 1);
-    if (!in_group) { memset(fused, 0, (size_t)f->nnodes); return; }
+    if (!in_group) { /* then fuse nothing */
+      for (int x = 0; x < f->nnodes; x++)
+        if (inl[x] == CPU_INL_FUSED) inl[x] = 0;
+      return;
+    }
     in_group[id] = 1;
-    for (int x = id - 1; x >= 0; x--) in_group[x] = fused[x] && reader[x] <= id && in_group[reader[x]];
+    for (int x = id - 1; x >= 0; x--) in_group[x] = inl[x] == CPU_INL_FUSED && reader[x] <= id && in_group[reader[x]];
     for (int x = 0; x < id; x++)
-      if (in_group[x]) fused[x] = 0;
+      if (in_group[x]) inl[x] = 0;
     free(in_group);
   }
 }
@@ -295,7 +299,7 @@ static int emit_elementwise(Em *em, int id, DlmErr *e) {
     char ch[3][CPU_EXPR], body[4 * CPU_EXPR];
     for (int j = 0; j < xn->nin; j++) {
       int in = xn->in[j];
-      if (em->fused[in]) cpu_fmt(ch[j], sizeof ch[j], "t%d", in);
+      if (em->inl[in] == CPU_INL_FUSED) cpu_fmt(ch[j], sizeof ch[j], "t%d", in);
       else
         for (int l = 0; l < nl; l++)
           if (leaves[l] == in) memcpy(ch[j], reads[l], sizeof ch[j]);
@@ -762,7 +766,7 @@ static void emit_attention(Em *em, int id) {
             LQ, LK, D, DV, NB, ct, ct, n->attr.f[0]);
   const char *names[4] = {"oq_", "ok_k", "ov_", "om_"};
   Strides *sts[4] = {&sq, &sk, &sv, &sm};
-  int nop = mask >= 0 && !em->inl[mask] ? 4 : 3;
+  int nop = mask >= 0 && em->inl[mask] != CPU_INL_CONST ? 4 : 3;
   if (mask >= 0) {
     char off[3 * CPU_EXPR];
     cpu_fmt(off, sizeof off, "om_ + i * %s + j * %s", sm[r - 2], sm[r - 1]);
