@@ -93,8 +93,8 @@ static __attribute__((unused)) void cpu_compare(const char *what, const Module *
   else
     CHECK_MSG(ok2, "%s: cpu backend failed: %s", what, e2.msg);
   for (int k = 0; ok1 && ok2 && k < f->nout; k++) {
-    char nm[256];
-    snprintf(nm, sizeof nm, "%s output %d (%s)", what, k, f->outnames && f->outnames[k] ? f->outnames[k] : "?");
+    char nm[512];
+    snprintf(nm, sizeof nm, "%.200s output %d (%.200s)", what, k, f->outnames && f->outnames[k] ? f->outnames[k] : "?");
     CHECK_MSG(cpu_close_enough(nm, got[k], want[k], tol), "%s differs from the interpreter", nm);
   }
   for (int k = 0; k < f->nout; k++) {

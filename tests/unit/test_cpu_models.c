@@ -54,7 +54,7 @@ static void check_model(const char *path) {
     if (f->nargs > 64) continue;
     make_args(f, args);
     char what[256];
-    snprintf(what, sizeof what, "%s %s", path, f->name);
+    snprintf(what, sizeof what, "%.100s %.100s", path, f->name);
     cpu_compare(what, m, f, st, ps, args, CPU_TOL);
     saw_grad |= strcmp(f->name, "loss.grad") == 0;
     for (int a = 0; a < f->nargs; a++) tensor_free(args[a]);
