@@ -173,8 +173,8 @@ static int elem_expr(const Node *n, DType tin, char r[][CPU_EXPR], char *out, in
 /* reads of the operands ids[] (broadcast against the output of id) at element k */
 static void map_reads(Cx *c, int id, int nops, const int *ids, Strides *st, char reads[][CPU_EXPR]) {
   const Type *t = T_(c, id);
-  const char *names[4];
-  Strides *sts[4];
+  const char *names[4] = {0};
+  Strides *sts[4] = {0};
   char nb[4][16];
   int nn = 0;
   for (int j = 0; j < nops; j++) {
