@@ -59,7 +59,7 @@ static void compare(const char *what, const Func *f, BackendState *gpu, BackendS
   CHECK_MSG(ok1 == ok2, "%s: cpu %s (%s), cuda %s (%s)", what, ok1 ? "ran" : "failed", e1.msg, ok2 ? "ran" : "failed", e2.msg);
   for (int k = 0; ok1 && ok2 && k < f->nout; k++) {
     char nm[256];
-    snprintf(nm, sizeof nm, "%s output %d (%s)", what, k, f->outnames && f->outnames[k] ? f->outnames[k] : "?");
+    snprintf(nm, sizeof nm, "%.100s output %d (%.100s)", what, k, f->outnames && f->outnames[k] ? f->outnames[k] : "?");
     int ok = dtype_is_float(want[k]->dtype) ? cpu_close_enough(nm, got[k], want[k], GPU_TOL) : tokens_close(nm, got[k], want[k]);
     CHECK_MSG(ok, "%s: cuda differs from cpu", nm);
     if (ok) printf("ok %s\n", nm);
