@@ -48,6 +48,7 @@ static void mutate(char *buf, size_t *len, size_t cap) {
     pick_line(buf, *len, &s, &n);
     if (*len + n > cap) break;
     size_t at = rnd(*len + 1);
+    if (at > *len) break; /* cannot happen; tells gcc the move length is not negative */
     memmove(buf + at + n, buf + at, *len - at);
     memmove(buf + at, buf + (s >= at ? s + n : s), n);
     *len += n;
