@@ -28,6 +28,7 @@ typedef struct {
   char name[32];                 /* kernel name (empty for CL_GEMM) */
   int ndims; Dim dims[2 * DLM_MAX_RANK]; /* units = product of dims (an empty product is 1) */
   Dim shmem_dim;                 /* CL_ATTN: floats of dynamic shared memory */
+  size_t src_off;                /* where the kernel's text starts in CudaUnit.src */
 } CudaLaunch;
 
 typedef struct {
@@ -36,6 +37,7 @@ typedef struct {
   char *live;                    /* live[id]: the node is computed or read (malloc'd, nnodes) */
   char *inl;                     /* inl[id]: a constant read as a literal, no buffer (malloc'd) */
   int nkernels;                  /* kernels in src */
+  size_t prelude_len;            /* src starts with a header and the prelude, then the kernels */
 } CudaUnit;
 
 /* Generate the unit for f. Returns 1, or 0 with *e set naming the op (or dtype) that has no CUDA
@@ -56,5 +58,13 @@ extern const char cuda_adamw_src[];
  * "built without NVRTC"). */
 void *cuda_compile(const char *src, int arch, size_t *size, DlmErr *e);
 int cuda_have_nvrtc(void); /* 1 if this build links NVRTC */
+
+/* Compile a unit as several NVRTC programs of at most CUDA_CHUNK kernels each (the prelude plus a
+ * run of consecutive kernels), in parallel threads (at most $DLM_NVRTC_THREADS, default the
+ * online CPUs, up to 32). On success *images (malloc'd array of malloc'd CUBINs, *nchunks long)
+ * and chunk_of[i] = the chunk that defines launch i's kernel (-1 for gemm launches; chunk_of is
+ * allocated by the caller, nlaunch long). Returns 1, or 0 with *e set. */
+#define CUDA_CHUNK 128
+int cuda_compile_unit(const CudaUnit *u, int arch, void ***images, size_t **sizes, int *nchunks, int *chunk_of, DlmErr *e);
 
 #endif

@@ -95,13 +95,13 @@ static int elem_expr(const Node *n, DType tin, char r[][CPU_EXPR], char *out, in
   DType to = n->type.dtype;
   int fl = dtype_is_float(tin), f32 = tin != DT_F64;
   const char *sf = f32 ? "f" : "";
-  char x[XL];
+  char x[XL - 64]; /* room for wrap_int around it */
   *checks = 0;
   if (n->op == OP_CAST) {
     if (dtype_is_float(to)) snprintf(out, XL, "(%s)(%s)", to == DT_F64 ? "double" : "float", a);
     else if (to == DT_BOOL) snprintf(out, XL, "(uint8_t)((%s) != 0)", a);
     else if (fl) {
-      snprintf(x, XL, "dlm_f2i((double)(%s), %d, &bad_)", a, to == DT_I32);
+      snprintf(x, sizeof x, "dlm_f2i((double)(%s), %d, &bad_)", a, to == DT_I32);
       wrap_int(to, x, out);
       *checks = 1;
     } else wrap_int(to, a, out);
@@ -153,17 +153,17 @@ static int elem_expr(const Node *n, DType tin, char r[][CPU_EXPR], char *out, in
   if (n->op == OP_OR) { snprintf(out, XL, "(uint8_t)((%s) != 0 || (%s) != 0)", a, b); return 1; }
   if (fl) return 0;
   switch (n->op) {
-  case OP_NEG: snprintf(x, XL, "0 - (uint64_t)%s", a); break;
-  case OP_ABS: snprintf(x, XL, "%s < 0 ? (int64_t)(0 - (uint64_t)%s) : (int64_t)%s", a, a, a); break;
+  case OP_NEG: snprintf(x, sizeof x, "0 - (uint64_t)%s", a); break;
+  case OP_ABS: snprintf(x, sizeof x, "%s < 0 ? (int64_t)(0 - (uint64_t)%s) : (int64_t)%s", a, a, a); break;
   case OP_NOT: snprintf(out, XL, "(uint8_t)(%s == 0)", a); return 1;
-  case OP_ADD: snprintf(x, XL, "(uint64_t)%s + (uint64_t)%s", a, b); break;
-  case OP_SUB: snprintf(x, XL, "(uint64_t)%s - (uint64_t)%s", a, b); break;
-  case OP_MUL: snprintf(x, XL, "(uint64_t)%s * (uint64_t)%s", a, b); break;
-  case OP_DIV: snprintf(x, XL, "dlm_idiv(%s, %s, &bad_)", a, b); *checks = 1; break;
-  case OP_MOD: snprintf(x, XL, "dlm_imod(%s, %s, &bad_)", a, b); *checks = 1; break;
-  case OP_POW: snprintf(x, XL, "dlm_ipow(%s, %s, &bad_)", a, b); *checks = 1; break;
-  case OP_MAXIMUM: snprintf(x, XL, "%s > %s ? %s : %s", a, b, a, b); break;
-  case OP_MINIMUM: snprintf(x, XL, "%s < %s ? %s : %s", a, b, a, b); break;
+  case OP_ADD: snprintf(x, sizeof x, "(uint64_t)%s + (uint64_t)%s", a, b); break;
+  case OP_SUB: snprintf(x, sizeof x, "(uint64_t)%s - (uint64_t)%s", a, b); break;
+  case OP_MUL: snprintf(x, sizeof x, "(uint64_t)%s * (uint64_t)%s", a, b); break;
+  case OP_DIV: snprintf(x, sizeof x, "dlm_idiv(%s, %s, &bad_)", a, b); *checks = 1; break;
+  case OP_MOD: snprintf(x, sizeof x, "dlm_imod(%s, %s, &bad_)", a, b); *checks = 1; break;
+  case OP_POW: snprintf(x, sizeof x, "dlm_ipow(%s, %s, &bad_)", a, b); *checks = 1; break;
+  case OP_MAXIMUM: snprintf(x, sizeof x, "%s > %s ? %s : %s", a, b, a, b); break;
+  case OP_MINIMUM: snprintf(x, sizeof x, "%s < %s ? %s : %s", a, b, a, b); break;
   default: return 0;
   }
   wrap_int(to, x, out);

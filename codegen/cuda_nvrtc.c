@@ -4,6 +4,7 @@
  * (DLM_HAVE_NVRTC); otherwise cuda_compile reports that the build has no NVRTC. */
 #include "cuda_emit.h"
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,9 +114,111 @@ void *cuda_compile(const char *src, int arch, size_t *size, DlmErr *e) {
   return img;
 }
 
+typedef struct {
+  const CudaUnit *u;
+  int arch, nchunks, next, failed;
+  int *first;            /* first launch index (kernels only) of each chunk, plus the end */
+  void **img;
+  size_t *size;
+  DlmErr err;
+  pthread_mutex_t mu;
+} Job;
+
+/* the source of chunk c: the prelude and the text of its kernels */
+static char *chunk_src(const Job *j, int c) {
+  const CudaUnit *u = j->u;
+  size_t from = u->launch[j->first[c]].src_off;
+  size_t to = j->first[c + 1] < u->nlaunch ? u->launch[j->first[c + 1]].src_off : strlen(u->src);
+  char *s = malloc(u->prelude_len + (to - from) + 1);
+  if (!s) return NULL;
+  memcpy(s, u->src, u->prelude_len);
+  memcpy(s + u->prelude_len, u->src + from, to - from);
+  s[u->prelude_len + (to - from)] = 0;
+  return s;
+}
+
+static void *worker(void *arg) {
+  Job *j = arg;
+  for (;;) {
+    pthread_mutex_lock(&j->mu);
+    int c = j->failed ? j->nchunks : j->next++;
+    pthread_mutex_unlock(&j->mu);
+    if (c >= j->nchunks) return NULL;
+    DlmErr e = {0};
+    char *src = chunk_src(j, c);
+    void *img = src ? cuda_compile(src, j->arch, &j->size[c], &e) : NULL;
+    if (!src) err_set(&e, noloc(), "cuda: out of memory");
+    free(src);
+    pthread_mutex_lock(&j->mu);
+    j->img[c] = img;
+    if (!img && !j->failed) { j->failed = 1; j->err = e; }
+    pthread_mutex_unlock(&j->mu);
+  }
+}
+
+int cuda_compile_unit(const CudaUnit *u, int arch, void ***images, size_t **sizes, int *nchunks, int *chunk_of, DlmErr *e) {
+  Job j;
+  memset(&j, 0, sizeof j);
+  j.u = u;
+  j.arch = arch;
+  j.first = malloc((size_t)(u->nlaunch + 2) * sizeof *j.first);
+  if (!j.first) { err_set(e, noloc(), "cuda: out of memory"); return 0; }
+  int nk = 0;
+  for (int i = 0; i < u->nlaunch; i++) {
+    chunk_of[i] = -1;
+    if (u->launch[i].kind == CL_GEMM) continue;
+    if (nk % CUDA_CHUNK == 0) j.first[j.nchunks++] = i;
+    chunk_of[i] = j.nchunks - 1;
+    nk++;
+  }
+  j.first[j.nchunks] = u->nlaunch;
+  int nc = j.nchunks ? j.nchunks : 1;
+  j.img = calloc((size_t)nc, sizeof *j.img);
+  j.size = calloc((size_t)nc, sizeof *j.size);
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  const char *env = getenv("DLM_NVRTC_THREADS");
+  int nt = env && atoi(env) > 0 ? atoi(env) : ncpu > 0 ? (int)ncpu : 1;
+  if (nt > 32) nt = 32;
+  if (nt > j.nchunks) nt = j.nchunks;
+  pthread_t th[32];
+  int started = 0;
+  if (!j.img || !j.size) { err_set(&j.err, noloc(), "cuda: out of memory"); j.failed = 1; }
+  else {
+    pthread_mutex_init(&j.mu, NULL);
+    for (int t = 0; t < nt; t++)
+      if (pthread_create(&th[started], NULL, worker, &j) == 0) started++;
+    if (started == 0 && j.nchunks) worker(&j);
+    for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
+    pthread_mutex_destroy(&j.mu);
+  }
+  free(j.first);
+  if (j.failed) {
+    *e = j.err;
+    for (int c = 0; j.img && c < j.nchunks; c++) free(j.img[c]);
+    free(j.img);
+    free(j.size);
+    return 0;
+  }
+  *images = j.img;
+  *sizes = j.size;
+  *nchunks = j.nchunks;
+  return 1;
+}
+
 #else
 
 int cuda_have_nvrtc(void) { return 0; }
+
+int cuda_compile_unit(const CudaUnit *u, int arch, void ***images, size_t **sizes, int *nchunks, int *chunk_of, DlmErr *e) {
+  (void)u;
+  (void)arch;
+  (void)images;
+  (void)sizes;
+  (void)nchunks;
+  (void)chunk_of;
+  err_set(e, noloc(), "this dlmc was built without the CUDA toolkit (no NVRTC)");
+  return 0;
+}
 
 void *cuda_compile(const char *src, int arch, size_t *size, DlmErr *e) {
   (void)src;

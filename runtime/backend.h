@@ -24,6 +24,9 @@ typedef struct Backend {
 extern const Backend backend_interp;           /* runtime/backend_interp.c */
 extern const Backend backend_cpu;              /* runtime/backend_cpu.c */
 extern const Backend backend_cuda;             /* runtime/backend_cuda.c (open fails without a device) */
-const Backend *backend_find(const char *name);  /* NULL if unknown or not built */
+const Backend *backend_find(const char *name);
+/* runtime/backend_cuda.c: milliseconds of the last CUDA run spent uploading arguments and
+ * parameters, on the device (first launch to synchronize), and downloading outputs */
+void backend_cuda_last_times(double ms[3]);  /* NULL if unknown or not built */
 
 #endif

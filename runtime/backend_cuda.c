@@ -12,6 +12,17 @@
 #include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+static double last_ms[3]; /* the last run: upload, device work (launch to sync), download */
+
+void backend_cuda_last_times(double ms[3]) { memcpy(ms, last_ms, sizeof last_ms); }
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
 
 typedef int CUresult;
 typedef unsigned long long CUdeviceptr;
@@ -51,7 +62,7 @@ enum { CUDA_R_32F = 0, CUDA_R_16BF = 14, CUBLAS_COMPUTE_32F = 68, CUBLAS_GEMM_DE
 typedef struct {
   const Func *f;
   CudaUnit u;
-  CUmodule mod;
+  CUmodule *mods; int nmods; /* one module per NVRTC chunk */
   CUfunction *fn;   /* per launch (NULL for gemm) */
 } CudaFn;
 
@@ -122,7 +133,8 @@ static int load_blas(Cu *cu, DlmErr *e) {
 static void cuda_close(BackendState *s) {
   if (!s) return;
   for (int i = 0; i < s->nfns; i++) {
-    if (s->fns[i].mod) s->cu.ModuleUnload(s->fns[i].mod);
+    for (int k = 0; k < s->fns[i].nmods; k++) s->cu.ModuleUnload(s->fns[i].mods[k]);
+    free(s->fns[i].mods);
     free(s->fns[i].fn);
     cuda_unit_free(&s->fns[i].u);
   }
@@ -183,26 +195,37 @@ static CudaFn *get_fn(BackendState *s, const Func *f, DlmErr *e) {
   memset(&fn, 0, sizeof fn);
   fn.f = f;
   if (!cuda_emit_func(s->m, f, &fn.u, e)) return NULL;
-  size_t size = 0;
-  void *img = cuda_compile(fn.u.src, s->arch, &size, e);
-  CUresult r = img ? s->cu.ModuleLoadData(&fn.mod, img) : 0;
-  free(img);
-  if (!img || r != 0) {
-    if (img) err_set(e, noloc(), "cuda: %s: cannot load the module: %s", f->name, cu_err(&s->cu, r));
-    cuda_unit_free(&fn.u);
-    return NULL;
+  int nl = fn.u.nlaunch ? fn.u.nlaunch : 1, nimg = 0, ok = 1;
+  int *chunk_of = malloc((size_t)nl * sizeof *chunk_of);
+  void **img = NULL;
+  size_t *sizes = NULL;
+  fn.fn = calloc((size_t)nl, sizeof *fn.fn);
+  if (!chunk_of || !fn.fn) { err_set(e, noloc(), "out of memory"); ok = 0; }
+  ok = ok && cuda_compile_unit(&fn.u, s->arch, &img, &sizes, &nimg, chunk_of, e);
+  if (ok) {
+    fn.mods = calloc((size_t)(nimg ? nimg : 1), sizeof *fn.mods);
+    if (!fn.mods) { err_set(e, noloc(), "out of memory"); ok = 0; }
   }
-  fn.fn = calloc((size_t)(fn.u.nlaunch ? fn.u.nlaunch : 1), sizeof *fn.fn);
-  int ok = fn.fn != NULL;
+  for (int k = 0; ok && k < nimg; k++) {
+    CUresult r = s->cu.ModuleLoadData(&fn.mods[k], img[k]);
+    if (r != 0) { err_set(e, noloc(), "cuda: %s: cannot load module %d: %s", f->name, k, cu_err(&s->cu, r)); ok = 0; }
+    else fn.nmods++;
+  }
+  for (int k = 0; img && k < nimg; k++) free(img[k]);
+  free(img);
+  free(sizes);
   for (int i = 0; ok && i < fn.u.nlaunch; i++) {
     if (fn.u.launch[i].kind == CL_GEMM) continue;
-    if ((r = s->cu.ModuleGetFunction(&fn.fn[i], fn.mod, fn.u.launch[i].name)) != 0) {
+    CUresult r = s->cu.ModuleGetFunction(&fn.fn[i], fn.mods[chunk_of[i]], fn.u.launch[i].name);
+    if (r != 0) {
       err_set(e, noloc(), "cuda: %s: kernel %s: %s", f->name, fn.u.launch[i].name, cu_err(&s->cu, r));
       ok = 0;
     }
   }
+  free(chunk_of);
   if (!ok) {
-    s->cu.ModuleUnload(fn.mod);
+    for (int k = 0; k < fn.nmods; k++) s->cu.ModuleUnload(fn.mods[k]);
+    free(fn.mods);
     free(fn.fn);
     cuda_unit_free(&fn.u);
     return NULL;
@@ -475,6 +498,7 @@ static int cuda_run(BackendState *s, const Func *f, const ParamStore *ps, Tensor
   for (int id = 0; ok && id < nn; id++)
     if (live[id] && root[id] != id) V[id] = V[root[id]];
   /* arguments and parameters */
+  double t0 = now_ms(), t1 = t0, t2 = t0;
   for (int id = 0; ok && id < nn; id++) {
     const Node *n = &f->nodes[id];
     if (!live[id] || (n->op != OP_ARG && n->op != OP_PARAM)) continue;
@@ -498,9 +522,11 @@ static int cuda_run(BackendState *s, const Func *f, const ParamStore *ps, Tensor
     err_set(e, noloc(), "cuda: cannot initialize the launch state");
     ok = 0;
   }
+  t1 = now_ms();
   ok = ok && launch_all(s, fn, V, Vdev, bad, sv, e);
   if (ok) {
     CUresult r = cu->CtxSynchronize();
+    t2 = now_ms();
     if (r == 0) r = cu->MemcpyDtoH(&flag, bad, 4);
     if (r != 0) { err_set(e, noloc(), "cuda: %s failed on the device: %s", f->name, cu_err(cu, r)); ok = 0; }
     else if (flag > 0 && flag <= nn) {
@@ -530,6 +556,9 @@ static int cuda_run(BackendState *s, const Func *f, const ParamStore *ps, Tensor
     if (n->type.dtype == DT_F64)
       for (int64_t i = 0; i < outs[k]->numel; i++) ((float *)outs[k]->data)[i] = (float)((double *)host)[i];
   }
+  last_ms[0] = t1 - t0;
+  last_ms[1] = t2 - t1;
+  last_ms[2] = now_ms() - t2;
   free(host);
   free(root);
   free(last);

@@ -50,6 +50,26 @@ static int tokens_close(const char *what, const Tensor *got, const Tensor *want)
   return diff * 50 <= want->numel;
 }
 
+/* the normalized error |a - b|_2 / |b|_2 of float outputs (inf when NaN/inf places differ), or for
+ * integer outputs the fraction of differing elements */
+static double diff_measure(const Tensor *got, const Tensor *want) {
+  if (!got || !want || got->numel != want->numel) return INFINITY;
+  double num = 0, den = 0;
+  int64_t ndiff = 0;
+  for (int64_t k = 0; k < want->numel; k++) {
+    double a = tensor_get(got, k), b = tensor_get(want, k);
+    if (!dtype_is_float(want->dtype)) { ndiff += a != b; continue; }
+    if (!isfinite(a) || !isfinite(b)) {
+      if (!((isnan(a) && isnan(b)) || a == b)) return INFINITY;
+      continue;
+    }
+    num += (a - b) * (a - b);
+    den += b * b;
+  }
+  if (!dtype_is_float(want->dtype)) return want->numel ? (double)ndiff / (double)want->numel : 0;
+  return sqrt(num) / (den > 0 ? sqrt(den) : 1);
+}
+
 static void compare(const char *what, const Func *f, BackendState *gpu, BackendState *cpu, const ParamStore *ps, Tensor *const *args) {
   Tensor *want[128] = {0}, *got[128] = {0};
   DlmErr e1 = {0}, e2 = {0};
@@ -57,12 +77,14 @@ static void compare(const char *what, const Func *f, BackendState *gpu, BackendS
   int ok1 = backend_cpu.run(cpu, f, ps, args, want, NULL, &e1);
   int ok2 = backend_cuda.run(gpu, f, ps, args, got, NULL, &e2);
   CHECK_MSG(ok1 == ok2, "%s: cpu %s (%s), cuda %s (%s)", what, ok1 ? "ran" : "failed", e1.msg, ok2 ? "ran" : "failed", e2.msg);
+  if (!ok1 || !ok2) printf("| cuda vs cpu: %s | cpu: %s / cuda: %s | %s |\n", what, ok1 ? "ran" : e1.msg, ok2 ? "ran" : e2.msg, ok1 == ok2 ? "PASS (both refuse)" : "FAIL");
   for (int k = 0; ok1 && ok2 && k < f->nout; k++) {
     char nm[256];
     snprintf(nm, sizeof nm, "%.100s output %d (%.100s)", what, k, f->outnames && f->outnames[k] ? f->outnames[k] : "?");
     int ok = dtype_is_float(want[k]->dtype) ? cpu_close_enough(nm, got[k], want[k], GPU_TOL) : tokens_close(nm, got[k], want[k]);
     CHECK_MSG(ok, "%s: cuda differs from cpu", nm);
-    if (ok) printf("ok %s\n", nm);
+    printf("| cuda vs cpu: %s | %s %.3g | %s |\n", nm, dtype_is_float(want[k]->dtype) ? "norm. error" : "tokens differing",
+           diff_measure(got[k], want[k]), ok ? "PASS" : "FAIL");
   }
   for (int k = 0; k < f->nout; k++) {
     tensor_free(want[k]);
@@ -99,10 +121,12 @@ static void check_model(const char *path, BackendState **gpu_io) {
   ir_module_free(m);
 }
 
-int main(void) {
+/* argv[1], if given: the one model to check (check.sh runs the models in parallel) */
+int main(int argc, char **argv) {
   cpu_test_env();
   BackendState *gpu = NULL;
-  check_model("models/mdlm.dsl", &gpu);
+  const char *only = argc > 1 ? argv[1] : NULL;
+  check_model(only ? only : "models/mdlm.dsl", &gpu);
   if (!gpu) {
     /* no device here: the error must say so, plainly */
     Module *m = ir_module_new("empty");
@@ -117,6 +141,6 @@ int main(void) {
     printf("test_cuda_models: skipped (%s)\n", e.msg);
     return 77;
   }
-  check_model("models/duo.dsl", &gpu);
+  if (!only) check_model("models/duo.dsl", &gpu);
   return check_summary("test_cuda_models");
 }

@@ -1,0 +1,203 @@
+/* gpu_bench.c — timings of the CUDA backend for tests/gpu/check.sh, printed as markdown table
+ * rows "| what | value | note |":
+ *   gpu_bench train MODEL.dsl BATCH STEPS [-D NAME=VALUE ...]
+ *     one training step = loss.grad (forward + backward, all parameter gradients) on a random
+ *     batch of BATCH sequences; the first call (NVRTC compile, module load) is timed apart; then
+ *     STEPS calls: ms/step (upload of fp32 parameters and download of gradients included, and the
+ *     device part alone), tokens/s, and MFU = 6*(N + layers*dim*seq_len) FLOPs/token (llm.c) times
+ *     tokens/s over 989 TFLOP/s (H100 bf16 dense).
+ *   gpu_bench sample MODEL.dsl STEPS [-D ...]
+ *     the ancestral sampler's step function (ancestral.1) on one sequence, fed back STEPS times after
+ *     one warm-up call; seconds per sample extrapolated to T = 1000 steps (labelled so).
+ *   gpu_bench probe
+ *     opens the CUDA backend and prints one row: "ok" or the reason there is no device.
+ *   gpu_bench compile ARCH MODEL.dsl [-D ...]
+ *     only generates and NVRTC-compiles (sm_ARCH, into the on-disk cache) the two functions the
+ *     benchmarks run, so check.sh can do it in parallel with other work; needs no GPU.
+ * Exit status 0, or 1 with the error on stderr ("no CUDA device: ..." without a GPU). */
+#include "autodiff.h"
+#include "backend.h"
+#include "cuda_emit.h"
+#include "frontend.h"
+#include "passes.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int64_t meta_int(const Module *m, const char *key, int64_t dflt) {
+  const char *v = ir_meta_get(m, key);
+  return v ? strtoll(v, NULL, 10) : dflt;
+}
+
+static int64_t define_int(const DslDefine *d, int n, const char *name, int64_t dflt) {
+  for (int i = 0; i < n; i++)
+    if (strcmp(d[i].name, name) == 0) return strtoll(d[i].value, NULL, 10);
+  return dflt;
+}
+
+static Tensor *scalar_i64(int64_t v) {
+  Tensor *t = tensor_new(DT_I64, 0, NULL);
+  if (t) ((int64_t *)t->data)[0] = v;
+  return t;
+}
+
+static Tensor *tokens(int64_t b, int64_t l, int64_t vocab) {
+  int64_t shape[2] = {b, l};
+  Tensor *t = tensor_new(DT_I32, 2, shape);
+  uint64_t x = 0x2545F4914F6CDD1Dull;
+  for (int64_t k = 0; t && k < t->numel; k++) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    ((int32_t *)t->data)[k] = (int32_t)(x % (uint64_t)vocab);
+  }
+  return t;
+}
+
+static int fail(const char *what, const DlmErr *e) {
+  fprintf(stderr, "gpu_bench: %s: %s\n", what, e->msg);
+  return 1;
+}
+
+static int probe(void) {
+  Module *m = ir_module_new("probe");
+  DlmErr e = {0};
+  BackendState *st = m ? backend_cuda.open(m, &e) : NULL;
+  printf("| CUDA device | %s | %s |\n", st ? "driver, context and cuBLAS loaded" : e.msg, st ? "PASS" : "FAIL");
+  if (st) backend_cuda.close(st);
+  ir_module_free(m);
+  return st ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+  if (argc == 2 && strcmp(argv[1], "probe") == 0) return probe();
+  if (argc < 4) {
+    fprintf(stderr, "usage: gpu_bench train MODEL.dsl BATCH STEPS [-D N=V ...] | sample MODEL.dsl STEPS [-D N=V ...]\n"
+                    "       gpu_bench compile ARCH MODEL.dsl [-D N=V ...] | probe\n");
+    return 2;
+  }
+  int train = strcmp(argv[1], "train") == 0, only_compile = strcmp(argv[1], "compile") == 0;
+  const char *path = argv[only_compile ? 3 : 2];
+  int64_t batch = train ? strtoll(argv[3], NULL, 10) : 1, steps = strtoll(argv[train ? 4 : only_compile ? 2 : 3], NULL, 10);
+  if (train && argc < 5) { fprintf(stderr, "gpu_bench: train needs BATCH and STEPS\n"); return 2; }
+  DslDefine defs[32];
+  int ndefs = 0;
+  for (int i = train ? 5 : 4; i + 1 < argc && ndefs < 32; i += 2) {
+    char *eq = strchr(argv[i + 1], '=');
+    if (strcmp(argv[i], "-D") || !eq) { fprintf(stderr, "gpu_bench: bad option %s\n", argv[i]); return 2; }
+    *eq = 0;
+    defs[ndefs].name = argv[i + 1];
+    defs[ndefs++].value = eq + 1;
+  }
+  double t0 = now_s();
+  int rc = 1;
+  ParamStore *ps = NULL;
+  BackendState *st = NULL;
+  Tensor *args[8] = {0}, *outs[1024] = {0};
+  const Func *f = NULL;
+  Module *m = dsl_compile_file(path, defs, ndefs, stderr);
+  if (!m) return 1;
+  DlmErr e = {0};
+  Func *loss = ir_func_find(m, "loss");
+  if (!loss || !ad_grad(m, loss, 0, NULL, 0, 1, &e)) { fail("loss.grad", &e); goto out; }
+  PassOptions po = {0};
+  if (!pass_pipeline_run(m, &po, &e)) { fail("passes", &e); goto out; }
+  if (only_compile) {
+    const char *names[2] = {"loss.grad", "ancestral.1"};
+    for (int i = 0; i < 2; i++) {
+      const Func *g = ir_func_find(m, names[i]);
+      CudaUnit u;
+      size_t *sizes = NULL;
+      void **img = NULL;
+      int nimg = 0, *chunk_of = NULL;
+      t0 = now_s();
+      if (!g || !cuda_emit_func(m, g, &u, &e)) { fprintf(stderr, "gpu_bench: %s: %s\n", names[i], g ? e.msg : "missing"); goto out; }
+      chunk_of = malloc((size_t)(u.nlaunch ? u.nlaunch : 1) * sizeof *chunk_of);
+      int ok = chunk_of && cuda_compile_unit(&u, (int)steps, &img, &sizes, &nimg, chunk_of, &e);
+      printf("| NVRTC sm_%lld of %s (%d kernels, %d programs) | %.1f s | %s |\n", (long long)steps, names[i], u.nkernels, nimg,
+             now_s() - t0, ok ? "cached for the run" : e.msg);
+      cuda_unit_free(&u);
+      free(chunk_of);
+      for (int k = 0; k < nimg; k++) free(img[k]);
+      free(img);
+      free(sizes);
+      if (!ok) goto out;
+    }
+    rc = 0;
+    goto out;
+  }
+  ps = pstore_init(m, 1);
+  if (!ps) { fprintf(stderr, "gpu_bench: out of memory for the parameters\n"); goto out; }
+  int64_t nparam = 0;
+  for (int p = 0; p < m->nparams; p++) {
+    int64_t n = 1;
+    for (int d = 0; d < m->params[p].type.rank; d++) n *= m->params[p].type.dims[d].k;
+    nparam += n;
+  }
+  int64_t L = define_int(defs, ndefs, "seq_len", meta_int(m, "seq_len", 128)), vocab = define_int(defs, ndefs, "vocab", 256);
+  int64_t layers = define_int(defs, ndefs, "layers", 2), dim = define_int(defs, ndefs, "dim", 128);
+  printf("| model build (%s, %lld params) | %.1f s | host: frontend, autodiff, passes |\n", path, (long long)nparam, now_s() - t0);
+  st = backend_cuda.open(m, &e);
+  if (!st) { fail("open", &e); goto out; }
+  f = ir_func_find(m, train ? "loss.grad" : "ancestral.1");
+  if (!f) { fprintf(stderr, "gpu_bench: no function %s\n", train ? "loss.grad" : "ancestral.1"); goto out; }
+  if (f->nout > 1024 || f->nargs > 8) { fprintf(stderr, "gpu_bench: unexpected signature of %s\n", f->name); f = NULL; goto out; }
+  int xarg = -1;
+  for (int id = 0; id < f->nnodes; id++) {
+    const Node *n = &f->nodes[id];
+    if (n->op != OP_ARG) continue;
+    int a = (int)n->attr.i[0];
+    if (n->type.rank == 2) { args[a] = tokens(batch, L, vocab); xarg = a; }
+    else args[a] = scalar_i64(n->attr.s && strcmp(n->attr.s, "steps") == 0 ? 1000 : a);
+  }
+  t0 = now_s();
+  if (!backend_cuda.run(st, f, ps, args, outs, NULL, &e)) { fail("first call", &e); goto out; }
+  printf("| %s first call (NVRTC compile + load + run) | %.1f s | |\n", f->name, now_s() - t0);
+  double host = 0, dev = 0, ms[3];
+  int xout = -1;
+  for (int k = 0; k < f->nout; k++)
+    if (xarg >= 0 && outs[k]->rank == 2 && outs[k]->dtype == DT_I32) xout = k;
+  for (int64_t s = 0; s < steps; s++) {
+    if (!train && xout >= 0) { /* feed the new state back */
+      tensor_free(args[xarg]);
+      args[xarg] = outs[xout];
+      outs[xout] = NULL;
+      tensor_free(args[1]);
+      args[1] = scalar_i64(s + 1);
+    }
+    for (int k = 0; k < f->nout; k++) { tensor_free(outs[k]); outs[k] = NULL; }
+    t0 = now_s();
+    if (!backend_cuda.run(st, f, ps, args, outs, NULL, &e)) { fail("run", &e); goto out; }
+    host += now_s() - t0;
+    backend_cuda_last_times(ms);
+    dev += ms[1] / 1e3;
+  }
+  if (train) {
+    double step = host / (double)steps, dstep = dev / (double)steps, tok = (double)(batch * L);
+    double fpt = 6.0 * (double)nparam + 6.0 * (double)layers * (double)dim * (double)L;
+    printf("| train step B=%lld L=%lld (loss %.4f) | %.1f ms/step | incl. fp32 param upload + grad download; device part %.1f ms |\n",
+           (long long)batch, (long long)L, outs[0] ? ((float *)outs[0]->data)[0] : 0.0f, step * 1e3, dstep * 1e3);
+    printf("| tokens/s | %.0f | device part only: %.0f |\n", tok / step, tok / dstep);
+    printf("| MFU (989 TFLOP/s bf16) | %.2f%% | %.3g FLOPs/token; device part only: %.2f%% |\n", 100 * fpt * tok / step / 989e12, fpt,
+           100 * fpt * tok / dstep / 989e12);
+  } else {
+    double per = host / (double)steps;
+    printf("| sampler step (ancestral.1, B=1, L=%lld) | %.1f ms/step | device part %.1f ms |\n", (long long)L, per * 1e3, dev / (double)steps * 1e3);
+    printf("| sample of %lld tokens, T=1000 | %.1f s/sample | extrapolated from %lld steps |\n", (long long)L, per * 1000, (long long)steps);
+  }
+  rc = 0;
+out:
+  for (int k = 0; f && k < f->nout; k++) tensor_free(outs[k]);
+  for (int a = 0; a < 8; a++) tensor_free(args[a]);
+  if (st) backend_cuda.close(st);
+  pstore_free(ps);
+  ir_module_free(m);
+  return rc;
+}
