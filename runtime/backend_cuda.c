@@ -76,6 +76,7 @@ struct BackendState {
   int nfns, cap;
   CUdeviceptr arena;
   size_t arena_size;
+  int gemm_f32;     /* $DLM_CUDA_GEMM=f32: matmuls in plain fp32 (to check the other kernels tightly) */
 };
 
 static SrcLoc noloc(void) { return (SrcLoc){0, 0, 0}; }
@@ -175,6 +176,8 @@ static BackendState *cuda_open(const Module *m, DlmErr *e) {
   if (!cuda_have_nvrtc()) { err_set(e, noloc(), "cuda: this build has no NVRTC (configure with the CUDA toolkit)"); goto fail; }
   if (!load_blas(cu, e)) goto fail;
   if (cu->blasCreate(&s->blas) != 0) { s->blas = NULL; err_set(e, noloc(), "cuda: cublasCreate failed"); goto fail; }
+  const char *gm = getenv("DLM_CUDA_GEMM");
+  s->gemm_f32 = gm && strcmp(gm, "f32") == 0;
   return s;
 fail:
   cuda_close(s);
@@ -381,6 +384,14 @@ static int run_gemm(BackendState *s, const Func *f, int id, CUdeviceptr *V, cons
   int64_t M = dim_eval(ot->dims[r - 2], sv), N = dim_eval(ot->dims[r - 1], sv), K = dim_eval(at->dims[at->rank - (ta ? 2 : 1)], sv);
   int64_t NB = eval_dims(ot->dims, r - 2, sv), lda = dim_eval(at->dims[at->rank - 1], sv), ldb = dim_eval(bt->dims[bt->rank - 1], sv);
   CUdeviceptr C = V[id], A = V[f->nnodes + id], B = A + align256((size_t)numel_of(at, sv) * 2);
+  int ty = CUDA_R_16BF;
+  size_t es = 2;
+  if (s->gemm_f32) { /* the fp32 operands themselves */
+    A = V[n->in[0]];
+    B = V[n->in[1]];
+    ty = CUDA_R_32F;
+    es = 4;
+  }
   if (M == 0 || N == 0 || NB == 0) return 1;
   if (K == 0) return s->cu.MemsetD8(C, 0, (size_t)(NB * M * N) * 4) == 0;
   if (M > 2147483647 || N > 2147483647 || K > 2147483647) { err_set(e, n->loc, "matmul: dimension too large for cuBLAS"); return 0; }
@@ -390,15 +401,15 @@ static int run_gemm(BackendState *s, const Func *f, int id, CUdeviceptr *V, cons
   for (int64_t b = 2; uniform && b < NB; b++) uniform = batch_off(at, ot, b, sv) == b * sa && batch_off(bt, ot, b, sv) == b * sb;
   int rc;
   if (uniform)
-    rc = s->cu.GemmStridedBatchedEx(s->blas, tb ? OP_T : OP_N, ta ? OP_T : OP_N, (int)N, (int)M, (int)K, &one, (void *)B, CUDA_R_16BF,
-                                    (int)ldb, sb, (void *)A, CUDA_R_16BF, (int)lda, sa, &zero, (void *)C, CUDA_R_32F, (int)N, M * N,
+    rc = s->cu.GemmStridedBatchedEx(s->blas, tb ? OP_T : OP_N, ta ? OP_T : OP_N, (int)N, (int)M, (int)K, &one, (void *)B, ty,
+                                    (int)ldb, sb, (void *)A, ty, (int)lda, sa, &zero, (void *)C, CUDA_R_32F, (int)N, M * N,
                                     (int)NB, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
   else {
     rc = 0;
     for (int64_t b = 0; rc == 0 && b < NB; b++)
       rc = s->cu.GemmEx(s->blas, tb ? OP_T : OP_N, ta ? OP_T : OP_N, (int)N, (int)M, (int)K, &one,
-                        (void *)(B + 2 * (size_t)batch_off(bt, ot, b, sv)), CUDA_R_16BF, (int)ldb,
-                        (void *)(A + 2 * (size_t)batch_off(at, ot, b, sv)), CUDA_R_16BF, (int)lda, &zero,
+                        (void *)(B + es * (size_t)batch_off(bt, ot, b, sv)), ty, (int)ldb,
+                        (void *)(A + es * (size_t)batch_off(at, ot, b, sv)), ty, (int)lda, &zero,
                         (void *)(C + 4 * (size_t)(b * M * N)), CUDA_R_32F, (int)N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
   }
   if (rc != 0) { err_set(e, n->loc, "matmul: cuBLAS error %d", rc); return 0; }
