@@ -67,4 +67,10 @@ int cuda_have_nvrtc(void); /* 1 if this build links NVRTC */
 #define CUDA_CHUNK 128
 int cuda_compile_unit(const CudaUnit *u, int arch, void ***images, size_t **sizes, int *nchunks, int *chunk_of, DlmErr *e);
 
+/* codegen/cuda_target.c: `dlmc compile --target cuda` on a module after the pass pipeline (adds
+ * loss.grad when there is a `loss`): generate every function's unit (0 with *e naming the op that
+ * has no CUDA kernel); emit_dir: write DIR/FUNCTION.cu; emit_stdout: print the sources to out;
+ * stats: print per function live nodes, kernels, cuBLAS gemms and launches to out. */
+int cuda_target(Module *m, const char *emit_dir, int emit_stdout, int stats, FILE *out, DlmErr *e);
+
 #endif

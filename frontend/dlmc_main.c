@@ -4,6 +4,7 @@
 #include "diag.h"
 #include "frontend.h"
 #include "passes.h"
+#include "cuda_emit.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,9 @@ static const char usage_text[] =
   "  --dump-after=PASS  dump the IR to stderr after the pass PASS\n"
   "  --stats            per function: ops by name, kernels, FLOPs per token; parameter count\n"
   "  --verify           verify the IR after every pass (always on in debug builds)\n"
+  "  --target cuda      generate CUDA C for every function (with loss.grad): an op without a CUDA\n"
+  "                     kernel is an error; --emit cuda prints the sources (-o DIR: DIR/FN.cu),\n"
+  "                     --stats prints kernels and cuBLAS calls per function\n"
   "  -o OUT             write the emitted text (IR unless --emit dot) to OUT, atomically; an OUT\n"
   "                     ending in .dlmc receives the artifact dlmrun runs (the IR with loss.grad,\n"
   "                     the gradient of an exported `loss`, and the consts)\n"
@@ -51,7 +55,7 @@ static int usage_error(const char *fmt, const char *arg) {
 
 typedef struct {
   const char *file, *emit, *out, *dump_letters, *dump_after;
-  int stats, verify;
+  int stats, verify, target_cuda;
   DslDefine defs[MAX_DEFINES]; int ndefs;
   DslDefine dims[MAX_DEFINES]; int ndims;
 } Options;
@@ -82,7 +86,8 @@ static int parse_args(int argc, char **argv, Options *o) {
       list[(*count)++].value = eq + 1;
     } else if (strcmp(a, "--emit") == 0 || strncmp(a, "--emit=", 7) == 0) {
       val = a[6] == '=' ? a + 7 : (i + 1 < argc ? argv[++i] : NULL);
-      if (!val || (strcmp(val, "ir") && strcmp(val, "dot"))) return usage_error("--emit wants ir or dot, got '%s'", val ? val : "");
+      if (!val || (strcmp(val, "ir") && strcmp(val, "dot") && strcmp(val, "cuda")))
+        return usage_error("--emit wants ir, dot or cuda, got '%s'", val ? val : "");
       o->emit = val;
     } else if (strncmp(a, "-d", 2) == 0) {
       o->dump_letters = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
@@ -91,6 +96,10 @@ static int parse_args(int argc, char **argv, Options *o) {
       val = a[12] == '=' ? a + 13 : (i + 1 < argc ? argv[++i] : NULL);
       if (!val || !pass_find(val)) return usage_error("--dump-after: no pass named '%s'", val ? val : "");
       o->dump_after = val;
+    } else if (strcmp(a, "--target") == 0 || strncmp(a, "--target=", 9) == 0) {
+      val = a[8] == '=' ? a + 9 : (i + 1 < argc ? argv[++i] : NULL);
+      if (!val || (strcmp(val, "cuda") && strcmp(val, "cpu"))) return usage_error("--target wants cpu or cuda, got '%s'", val ? val : "");
+      o->target_cuda = strcmp(val, "cuda") == 0;
     } else if (strcmp(a, "--stats") == 0) {
       o->stats = 1;
     } else if (strcmp(a, "--verify") == 0) {
@@ -107,6 +116,7 @@ static int parse_args(int argc, char **argv, Options *o) {
     }
   }
   if (!o->file) return usage_error("%s", "compile needs a FILE");
+  if (o->emit && strcmp(o->emit, "cuda") == 0 && !o->target_cuda) return usage_error("%s", "--emit cuda needs --target cuda");
   char bad;
   if (o->dump_letters && !pass_letters_valid(o->dump_letters, &bad)) {
     char s[2] = {bad, 0};
@@ -245,7 +255,16 @@ static int compile(const Options *o) {
   } else {
     int64_t symval[DLM_MAX_SYMS];
     if (!symbol_values(m, o, symval)) status = 1;
-    else if (o->out && ends_with(o->out, ".dlmc")) {
+    else if (o->target_cuda) {
+      int emit_cuda = o->emit && strcmp(o->emit, "cuda") == 0;
+      if (!cuda_target(m, emit_cuda ? o->out : NULL, emit_cuda && !o->out, o->stats, stdout, &e)) {
+        report(m, o->file, text, &e);
+        status = 1;
+      }
+      ir_module_free(m);
+      free(text);
+      return status;
+    } else if (o->out && ends_with(o->out, ".dlmc")) {
       if (!artifact_prepare(m, &e) || !artifact_write(o->out, m, &e)) { report(m, o->file, text, &e); status = 1; }
     } else if (o->out) { if (!write_atomic(m, o, o->out)) status = 1; }
     else if (o->emit) emit(m, o, stdout);
