@@ -12,8 +12,8 @@
 # betas 0.9/0.999 eps 1e-8 weight decay 0 at a constant LR, clip 1.0, EMA 0.9999. Each round runs dlmc then PyTorch; the
 # first WARMUP steps of each run are not timed (dlmc's first step also compiles or loads its
 # kernels); the medians are over the STEPS timed steps of every round. dlmc's per-step times come
-# from DIR/metrics.jsonl (ms_per_step there is the running mean, so step k took
-# k*mean_k - (k-1)*mean_(k-1)). Without torch for /usr/bin/python3 only the dlmc line is printed
+# from DIR/metrics.jsonl: with --log-every 1, each line's ms_per_step is that step's own time
+# (the mean since the previous logged line). Without torch for /usr/bin/python3 only the dlmc line is printed
 # (bench/install-bench-deps.sh installs it).
 set -eu
 BUILD_DIR=${BUILD_DIR:-build-rel}
@@ -50,13 +50,10 @@ for r in $(seq 1 "$ROUNDS"); do
     { echo "train_step.sh: dlmrun train failed:" >&2; tail -5 "$tmp/dlmrun$r.err" >&2; exit 1; }
   "$PY" - "$tmp/run$r/metrics.jsonl" "$WARMUP" >>"$tmp/dlmc_ms" <<'EOF'
 import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
-prev = 0.0
-for row in rows:
-    total = row["ms_per_step"] * row["step"]
+for line in open(sys.argv[1]):
+    row = json.loads(line)
     if row["step"] > int(sys.argv[2]):
-        print(f"{total - prev:.3f}")
-    prev = total
+        print(f"{row['ms_per_step']:.3f}")
 EOF
   if [ "$have_torch" = 1 ]; then
     OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS "$PY" bench/pytorch_mdlm.py --data "$DATA" --layers "$LAYERS" --dim "$DIM" --heads "$HEADS" --seq-len "$SEQ_LEN" \
@@ -85,7 +82,8 @@ print(f"{'implementation':34} {'median ms/step':>14} {'tokens/s':>10} {'min ms':
 for name, med, lo, hi, n in rows:
     print(f"{name:34} {med:14.1f} {tokens / (med / 1e3):10.0f} {lo:9.1f} {hi:9.1f} {n:5d}")
 if len(rows) == 2:
-    print(f"ratio (dlmc tokens/s / pytorch tokens/s): {rows[1][1] / rows[0][1]:.2f}x")
+    print(f"ratio (dlmc tokens/s / pytorch tokens/s): {rows[1][1] / rows[0][1]:.2f}x at the medians "
+          f"({rows[1][2] / rows[0][2]:.2f}x at the fastest steps)")
 else:
     print("pytorch: skipped (torch not importable by /usr/bin/python3; run bench/install-bench-deps.sh)")
 EOF
