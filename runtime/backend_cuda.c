@@ -341,20 +341,26 @@ static int by_size(const void *a, const void *b) {
   return x->size < y->size ? 1 : x->size > y->size ? -1 : x->id - y->id;
 }
 
-/* first fit: each buffer (largest first) at the lowest offset free over its lifetime */
-static size_t plan(Buf *b, int n) {
+typedef struct { size_t lo, hi; } Span;
+
+static int by_lo(const void *a, const void *b) {
+  const Span *x = a, *y = b;
+  return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* first fit: each buffer (largest first) at the lowest offset that is free over its lifetime
+ * (a sweep over the sorted address ranges of the buffers already placed that overlap it in time) */
+static size_t plan(Buf *b, int n, Span *sp) {
   qsort(b, (size_t)n, sizeof *b, by_size);
   size_t total = 0;
   for (int i = 0; i < n; i++) {
+    int ns = 0;
+    for (int j = 0; j < i; j++)
+      if (b[j].start <= b[i].end && b[i].start <= b[j].end) sp[ns++] = (Span){b[j].off, b[j].off + b[j].size};
+    qsort(sp, (size_t)ns, sizeof *sp, by_lo);
     size_t off = 0;
-    for (int moved = 1; moved;) {
-      moved = 0;
-      for (int j = 0; j < i; j++)
-        if (b[j].start <= b[i].end && b[i].start <= b[j].end && off < b[j].off + b[j].size && b[j].off < off + b[i].size) {
-          off = b[j].off + b[j].size;
-          moved = 1;
-        }
-    }
+    for (int k = 0; k < ns && sp[k].lo < off + b[i].size; k++)
+      if (sp[k].hi > off) off = sp[k].hi;
     b[i].off = off;
     if (off + b[i].size > total) total = off + b[i].size;
   }
@@ -471,9 +477,10 @@ static int cuda_run(BackendState *s, const Func *f, const ParamStore *ps, Tensor
   int *root = malloc((size_t)(nn ? nn : 1) * sizeof *root);
   int64_t *last = malloc((size_t)(nn ? nn : 1) * sizeof *last);
   Buf *bufs = malloc((size_t)(2 * nn + 1) * sizeof *bufs);
+  Span *spans = malloc((size_t)(2 * nn + 1) * sizeof *spans);
   CUdeviceptr *V = calloc((size_t)(2 * nn + 1), sizeof *V);
   void *host = NULL;
-  int ok = root && last && bufs && V;
+  int ok = root && last && bufs && V && spans;
   if (!ok) err_set(e, noloc(), "out of memory");
   int nb = 0;
   for (int id = 0; ok && id < nn; id++) {
@@ -495,7 +502,7 @@ static int cuda_run(BackendState *s, const Func *f, const ParamStore *ps, Tensor
       scratch = align256((size_t)numel_of(&f->nodes[n->in[0]].type, sv) * 2) + (size_t)numel_of(&f->nodes[n->in[1]].type, sv) * 2;
     if (scratch) bufs[nb++] = (Buf){id, id, align256(scratch), 0, nn + id};
   }
-  size_t vbytes = align256((size_t)(2 * nn + 1) * sizeof *V), total = ok ? plan(bufs, nb) + vbytes + 256 : 0;
+  size_t vbytes = align256((size_t)(2 * nn + 1) * sizeof *V), total = ok ? plan(bufs, nb, spans) + vbytes + 256 : 0;
   if (ok && total > s->arena_size) {
     if (s->arena) cu->MemFree(s->arena);
     s->arena = 0;
@@ -574,6 +581,7 @@ static int cuda_run(BackendState *s, const Func *f, const ParamStore *ps, Tensor
   free(root);
   free(last);
   free(bufs);
+  free(spans);
   free(V);
   if (!ok)
     for (int k = 0; k < f->nout; k++) { tensor_free(outs[k]); outs[k] = NULL; }
