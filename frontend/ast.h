@@ -53,6 +53,7 @@ typedef struct Stmt {
   const char *var;        /* S_FOR/S_LOOP variable */
   Expr *lo, *hi;
   const char *cache; SrcLoc cache_loc; /* S_LOOP cache(policy) */
+  int memo;               /* S_ASSIGN `x = memo e` (samplers only) */
   struct Stmt **body; int nbody;
 } Stmt;
 

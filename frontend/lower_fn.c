@@ -168,6 +168,7 @@ int lower_stmts(Lower *L, Stmt *const *body, int n, int top, Val *ret, int *retu
     if (++L->work > LOWER_MAX_WORK) return fail(L, s->loc, "program too large after unrolling loops");
     switch (s->kind) {
     case S_ASSIGN:
+      if (s->memo) return fail(L, s->loc, "'memo' is only allowed in a sampler body, outside compile-time 'for' loops");
       if (!lower_assign(L, s)) return 0;
       break;
     case S_RETURN:

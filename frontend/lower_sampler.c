@@ -2,7 +2,8 @@
  * `loop v in a..b [cache(p)]` SS_LOOP over an SV_LOOPVAR, `break if c` SS_BREAK_IF, and every maximal
  * run of tensor statements becomes a graph function `<sampler>.<n>` called by SS_CALL: its arguments
  * are the schedule variables it reads, its results the variables it writes that are read later
- * (state is always written back). */
+ * (state is always written back). `x = memo e` ends the current run and gives e a graph of its own
+ * whose call is marked memo (the runtime may reuse its results when its arguments are unchanged). */
 #include "lower.h"
 #include <string.h>
 
@@ -335,7 +336,18 @@ static int block(SCtx *c, Stmt *const *b, int n, const Vec *live_out, Vec *body,
           return fail(L, st->nlocs[k], "cannot assign to %s '%s'", c->s->vars[old.id].kind == SV_KNOB ? "knob" :
                       c->s->vars[old.id].kind == SV_INPUT ? "input" : "loop variable", st->names[k]);
       }
-      if (!seg_begin(c) || !lower_stmts(L, (Stmt *const *)&b[i], 1, 0, &r, &rr)) return 0;
+      int memo = st->memo;
+      if (memo) {
+        /* `x = memo e`: e gets a graph of its own, whose call the runtime may skip */
+        Vec live_at;
+        live_after(c, b, n, i, live_out, &live_at);
+        if (!seg_flush(c, &live_at, body, st->loc)) return 0;
+        Stmt *plain = arena_alloc(L->arena, sizeof *plain);
+        *plain = *st;
+        plain->memo = 0;
+        st = plain;
+      }
+      if (!seg_begin(c) || !lower_stmts(L, (Stmt *const *)&st, 1, 0, &r, &rr)) return 0;
       for (int k = 0; st->kind == S_ASSIGN && k < st->nnames; k++) {
         Val v, sv;
         char t1[128], t2[128];
@@ -351,6 +363,11 @@ static int block(SCtx *c, Stmt *const *b, int n, const Vec *live_out, Vec *body,
       Vec names = {0, 0, 0};
       assigned_names(L, st, &names, 0);
       for (int k = 0; k < names.n; k++) add_write(L, &c->seg, names.v[k], st->loc);
+      if (memo) {
+        int before = body->n;
+        if (!seg_flush(c, &live, body, st->loc)) return 0;
+        if (body->n > before) ((SchedStmt *)body->v[body->n - 1])->memo = 1;
+      }
       break;
     }
     case S_STATE: {

@@ -60,6 +60,7 @@ static Vec vec1(struct ParseCtx *c, void *p) { Vec v = {0, 0, 0}; vec_push(c->ar
 %token CACHE "'cache'"
 %token BREAK "'break'"
 %token IF "'if'"
+%token MEMO "'memo'"
 %token ELLIPSIS "'...'" DOTDOT "'..'" ARROW "'->'" POW "'**'" EQ "'=='" NE "'!='" LE "'<='" GE "'>='"
 %token ANDAND "'&&'" OROR "'||'" LEXERR "invalid token"
 %token <str> NAME "identifier" STRING "string"
@@ -173,6 +174,8 @@ stmts: %empty { $$ = (Vec){0, 0, 0}; }
      ;
 
 stmt: NAME '=' expr { $$ = arena_alloc(A, sizeof(Stmt)); $$->kind = S_ASSIGN; $$->loc = L(ctx, @1); $$->value = $3;
+                      $$->names = arena_alloc(A, sizeof(char *)); $$->names[0] = $1; $$->nlocs = arena_alloc(A, sizeof(SrcLoc)); $$->nlocs[0] = L(ctx, @1); $$->nnames = 1; }
+    | NAME '=' MEMO expr { $$ = arena_alloc(A, sizeof(Stmt)); $$->kind = S_ASSIGN; $$->loc = L(ctx, @1); $$->value = $4; $$->memo = 1;
                       $$->names = arena_alloc(A, sizeof(char *)); $$->names[0] = $1; $$->nlocs = arena_alloc(A, sizeof(SrcLoc)); $$->nlocs[0] = L(ctx, @1); $$->nnames = 1; }
     | NAME ':' type '=' expr { $$ = arena_alloc(A, sizeof(Stmt)); $$->kind = S_ASSIGN; $$->loc = L(ctx, @1); $$->value = $5; $$->type = $3;
                       $$->names = arena_alloc(A, sizeof(char *)); $$->names[0] = $1; $$->nlocs = arena_alloc(A, sizeof(SrcLoc)); $$->nlocs[0] = L(ctx, @1); $$->nnames = 1; }

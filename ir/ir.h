@@ -141,6 +141,8 @@ typedef struct SchedStmt {
   int var, lo, hi;
   struct SchedStmt *body; int nbody;
   const char *cache_policy; /* SS_LOOP: NULL, or the cache policy the DSL asked for ("exact", "prefix", ...) */
+  int memo;                 /* SS_CALL: 1 if the runtime may reuse the previous results of this call when
+                               every argument is bit-identical to the previous call's (DSL `memo`) */
 } SchedStmt;
 
 typedef struct Sched {

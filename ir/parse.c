@@ -420,6 +420,10 @@ static int parse_stmt(P *p, Sched *s, int depth, SchedStmt *st) {
       lex(p);
       if (!get_var_list(p, s, &st->res, &st->nres)) return 0;
     }
+    if (is_word(&p->tok, "memo")) {
+      lex(p);
+      st->memo = 1;
+    }
     return opt_loc(p, &st->loc) && expect_nl(p);
   }
   if (is_word(&t, "break_if")) {

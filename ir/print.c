@@ -171,6 +171,7 @@ static void print_stmts(const Module *m, const SchedStmt *st, int n, int depth, 
       print_var_list(out, st->args, st->nargs);
       fputc(')', out);
       if (st->nres) { fputs(" -> ", out); print_var_list(out, st->res, st->nres); }
+      if (st->memo) fputs(" memo", out);
       print_loc(st->loc, out);
       fputc('\n', out);
       break;

@@ -131,6 +131,10 @@ static int verify_stmts(const Module *m, const Sched *s, const SchedStmt *st, in
   char a[192], b[192];
   if (n < 0 || (n > 0 && !st)) { err_set(e, s->loc, "schedule @%s: invalid statement list", s->name); return 0; }
   for (int i = 0; i < n; i++, st++) {
+    if (st->memo != 0 && (st->memo != 1 || st->kind != SS_CALL || st->nres == 0)) {
+      err_set(e, st->loc, "schedule @%s: only a call with results can be memo", s->name);
+      return 0;
+    }
     switch (st->kind) {
     case SS_CALL: {
       if (st->func < 0 || st->func >= m->nfuncs) {

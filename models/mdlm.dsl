@@ -1,5 +1,6 @@
 // mdlm.dsl — MDLM, masked diffusion language model (Sahoo et al. 2024; mdlm-remdm.md): the DDiT
-// backbone with SUBS outputs, the continuous-time NELBO (§5) and the cached ancestral sampler (§9).
+// backbone with SUBS outputs, the continuous-time NELBO (§5), the cached ancestral sampler and the
+// semi-autoregressive sampler (§9), both with optional nucleus filtering (§10.6).
 // The released OWT checkpoint `kuleshov-group/mdlm-owt` is
 //   -D vocab=50257 -D seq_len=1024 -D layers=12 -D dim=768 -D heads=12 -D cond_dim=128
 // (169,627,218 parameters). The defaults below are a small model for tests.
@@ -53,27 +54,80 @@ export fn loss(x0: i32[B, seq_len], seed: i64, step: i64) -> f32 {
   return sum(sum(nll, axis = 1), axis = 0) / tokens
 }
 
-// One step of the cached ancestral sampler (`ddpm_cache`, §9) from time t to s = t - dt with
+// p_x0 = x_theta(x) with the nucleus filter (§9, §10.6: applied right after the forward pass,
+// before caching). MDLM is not time-conditioned, so it depends on x only and the samplers call it
+// with `memo`: the network runs again only when some token of the batch changed (`ddpm_cache`).
+fn probs(x: i32[B, seq_len], top_p: f32) -> f32[B, seq_len, V] {
+  return top_p_filter(exp(denoise(x, zeros([B], f32))), top_p)
+}
+
+// The final greedy denoise (noise_removal): argmax of SUBS; decoded tokens stay (one-hot rows).
+fn greedy(x: i32[B, seq_len]) -> i32[B, seq_len] {
+  return argmax(denoise(x, zeros([B], f32)), axis = -1)
+}
+
+// One update of the cached ancestral sampler (`ddpm_cache`, §9) from time t to s = t - dt with
 // alpha = 1 - t: weights w_v = p_x0(v) (t - s) for v != mask, w_mask = s, drawn in float64 by the
-// exponential race; positions already decoded are carried over.
-fn ancestral_step(x: i32[B, seq_len], t: f64, s: f64, seed: i64, step: i64) -> i32[B, seq_len] {
-  p_x0 = cast(exp(denoise(x, zeros([B], f32))), f64)
+// exponential race (uniforms from stream `step`); positions already decoded are carried over.
+fn ancestral_update(x: i32[B, seq_len], p_x0: f32[B, seq_len, V], t: f64, s: f64, seed: i64, step: i64) -> i32[B, seq_len] {
   col = iota([V], 0, i32)
-  w = where(col == mask_id, s, p_x0 * (t - s))
+  w = where(col == mask_id, s, cast(p_x0, f64) * (t - s))
   drawn = sample_categorical(w, rand_uniform(seed, step, [B, seq_len, V], f64))
   return where(x == mask_id, drawn, x)
 }
 
-// Ancestral sampling (§9): start from all-mask, t runs over linspace(1, 1e-5, steps + 1), then one
-// greedy SUBS denoise fills any position still masked. The reference skips the network call when
-// no token changed in the previous step (p_x0 depends only on x); that reuse is an optimization with
-// identical results and is not spelled out here.
-sampler ancestral(steps: i64 = 128, seed: i64 = 1) -> i32[B, seq_len] {
+// Ancestral sampling (§9 `ddpm_cache`): start from all-mask, t runs over linspace(1, 1e-5, steps + 1),
+// then one greedy SUBS denoise fills any position still masked. top_p < 1 turns on the nucleus filter.
+sampler ancestral(steps: i64 = 128, seed: i64 = 1, top_p: f32 = 1.0) -> i32[B, seq_len] {
   state x: i32[B, seq_len] = full([B, seq_len], mask_id, i32)
   loop i in 0..steps {
+    p_x0 = memo probs(x, top_p)
     dt = (1.0 - 1e-5) / cast(steps, f64)
     t = 1.0 - cast(i, f64) * dt
-    x = ancestral_step(x, t, t - dt, seed, i)
+    x = ancestral_update(x, p_x0, t, t - dt, seed, i)
   }
-  return argmax(denoise(x, zeros([B], f32)), axis = -1)
+  y = memo greedy(x)
+  return y
+}
+
+// Semi-autoregressive generation beyond seq_len (§9 `sample_subs_guidance`): semi_ar_strides + 1
+// windows of seq_len tokens, each started from all-mask with the previous window's last
+// seq_len - semi_ar_stride tokens clamped as its prefix (carry-over never resamples them), sampled
+// by steps + 1 cached ancestral updates at t = 1 - i/steps (the last, t = 0, unmasks everything),
+// then greedily denoised. Window j is written at offset j * semi_ar_stride, so the output is the
+// first semi_ar_stride tokens of every window plus the last window's tail:
+// (semi_ar_strides + 1) * semi_ar_stride + (seq_len - semi_ar_stride) tokens.
+const semi_ar_stride = seq_len / 2
+const semi_ar_strides = 2
+const semi_ar_len = semi_ar_strides * semi_ar_stride + seq_len
+
+// The tail x[:, S:] shifted to the front, followed by S masks (the next window's start).
+fn shift_window(x: i32[B, seq_len]) -> i32[B, seq_len] {
+  return concat(x[:, semi_ar_stride:seq_len], full([B, semi_ar_stride], mask_id, i32), axis = 1)
+}
+
+// out with window x written at positions [j S, j S + seq_len).
+fn emit_window(out: i32[B, semi_ar_len], x: i32[B, seq_len], j: i64) -> i32[B, semi_ar_len] {
+  rel = iota([semi_ar_len], 0, i64) - j * semi_ar_stride
+  inside = (rel >= 0) && (rel < seq_len)
+  idx = broadcast_to(cast(minimum(maximum(rel, 0), seq_len - 1), i32), [shape(x, 0), semi_ar_len])
+  return where(inside, take_along(x, idx), out)
+}
+
+sampler semi_ar(steps: i64 = 128, seed: i64 = 1, top_p: f32 = 1.0) -> i32[B, semi_ar_len] {
+  state x: i32[B, seq_len] = full([B, seq_len], mask_id, i32)
+  state out: i32[B, semi_ar_len] = full([B, semi_ar_len], mask_id, i32)
+  loop j in 0..semi_ar_strides + 1 {
+    x = shift_window(x)
+    updates = steps + 1
+    loop i in 0..updates {
+      p_x0 = memo probs(x, top_p)
+      dt = 1.0 / cast(steps, f64)
+      t = 1.0 - cast(i, f64) * dt
+      x = ancestral_update(x, p_x0, t, t - dt, seed, j * updates + i)
+    }
+    x = memo greedy(x)
+    out = emit_window(out, x, j)
+  }
+  return out
 }

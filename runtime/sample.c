@@ -1,7 +1,10 @@
 /* sample.c — `dlmrun ART sample --ckpt CKPT ...`: runs a sampler of the artifact (its schedule
- * program, by default `ancestral`) with the checkpoint's EMA weights and prints the decoded text.
- * Knobs: --steps sets `steps`, --seed sets `seed`, --set NAME=VALUE any knob; the batch symbol B is
- * --n. Tokens the tokenizer does not know (a mask left in place) print as [id]. */
+ * program) with the checkpoint's EMA weights and prints the decoded text. Knobs: --steps sets
+ * `steps`, --seed `seed`, --top-p `top_p`, --set NAME=VALUE any knob; the batch symbol B is --n.
+ * --len L prints the first L tokens and, without --sampler, picks `ancestral` when it is long enough,
+ * else the sampler with the shortest output of at least L tokens. Memo calls reuse their results
+ * unless --no-memo; the number of network evaluations (memo calls that ran) and the steps per
+ * second go to stderr (and into --json). Tokens the tokenizer does not know print as [id]. */
 #include "dlmrun.h"
 #include "json_mini.h"
 #include "safetensors.h"
@@ -9,13 +12,14 @@
 #include "tokenizer.h"
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MAX_KNOBS 32
 
 typedef struct {
   const char *ckpt, *tok, *tokdir, *backend, *sampler;
   int64_t n, len;
-  int json, allow_extra;
+  int json, allow_extra, no_memo;
   SchedKnob knobs[MAX_KNOBS]; int nknobs;
 } SampleArgs;
 
@@ -61,10 +65,19 @@ static void put_json_text(JsonBuf *b, const unsigned char *s, size_t n) {
   jbuf_free(&clean);
 }
 
-static int print_samples(const SampleArgs *a, const Tokenizer *tok, const Tensor *x) {
+/* What the run cost: network evaluations (memo calls that ran), reuses, seconds, steps (iterations
+ * of innermost loops). */
+typedef struct { const char *sampler; int64_t nfe, hits, steps; double seconds; } SampleCost;
+
+static int print_samples(const SampleArgs *a, const Tokenizer *tok, const Tensor *x, const SampleCost *c) {
   int64_t len = a->len ? a->len : x->shape[1];
   JsonBuf out = {0};
-  if (a->json) jbuf_puts(&out, "{\"samples\": [");
+  if (a->json) {
+    jbuf_puts(&out, "{\"sampler\": ");
+    json_put_string(&out, c->sampler, strlen(c->sampler));
+    jbuf_printf(&out, ", \"nfe\": %lld, \"memo_hits\": %lld, \"steps\": %lld, \"seconds\": %.6f, \"samples\": [",
+                (long long)c->nfe, (long long)c->hits, (long long)c->steps, c->seconds);
+  }
   for (int64_t r = 0; r < x->shape[0]; r++) {
     JsonBuf text = {0};
     put_text(&text, tok, x, r, len);
@@ -88,6 +101,28 @@ static int print_samples(const SampleArgs *a, const Tokenizer *tok, const Tensor
   return ok;
 }
 
+/* The token count of a sampler's first result if it is i32[N, L] with a constant L, else 0. */
+static int64_t sampler_len(const Sched *s) {
+  if (s->nout < 1) return 0;
+  const Type *t = &s->vars[s->outs[0]].type;
+  return t->dtype == DT_I32 && t->rank == 2 && dim_is_const(t->dims[1]) ? t->dims[1].k : 0;
+}
+
+/* --sampler by name; else `ancestral` unless --len asks for more than it makes, then the sampler
+ * with the shortest output of at least --len tokens. NULL if there is none. */
+static const Sched *pick_sampler(const Module *m, const SampleArgs *a) {
+  const char *want = a->sampler ? a->sampler : "ancestral";
+  const Sched *named = NULL, *best = NULL;
+  for (int i = 0; i < m->nscheds; i++)
+    if (!strcmp(m->scheds[i]->name, want)) named = m->scheds[i];
+  if (a->sampler || !a->len || (named && sampler_len(named) >= a->len)) return named;
+  for (int i = 0; i < m->nscheds; i++) {
+    int64_t n = sampler_len(m->scheds[i]);
+    if (n >= a->len && (!best || n < sampler_len(best))) best = m->scheds[i];
+  }
+  return best;
+}
+
 static int sample_run(const char *artifact, SampleArgs *a) {
   DlmErr e = {0};
   Module *m = rt_open_artifact(artifact);
@@ -98,26 +133,38 @@ static int sample_run(const char *artifact, SampleArgs *a) {
   BackendState *bs = NULL;
   Tensor *outs[8] = {0};
   const Backend *be = rt_backend(a->backend);
-  const Sched *s = NULL;
-  for (int i = 0; i < m->nscheds; i++)
-    if (!strcmp(m->scheds[i]->name, a->sampler)) s = m->scheds[i];
+  const Sched *s = pick_sampler(m, a);
   int64_t symval[DLM_MAX_SYMS] = {0};
   int bsym = ir_sym_find(m, "B");
   if (!be) goto done;
   if (!s) {
-    fprintf(stderr, "dlmrun sample: %s has no sampler '%s'; it has:", artifact, a->sampler);
-    for (int i = 0; i < m->nscheds; i++) fprintf(stderr, " %s", m->scheds[i]->name);
-    fprintf(stderr, "\n");
+    if (a->sampler) fprintf(stderr, "dlmrun sample: %s has no sampler '%s'; it has:", artifact, a->sampler);
+    else fprintf(stderr, "dlmrun sample: --len %lld: no sampler of %s produces that many tokens; it has:", (long long)a->len, artifact);
+    for (int i = 0; i < m->nscheds; i++) {
+      fprintf(stderr, " %s", m->scheds[i]->name);
+      int64_t n = sampler_len(m->scheds[i]);
+      if (n > 0) fprintf(stderr, " (%lld tokens)", (long long)n);
+    }
+    fprintf(stderr, "%s\n", a->sampler ? "" : " (compile with larger -D values for longer samples)");
     goto done;
   }
   if (s->nout < 1 || s->nout > 8) { fprintf(stderr, "dlmrun sample: sampler %s returns %d values\n", s->name, s->nout); goto done; }
   if (bsym >= 0) symval[bsym] = a->n;
+  SchedMemo memo = {a->no_memo, 0, 0, 0};
+  struct timespec t0, t1;
   if (!(ps = ckpt_load_weights(m, a->ckpt, 1, a->allow_extra, stderr, &e)) ||
-      !(tok = tok_open(a->tok, a->tokdir, &e)) || !(bs = be->open(m, &e)) ||
-      !sched_run(m, s, be, bs, ps, a->knobs, a->nknobs, symval, outs, &e)) {
+      !(tok = tok_open(a->tok, a->tokdir, &e)) || !(bs = be->open(m, &e))) {
     fprintf(stderr, "dlmrun sample: %s\n", e.msg);
     goto done;
   }
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  if (!sched_run_memo(m, s, be, bs, ps, a->knobs, a->nknobs, symval, &memo, outs, &e)) {
+    fprintf(stderr, "dlmrun sample: %s\n", e.msg);
+    goto done;
+  }
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  SampleCost cost = {s->name, memo.misses, memo.hits, memo.steps,
+                     (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec)};
   const Tensor *x = outs[0];
   if (x->dtype != DT_I32 || x->rank != 2) { fprintf(stderr, "dlmrun sample: sampler %s returns %s values of rank %d, not token ids [N, L]\n", s->name, dtype_name(x->dtype), x->rank); goto done; }
   if (a->len > x->shape[1]) {
@@ -125,7 +172,11 @@ static int sample_run(const char *artifact, SampleArgs *a) {
             (long long)a->len, (long long)x->shape[1]);
     goto done;
   }
-  status = print_samples(a, tok, x) ? 0 : 1;
+  fprintf(stderr, "dlmrun sample: %s: %lld network evaluations (%lld reused%s), %.3f s",
+          s->name, (long long)cost.nfe, (long long)cost.hits, a->no_memo ? ", --no-memo" : "", cost.seconds);
+  if (cost.steps > 0 && cost.seconds > 0) fprintf(stderr, ", %.1f steps/s", (double)cost.steps / cost.seconds);
+  fprintf(stderr, "\n");
+  status = print_samples(a, tok, x, &cost) ? 0 : 1;
 done:
   for (int i = 0; i < 8; i++) tensor_free(outs[i]);
   if (bs) be->close(bs);
@@ -137,12 +188,12 @@ done:
 
 int dlmrun_sample(const char *artifact, int argc, char **argv) {
   SampleArgs a = {0};
-  a.sampler = "ancestral";
   a.n = 1;
   for (int i = 0; i < argc; i++) {
     const char *f = argv[i], *v;
     if (!strcmp(f, "--json")) { a.json = 1; continue; }
     if (!strcmp(f, "--allow-extra")) { a.allow_extra = 1; continue; }
+    if (!strcmp(f, "--no-memo")) { a.no_memo = 1; continue; }
     if (!(v = rt_value(argc, argv, &i))) return 2;
     if (!strcmp(f, "--ckpt")) a.ckpt = v;
     else if (!strcmp(f, "--tokenizer")) a.tok = v;
@@ -151,9 +202,10 @@ int dlmrun_sample(const char *artifact, int argc, char **argv) {
     else if (!strcmp(f, "--sampler")) a.sampler = v;
     else if (!strcmp(f, "--n")) { if (!rt_int(f, v, 1, 1 << 20, &a.n)) return 2; }
     else if (!strcmp(f, "--len")) { if (!rt_int(f, v, 1, INT64_MAX, &a.len)) return 2; }
-    else if (!strcmp(f, "--steps") || !strcmp(f, "--seed") || !strcmp(f, "--set")) {
+    else if (!strcmp(f, "--steps") || !strcmp(f, "--seed") || !strcmp(f, "--top-p") || !strcmp(f, "--set")) {
       if (a.nknobs == MAX_KNOBS) return rt_usage("sample", "%s", "too many knobs");
       SchedKnob *k = &a.knobs[a.nknobs++];
+      if (!strcmp(f, "--top-p")) { k->name = "top_p"; k->value = v; continue; }
       if (strcmp(f, "--set") != 0) { k->name = f + 2; k->value = v; continue; }
       const char *eq = strchr(v, '=');
       if (!eq || eq == v) return rt_usage("sample", "--set wants NAME=VALUE, got '%s'", v);

@@ -1,17 +1,25 @@
 /* sched_exec.c — the schedule interpreter (see sched_exec.h). Every variable holds a host tensor
  * (scalars have rank 0); calls hand the variables' tensors to the backend and replace the result
  * variables; loops run [lo, hi) with the loop variable set each iteration; break_if leaves the
- * innermost loop. */
+ * innermost loop. A memo call keeps copies of its last arguments and results (one entry per call
+ * statement) and reuses the results while the arguments stay byte-identical. */
 #include "sched_exec.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct {
+  const SchedStmt *st;
+  Tensor **args, **res;   /* copies of the last call's arguments and results */
+} MemoEntry;
+
+typedef struct {
   const Module *m; const Sched *s; const Backend *be; BackendState *bs; const ParamStore *ps;
   const int64_t *symval;
   Tensor **vals;      /* per variable */
   DlmErr *e;
+  SchedMemo *memo;
+  MemoEntry *entries; int nentries, capentries;
 } Exec;
 
 static Tensor *scalar(DType t) { return tensor_new(t, 0, NULL); }
@@ -45,6 +53,68 @@ static int64_t as_int(const Tensor *t) {
 
 static int run_body(Exec *x, const SchedStmt *body, int n, int *brk);
 
+static int same_bytes(const Tensor *a, const Tensor *b) {
+  return a->dtype == b->dtype && tensor_same_shape(a, b) &&
+         !memcmp(a->data, b->data, (size_t)a->numel * dtype_size(a->dtype));
+}
+
+static void entry_clear(MemoEntry *en) {
+  for (int a = 0; en->args && a < en->st->nargs; a++) tensor_free(en->args[a]);
+  for (int r = 0; en->res && r < en->st->nres; r++) tensor_free(en->res[r]);
+  free(en->args); free(en->res);
+  en->args = en->res = NULL;
+}
+
+static MemoEntry *memo_entry(Exec *x, const SchedStmt *st) {
+  for (int i = 0; i < x->nentries; i++)
+    if (x->entries[i].st == st) return &x->entries[i];
+  if (x->nentries == x->capentries) {
+    int cap = x->capentries ? 2 * x->capentries : 4;
+    MemoEntry *p = realloc(x->entries, (size_t)cap * sizeof *p);
+    if (!p) return NULL;
+    x->entries = p;
+    x->capentries = cap;
+  }
+  MemoEntry *en = &x->entries[x->nentries++];
+  en->st = st;
+  en->args = en->res = NULL;
+  return en;
+}
+
+/* The reused results of a memo call whose arguments match the last call's: 1 if reused, 0 if the
+ * call must run, -1 out of memory. */
+static int memo_reuse(Exec *x, const SchedStmt *st, Tensor *const *args) {
+  MemoEntry *en = memo_entry(x, st);
+  if (!en) return -1;
+  if (!en->args) return 0;
+  for (int a = 0; a < st->nargs; a++)
+    if (!same_bytes(args[a], en->args[a])) return 0;
+  Tensor **copies = calloc((size_t)st->nres, sizeof *copies);
+  int ok = copies != NULL;
+  for (int r = 0; ok && r < st->nres; r++) ok = (copies[r] = tensor_clone(en->res[r])) != NULL;
+  for (int r = 0; r < st->nres && copies; r++) {
+    if (ok) { tensor_free(x->vals[st->res[r]]); x->vals[st->res[r]] = copies[r]; }
+    else tensor_free(copies[r]);
+  }
+  free(copies);
+  return ok ? 1 : -1;
+}
+
+/* Keeps copies of a memo call's arguments and its fresh results (before they replace variables,
+ * which may be arguments too). */
+static int memo_store(Exec *x, const SchedStmt *st, Tensor *const *args, Tensor *const *outs) {
+  MemoEntry *en = memo_entry(x, st);
+  if (!en) return 0;
+  entry_clear(en);
+  en->args = calloc((size_t)st->nargs + 1, sizeof *en->args);
+  en->res = calloc((size_t)st->nres + 1, sizeof *en->res);
+  int ok = en->args && en->res;
+  for (int a = 0; ok && a < st->nargs; a++) ok = (en->args[a] = tensor_clone(args[a])) != NULL;
+  for (int r = 0; ok && r < st->nres; r++) ok = (en->res[r] = tensor_clone(outs[r])) != NULL;
+  if (!ok) entry_clear(en);
+  return ok;
+}
+
 static int run_call(Exec *x, const SchedStmt *st) {
   const Func *f = x->m->funcs[st->func];
   Tensor **args = calloc((size_t)f->nargs + 1, sizeof *args), **outs = calloc((size_t)f->nout + 1, sizeof *outs);
@@ -54,6 +124,13 @@ static int run_call(Exec *x, const SchedStmt *st) {
     args[a] = x->vals[st->args[a]];
     if (!args[a]) { err_set(x->e, st->loc, "%s: variable %s is read before it is set", x->s->name, x->s->vars[st->args[a]].name); ok = 0; }
   }
+  int memo = ok && st->memo && !x->memo->no_memo;
+  if (memo) {
+    int r = memo_reuse(x, st, args);
+    if (r < 0) { err_set(x->e, st->loc, "out of memory"); ok = 0; }
+    if (r > 0) { x->memo->hits++; free(args); free(outs); return 1; }
+  }
+  if (ok && st->memo) x->memo->misses++;
   if (ok && !x->be->run(x->bs, f, x->ps, args, outs, x->symval, x->e)) {
     char msg[sizeof x->e->msg];
     snprintf(msg, sizeof msg, "%s", x->e->msg);
@@ -61,6 +138,7 @@ static int run_call(Exec *x, const SchedStmt *st) {
     err_set(x->e, st->loc, "%s: %s: %s", x->s->name, f->name, msg);
     ok = 0;
   }
+  if (ok && memo && !memo_store(x, st, args, outs)) { err_set(x->e, st->loc, "out of memory"); ok = 0; }
   if (ok)
     for (int r = 0; r < st->nres; r++) {
       tensor_free(x->vals[st->res[r]]);
@@ -80,7 +158,10 @@ static int run_loop(Exec *x, const SchedStmt *st) {
   if (!iv) {
     if (!(iv = x->vals[st->var] = scalar(x->s->vars[st->var].type.dtype))) { err_set(x->e, st->loc, "out of memory"); return 0; }
   }
+  int innermost = 1;
+  for (int k = 0; k < st->nbody; k++) innermost &= st->body[k].kind != SS_LOOP;
   for (int64_t i = a; i < b; i++) {
+    x->memo->steps += innermost;
     if (iv->dtype == DT_I64) *(int64_t *)iv->data = i;
     else tensor_set(iv, 0, (double)i);
     int brk = 0;
@@ -106,7 +187,13 @@ static int run_body(Exec *x, const SchedStmt *body, int n, int *brk) {
 
 int sched_run(const Module *m, const Sched *s, const Backend *be, BackendState *bs, const ParamStore *ps,
               const SchedKnob *knobs, int nknobs, const int64_t *symval, Tensor **outs, DlmErr *e) {
-  Exec x = {m, s, be, bs, ps, symval, calloc((size_t)s->nvars + 1, sizeof(Tensor *)), e};
+  return sched_run_memo(m, s, be, bs, ps, knobs, nknobs, symval, NULL, outs, e);
+}
+
+int sched_run_memo(const Module *m, const Sched *s, const Backend *be, BackendState *bs, const ParamStore *ps,
+                   const SchedKnob *knobs, int nknobs, const int64_t *symval, SchedMemo *memo, Tensor **outs, DlmErr *e) {
+  SchedMemo local = {0, 0, 0, 0};
+  Exec x = {m, s, be, bs, ps, symval, calloc((size_t)s->nvars + 1, sizeof(Tensor *)), e, memo ? memo : &local, NULL, 0, 0};
   if (!x.vals) { err_set(e, s->loc, "out of memory"); return 0; }
   int ok = 1;
   for (int k = 0; ok && k < nknobs; k++) {
@@ -142,5 +229,7 @@ int sched_run(const Module *m, const Sched *s, const Backend *be, BackendState *
     for (int o = 0; o < s->nout; o++) { tensor_free(outs[o]); outs[o] = NULL; }
   for (int v = 0; v < s->nvars; v++) tensor_free(x.vals[v]);
   free(x.vals);
+  for (int i = 0; i < x.nentries; i++) entry_clear(&x.entries[i]);
+  free(x.entries);
   return ok;
 }

@@ -7,11 +7,24 @@
 /* A knob value as text ("128", "0.5", "true"), parsed per the knob's declared type. */
 typedef struct { const char *name; const char *value; } SchedKnob;
 
+/* Memo calls (SchedStmt.memo): each keeps its last arguments and results; a call whose arguments
+ * are byte-identical (dtype, shape and data) to the previous call's reuses the results without
+ * running. no_memo runs every call (to check that reuse changes nothing); hits and misses count
+ * the memo calls that were reused and run; steps counts the iterations of innermost loops (the
+ * sampling steps). */
+typedef struct {
+  int no_memo;
+  int64_t hits, misses, steps;
+} SchedMemo;
+
 /* Run s. Knobs not given keep their defaults; an unknown knob name or bad value is an error.
  * symval[k] is the value of module symbol k (0 = unknown), passed to every call for the symbols
  * no argument carries (an initializer returning i32[B, L] from no arguments). outs[0..nout)
  * receive new tensors (the schedule's results). 1, or 0 with *e set. */
 int sched_run(const Module *m, const Sched *s, const Backend *be, BackendState *bs, const ParamStore *ps,
               const SchedKnob *knobs, int nknobs, const int64_t *symval, Tensor **outs, DlmErr *e);
+/* sched_run with memo control and counts (memo may be NULL: reuse on, counts not reported). */
+int sched_run_memo(const Module *m, const Sched *s, const Backend *be, BackendState *bs, const ParamStore *ps,
+                   const SchedKnob *knobs, int nknobs, const int64_t *symval, SchedMemo *memo, Tensor **outs, DlmErr *e);
 
 #endif
