@@ -4,7 +4,8 @@
  * --len L prints the first L tokens and, without --sampler, picks `ancestral` when it is long enough,
  * else the sampler with the shortest output of at least L tokens. Memo calls reuse their results
  * unless --no-memo; the number of network evaluations (memo calls that ran) and the steps per
- * second go to stderr (and into --json). Tokens the tokenizer does not know print as [id]. */
+ * second go to stderr (the counts also into --json, which stays deterministic). Tokens the
+ * tokenizer does not know print as [id]. */
 #include "dlmrun.h"
 #include "json_mini.h"
 #include "safetensors.h"
@@ -75,8 +76,8 @@ static int print_samples(const SampleArgs *a, const Tokenizer *tok, const Tensor
   if (a->json) {
     jbuf_puts(&out, "{\"sampler\": ");
     json_put_string(&out, c->sampler, strlen(c->sampler));
-    jbuf_printf(&out, ", \"nfe\": %lld, \"memo_hits\": %lld, \"steps\": %lld, \"seconds\": %.6f, \"samples\": [",
-                (long long)c->nfe, (long long)c->hits, (long long)c->steps, c->seconds);
+    jbuf_printf(&out, ", \"nfe\": %lld, \"memo_hits\": %lld, \"steps\": %lld, \"samples\": [",
+                (long long)c->nfe, (long long)c->hits, (long long)c->steps);
   }
   for (int64_t r = 0; r < x->shape[0]; r++) {
     JsonBuf text = {0};

@@ -146,7 +146,9 @@ expect 0 "$DLMRUN" "$art" sample --ckpt "$tmp/a" --set steps=4 --n 2
 has "$tmp/out" "=== sample 1 ==="
 expect 0 "$DLMRUN" "$art" sample --ckpt "$tmp/a" --steps 4 --n 1 --len 5 --json
 [ "$(grep -o '"ids": \[[^]]*\]' "$tmp/out" | grep -o '[0-9][0-9]*' | wc -l)" -eq 5 ] || fail "sample --len 5 did not give 5 ids"
-expect 1 "$DLMRUN" "$art" sample --ckpt "$tmp/a" --steps 4 --len 17
+expect 1 "$DLMRUN" "$art" sample --ckpt "$tmp/a" --steps 4 --len 33
+has "$tmp/err" "ancestral (16 tokens) semi_ar (32 tokens)"
+expect 1 "$DLMRUN" "$art" sample --ckpt "$tmp/a" --sampler ancestral --steps 4 --len 17
 has "$tmp/err" "samples 16 tokens"
 expect 1 "$DLMRUN" "$art" sample --ckpt "$tmp/a" --set nosuch=1
 has "$tmp/err" "no knob 'nosuch'"

@@ -75,10 +75,16 @@ static void check_mdlm(void) {
     int i = step_ids[r];
     Tensor *x0 = tensor_new(DT_I32, 2, (int64_t[]){NB, NL});
     for (int64_t j = 0; j < x0->numel; j++) tensor_set(x0, j, j % 5 == 0 ? (double)(j % VOCAB) : mask);
-    Tensor *steps = scalar_i64(STEPS), *iv = scalar_i64(i), *seed = scalar_i64(11);
-    const char *names[] = {"steps", "i", "x", "seed"};
-    Tensor *vals[] = {steps, iv, x0, seed};
-    Tensor *nx = run_segment(m, "ancestral.1", names, vals, 4, "x");
+    Tensor *steps = scalar_i64(STEPS), *iv = scalar_i64(i), *seed = scalar_i64(11), *top_p = tensor_new(DT_F32, 0, NULL);
+    tensor_set(top_p, 0, 1.0);
+    const char *pnames[] = {"x", "top_p"};
+    Tensor *pvals[] = {x0, top_p};
+    Tensor *p_x0 = run_segment(m, "ancestral.1", pnames, pvals, 2, "p_x0");   /* the memo call */
+    const char *names[] = {"steps", "i", "x", "seed", "p_x0"};
+    Tensor *vals[] = {steps, iv, x0, seed, p_x0};
+    Tensor *nx = p_x0 ? run_segment(m, "ancestral.2", names, vals, 5, "x") : NULL;
+    tensor_free(p_x0);
+    tensor_free(top_p);
     if (nx) {
       int masked_before = 0, unmasked_now = 0, changed_decoded = 0, bad_token = 0;
       for (int64_t j = 0; j < x0->numel; j++) {
@@ -102,7 +108,7 @@ static void check_mdlm(void) {
   if (x) {  /* the final greedy SUBS denoise fills every mask and keeps decoded tokens */
     const char *names[] = {"x"};
     Tensor *vals[] = {x};
-    Tensor *fin = run_segment(m, "ancestral.2", names, vals, 1, "$result0");
+    Tensor *fin = run_segment(m, "ancestral.3", names, vals, 1, "y");
     if (fin) {
       int left = 0, changed = 0;
       for (int64_t j = 0; j < x->numel; j++) {
