@@ -54,11 +54,12 @@ export fn loss(x0: i32[B, seq_len], seed: i64, step: i64) -> f32 {
   return sum(sum(nll, axis = 1), axis = 0) / tokens
 }
 
-// p_x0 = x_theta(x) with the nucleus filter (§9, §10.6: applied right after the forward pass,
-// before caching). MDLM is not time-conditioned, so it depends on x only and the samplers call it
-// with `memo`: the network runs again only when some token of the batch changed (`ddpm_cache`).
-fn probs(x: i32[B, seq_len], top_p: f32) -> f32[B, seq_len, V] {
-  return top_p_filter(exp(denoise(x, zeros([B], f32))), top_p)
+// p_x0 = x_theta(x) = exp(SUBS(x)) (§9). MDLM is not time-conditioned, so it depends on x only and
+// the samplers call it with `memo`: the network runs again only when some token of the batch
+// changed (`ddpm_cache`). The nucleus filter (§10.6) follows it before caching, also memoized, and
+// only when top_p < 1: `loop k in 0..nucleus` runs 0 or 1 times (a sort over V is not free).
+fn probs(x: i32[B, seq_len]) -> f32[B, seq_len, V] {
+  return exp(denoise(x, zeros([B], f32)))
 }
 
 // The final greedy denoise (noise_removal): argmax of SUBS; decoded tokens stay (one-hot rows).
@@ -80,8 +81,12 @@ fn ancestral_update(x: i32[B, seq_len], p_x0: f32[B, seq_len, V], t: f64, s: f64
 // then one greedy SUBS denoise fills any position still masked. top_p < 1 turns on the nucleus filter.
 sampler ancestral(steps: i64 = 128, seed: i64 = 1, top_p: f32 = 1.0) -> i32[B, seq_len] {
   state x: i32[B, seq_len] = full([B, seq_len], mask_id, i32)
+  nucleus = cast(top_p < 1.0, i64)
   loop i in 0..steps {
-    p_x0 = memo probs(x, top_p)
+    p_x0 = memo probs(x)
+    loop k in 0..nucleus {
+      p_x0 = memo top_p_filter(p_x0, top_p)
+    }
     dt = (1.0 - 1e-5) / cast(steps, f64)
     t = 1.0 - cast(i, f64) * dt
     x = ancestral_update(x, p_x0, t, t - dt, seed, i)
@@ -103,7 +108,9 @@ const semi_ar_len = semi_ar_strides * semi_ar_stride + seq_len
 
 // The tail x[:, S:] shifted to the front, followed by S masks (the next window's start).
 fn shift_window(x: i32[B, seq_len]) -> i32[B, seq_len] {
-  return concat(x[:, semi_ar_stride:seq_len], full([B, semi_ar_stride], mask_id, i32), axis = 1)
+  pos = iota([seq_len], 0, i32)
+  idx = broadcast_to(minimum(pos + semi_ar_stride, seq_len - 1), [shape(x, 0), seq_len])
+  return where(pos < seq_len - semi_ar_stride, take_along(x, idx), mask_id)
 }
 
 // out with window x written at positions [j S, j S + seq_len).
@@ -117,11 +124,15 @@ fn emit_window(out: i32[B, semi_ar_len], x: i32[B, seq_len], j: i64) -> i32[B, s
 sampler semi_ar(steps: i64 = 128, seed: i64 = 1, top_p: f32 = 1.0) -> i32[B, semi_ar_len] {
   state x: i32[B, seq_len] = full([B, seq_len], mask_id, i32)
   state out: i32[B, semi_ar_len] = full([B, semi_ar_len], mask_id, i32)
+  nucleus = cast(top_p < 1.0, i64)
   loop j in 0..semi_ar_strides + 1 {
     x = shift_window(x)
     updates = steps + 1
     loop i in 0..updates {
-      p_x0 = memo probs(x, top_p)
+      p_x0 = memo probs(x)
+      loop k in 0..nucleus {
+        p_x0 = memo top_p_filter(p_x0, top_p)
+      }
       dt = 1.0 / cast(steps, f64)
       t = 1.0 - cast(i, f64) * dt
       x = ancestral_update(x, p_x0, t, t - dt, seed, j * updates + i)

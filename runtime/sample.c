@@ -3,9 +3,9 @@
  * `steps`, --seed `seed`, --top-p `top_p`, --set NAME=VALUE any knob; the batch symbol B is --n.
  * --len L prints the first L tokens and, without --sampler, picks `ancestral` when it is long enough,
  * else the sampler with the shortest output of at least L tokens. Memo calls reuse their results
- * unless --no-memo; the number of network evaluations (memo calls that ran) and the steps per
- * second go to stderr (the counts also into --json, which stays deterministic). Tokens the
- * tokenizer does not know print as [id]. */
+ * unless --no-memo; the network evaluations (calls that ran of functions reading the parameters)
+ * and the steps per second go to stderr (the counts also into --json, which stays deterministic).
+ * Tokens the tokenizer does not know print as [id]. */
 #include "dlmrun.h"
 #include "json_mini.h"
 #include "safetensors.h"
@@ -66,8 +66,7 @@ static void put_json_text(JsonBuf *b, const unsigned char *s, size_t n) {
   jbuf_free(&clean);
 }
 
-/* What the run cost: network evaluations (memo calls that ran), reuses, seconds, steps (iterations
- * of innermost loops). */
+/* What the run cost: network evaluations, memo reuses, seconds, steps (see SchedMemo). */
 typedef struct { const char *sampler; int64_t nfe, hits, steps; double seconds; } SampleCost;
 
 static int print_samples(const SampleArgs *a, const Tokenizer *tok, const Tensor *x, const SampleCost *c) {
@@ -151,7 +150,7 @@ static int sample_run(const char *artifact, SampleArgs *a) {
   }
   if (s->nout < 1 || s->nout > 8) { fprintf(stderr, "dlmrun sample: sampler %s returns %d values\n", s->name, s->nout); goto done; }
   if (bsym >= 0) symval[bsym] = a->n;
-  SchedMemo memo = {a->no_memo, 0, 0, 0};
+  SchedMemo memo = {a->no_memo, 0, 0, 0, 0};
   struct timespec t0, t1;
   if (!(ps = ckpt_load_weights(m, a->ckpt, 1, a->allow_extra, stderr, &e)) ||
       !(tok = tok_open(a->tok, a->tokdir, &e)) || !(bs = be->open(m, &e))) {
@@ -164,7 +163,7 @@ static int sample_run(const char *artifact, SampleArgs *a) {
     goto done;
   }
   clock_gettime(CLOCK_MONOTONIC, &t1);
-  SampleCost cost = {s->name, memo.misses, memo.hits, memo.steps,
+  SampleCost cost = {s->name, memo.nfe, memo.hits, memo.steps,
                      (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec)};
   const Tensor *x = outs[0];
   if (x->dtype != DT_I32 || x->rank != 2) { fprintf(stderr, "dlmrun sample: sampler %s returns %s values of rank %d, not token ids [N, L]\n", s->name, dtype_name(x->dtype), x->rank); goto done; }

@@ -19,6 +19,7 @@ typedef struct {
   Tensor **vals;      /* per variable */
   DlmErr *e;
   SchedMemo *memo;
+  const SchedStmt *first_memo;
   MemoEntry *entries; int nentries, capentries;
 } Exec;
 
@@ -115,6 +116,21 @@ static int memo_store(Exec *x, const SchedStmt *st, Tensor *const *args, Tensor 
   return ok;
 }
 
+static int reads_params(const Func *f) {
+  for (int i = 0; i < f->nnodes; i++)
+    if (f->nodes[i].op == OP_PARAM) return 1;
+  return 0;
+}
+
+static const SchedStmt *find_first_memo(const SchedStmt *body, int n) {
+  for (int i = 0; i < n; i++) {
+    if (body[i].memo) return &body[i];
+    const SchedStmt *in = body[i].kind == SS_LOOP ? find_first_memo(body[i].body, body[i].nbody) : NULL;
+    if (in) return in;
+  }
+  return NULL;
+}
+
 static int run_call(Exec *x, const SchedStmt *st) {
   const Func *f = x->m->funcs[st->func];
   Tensor **args = calloc((size_t)f->nargs + 1, sizeof *args), **outs = calloc((size_t)f->nout + 1, sizeof *outs);
@@ -124,6 +140,7 @@ static int run_call(Exec *x, const SchedStmt *st) {
     args[a] = x->vals[st->args[a]];
     if (!args[a]) { err_set(x->e, st->loc, "%s: variable %s is read before it is set", x->s->name, x->s->vars[st->args[a]].name); ok = 0; }
   }
+  x->memo->steps += ok && st == x->first_memo;
   int memo = ok && st->memo && !x->memo->no_memo;
   if (memo) {
     int r = memo_reuse(x, st, args);
@@ -131,6 +148,7 @@ static int run_call(Exec *x, const SchedStmt *st) {
     if (r > 0) { x->memo->hits++; free(args); free(outs); return 1; }
   }
   if (ok && st->memo) x->memo->misses++;
+  if (ok && reads_params(f)) x->memo->nfe++;
   if (ok && !x->be->run(x->bs, f, x->ps, args, outs, x->symval, x->e)) {
     char msg[sizeof x->e->msg];
     snprintf(msg, sizeof msg, "%s", x->e->msg);
@@ -158,10 +176,7 @@ static int run_loop(Exec *x, const SchedStmt *st) {
   if (!iv) {
     if (!(iv = x->vals[st->var] = scalar(x->s->vars[st->var].type.dtype))) { err_set(x->e, st->loc, "out of memory"); return 0; }
   }
-  int innermost = 1;
-  for (int k = 0; k < st->nbody; k++) innermost &= st->body[k].kind != SS_LOOP;
   for (int64_t i = a; i < b; i++) {
-    x->memo->steps += innermost;
     if (iv->dtype == DT_I64) *(int64_t *)iv->data = i;
     else tensor_set(iv, 0, (double)i);
     int brk = 0;
@@ -192,8 +207,9 @@ int sched_run(const Module *m, const Sched *s, const Backend *be, BackendState *
 
 int sched_run_memo(const Module *m, const Sched *s, const Backend *be, BackendState *bs, const ParamStore *ps,
                    const SchedKnob *knobs, int nknobs, const int64_t *symval, SchedMemo *memo, Tensor **outs, DlmErr *e) {
-  SchedMemo local = {0, 0, 0, 0};
-  Exec x = {m, s, be, bs, ps, symval, calloc((size_t)s->nvars + 1, sizeof(Tensor *)), e, memo ? memo : &local, NULL, 0, 0};
+  SchedMemo local = {0, 0, 0, 0, 0};
+  Exec x = {m, s, be, bs, ps, symval, calloc((size_t)s->nvars + 1, sizeof(Tensor *)), e, memo ? memo : &local,
+            find_first_memo(s->body, s->nbody), NULL, 0, 0};
   if (!x.vals) { err_set(e, s->loc, "out of memory"); return 0; }
   int ok = 1;
   for (int k = 0; ok && k < nknobs; k++) {

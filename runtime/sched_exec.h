@@ -9,12 +9,13 @@ typedef struct { const char *name; const char *value; } SchedKnob;
 
 /* Memo calls (SchedStmt.memo): each keeps its last arguments and results; a call whose arguments
  * are byte-identical (dtype, shape and data) to the previous call's reuses the results without
- * running. no_memo runs every call (to check that reuse changes nothing); hits and misses count
- * the memo calls that were reused and run; steps counts the iterations of innermost loops (the
- * sampling steps). */
+ * running. no_memo runs every call (to check that reuse changes nothing). Counts: hits and misses
+ * of memo calls (reused, run); nfe, the network evaluations: calls that ran of functions reading
+ * parameters; steps, how often the first memo statement in program order was reached (the
+ * sampling steps of a sampler whose step starts with its memoized network call). */
 typedef struct {
   int no_memo;
-  int64_t hits, misses, steps;
+  int64_t hits, misses, nfe, steps;
 } SchedMemo;
 
 /* Run s. Knobs not given keep their defaults; an unknown knob name or bad value is an error.

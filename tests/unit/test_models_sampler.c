@@ -82,7 +82,7 @@ static void check_mdlm(void) {
     Tensor *p_x0 = run_segment(m, "ancestral.1", pnames, pvals, 2, "p_x0");   /* the memo call */
     const char *names[] = {"steps", "i", "x", "seed", "p_x0"};
     Tensor *vals[] = {steps, iv, x0, seed, p_x0};
-    Tensor *nx = p_x0 ? run_segment(m, "ancestral.2", names, vals, 5, "x") : NULL;
+    Tensor *nx = p_x0 ? run_segment(m, "ancestral.3", names, vals, 5, "x") : NULL;
     tensor_free(p_x0);
     tensor_free(top_p);
     if (nx) {
@@ -108,7 +108,7 @@ static void check_mdlm(void) {
   if (x) {  /* the final greedy SUBS denoise fills every mask and keeps decoded tokens */
     const char *names[] = {"x"};
     Tensor *vals[] = {x};
-    Tensor *fin = run_segment(m, "ancestral.3", names, vals, 1, "y");
+    Tensor *fin = run_segment(m, "ancestral.4", names, vals, 1, "y");
     if (fin) {
       int left = 0, changed = 0;
       for (int64_t j = 0; j < x->numel; j++) {

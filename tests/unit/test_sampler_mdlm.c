@@ -80,17 +80,18 @@ static const Sched *find_sched(const Module *m, const char *name) {
 }
 
 /* Runs sampler name with B = 1; returns its token output (NULL on failure). */
-static Tensor *sample(const Module *m, const ParamStore *ps, const char *name, const Backend *be, const char *steps, SchedMemo *memo) {
+static Tensor *sample(const Module *m, const ParamStore *ps, const char *name, const Backend *be, const char *steps,
+                      const char *top_p, SchedMemo *memo) {
   const Sched *s = find_sched(m, name);
   CHECK_MSG(s != NULL, "no sampler %s", name);
   if (!s) return NULL;
   int64_t symval[DLM_MAX_SYMS] = {0};
   symval[ir_sym_find(m, "B")] = 1;
-  SchedKnob k[2] = {{"steps", steps}, {"seed", "5"}};
+  SchedKnob k[3] = {{"steps", steps}, {"seed", "5"}, {"top_p", top_p}};
   DlmErr e = {0};
   BackendState *bs = be->open(m, &e);
   Tensor *out = NULL;
-  int ok = bs && sched_run_memo(m, s, be, bs, ps, k, 2, symval, memo, &out, &e);
+  int ok = bs && sched_run_memo(m, s, be, bs, ps, k, 3, symval, memo, &out, &e);
   CHECK_MSG(ok, "%s: %s", name, e.msg);
   if (bs) be->close(bs);
   return ok ? out : NULL;
@@ -101,12 +102,19 @@ static int same_tokens(const Tensor *a, const Tensor *b) {
 }
 
 static void check_ancestral(const Module *m, const ParamStore *ps) {
-  SchedMemo on = {0, 0, 0, 0}, off = {1, 0, 0, 0};
-  Tensor *x = sample(m, ps, "ancestral", &backend_interp, "64", &on), *y = sample(m, ps, "ancestral", &backend_interp, "64", &off);
+  SchedMemo on = {0, 0, 0, 0, 0}, off = {1, 0, 0, 0, 0};
+  Tensor *x = sample(m, ps, "ancestral", &backend_interp, "64", "1", &on), *y = sample(m, ps, "ancestral", &backend_interp, "64", "1", &off);
   CHECK(x && x->numel == SEQ);
-  CHECK_MSG(on.misses <= SEQ + 2 && on.misses + on.hits == 65, "ancestral: %lld evaluations, %lld reused", (long long)on.misses, (long long)on.hits);
-  CHECK(off.misses == 65 && off.hits == 0);
+  CHECK_MSG(on.nfe <= SEQ + 2 && on.nfe == on.misses && on.misses + on.hits == 65, "ancestral: %lld evaluations, %lld reused", (long long)on.nfe, (long long)on.hits);
+  CHECK(off.nfe == 65 && off.hits == 0 && on.steps == 64 && off.steps == 64);
   CHECK(same_tokens(x, y));
+  /* top-p on: the filter is a second memo call without parameters (not an evaluation) */
+  SchedMemo pon = {0, 0, 0, 0, 0}, poff = {1, 0, 0, 0, 0};
+  Tensor *px = sample(m, ps, "ancestral", &backend_interp, "64", "0.5", &pon), *py = sample(m, ps, "ancestral", &backend_interp, "64", "0.5", &poff);
+  CHECK(same_tokens(px, py));
+  CHECK_MSG(pon.nfe <= SEQ + 2 && pon.misses == 2 * pon.nfe - 1 && poff.nfe == 65, "top-p: %lld evaluations, %lld misses", (long long)pon.nfe, (long long)pon.misses);
+  tensor_free(px);
+  tensor_free(py);
   for (int64_t j = 0; x && j < x->numel; j++) CHECK(tensor_get(x, j) >= 0 && tensor_get(x, j) < MASK);
   tensor_free(x);
   tensor_free(y);
@@ -121,13 +129,13 @@ static void check_semi_ar(const Module *m, const ParamStore *ps) {
     for (int k = 0; s->body[i].kind == SS_LOOP && k < s->body[i].nbody; k++)
       if (s->body[i].body[k].memo) rec.greedy = m->funcs[s->body[i].body[k].func];
   CHECK(rec.greedy != NULL);
-  SchedMemo on = {0, 0, 0, 0}, off = {1, 0, 0, 0};
-  Tensor *x = sample(m, ps, "semi_ar", &recorder, "16", &on);
+  SchedMemo on = {0, 0, 0, 0, 0}, off = {1, 0, 0, 0, 0};
+  Tensor *x = sample(m, ps, "semi_ar", &recorder, "16", "1", &on);
   int nwin = rec.nwin;
-  Tensor *y = sample(m, ps, "semi_ar", &backend_interp, "16", &off);
+  Tensor *y = sample(m, ps, "semi_ar", &backend_interp, "16", "1", &off);
   CHECK(same_tokens(x, y));
-  CHECK_MSG(on.misses <= (STRIDES + 1) * (SEQ + 2), "semi_ar: %lld evaluations", (long long)on.misses);
-  CHECK(off.misses == (STRIDES + 1) * (16 + 1 + 1));
+  CHECK_MSG(on.nfe <= (STRIDES + 1) * (SEQ + 2), "semi_ar: %lld evaluations", (long long)on.nfe);
+  CHECK(off.nfe == (STRIDES + 1) * (16 + 1 + 1));
   CHECK(on.steps == (STRIDES + 1) * 17);
   CHECK(x && x->rank == 2 && x->shape[1] == OUTLEN);
   CHECK_MSG(nwin == STRIDES + 1, "%d windows recorded", nwin);

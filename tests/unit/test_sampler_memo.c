@@ -40,13 +40,13 @@ static void check_run(const Module *m, int no_memo) {
   BackendState *bs = be->open(m, &e);
   ParamStore *ps = pstore_new();
   Tensor *outs[2] = {0};
-  SchedMemo memo = {no_memo, 0, 0, 0};
+  SchedMemo memo = {no_memo, 0, 0, 0, 0};
   int ok = bs && sched_run_memo(m, m->scheds[0], be, bs, ps, NULL, 0, symval, &memo, outs, &e);
   CHECK_MSG(ok, "%s", e.msg);
   if (ok) {
     CHECK(outs[0]->numel == 8 && tensor_get(outs[0], 0) == 3 && tensor_get(outs[0], 7) == 3);
     CHECK(tensor_get(outs[1], 0) == 45 && tensor_get(outs[1], 7) == 45);   /* 0 + 1 + ... + 9 */
-    CHECK(memo.steps == 10);
+    CHECK(memo.steps == 10 && memo.nfe == 0);   /* no function reads parameters */
     if (no_memo) CHECK(memo.misses == 20 && memo.hits == 0);
     else CHECK_MSG(memo.misses == 4 + 10 && memo.hits == 6, "misses %lld hits %lld", (long long)memo.misses, (long long)memo.hits);
   }
