@@ -38,10 +38,14 @@ typedef struct {
   char *inl;                     /* inl[id]: a constant read as a literal, no buffer (malloc'd) */
   int nkernels;                  /* kernels in src */
   size_t prelude_len;            /* src starts with a header and the prelude, then the kernels */
+  int nfused;                    /* elementwise nodes computed inside their consumer's kernel */
+  double fused_bytes;            /* bytes those nodes no longer write (symbols counted as 1) */
 } CudaUnit;
 
 /* Generate the unit for f. Returns 1, or 0 with *e set naming the op (or dtype) that has no CUDA
- * kernel. */
+ * kernel. Fusion (unless $DLM_CUDA_FUSE=0): an elementwise node with one use, by an elementwise
+ * node of the same shape, is computed inside that node's kernel (up to 16 nodes per kernel); it
+ * then has no buffer (inl is set for it). */
 int cuda_emit_func(const Module *m, const Func *f, CudaUnit *u, DlmErr *e);
 void cuda_unit_free(CudaUnit *u);
 

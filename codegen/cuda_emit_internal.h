@@ -10,6 +10,7 @@
 typedef struct {
   Em em;            /* module, function, output string, inline constants */
   CudaUnit *u;
+  const char *fused; /* fused[id]: computed inside its only consumer's kernel (a local value) */
   int seq;          /* kernels emitted for the current node */
   int oom;
 } Cx;
@@ -24,5 +25,10 @@ int cx_gemm(Cx *c, int id);  /* appends the CL_GEMM launch of matmul node id */
 /* codegen/cuda_emit_ops.c: the kernels of node id. Returns 1, or 0 with *e set. */
 int cuda_emit_kernel(Cx *c, int id, DlmErr *e);
 int cuda_op_needs_buffers(OpKind op);
+/* 1 if node id is an elementwise map (one thread per element, the elementwise kernel); with
+ * producer set, also 1 only if it can be computed inside a consumer's kernel (no failure checks,
+ * not rounded to bf16/f16) */
+int cuda_is_map(const Func *f, int id, int producer);
+#define CUDA_FUSE_MAX 16   /* nodes in one fused elementwise kernel */
 
 #endif

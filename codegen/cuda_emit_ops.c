@@ -8,6 +8,7 @@
  * scores in shared memory. Semantics follow ir/interp*.c and the CPU kernels (cpu_emit_ops.c). */
 #include "cuda_emit_internal.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef char Strides[DLM_MAX_RANK][CPU_EXPR];
@@ -192,23 +193,93 @@ static void map_reads(Cx *c, int id, int nops, const int *ids, Strides *st, char
   }
 }
 
+int cuda_is_map(const Func *f, int id, int producer) {
+  const Node *n = &f->nodes[id];
+  FusionClass fc = op_info[n->op].fclass;
+  if ((fc != FC_ELEMWISE && fc != FC_BROADCAST) || n->op == OP_RAND || n->op == OP_BROADCAST) return 0;
+  char reads[3][CPU_EXPR], body[XL];
+  int checks = 0;
+  for (int j = 0; j < n->nin && j < 3; j++) snprintf(reads[j], CPU_EXPR, "x");
+  if (n->nin > 3 || !elem_expr(n, f->nodes[n->in[n->op == OP_WHERE ? 1 : 0]].type.dtype, reads, body, &checks)) return 0;
+  return !producer || (!checks && n->type.dtype != DT_BF16 && n->type.dtype != DT_F16);
+}
+
+/* the nodes fused into id's kernel, inputs before users, id last */
+static void fused_order(const Cx *c, int id, int *order, int *n) {
+  const Node *nd = N_(c, id);
+  for (int j = 0; j < nd->nin; j++)
+    if (c->fused[nd->in[j]]) fused_order(c, nd->in[j], order, n);
+  order[(*n)++] = id;
+}
+
+/* One kernel for id and the elementwise producers fused into it: each fused node is a local value
+ * f<id> computed from its operands at the same element (fused nodes have id's shape), operands in
+ * buffers are read at offsets o<node>_<j> (broadcast strides against the shape). */
 static int emit_elementwise(Cx *c, int id, DlmErr *e) {
   const Node *n = N_(c, id);
-  Strides st[3];
-  char reads[3][CPU_EXPR], body[XL];
-  for (int j = 0; j < n->nin; j++) bcast_strides(T_(c, n->in[j]), &n->type, st[j]);
-  int checks;
-  DType tin = T_(c, n->in[n->op == OP_WHERE ? 1 : 0])->dtype;
-  for (int j = 0; j < n->nin; j++) snprintf(reads[j], CPU_EXPR, "x");
-  if (!elem_expr(n, tin, reads, body, &checks)) {
-    err_set(e, n->loc, "cuda: no CUDA kernel for op %s on %s values", op_info[n->op].name, dtype_name(tin));
+  if (!cuda_is_map(c->em.f, id, 0)) {
+    err_set(e, n->loc, "cuda: no CUDA kernel for op %s on %s values", op_info[n->op].name,
+            dtype_name(T_(c, n->in[n->op == OP_WHERE ? 1 : 0])->dtype));
+    return 0;
+  }
+  int order[CUDA_FUSE_MAX], no = 0;
+  fused_order(c, id, order, &no);
+  int cap = 3 * no, nops = 0, ndecl = 0;
+  Strides *st = malloc((size_t)cap * sizeof *st);
+  char (*nb)[24] = malloc((size_t)cap * sizeof *nb);
+  const char **names = malloc((size_t)cap * sizeof *names);
+  Strides **sts = malloc((size_t)cap * sizeof *sts);
+  int *decl = malloc((size_t)(cap + no) * sizeof *decl);
+  if (!st || !nb || !names || !sts || !decl) {
+    free(st); free(nb); free(names); free(sts); free(decl);
+    err_set(e, n->loc, "cuda: out of memory");
     return 0;
   }
   begin_map(c, id);
-  map_reads(c, id, n->nin, n->in, st, reads);
-  elem_expr(n, tin, reads, body, &checks);
-  sb_printf(c->em.b, "    v%d[k] = %s;\n", id, body);
+  Sb *b = c->em.b;
+  /* pointers of the operands of fused nodes (id's own are declared by cx_begin) */
+  decl[ndecl++] = id;
+  for (int j = 0; j < n->nin; j++) decl[ndecl++] = n->in[j];
+  for (int x = 0; x < no - 1; x++) {
+    const Node *xn = N_(c, order[x]);
+    for (int j = 0; j < xn->nin; j++) {
+      int y = xn->in[j], seen = c->em.inl[y] || c->fused[y];
+      for (int d = 0; d < ndecl && !seen; d++) seen = decl[d] == y;
+      if (seen) continue;
+      decl[ndecl++] = y;
+      const char *ct = cpu_ctype(T_(c, y)->dtype);
+      sb_printf(b, "    const %s *v%d = (const %s *)V[%d];\n", ct, y, ct, y);
+    }
+  }
+  for (int x = 0; x < no; x++) {
+    const Node *xn = N_(c, order[x]);
+    for (int j = 0; j < xn->nin; j++) {
+      int y = xn->in[j];
+      if (c->em.inl[y] || c->fused[y]) continue;
+      bcast_strides(T_(c, y), &xn->type, st[nops]);
+      snprintf(nb[nops], sizeof nb[nops], "o%d_%d", order[x], j);
+      names[nops] = nb[nops];
+      sts[nops] = &st[nops];
+      nops++;
+    }
+  }
+  offsets(c, &n->type, n->type.rank, "k", nops, names, sts);
+  for (int x = 0; x < no; x++) {
+    const Node *xn = N_(c, order[x]);
+    char reads[3][CPU_EXPR], body[XL], off[32];
+    int checks;
+    for (int j = 0; j < xn->nin; j++) {
+      int y = xn->in[j];
+      snprintf(off, sizeof off, "o%d_%d", order[x], j);
+      if (c->fused[y]) snprintf(reads[j], CPU_EXPR, "f%d", y);
+      else cpu_read(&c->em, y, off, reads[j]);
+    }
+    elem_expr(xn, T_(c, xn->in[xn->op == OP_WHERE ? 1 : 0])->dtype, reads, body, &checks);
+    if (order[x] == id) sb_printf(b, "    v%d[k] = %s;\n", id, body);
+    else sb_printf(b, "    const %s f%d = %s;\n", cpu_ctype(xn->type.dtype), order[x], body);
+  }
   cx_end(c, id);
+  free(st); free(nb); free(names); free(sts); free(decl);
   return 1;
 }
 
@@ -521,7 +592,7 @@ static int emit_layout(Cx *c, int id, DlmErr *e) {
     for (int j = 0; j < n->nin; j++) {
       char len[CPU_EXPR], nx[3 * CPU_EXPR], off[3 * CPU_EXPR];
       cpu_dim(T_(c, n->in[j])->dims[axis], len);
-      snprintf(off, sizeof off, "(o_ * %s + (jj_ - %s)) * IN_ + i_", len, at);
+      snprintf(off, sizeof off, "(o_ * %s + (jj_ - (%s))) * IN_ + i_", len, at);
       cpu_read(&c->em, n->in[j], off, rd);
       sb_printf(b, "if (jj_ >= %s && jj_ < %s + %s) v%d[k] = %s;\n    else ", at, at, len, id, rd);
       snprintf(nx, sizeof nx, "%s + %s", at, len);

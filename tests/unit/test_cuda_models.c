@@ -2,7 +2,8 @@
  * models/mdlm.dsl and models/duo.dsl (exported ones, sampler step functions) and the gradient of
  * each `loss`, at a small size, with the same random parameters and arguments, twice: with fp32
  * matrix products ($DLM_CUDA_GEMM=f32) every float output within the normalized error 1e-4 and every
- * integer output (sampled tokens) identical; then as configured for speed (bf16 products, fp32
+ * integer output (sampled tokens) identical, with and without elementwise fusion
+ * ($DLM_CUDA_FUSE=0); then as configured for speed (bf16 products, fp32
  * accumulation) within 3e-2 and at most 5% of the tokens differing (a bf16 product can flip a near
  * tie; every difference is printed). Without a usable GPU, opening the backend must fail with "no CUDA device: <reason>"
  * (checked) and the test then skips (77). */
@@ -146,6 +147,12 @@ int main(int argc, char **argv) {
     return 77;
   }
   if (!only) check_model("models/duo.dsl", &gpu);
+  /* the same without elementwise fusion: tells a fusion bug from a kernel bug */
+  setenv("DLM_CUDA_FUSE", "0", 1);
+  mode = "fp32 gemm, unfused";
+  check_model(only ? only : "models/mdlm.dsl", &gpu);
+  if (!only) check_model("models/duo.dsl", &gpu);
+  unsetenv("DLM_CUDA_FUSE");
   setenv("DLM_CUDA_GEMM", "bf16", 1);
   gpu_tol = 3e-2;
   token_frac = 0.05;
