@@ -77,12 +77,22 @@ if stage 90 "$LOGS/configure.log" cmake -S . -B "$B" "${GEN[@]}" -DCMAKE_BUILD_T
 else
   row "configure" "$(tail_of "$LOGS/configure.log")" "FAIL"
 fi
-if stage 240 "$LOGS/build.log" cmake --build "$B" -j "$JOBS" --target dlm test_cuda_models test_cuda_nvrtc gpu_bench; then
+if stage 240 "$LOGS/build.log" cmake --build "$B" -j "$JOBS" --target dlm dlmc test_cuda_models test_cuda_nvrtc gpu_bench; then
   row "build (-j$JOBS)" "ok" "PASS"
 else
   row "build" "$(tail_of "$LOGS/build.log")" "FAIL"
   print_table
   exit 1
+fi
+
+# ---------------------------------------------------------------- launch counts of MDLM small (static)
+if stage 60 "$LOGS/stats.log" "$B/dlmc" compile models/mdlm.dsl "${DEFS[@]}" --target cuda --stats; then
+  for fn in logits loss.grad; do
+    l=$(grep "^  $fn " "$LOGS/stats.log" | head -1 | sed 's/^ *//; s/  */ /g')
+    row "launches of $fn (MDLM small, 12 blocks)" "${l:-missing}" "info"
+  done
+else
+  row "dlmc --target cuda --stats" "$(tail_of "$LOGS/stats.log")" "FAIL"
 fi
 
 # ---------------------------------------------------------------- device probe
