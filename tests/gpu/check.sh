@@ -11,7 +11,8 @@
 #   bash tests/gpu/check.sh            the full check
 #   bash tests/gpu/check.sh --dry-run  build and probe only (on a machine without a GPU it reports
 #                                      "no CUDA device: ..." and exits 0 if the build worked)
-# Environment: CHECK_BUDGET (seconds, default 470), CHECK_JOBS (default 16), CHECK_BUILD_DIR.
+# Environment: CHECK_BUDGET (seconds, default 470), CHECK_JOBS (default 16), CHECK_BUILD_DIR,
+# CHECK_PREBUILT=1 (use .gpu/build and .gpu/deps from tests/gpu/prepare.sh instead of building).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 DRY=0
@@ -19,6 +20,15 @@ DRY=0
 START=$(date +%s)
 BUDGET=${CHECK_BUDGET:-470}     # seconds for the whole script
 B=${CHECK_BUILD_DIR:-build-gpu}
+PREBUILT=${CHECK_PREBUILT:-0}
+if [[ "$PREBUILT" == 1 ]]; then
+  # built by tests/gpu/prepare.sh on a machine with flex, bison and OpenBLAS; the CPU backend's
+  # run-time kernel compiles find OpenBLAS in .gpu/deps
+  B=.gpu/build
+  export LIBRARY_PATH="$PWD/.gpu/deps/lib${LIBRARY_PATH:+:$LIBRARY_PATH}"
+  export LD_LIBRARY_PATH="$PWD/.gpu/deps/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  export CPATH="$PWD/.gpu/deps/include${CPATH:+:$CPATH}"
+fi
 LOGS=$B/check-logs
 JOBS=${CHECK_JOBS:-16}
 mkdir -p "$LOGS"
@@ -61,28 +71,35 @@ fi
 [[ "$CAP" =~ ^[0-9]+$ ]] || CAP=90
 
 # ---------------------------------------------------------------- configure and build
-GEN=(-G Ninja)
-command -v ninja > /dev/null 2>&1 || GEN=()
-CUDAROOT=()
-[[ -d /usr/local/cuda ]] && CUDAROOT=(-DCUDAToolkit_ROOT=/usr/local/cuda)
-# optimized build; the optimizer's flow-sensitive warnings stay warnings here (not every file is
-# clean at -O3, and a warning must not cost the one GPU run)
-LENIENT="-Wno-error=maybe-uninitialized -Wno-error=format-truncation -Wno-error=stringop-truncation -Wno-error=stringop-overflow -Wno-error=array-bounds -Wno-error=restrict"
-if stage 90 "$LOGS/configure.log" cmake -S . -B "$B" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_C_FLAGS=$LENIENT" "${CUDAROOT[@]}"; then
-  if grep -q "CUDA backend with NVRTC" "$LOGS/configure.log"; then
-    row "configure (CUDA toolkit)" "$(grep -o 'NVRTC [0-9.]*' "$LOGS/configure.log" | head -1)" "PASS"
+if [[ "$PREBUILT" == 1 ]]; then
+  missing=""
+  for t in dlmc test_cuda_models test_cuda_nvrtc gpu_bench; do [[ -x "$B/$t" ]] || missing="$missing $t"; done
+  if [[ -n "$missing" ]]; then row "prebuilt programs ($B)" "missing:$missing (run tests/gpu/prepare.sh)" "FAIL"; print_table; exit 1; fi
+  row "prebuilt programs ($B)" "dlmc test_cuda_models test_cuda_nvrtc gpu_bench" "PASS"
+else
+  GEN=(-G Ninja)
+  command -v ninja > /dev/null 2>&1 || GEN=()
+  CUDAROOT=()
+  [[ -d /usr/local/cuda ]] && CUDAROOT=(-DCUDAToolkit_ROOT=/usr/local/cuda)
+  # optimized build; the optimizer's flow-sensitive warnings stay warnings here (not every file is
+  # clean at -O3, and a warning must not cost the one GPU run)
+  LENIENT="-Wno-error=maybe-uninitialized -Wno-error=format-truncation -Wno-error=stringop-truncation -Wno-error=stringop-overflow -Wno-error=array-bounds -Wno-error=restrict"
+  if stage 90 "$LOGS/configure.log" cmake -S . -B "$B" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_C_FLAGS=$LENIENT" "${CUDAROOT[@]}"; then
+    if grep -q "CUDA backend with NVRTC" "$LOGS/configure.log"; then
+      row "configure (CUDA toolkit)" "$(grep -o 'NVRTC [0-9.]*' "$LOGS/configure.log" | head -1)" "PASS"
+    else
+      row "configure (CUDA toolkit)" "toolkit not found: built without NVRTC" "FAIL"
+    fi
   else
-    row "configure (CUDA toolkit)" "toolkit not found: built without NVRTC" "FAIL"
+    row "configure" "$(tail_of "$LOGS/configure.log")" "FAIL"
   fi
-else
-  row "configure" "$(tail_of "$LOGS/configure.log")" "FAIL"
-fi
-if stage 240 "$LOGS/build.log" cmake --build "$B" -j "$JOBS" --target dlm dlmc test_cuda_models test_cuda_nvrtc gpu_bench; then
-  row "build (-j$JOBS)" "ok" "PASS"
-else
-  row "build" "$(tail_of "$LOGS/build.log")" "FAIL"
-  print_table
-  exit 1
+  if stage 240 "$LOGS/build.log" cmake --build "$B" -j "$JOBS" --target dlm dlmc test_cuda_models test_cuda_nvrtc gpu_bench; then
+    row "build (-j$JOBS)" "ok" "PASS"
+  else
+    row "build" "$(tail_of "$LOGS/build.log")" "FAIL"
+    print_table
+    exit 1
+  fi
 fi
 
 # ---------------------------------------------------------------- launch counts of MDLM small (static)

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 LENIENT="-Wno-error=maybe-uninitialized -Wno-error=format-truncation -Wno-error=stringop-truncation -Wno-error=stringop-overflow -Wno-error=array-bounds -Wno-error=restrict"
 cmake -S . -B .gpu/build -G Ninja -DCMAKE_BUILD_TYPE=Release "-DCMAKE_C_FLAGS=$LENIENT" -DCUDAToolkit_ROOT=/usr/local/cuda >/dev/null
-cmake --build .gpu/build -j "$(nproc)" --target dlm test_cuda_models test_cuda_nvrtc gpu_bench
+cmake --build .gpu/build -j "$(nproc)" --target dlm dlmc test_cuda_models test_cuda_nvrtc gpu_bench
 mkdir -p .gpu/deps/include .gpu/deps/lib
 blas_inc=$(dirname "$(readlink -f /usr/include/x86_64-linux-gnu/cblas.h)")
 cp "$blas_inc/cblas.h" "$blas_inc/openblas_config.h" .gpu/deps/include/
