@@ -99,7 +99,7 @@ st=$?
 [ "$st" -eq 130 ] || fail "SIGINT: exit status $st, expected 130: $(tail -2 "$tmp/int.err")"
 has "$tmp/int.err" "interrupted after step"
 n=$(wc -l <"$tmp/int/metrics.jsonl")
-expect 0 "$DLMRUN" "$art" train --steps $((n + 2)) --out "$tmp/int" --resume
+expect 0 "$DLMRUN" "$art" train --steps $((n + 2)) --out "$tmp/int" --resume --backend interp
 expect 0 "$DLMRUN" "$art" train "${long[@]}" --steps $((n + 2)) --out "$tmp/int2"
 [ "$(losses "$tmp/int/metrics.jsonl")" = "$(losses "$tmp/int2/metrics.jsonl")" ] || fail "SIGINT + resume: losses differ from a straight run"
 
