@@ -487,9 +487,22 @@ static int cuda_run(BackendState *s, const Func *f, const ParamStore *ps, Tensor
     root[id] = f->nodes[id].op == OP_RESHAPE ? root[f->nodes[id].in[0]] : id;
     last[id] = -1;
   }
+  /* A fused (inlined) node is computed inside its single consumer's kernel, so its own reads
+   * happen when that consumer runs: when[id] is the position of the kernel that evaluates id. */
+  int64_t *when = ok ? malloc((size_t)(nn ? nn : 1) * sizeof *when) : NULL;
+  if (ok && !when) { err_set(e, noloc(), "out of memory"); ok = 0; }
+  for (int id = 0; ok && id < nn; id++) when[id] = -1;
   for (int id = 0; ok && id < nn; id++)
     if (live[id])
-      for (int j = 0; j < f->nodes[id].nin; j++) last[root[f->nodes[id].in[j]]] = id;
+      for (int j = 0; j < f->nodes[id].nin; j++) when[f->nodes[id].in[j]] = id; /* the last reader */
+  for (int id = nn - 1; ok && id >= 0; id--) when[id] = inl[id] && when[id] > id ? when[when[id]] : id;
+  for (int id = 0; ok && id < nn; id++)
+    if (live[id])
+      for (int j = 0; j < f->nodes[id].nin; j++) {
+        int r = root[f->nodes[id].in[j]];
+        if (last[r] < when[id]) last[r] = when[id];
+      }
+  free(when);
   for (int k = 0; ok && k < f->nout; k++) last[root[f->outs[k]]] = nn;
   for (int id = 0; ok && id < nn; id++) {
     const Node *n = &f->nodes[id];
