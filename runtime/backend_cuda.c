@@ -8,6 +8,7 @@
  * the plan in order on the default stream (matmuls: cuBLAS, bf16 inputs, fp32 accumulation and
  * output), synchronizes once, checks the kernels' failure flag and downloads the outputs. */
 #include "backend.h"
+#include "bind.h"
 #include "cuda_emit.h"
 #include <dlfcn.h>
 #include <stdlib.h>
@@ -237,69 +238,6 @@ static CudaFn *get_fn(BackendState *s, const Func *f, DlmErr *e) {
   return &s->fns[s->nfns++];
 }
 
-/* ---------------------------------------------------------------- symbols (as in the CPU backend) */
-static int dim_part(Dim d, uint32_t mask, const int64_t *symval, int64_t *out) {
-  int64_t v = d.k;
-  for (int s = 0; s < DLM_MAX_SYMS; s++)
-    if ((d.syms & mask) & (1u << s) && __builtin_mul_overflow(v, symval[s], &v)) return 0;
-  *out = v;
-  return 1;
-}
-
-static int bind_dim(Dim d, int64_t size, int64_t *symval, uint32_t *bound) {
-  uint32_t unb = d.syms & ~*bound;
-  int64_t known;
-  if (!dim_part(d, *bound, symval, &known)) return -1;
-  if (d.k == 0 || unb == 0) return known == size ? 1 : -1;
-  if (unb & (unb - 1)) return 0;
-  if (known == 0 || size % known) return -1;
-  symval[__builtin_ctz(unb)] = size / known;
-  *bound |= unb;
-  return 1;
-}
-
-static int bind_args(const Module *m, const Func *f, const Node **argn, Tensor *const *args, const int64_t *presym,
-                     int64_t *symval, DlmErr *e) {
-  uint32_t bound = 0;
-  for (int s = 0; presym && s < m->nsyms; s++)
-    if (presym[s] > 0) { symval[s] = presym[s]; bound |= 1u << s; }
-  for (int a = 0; a < f->nargs; a++) {
-    if (!args || !args[a]) { err_set(e, argn[a]->loc, "%s: argument %d is missing", f->name, a); return 0; }
-    if (args[a]->rank != argn[a]->type.rank) {
-      err_set(e, argn[a]->loc, "%s: argument %d has rank %d, expected %d", f->name, a, args[a]->rank, argn[a]->type.rank);
-      return 0;
-    }
-  }
-  for (int progress = 1, pending = 1; progress && pending;) {
-    progress = pending = 0;
-    for (int a = 0; a < f->nargs; a++)
-      for (int d = 0; d < argn[a]->type.rank; d++) {
-        Dim dim = argn[a]->type.dims[d];
-        if (!(dim.syms & ~bound) || dim.k == 0) continue;
-        int r = bind_dim(dim, args[a]->shape[d], symval, &bound);
-        if (r == 1) progress = 1;
-        else if (r == 0) pending = 1;
-      }
-  }
-  for (int a = 0; a < f->nargs; a++)
-    for (int d = 0; d < argn[a]->type.rank; d++)
-      if (bind_dim(argn[a]->type.dims[d], args[a]->shape[d], symval, &bound) != 1) {
-        err_set(e, argn[a]->loc, "%s: argument %d dim %d (%lld) does not match its declared type", f->name, a, d,
-                (long long)args[a]->shape[d]);
-        return 0;
-      }
-  for (int id = 0; id < f->nnodes; id++)
-    for (int d = 0; d < f->nodes[id].type.rank; d++) {
-      Dim dm = f->nodes[id].type.dims[d];
-      uint32_t unb = dm.k ? dm.syms & ~bound : 0;
-      if (unb) {
-        int s = __builtin_ctz(unb);
-        err_set(e, f->nodes[id].loc, "%s: symbol %s is not bound by the argument shapes", f->name, s < m->nsyms ? m->syms[s] : "?");
-        return 0;
-      }
-    }
-  return 1;
-}
 
 static int64_t eval_dims(const Dim *d, int n, const int64_t *sv) {
   int64_t p = 1;
@@ -461,14 +399,9 @@ static int cuda_run(BackendState *s, const Func *f, const ParamStore *ps, Tensor
   Cu *cu = &s->cu;
   for (int k = 0; k < f->nout; k++) outs[k] = NULL;
   const Node *argn[256];
-  if (f->nargs > 256) { err_set(e, noloc(), "%s: too many arguments", f->name); return 0; }
-  for (int a = 0; a < f->nargs; a++) argn[a] = NULL;
-  for (int id = 0; id < f->nnodes; id++)
-    if (f->nodes[id].op == OP_ARG && f->nodes[id].attr.i[0] >= 0 && f->nodes[id].attr.i[0] < f->nargs) argn[f->nodes[id].attr.i[0]] = &f->nodes[id];
-  for (int a = 0; a < f->nargs; a++)
-    if (!argn[a]) { err_set(e, noloc(), "%s: no arg node for position %d", f->name, a); return 0; }
+  if (!rt_arg_nodes(f, argn, 256, e)) return 0;
   int64_t sv[DLM_MAX_SYMS] = {0};
-  if (!bind_args(m, f, argn, args, presym, sv, e)) return 0;
+  if (!rt_bind_args(m, f, argn, args, presym, sv, e)) return 0;
   if (cu->CtxSetCurrent(s->ctx) != 0) { err_set(e, noloc(), "cuda: cannot make the context current"); return 0; }
   CudaFn *fn = get_fn(s, f, e);
   if (!fn) return 0;
