@@ -11,7 +11,8 @@
  *   others        0 (arg, param, const, iota and layout: reshape, transpose, broadcast_to, slice,
  *                 pad, concat, gather, take_along)
  * FLOPs per token = FLOPs of the function divided by its token count, the size of the last dim of
- * its first argument; symbols not given a value count as 1 (so a batch B is 1). */
+ * its first argument of rank >= 2 (token ids [B, L]; sampler steps also take scalar knobs first);
+ * 1 when there is none. Symbols not given a value count as 1 (so a batch B is 1). */
 #include "passes.h"
 #include <stdlib.h>
 #include <string.h>
@@ -64,10 +65,14 @@ static int is_source(OpKind op) { return op == OP_ARG || op == OP_PARAM || op ==
 void stats_func(const Module *m, const Func *f, const int64_t *symval, FuncStats *out) {
   memset(out, 0, sizeof *out);
   out->tokens = 1;
+  int64_t token_arg = INT64_MAX; /* position of the argument that gives the token count */
   for (int id = 0; id < f->nnodes; id++) {
     const Node *n = &f->nodes[id];
     out->ops[n->op]++;
-    if (n->op == OP_ARG && n->attr.i[0] == 0 && n->type.rank > 0) out->tokens = dimv(&n->type, -1, symval);
+    if (n->op == OP_ARG && n->type.rank >= 2 && n->attr.i[0] < token_arg) {
+      token_arg = n->attr.i[0];
+      out->tokens = dimv(&n->type, -1, symval);
+    }
     if (is_source(n->op)) continue;
     out->nops++;
     out->flops += stats_node_flops(m, f, n, symval);
