@@ -721,20 +721,28 @@ static void emit_matmul(Em *em, int id) {
   sb_printf(em->b, "    const int LDA_ = (int)(%s > 0 ? %s : 1), LDB_ = (int)(%s > 0 ? %s : 1);\n", lda, lda, ldb, ldb);
   sb_printf(em->b, "    if (K_ == 0) memset(v%d, 0, (size_t)(NB_ * M_ * N_) * sizeof *v%d);\n", id, id);
   sb_printf(em->b, "    else if (M_ > 0 && N_ > 0 && NB_ > 0) {\n");
-  if (fold) { /* one product with NB_ * M_ rows, split into blocks of 64 rows over the threads */
-    sb_printf(em->b, "      const int64_t R_ = NB_ * M_, NC_ = (R_ + 63) / 64;\n");
-    sb_printf(em->b, "#pragma omp parallel for if (NC_ > 1 && R_ * N_ * K_ > 262144) schedule(static)\n");
-    sb_printf(em->b, "      for (int64_t c = 0; c < NC_; c++) {\n        const int64_t r0_ = c * 64, nr_ = R_ - r0_ < 64 ? R_ - r0_ : 64;\n");
+  if (fold) { /* one product with NB_ * M_ rows, split into one block of rows per thread (each
+               * gemm call packs all of B, so fewer, taller calls are cheaper) */
+    sb_printf(em->b, "      const int64_t R_ = NB_ * M_, NT_ = R_ * N_ * K_ > 262144 ? omp_get_max_threads() : 1;\n");
+    sb_printf(em->b, "      const int64_t NC_ = NT_ < (R_ + 63) / 64 ? NT_ : (R_ + 63) / 64, CR_ = (R_ + NC_ - 1) / NC_;\n");
+    sb_printf(em->b, "#pragma omp parallel for if (NC_ > 1) schedule(static)\n");
+    sb_printf(em->b, "      for (int64_t c = 0; c < NC_; c++) {\n        const int64_t r0_ = c * CR_, nr_ = R_ - r0_ < CR_ ? R_ - r0_ : CR_;\n        if (nr_ <= 0) continue;\n");
     sb_printf(em->b, "        %s(101, 111, %d, (int)nr_, (int)N_, (int)K_, (%s)1, v%d + r0_ * LDA_, LDA_, v%d, LDB_, (%s)0, v%d + r0_ * N_, (int)N_);\n      }\n",
               gemm, tb ? 112 : 111, ct, a, b, ct, id);
   } else {
-    sb_printf(em->b, "#pragma omp parallel for if (NB_ > 1 && NB_ * M_ * N_ * K_ > 262144) schedule(static)\n");
-    sb_printf(em->b, "      for (int64_t bt = 0; bt < NB_; bt++) {\n");
+    /* batch entries over the threads; with fewer entries than threads (a weight gradient: one
+     * product with a long K), each entry's rows are split too */
+    sb_printf(em->b, "      const int64_t NT_ = NB_ * M_ * N_ * K_ > 262144 ? omp_get_max_threads() : 1;\n");
+    sb_printf(em->b, "      const int64_t MW_ = NB_ >= NT_ ? 1 : (NT_ + NB_ - 1) / NB_, MC_ = MW_ < (M_ + 31) / 32 ? MW_ : (M_ + 31) / 32;\n");
+    sb_printf(em->b, "      const int64_t MS_ = (M_ + MC_ - 1) / MC_;\n");
+    sb_printf(em->b, "#pragma omp parallel for if (NT_ > 1 && NB_ * MC_ > 1) schedule(static)\n");
+    sb_printf(em->b, "      for (int64_t t_ = 0; t_ < NB_ * MC_; t_++) {\n");
+    sb_printf(em->b, "        const int64_t bt = t_ / MC_, m0_ = (t_ %% MC_) * MS_, mn_ = M_ - m0_ < MS_ ? M_ - m0_ : MS_;\n        if (mn_ <= 0) continue;\n");
     const char *names[2] = {"oa_", "ob_"};
     Strides *sts[2] = {&sa, &sb};
     emit_offsets(em, ot, r - 2, "bt", 2, names, sts, "        ");
-    sb_printf(em->b, "        %s(101, %d, %d, (int)M_, (int)N_, (int)K_, (%s)1, v%d + oa_, LDA_, v%d + ob_, LDB_, (%s)0, v%d + bt * M_ * N_, (int)N_);\n",
-              gemm, ta ? 112 : 111, tb ? 112 : 111, ct, a, b, ct, id);
+    sb_printf(em->b, "        %s(101, %d, %d, (int)mn_, (int)N_, (int)K_, (%s)1, v%d + oa_ + m0_ * %s, LDA_, v%d + ob_, LDB_, (%s)0, v%d + (bt * M_ + m0_) * N_, (int)N_);\n",
+              gemm, ta ? 112 : 111, tb ? 112 : 111, ct, a, ta ? "1" : "LDA_", b, ct, id);
     sb_printf(em->b, "      }\n");
   }
   sb_printf(em->b, "    }\n  }\n");
