@@ -3,22 +3,7 @@
 # a located message, --help/--version work, -d and --dump-after dump to stderr, -o writes the IR
 # atomically; every models/*.dsl round-trips through `--emit ir` and back byte for byte, and
 # --stats reports MDLM small's 169,627,218 parameters. Env: DLMC (the binary), SRC_DIR.
-set -u
-: "${DLMC:?DLMC must point at the dlmc binary}"
-SRC_DIR=${SRC_DIR:-.}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-
-# expect STATUS CMD... : runs CMD, keeps stdout/stderr in $tmp/out, $tmp/err, checks the status
-expect() {
-  local want=$1; shift
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local st=$?
-  [ "$st" -eq "$want" ] || fail "'$*' exited $st, expected $want; stderr: $(head -c 300 "$tmp/err")"
-}
-has() { grep -q -- "$2" "$1" || fail "$1 lacks '$2'"; }
+. "$(dirname "$0")/lib/common.sh"
 
 # ---- usage errors: status 2
 expect 2 "$DLMC"

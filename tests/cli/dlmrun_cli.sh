@@ -9,22 +9,8 @@
 # resumes exactly as well; SIGINT stops after a step with a checkpoint (exit 130) and --resume
 # reproduces a straight run; a gpt2 tokenizer directory is recorded (absolute) for sample.
 # Env: DLMC, BUILD_DIR, SRC_DIR.
-set -u
-: "${DLMC:?DLMC must point at the dlmc binary}"
-: "${BUILD_DIR:?BUILD_DIR must point at the build directory}"
-SRC_DIR=${SRC_DIR:-.}
-DLMRUN=$(cd "$BUILD_DIR" && pwd)/dlmrun
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-expect() {
-  local want=$1; shift
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local st=$?
-  [ "$st" -eq "$want" ] || fail "'$*' exited $st, expected $want; stderr: $(head -c 400 "$tmp/err")"
-}
-has() { grep -q -- "$2" "$1" || fail "$1 lacks '$2': $(head -c 300 "$1")"; }
+NEED_BUILD_DIR=1
+. "$(dirname "$0")/lib/common.sh"
 
 art=$tmp/m.dlmc
 "$DLMC" compile "$SRC_DIR/models/mdlm.dsl" -D seq_len=16 -D layers=1 -D dim=16 -D heads=2 -D cond_dim=8 -o "$art" >/dev/null ||

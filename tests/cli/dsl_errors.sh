@@ -4,14 +4,8 @@
 # mismatch (naming both shapes), wrong number of arguments, type error, unknown -D name, bad -D value,
 # missing import, import cycle, duplicate definition, recursion; hostile bytes never crash it; the
 # test programs under tests/dsl/ compile. Env: DLMC (the binary), SRC_DIR (the repository root).
-set -u
-: "${DLMC:?DLMC must point at the dlmc binary}"
-SRC_DIR=${SRC_DIR:-.}
+. "$(dirname "$0")/lib/common.sh"
 cd "$SRC_DIR" || exit 1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 
 # bad NAME WHERE MESSAGE [dlmc options...]: the program on stdin, saved as $tmp/NAME.dsl, must be
 # rejected with status 1 and a first line "$tmp/NAME.dsl:WHERE: error: ...MESSAGE..."

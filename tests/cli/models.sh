@@ -3,14 +3,8 @@
 # the models also at the released OWT sizes, where MDLM has 169,627,218 parameters), and every
 # docs/examples/errors/*.dsl is rejected with exit status 1 and a located "file:line:col: error:"
 # message. Env: DLMC (the binary), SRC_DIR (the repository root).
-set -u
-: "${DLMC:?DLMC must point at the dlmc binary}"
-SRC_DIR=${SRC_DIR:-.}
+. "$(dirname "$0")/lib/common.sh"
 cd "$SRC_DIR" || exit 1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 
 owt="-D seq_len=1024 -D layers=12 -D dim=768 -D heads=12 -D cond_dim=128"
 n=0

@@ -6,22 +6,8 @@
 # ids with and without reuse; an error naming the knobs when the sampler has none); --len beyond
 # seq_len picks semi_ar ((2 + 1) * 4 + 4 = 16 tokens) with no mask id left; stderr reports the
 # evaluations and steps/s. Runs on the interpreter (no kernel compilation). Env: DLMC, BUILD_DIR, SRC_DIR.
-set -u
-: "${DLMC:?DLMC must point at the dlmc binary}"
-: "${BUILD_DIR:?BUILD_DIR must point at the build directory}"
-SRC_DIR=${SRC_DIR:-.}
-DLMRUN=$(cd "$BUILD_DIR" && pwd)/dlmrun
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-expect() {
-  local want=$1; shift
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local st=$?
-  [ "$st" -eq "$want" ] || fail "'$*' exited $st, expected $want; stderr: $(head -c 400 "$tmp/err")"
-}
-has() { grep -q -- "$2" "$1" || fail "$1 lacks '$2': $(head -c 300 "$1")"; }
+NEED_BUILD_DIR=1
+. "$(dirname "$0")/lib/common.sh"
 field() { grep -o "\"$1\": [0-9.]*" "$tmp/out" | head -1 | grep -o '[0-9.]*$'; }
 ids() { grep -o '"ids": \[[^]]*\]' "$tmp/out"; }
 
