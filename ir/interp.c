@@ -3,6 +3,7 @@
  * nodes in order calling one kernel per op (interp_elem.c, interp_reduce.c, interp_layout.c,
  * interp_nn.c), rounds each result to its precision (DT_F32 mode) and frees every value right after
  * its last use. Nodes that no output depends on are not evaluated. */
+#include "argbind.h"
 #include "interp_internal.h"
 #include <math.h>
 #include <stdlib.h>
@@ -113,106 +114,9 @@ static void val_round(Val *v, DType t, DType fmode) {
 }
 
 /* ---------------------------------------------------------------- checking and binding */
-static int convertible(DType from, DType to) {
-  if (dtype_is_float(to)) return 1;
-  if (dtype_is_int(to)) return dtype_is_int(from) || from == DT_BOOL;
-  return from == DT_BOOL;
-}
-
-/* k times the values of the symbols of d in mask; 0 on int64 overflow. */
-static int dim_part(Dim d, uint32_t mask, const int64_t *symval, int64_t *out) {
-  int64_t v = d.k;
-  for (int s = 0; s < DLM_MAX_SYMS; s++)
-    if ((d.syms & mask) & (1u << s) && __builtin_mul_overflow(v, symval[s], &v)) return 0;
-  *out = v;
-  return 1;
-}
-
-/* Bind the symbols of one dim against an actual size: returns 0 when it cannot be decided yet
- * (more than one unbound symbol), 1 when bound or checked, -1 on a mismatch. */
-static int bind_dim(Dim d, int64_t size, int64_t *symval, uint32_t *bound) {
-  uint32_t unb = d.syms & ~*bound;
-  int64_t known;
-  if (!dim_part(d, *bound, symval, &known)) return -1;
-  if (d.k == 0 || unb == 0) return known == size ? 1 : -1;
-  if (unb & (unb - 1)) return 0;
-  if (known == 0 || size % known) return -1;
-  int s = __builtin_ctz(unb);
-  symval[s] = size / known;
-  *bound |= unb;
-  return 1;
-}
-
-static const char *arg_name(const Node *n, char *buf, size_t len) {
-  if (n->attr.s) return n->attr.s;
-  snprintf(buf, len, "#%lld", (long long)n->attr.i[0]);
-  return buf;
-}
-
 static int check_args(const Module *m, const Func *f, Tensor *const *args, int64_t *symval, uint32_t *bound, DlmErr *e) {
   const Node *argn[256];
-  SrcLoc none = {0, 0, 0};
-  if (f->nargs > 256) { err_set(e, none, "%s: too many arguments", f->name); return 0; }
-  for (int a = 0; a < f->nargs; a++) argn[a] = NULL;
-  for (int id = 0; id < f->nnodes; id++) {
-    const Node *n = &f->nodes[id];
-    if (n->op != OP_ARG) continue;
-    int64_t pos = n->attr.i[0];
-    if (pos < 0 || pos >= f->nargs) { err_set(e, n->loc, "%s: arg node with position %lld out of range", f->name, (long long)pos); return 0; }
-    argn[pos] = n;
-  }
-  for (int a = 0; a < f->nargs; a++) {
-    char nb[32];
-    if (!argn[a]) { err_set(e, none, "%s: no arg node for position %d", f->name, a); return 0; }
-    const Node *n = argn[a];
-    const Tensor *t = args ? args[a] : NULL;
-    if (!t) { err_set(e, n->loc, "%s: argument %d (%s) is missing", f->name, a, arg_name(n, nb, sizeof nb)); return 0; }
-    if (!convertible(t->dtype, n->type.dtype)) {
-      err_set(e, n->loc, "%s: argument %d (%s) has dtype %s, not convertible to %s", f->name, a,
-              arg_name(n, nb, sizeof nb), dtype_name(t->dtype), dtype_name(n->type.dtype));
-      return 0;
-    }
-    if (t->rank != n->type.rank) {
-      err_set(e, n->loc, "%s: argument %d (%s) has rank %d, expected %d", f->name, a, arg_name(n, nb, sizeof nb),
-              t->rank, n->type.rank);
-      return 0;
-    }
-  }
-  /* Bind until no progress; dims with several unbound symbols wait for other arguments. */
-  for (int progress = 1, pending = 1; progress && pending;) {
-    progress = 0;
-    pending = 0;
-    for (int a = 0; a < f->nargs; a++)
-      for (int d = 0; d < argn[a]->type.rank; d++) {
-        Dim dim = argn[a]->type.dims[d];
-        if (!(dim.syms & ~*bound) || dim.k == 0) continue;
-        int r = bind_dim(dim, args[a]->shape[d], symval, bound);
-        if (r == 1) progress = 1;
-        else if (r == 0) pending = 1;
-        else break;
-      }
-  }
-  for (int a = 0; a < f->nargs; a++)
-    for (int d = 0; d < argn[a]->type.rank; d++) {
-      const Node *n = argn[a];
-      char nb[32], ty[128];
-      int r = bind_dim(n->type.dims[d], args[a]->shape[d], symval, bound);
-      if (r == 1) continue;
-      if (r == 0) {
-        err_set(e, n->loc, "%s: cannot bind the symbols of argument %d (%s) dim %d", f->name, a, arg_name(n, nb, sizeof nb), d);
-        return 0;
-      }
-      char binds[256] = "";
-      size_t used = 0;
-      for (int s = 0; s < DLM_MAX_SYMS && used < sizeof binds; s++)
-        if (n->type.dims[d].syms & *bound & (1u << s))
-          used += (size_t)snprintf(binds + used, sizeof binds - used, "%s%s = %lld", used ? ", " : " where ",
-                                   s < m->nsyms ? m->syms[s] : "?", (long long)symval[s]);
-      err_set(e, n->loc, "%s: argument %d (%s) dim %d is %lld, inconsistent with its declared type %s%s", f->name, a,
-              arg_name(n, nb, sizeof nb), d, (long long)args[a]->shape[d], type_str(m, &n->type, ty, sizeof ty), binds);
-      return 0;
-    }
-  return 1;
+  return argbind_nodes(f, argn, 256, e) && argbind_check(m, f, argn, args, symval, bound, e);
 }
 
 static int eval_shape(const Module *m, const Node *n, const int64_t *symval, uint32_t bound, int64_t *shape, DlmErr *e) {
@@ -225,7 +129,7 @@ static int eval_shape(const Module *m, const Node *n, const int64_t *symval, uin
               s < m->nsyms ? m->syms[s] : "?");
       return 0;
     }
-    if (!dim_part(dim, dim.syms, symval, &shape[d])) {
+    if (!argbind_dim_value(dim, symval, &shape[d])) {
       err_set(e, n->loc, "%s: dimension %d overflows", op_info[n->op].name, d);
       return 0;
     }
@@ -251,7 +155,7 @@ static int check_params(const Module *m, const Func *f, const ParamStore *ps, co
               type_str(m, &n->type, ty, sizeof ty));
       return 0;
     }
-    if (!convertible(t->dtype, n->type.dtype)) {
+    if (!argbind_convertible(t->dtype, n->type.dtype)) {
       err_set(e, n->loc, "parameter %s: stored dtype %s is not convertible to %s", pn, dtype_name(t->dtype),
               dtype_name(n->type.dtype));
       return 0;

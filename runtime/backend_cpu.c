@@ -69,7 +69,7 @@ static CpuFn *get_fn(BackendState *s, const Func *f, DlmErr *e) {
 
 static int eval_shape(const Node *n, const int64_t *symval, int64_t *shape, DlmErr *e) {
   for (int d = 0; d < n->type.rank; d++)
-    if (!rt_dim_value(n->type.dims[d], symval, &shape[d])) {
+    if (!argbind_dim_value(n->type.dims[d], symval, &shape[d])) {
       err_set(e, n->loc, "%s: dimension %d overflows", op_info[n->op].name, d);
       return 0;
     }
@@ -124,7 +124,7 @@ static int cpu_run(BackendState *s, const Func *f, const ParamStore *ps, Tensor 
   const Module *m = s->m;
   for (int k = 0; k < f->nout; k++) outs[k] = NULL;
   const Node *argn[256];
-  if (!rt_arg_nodes(f, argn, 256, e)) return 0;
+  if (!argbind_nodes(f, argn, 256, e)) return 0;
   int64_t symval[DLM_MAX_SYMS] = {0};
   if (!rt_bind_args(m, f, argn, args, presym, symval, e)) return 0;
   CpuFn *fn = get_fn(s, f, e);
@@ -137,7 +137,7 @@ static int cpu_run(BackendState *s, const Func *f, const ParamStore *ps, Tensor 
   void **A = bufs, **P = bufs + f->nargs, **O = P + fn->nparams;
   for (int a = 0; ok && a < f->nargs; a++) {
     char nb[32];
-    A[a] = to_storage(args[a], argn[a], rt_arg_name(argn[a], nb, sizeof nb), &owned[a], e);
+    A[a] = to_storage(args[a], argn[a], argbind_name(argn[a], nb, sizeof nb), &owned[a], e);
     ok = A[a] != NULL;
   }
   for (int p = 0; ok && p < fn->nparams; p++) {
@@ -156,7 +156,7 @@ static int cpu_run(BackendState *s, const Func *f, const ParamStore *ps, Tensor 
       ok = 0;
       break;
     }
-    if (!rt_convertible(t->dtype, n->type.dtype)) {
+    if (!argbind_convertible(t->dtype, n->type.dtype)) {
       err_set(e, n->loc, "parameter %s: stored dtype %s is not convertible to %s", pn, dtype_name(t->dtype), dtype_name(n->type.dtype));
       ok = 0;
       break;

@@ -399,7 +399,7 @@ static int cuda_run(BackendState *s, const Func *f, const ParamStore *ps, Tensor
   Cu *cu = &s->cu;
   for (int k = 0; k < f->nout; k++) outs[k] = NULL;
   const Node *argn[256];
-  if (!rt_arg_nodes(f, argn, 256, e)) return 0;
+  if (!argbind_nodes(f, argn, 256, e)) return 0;
   int64_t sv[DLM_MAX_SYMS] = {0};
   if (!rt_bind_args(m, f, argn, args, presym, sv, e)) return 0;
   if (cu->CtxSetCurrent(s->ctx) != 0) { err_set(e, noloc(), "cuda: cannot make the context current"); return 0; }
