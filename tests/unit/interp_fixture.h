@@ -5,6 +5,7 @@
 #define DLM_INTERP_FIXTURE_H
 #include "check.h"
 #include "interp.h"
+#include "type_text.h"
 #include <stdarg.h>
 #include <string.h>
 
@@ -33,47 +34,8 @@ FX_FN void fx_end(void) {
   F = NULL;
 }
 
-/* "f32[B,2*L,3]", "i64[]" or "bool" */
-FX_FN Type ty(const char *s) {
-  Type t;
-  memset(&t, 0, sizeof t);
-  char dt[8] = {0};
-  int i = 0;
-  while (s[i] && s[i] != '[' && i < 7) { dt[i] = s[i]; i++; }
-  dtype_from_name(dt, &t.dtype);
-  if (s[i] != '[') return t;
-  i++;
-  while (s[i] && s[i] != ']') {
-    Dim d = dim_const(1);
-    for (;;) {
-      if (s[i] >= '0' && s[i] <= '9') {
-        int64_t k = 0;
-        while (s[i] >= '0' && s[i] <= '9') k = k * 10 + (s[i++] - '0');
-        d.k *= k;
-      } else {
-        char nm[16] = {0};
-        int j = 0;
-        while (s[i] && s[i] != '*' && s[i] != ',' && s[i] != ']' && j < 15) nm[j++] = s[i++];
-        d.syms |= 1u << ir_sym(M, nm);
-      }
-      if (s[i] != '*') break;
-      i++;
-    }
-    t.dims[t.rank++] = d;
-    if (s[i] == ',') i++;
-  }
-  return t;
-}
+FX_FN Type ty(const char *s) { return fx_type(M, s); }
 
-FX_FN Attrs ia(int ni, ...) {
-  Attrs a = attrs_none();
-  va_list ap;
-  va_start(ap, ni);
-  for (int i = 0; i < ni; i++) a.i[i] = va_arg(ap, int);
-  va_end(ap);
-  a.ni = ni;
-  return a;
-}
 
 FX_FN Attrs fa(double f) {
   Attrs a = attrs_none();

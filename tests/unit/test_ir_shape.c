@@ -2,6 +2,7 @@
  * compared against hand-written type strings, errors against hand-written message fragments. */
 #include "check.h"
 #include "ir.h"
+#include "type_text.h"
 #include <stdarg.h>
 #include <string.h>
 
@@ -9,47 +10,8 @@ static Module *M;
 static Func *F;
 static char result[600];
 
-/* A test-local type reader: "f32[B,2*L,64]", "i64[]" or "i64". */
-static Type ty(const char *s) {
-  Type t;
-  memset(&t, 0, sizeof t);
-  char dt[8] = {0};
-  int i = 0;
-  while (s[i] && s[i] != '[' && i < 7) { dt[i] = s[i]; i++; }
-  if (!dtype_from_name(dt, &t.dtype)) { fprintf(stderr, "bad dtype in %s\n", s); return t; }
-  if (s[i] != '[') return t;
-  i++;
-  while (s[i] && s[i] != ']') {
-    Dim d = dim_const(1);
-    for (;;) {
-      if (s[i] >= '0' && s[i] <= '9') {
-        int64_t k = 0;
-        while (s[i] >= '0' && s[i] <= '9') k = k * 10 + (s[i++] - '0');
-        d.k *= k;
-      } else {
-        char nm[16] = {0};
-        int j = 0;
-        while (s[i] && s[i] != '*' && s[i] != ',' && s[i] != ']' && j < 15) nm[j++] = s[i++];
-        d.syms |= 1u << ir_sym(M, nm);
-      }
-      if (s[i] != '*') break;
-      i++;
-    }
-    t.dims[t.rank++] = d;
-    if (s[i] == ',') i++;
-  }
-  return t;
-}
+static Type ty(const char *s) { return fx_type(M, s); }
 
-static Attrs ia(int ni, ...) {
-  Attrs a = attrs_none();
-  va_list ap;
-  va_start(ap, ni);
-  for (int i = 0; i < ni; i++) a.i[i] = va_arg(ap, int);
-  va_end(ap);
-  a.ni = ni;
-  return a;
-}
 
 /* Emit op over fresh args of the given input types; result is its type string or "ERR: msg". */
 static const char *emit(const char *opname, const char *given, Attrs a, int nin, ...) {
