@@ -4,6 +4,7 @@
  * there). Expected ids below are worked out by hand from the merge ranks; also checks load errors
  * on broken files. */
 #include "check.h"
+#include "tok_check.h"
 #include "tokenizer.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,25 +13,6 @@
 
 #define SP 223   /* id of byte ' ' = 255 - 0x20 */
 #define A 158    /* id of byte 'a' = 255 - 0x61 */
-
-static int enc_is(Tokenizer *t, const char *s, const int32_t *want, size_t n) {
-  TokIds ids = {0};
-  DlmErr err = {0};
-  int ok = tok_encode(t, s, strlen(s), &ids, &err) == 0 && ids.n == n;
-  for (size_t i = 0; ok && i < n; i++) ok = ids.ids[i] == want[i];
-  if (!ok) {
-    fprintf(stderr, "encode \"%s\": got", s);
-    for (size_t i = 0; i < ids.n; i++) fprintf(stderr, " %d", (int)ids.ids[i]);
-    fputc('\n', stderr);
-  }
-  /* decoding gives the text back */
-  char *out = NULL;
-  size_t outlen = 0;
-  if (ok) ok = tok_decode(t, ids.ids, ids.n, &out, &outlen, &err) == 0 && outlen == strlen(s) && memcmp(out, s, outlen) == 0;
-  free(out);
-  tokids_free(&ids);
-  return ok;
-}
 
 static char tmpdir[64];
 

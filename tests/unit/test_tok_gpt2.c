@@ -4,6 +4,7 @@
  * of OpenAI's GPT-2 encoder.py with Python's `regex` module (tests/tools/gpt2_ref.py), run once;
  * tests/data/gpt2_sample.ids holds its ids for tests/data/gpt2_sample.txt. */
 #include "check.h"
+#include "tok_check.h"
 #include "tokenizer.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,25 +13,7 @@
 
 static Tokenizer *tok;
 
-static int enc_is(const char *s, const int32_t *want, size_t n) {
-  TokIds ids = {0};
-  DlmErr err = {0};
-  int ok = tok_encode(tok, s, strlen(s), &ids, &err) == 0 && ids.n == n;
-  for (size_t i = 0; ok && i < n; i++) ok = ids.ids[i] == want[i];
-  if (!ok) {
-    fprintf(stderr, "encode \"%s\": got", s);
-    for (size_t i = 0; i < ids.n; i++) fprintf(stderr, " %d", (int)ids.ids[i]);
-    fputc('\n', stderr);
-  }
-  char *out = NULL;
-  size_t outlen = 0;
-  if (ok) ok = tok_decode(tok, ids.ids, ids.n, &out, &outlen, &err) == 0 && outlen == strlen(s) && memcmp(out, s, outlen) == 0;
-  free(out);
-  tokids_free(&ids);
-  return ok;
-}
-
-#define ENC(s, ...) do { static const int32_t w_[] = {__VA_ARGS__}; CHECK(enc_is(s, w_, sizeof w_ / sizeof w_[0])); } while (0)
+#define ENC(s, ...) do { static const int32_t w_[] = {__VA_ARGS__}; CHECK(enc_is(tok, s, w_, sizeof w_ / sizeof w_[0])); } while (0)
 
 static char *slurp(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
