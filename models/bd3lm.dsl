@@ -37,11 +37,14 @@ param net: DiT @ "backbone"
 // RoPE at the absolute positions. For N <= seq_len this is plain block-causal attention; beyond
 // seq_len it is the reference's sliding-window cache of seq_len tokens (RoPE is relative, so the
 // reference's re-based positions give the same attention).
-fn block_logits(x: i32[B, N]) -> f32[B, N, V] {
+fn block_window_mask(x: i32[B, N]) -> bool[N, N] {
   qb = iota([N, N], 0, i32) / block
   kb = iota([N, N], 1, i32) / block
-  m = kb <= qb && qb - kb < n_blocks
-  return dit_trunk_masked(gather(net.embed, x), zeros([B], f32), iota([N], 0, f32), m, net)
+  return kb <= qb && qb - kb < n_blocks
+}
+
+fn block_logits(x: i32[B, N]) -> f32[B, N, V] {
+  return dit_trunk_masked(gather(net.embed, x), zeros([B], f32), iota([N], 0, f32), block_window_mask(x), net)
 }
 
 export fn logits(x: i32[B, seq_len]) -> f32[B, seq_len, V] {
@@ -121,16 +124,27 @@ fn block_mask(t: f32[B, n_blocks], lo: f32, hi: f32, v: f32[B, n_blocks], r: f32
   return rank < reshape(count, [B, n_blocks, 1])
 }
 
-// The weighted token losses of every (sequence, block), summed over the block: f32[B, n_blocks].
-// A masked token of block b costs -log p(x0 | x_t^b, x0^<b) / t_b (weight 1 when lo > 0.5, the
-// reference's quirk); decoded tokens cost 0 (SUBS). Streams: t, the counts, the keys.
-fn block_nll(x0: i32[B, seq_len], seed: i64, step: i64, lo: f32, hi: f32) -> f32[B, n_blocks] {
-  t = reshape(clipped_t(rand_uniform(seed, step, [B * n_blocks], f32), lo, hi), [B, n_blocks])
-  masked = block_mask(t, lo, hi, rand_uniform(seed, step, [B, n_blocks], f32), rand_uniform(seed, step, [B, n_blocks, block], f32))
-  xt = where(reshape(masked, [B, seq_len]), mask_id, x0)
+// The weighted token losses of every (sequence, block) given the noisy x_t and the t of each block,
+// summed over the block: f32[B, n_blocks]. A masked token of block b costs
+// -log p(x0 | x_t^b, x0^<b) / t_b (weight 1 when lo > 0.5, the reference's quirk); decoded tokens
+// cost 0 (SUBS).
+fn block_nll_given(x0: i32[B, seq_len], xt: i32[B, seq_len], t: f32[B, n_blocks], lo: f32) -> f32[B, n_blocks] {
   logp = take_along(train_denoise(xt, x0), reshape(x0, [B, seq_len, 1]))
   w = where(lo > 0.5, ones([B, n_blocks], f32), 1.0 / t)
   return sum(-reshape(logp, [B, n_blocks, block]) * reshape(w, [B, n_blocks, 1]), axis = -1)
+}
+
+// The forward process for training: t per block in [lo, hi], then the masked x_t.
+// Streams: t, the counts, the keys.
+fn block_noise(x0: i32[B, seq_len], seed: i64, step: i64, lo: f32, hi: f32) -> (i32[B, seq_len], f32[B, n_blocks]) {
+  t = reshape(clipped_t(rand_uniform(seed, step, [B * n_blocks], f32), lo, hi), [B, n_blocks])
+  masked = block_mask(t, lo, hi, rand_uniform(seed, step, [B, n_blocks], f32), rand_uniform(seed, step, [B, n_blocks, block], f32))
+  return where(reshape(masked, [B, seq_len]), mask_id, x0), t
+}
+
+fn block_nll(x0: i32[B, seq_len], seed: i64, step: i64, lo: f32, hi: f32) -> f32[B, n_blocks] {
+  xt, t = block_noise(x0, seed, step, lo, hi)
+  return block_nll_given(x0, xt, t, lo)
 }
 
 // The block-wise NELBO estimate L_BD (§2.1) per token: t ~ U[clip_lo, clip_hi] per block, the sum
