@@ -64,16 +64,12 @@ export fn denoise(z: i32[B, seq_len], order: i32[B, seq_len]) -> f32[B, seq_len,
 // ---------------------------------------------------------------------------------------------
 // The hybrid NELBO (§3.1-§3.2)
 
-// The MDM term of each sequence: t stratified over the batch in [eps, 1), alpha_t =
-// alpha0 (1 - (1 - eps) t); each token masked with probability 1 - alpha_t; order: the clean
-// tokens first in random order, then the masked ones in random order; causal attention in that
-// order; a masked token costs -log p * alpha0 (1 - eps) / (1 - alpha_t). f32[B].
-fn mdm_term(x0: i32[B, seq_len], seed: i64, step: i64) -> f32[B] {
-  t = stratified_t(rand_uniform(seed, step, [B], f32))
-  alpha_t = alpha0 * (1.0 - (1.0 - time_eps) * t)
-  masked = rand_uniform(seed, step, [B, seq_len], f32) < reshape(1.0 - alpha_t, [B, 1])
-  key = rand_uniform(seed, step, [B, seq_len], f32) + where(masked, 0.0, 1.0)
-  order = slot_order(descending_slots(key))
+// The MDM term of each sequence given its noise: masked tokens (probability 1 - alpha_t), sort keys
+// in [0, 1) and alpha_t. Order: the clean tokens first, then the masked ones, each group by
+// decreasing key; causal attention in that order; a masked token costs
+// -log p * alpha0 (1 - eps) / (1 - alpha_t). f32[B].
+fn mdm_term_given(x0: i32[B, seq_len], masked: bool[B, seq_len], key: f32[B, seq_len], alpha_t: f32[B]) -> f32[B] {
+  order = slot_order(descending_slots(key + where(masked, 0.0, 1.0)))
   zs = take_along(where(masked, mask_id, x0), order)
   xs = take_along(x0, order)
   logp = take_along(denoise(zs, order), reshape(xs, [B, seq_len, 1]))
@@ -81,15 +77,22 @@ fn mdm_term(x0: i32[B, seq_len], seed: i64, step: i64) -> f32[B] {
   return -sum(reshape(logp, [B, seq_len]), axis = 1) * weight
 }
 
-// The AR term of each sequence: z0 masks each token with probability 1 - alpha0; order: the clean
-// tokens first in random order, then the masked ones left to right; one pass over [z0 ; x] in that
-// order (both halves at the tokens' original RoPE positions) with ar_mask; a masked token costs
-// -log p(x | z0 and the true tokens before it in the order). f32[B].
-fn ar_term(x0: i32[B, seq_len], seed: i64, step: i64) -> f32[B] {
-  masked = rand_uniform(seed, step, [B, seq_len], f32) < 1.0 - alpha0
+// The MDM term's noise: t stratified over the batch in [eps, 1), alpha_t = alpha0 (1 - (1 - eps) t),
+// each token masked with probability 1 - alpha_t, uniform sort keys (a random order in each group).
+fn mdm_term(x0: i32[B, seq_len], seed: i64, step: i64) -> f32[B] {
+  t = stratified_t(rand_uniform(seed, step, [B], f32))
+  alpha_t = alpha0 * (1.0 - (1.0 - time_eps) * t)
+  masked = rand_uniform(seed, step, [B, seq_len], f32) < reshape(1.0 - alpha_t, [B, 1])
+  return mdm_term_given(x0, masked, rand_uniform(seed, step, [B, seq_len], f32), alpha_t)
+}
+
+// The AR term of each sequence given z0's masked tokens and sort keys in [0, 1) for the clean
+// ones. Order: the clean tokens first by decreasing key, then the masked ones left to right; one
+// pass over [z0 ; x] in that order (both halves at the tokens' original RoPE positions) with
+// ar_mask; a masked token costs -log p(x | z0 and the true tokens before it in the order). f32[B].
+fn ar_term_given(x0: i32[B, seq_len], masked: bool[B, seq_len], key: f32[B, seq_len]) -> f32[B] {
   pos = iota([B, seq_len], 1, f32)
-  key = where(masked, 1.0 - pos / seq_len, 2.0 + rand_uniform(seed, step, [B, seq_len], f32))
-  order = slot_order(descending_slots(key))
+  order = slot_order(descending_slots(where(masked, 1.0 - pos / seq_len, 2.0 + key)))
   zs = take_along(where(masked, mask_id, x0), order)
   xs = take_along(x0, order)
   pos2 = cast(concat(order, order, axis = 1), f32)
@@ -97,6 +100,12 @@ fn ar_term(x0: i32[B, seq_len], seed: i64, step: i64) -> f32[B] {
   out = dit_logits_at(both, pos2, ar_mask(both), net)
   logp = take_along(subs(out[:, 0:seq_len, :], zs), reshape(xs, [B, seq_len, 1]))
   return -sum(reshape(logp, [B, seq_len]), axis = 1)
+}
+
+// The AR term's noise: z0 masks each token with probability 1 - alpha0.
+fn ar_term(x0: i32[B, seq_len], seed: i64, step: i64) -> f32[B] {
+  masked = rand_uniform(seed, step, [B, seq_len], f32) < 1.0 - alpha0
+  return ar_term_given(x0, masked, rand_uniform(seed, step, [B, seq_len], f32))
 }
 
 // The hybrid NELBO per token: both terms for every sequence (the reference gives each sequence

@@ -36,9 +36,11 @@ static void tokenizer_from_ckpt(SampleArgs *a, char **owned) {
   st_close(f);
 }
 
+/* The text of row `row`: a negative id ends it (the padding after a variable-length sampler's
+ * stop); other ids that are not tokens (a mask id) print as [id]. */
 static void put_text(JsonBuf *b, const Tokenizer *tok, const Tensor *x, int64_t row, int64_t len) {
   const int32_t *ids = (const int32_t *)x->data + row * x->shape[1];
-  for (int64_t j = 0; j < len; j++) {
+  for (int64_t j = 0; j < len && ids[j] >= 0; j++) {
     size_t n;
     const char *s = tok_token_bytes(tok, ids[j], &n);
     if (s) jbuf_put(b, s, n);

@@ -5,15 +5,8 @@
 # ancestral inner steps: every output id is a real token (no mask left), the first-hitting sampler
 # makes exactly seq_len network calls (one per token), and the variable-length stop with an
 # impossible entropy threshold pads the tail with -1. Env: DLMC, BUILD_DIR, SRC_DIR.
-set -u
-: "${DLMC:?DLMC must point at the dlmc binary}"
-: "${BUILD_DIR:?BUILD_DIR must point at the build directory}"
-SRC_DIR=${SRC_DIR:-.}
-DLMRUN=$(cd "$BUILD_DIR" && pwd)/dlmrun
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+NEED_BUILD_DIR=1
+. "$(dirname "$0")/lib/common.sh"
 ids() { grep -o '"ids": \[[^]]*\]' "$1" | sed 's/"ids": \[//; s/\]//; s/, /\n/g'; }
 
 tiny="-D seq_len=32 -D layers=1 -D dim=16 -D heads=2 -D cond_dim=8"
@@ -48,5 +41,4 @@ for bs in 4 8 16; do
   [ "$got" -eq "$kept" ] || fail "block $bs: var_len kept $got tokens, expected $kept"
 done
 
-if [ "$fails" -ne 0 ]; then echo "bd3lm.sh: $fails failure(s)"; exit 1; fi
-echo "bd3lm.sh: ok"
+finish bd3lm.sh

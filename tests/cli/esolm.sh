@@ -4,15 +4,8 @@
 # and its sampler runs: every id is a real token; with alpha = 0 (pure AR) it makes one network
 # call per token (seq_len); with alpha = 1 and T steps at most T calls; a hybrid alpha makes a
 # number of calls strictly between T and seq_len. Env: DLMC, BUILD_DIR, SRC_DIR.
-set -u
-: "${DLMC:?DLMC must point at the dlmc binary}"
-: "${BUILD_DIR:?BUILD_DIR must point at the build directory}"
-SRC_DIR=${SRC_DIR:-.}
-DLMRUN=$(cd "$BUILD_DIR" && pwd)/dlmrun
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+NEED_BUILD_DIR=1
+. "$(dirname "$0")/lib/common.sh"
 ids() { grep -o '"ids": \[[^]]*\]' "$1" | sed 's/"ids": \[//; s/\]//; s/, /\n/g'; }
 nfe() { grep -o '"nfe": [0-9]*' "$1" | grep -o '[0-9]*$'; }
 
@@ -41,5 +34,4 @@ run ar --set alpha=0 --seed 5 && { [ "$(nfe "$tmp/ar")" -eq 32 ] || fail "alpha 
 run mdm --set alpha=1 --steps 8 --seed 5 && { n=$(nfe "$tmp/mdm"); [ "$n" -ge 1 ] && [ "$n" -le 8 ] || fail "alpha 1, 8 steps: $n network calls"; }
 run hybrid --set alpha=0.5 --steps 8 --seed 5 --top-p 0.9 && { n=$(nfe "$tmp/hybrid"); [ "$n" -gt 8 ] && [ "$n" -lt 32 ] || fail "alpha 0.5, 8 steps: $n network calls"; }
 
-if [ "$fails" -ne 0 ]; then echo "esolm.sh: $fails failure(s)"; exit 1; fi
-echo "esolm.sh: ok"
+finish esolm.sh
