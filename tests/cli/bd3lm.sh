@@ -4,7 +4,8 @@
 # block sampler (outer loop over blocks declared cache(exact)) runs with the first-hitting and the
 # ancestral inner steps: every output id is a real token (no mask left), the first-hitting sampler
 # makes exactly seq_len network calls (one per token), and the variable-length stop with an
-# impossible entropy threshold pads the tail with -1. Env: DLMC, BUILD_DIR, SRC_DIR.
+# impossible entropy threshold pads the tail with -1; with -D gen_len=2*seq_len it generates twice
+# the training length. Env: DLMC, BUILD_DIR, SRC_DIR.
 NEED_BUILD_DIR=1
 . "$(dirname "$0")/lib/common.sh"
 ids() { grep -o '"ids": \[[^]]*\]' "$1" | sed 's/"ids": \[//; s/\]//; s/, /\n/g'; }
@@ -40,5 +41,17 @@ for bs in 4 8 16; do
   got=$(ids "$tmp/s" | awk '$1 >= 0' | wc -l)
   [ "$got" -eq "$kept" ] || fail "block $bs: var_len kept $got tokens, expected $kept"
 done
+
+# beyond the training length: gen_len 64 with seq_len 32 (a sliding window of 32 tokens), the
+# block-16 checkpoint loads unchanged (no parameter depends on the length)
+art=$tmp/long.dlmc
+# shellcheck disable=SC2086
+if "$DLMC" compile "$SRC_DIR/models/bd3lm.dsl" $tiny -D block=16 -D gen_len=64 -o "$art" >"$tmp/out" 2>&1; then
+  "$DLMRUN" "$art" sample --backend interp --ckpt "$tmp/r16" --sampler blocks --n 1 --seed 3 --json >"$tmp/s" 2>"$tmp/err" || fail "gen_len 64: $(head -c 400 "$tmp/err")"
+  grep -q '"nfe": 64,' "$tmp/s" || fail "gen_len 64: expected 64 network calls: $(head -c 200 "$tmp/s")"
+  [ "$(ids "$tmp/s" | awk '$1 >= 0 && $1 < 256' | wc -l)" -eq 64 ] || fail "gen_len 64: expected 64 token ids"
+else
+  fail "gen_len 64: compile: $(head -c 400 "$tmp/out")"
+fi
 
 finish bd3lm.sh
