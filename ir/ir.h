@@ -143,7 +143,29 @@ typedef struct SchedStmt {
   const char *cache_policy; /* SS_LOOP: NULL, or the cache policy the DSL asked for ("exact", "prefix", ...) */
   int memo;                 /* SS_CALL: 1 if the runtime may reuse the previous results of this call when
                                every argument is bit-identical to the previous call's (DSL `memo`) */
+  struct SchedPlan *plan;   /* SS_LOOP with a cache policy: the KV-cache plan (passes/kvcache.c), or NULL */
 } SchedStmt;
+
+/* The KV-cache plan of a `cache(policy)` loop (passes/kvcache.c, docs/passes.md). policy is "exact"
+ * (proved: the same results as the loop's own body), "dual" (approximate, Fast-dLLM style) or "none"
+ * (nothing planned; note says why). With a plan the runtime runs init before the loop and body
+ * instead of the loop's own body (unless caching is off); block/rows: the loop variable b walks the
+ * blocks of `block` rows of a sequence axis of `rows` rows. Each buffer is a SV_CACHE variable with
+ * what it holds and when it is written, valid and evicted, in words. */
+typedef struct {
+  int var;
+  const char *what, *written, *valid, *evicted;
+} SchedKvBuf;
+
+typedef struct SchedPlan {
+  const char *policy;
+  int approximate;
+  int64_t block, rows;
+  const char *note;
+  SchedKvBuf *bufs; int nbufs;
+  SchedStmt *init; int ninit;
+  SchedStmt *body; int nbody;
+} SchedPlan;
 
 typedef struct Sched {
   const char *name;

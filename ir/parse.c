@@ -404,6 +404,51 @@ static int get_var_list(P *p, const Sched *s, int **out, int *n) {
 
 static int parse_block(P *p, Sched *s, int depth, SchedStmt **out, int *nout);
 
+/* `{ word { statements } }`: init or body of a plan. */
+static int parse_plan_block(P *p, Sched *s, int depth, const char *word, SchedStmt **out, int *n) {
+  skip_nls(p);
+  return expect_word(p, word) && expect_punct(p, '{') && expect_nl(p) && parse_block(p, s, depth + 1, out, n) &&
+         expect_punct(p, '}') && expect_nl(p);
+}
+
+/* After `plan`: "POLICY" exact|approximate block N rows N "NOTE" { kv lines, init {..}, body {..} }. */
+static int parse_plan(P *p, Sched *s, int depth, SchedPlan *pl) {
+  int64_t block, rows;
+  Tok t = p->tok;
+  if (!get_str(p, &pl->policy)) return 0;
+  t = p->tok;
+  if (is_word(&t, "approximate")) pl->approximate = 1;
+  else if (!is_word(&t, "exact")) return fail(p, &t, "expected exact or approximate after the plan policy");
+  lex(p);
+  if (!expect_word(p, "block") || !get_int(p, 0, INT64_MAX, &block) || !expect_word(p, "rows") ||
+      !get_int(p, 0, INT64_MAX, &rows) || !get_str(p, &pl->note) || !expect_punct(p, '{') || !expect_nl(p))
+    return 0;
+  pl->block = block;
+  pl->rows = rows;
+  int cap = 0;
+  for (;;) {
+    skip_nls(p);
+    if (!is_word(&p->tok, "kv")) break;
+    lex(p);
+    if (pl->nbufs == cap) {
+      cap = cap ? 2 * cap : 8;
+      SchedKvBuf *g = arena_alloc(p->m->arena, (size_t)cap * sizeof *g);
+      if (pl->nbufs) memcpy(g, pl->bufs, (size_t)pl->nbufs * sizeof *g);
+      pl->bufs = g;
+    }
+    SchedKvBuf *b = &pl->bufs[pl->nbufs++];
+    if (!get_ref(p, s->nvars, "variable", &b->var) || !get_str(p, &b->what) || !expect_word(p, "written") ||
+        !get_str(p, &b->written) || !expect_word(p, "valid") || !get_str(p, &b->valid) ||
+        !expect_word(p, "evicted") || !get_str(p, &b->evicted) || !expect_nl(p))
+      return 0;
+  }
+  if (!parse_plan_block(p, s, depth, "init", &pl->init, &pl->ninit) ||
+      !parse_plan_block(p, s, depth, "body", &pl->body, &pl->nbody))
+    return 0;
+  skip_nls(p);
+  return expect_punct(p, '}');
+}
+
 static int parse_stmt(P *p, Sched *s, int depth, SchedStmt *st) {
   Tok t = next(p);
   char b[64];
@@ -444,7 +489,13 @@ static int parse_stmt(P *p, Sched *s, int depth, SchedStmt *st) {
     }
     if (!opt_loc(p, &st->loc) || !expect_punct(p, '{') || !expect_nl(p)) return 0;
     if (!parse_block(p, s, depth + 1, &st->body, &st->nbody)) return 0;
-    return expect_punct(p, '}') && expect_nl(p);
+    if (!expect_punct(p, '}')) return 0;
+    if (is_word(&p->tok, "plan")) {
+      lex(p);
+      st->plan = arena_alloc(p->m->arena, sizeof *st->plan);
+      if (!parse_plan(p, s, depth, st->plan)) return 0;
+    }
+    return expect_nl(p);
   }
   return fail(p, &t, "expected a statement (call, loop, break_if), found %s", tok_desc(&t, b, sizeof b));
 }

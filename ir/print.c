@@ -160,6 +160,34 @@ static void print_var_list(FILE *out, const int *ids, int n) {
   for (int i = 0; i < n; i++) fprintf(out, "%s%%%d", i ? ", " : "", ids[i]);
 }
 
+static void print_stmts(const Module *m, const SchedStmt *st, int n, int depth, FILE *out);
+
+/* ` plan "exact" exact block 8 rows 32 "note" {`, the buffers, `init {...}`, `body {...}`, `}`. */
+static void print_plan(const Module *m, const SchedPlan *pl, int depth, FILE *out) {
+  fputs(" plan ", out);
+  print_str(out, pl->policy);
+  fprintf(out, " %s block %lld rows %lld ", pl->approximate ? "approximate" : "exact", (long long)pl->block, (long long)pl->rows);
+  print_str(out, pl->note ? pl->note : "");
+  fputs(" {\n", out);
+  for (int i = 0; i < pl->nbufs; i++) {
+    const SchedKvBuf *b = &pl->bufs[i];
+    fprintf(out, "%*skv %%%d ", 2 * depth + 2, "", b->var);
+    print_str(out, b->what);
+    fputs(" written ", out);
+    print_str(out, b->written);
+    fputs(" valid ", out);
+    print_str(out, b->valid);
+    fputs(" evicted ", out);
+    print_str(out, b->evicted);
+    fputc('\n', out);
+  }
+  fprintf(out, "%*sinit {\n", 2 * depth + 2, "");
+  print_stmts(m, pl->init, pl->ninit, depth + 2, out);
+  fprintf(out, "%*s}\n%*sbody {\n", 2 * depth + 2, "", 2 * depth + 2, "");
+  print_stmts(m, pl->body, pl->nbody, depth + 2, out);
+  fprintf(out, "%*s}\n%*s}", 2 * depth + 2, "", 2 * depth, "");
+}
+
 static void print_stmts(const Module *m, const SchedStmt *st, int n, int depth, FILE *out) {
   for (int i = 0; i < n; i++, st++) {
     fprintf(out, "%*s", 2 * depth, "");
@@ -181,7 +209,9 @@ static void print_stmts(const Module *m, const SchedStmt *st, int n, int depth, 
       print_loc(st->loc, out);
       fputs(" {\n", out);
       print_stmts(m, st->body, st->nbody, depth + 1, out);
-      fprintf(out, "%*s}\n", 2 * depth, "");
+      fprintf(out, "%*s}", 2 * depth, "");
+      if (st->plan) print_plan(m, st->plan, depth, out);
+      fputc('\n', out);
       break;
     case SS_BREAK_IF:
       fprintf(out, "break_if %%%d", st->nargs > 0 ? st->args[0] : -1);

@@ -127,6 +127,26 @@ static const Node *func_arg(const Func *f, int pos) {
 
 static int var_ok(const Sched *s, int v) { return v >= 0 && v < s->nvars; }
 
+static int verify_stmts(const Module *m, const Sched *s, const SchedStmt *st, int n, int depth, DlmErr *e);
+
+/* A KV-cache plan: a policy, buffers that are cache variables with their four descriptions, init
+ * statements (at the loop's depth) and a body (inside the loop). */
+static int verify_plan(const Module *m, const Sched *s, const SchedStmt *st, int depth, DlmErr *e) {
+  const SchedPlan *pl = st->plan;
+  if (!pl->policy || !pl->note || pl->block < 0 || pl->rows < 0 || pl->nbufs < 0 || (pl->nbufs > 0 && !pl->bufs)) {
+    err_set(e, st->loc, "schedule @%s: malformed cache plan", s->name);
+    return 0;
+  }
+  for (int i = 0; i < pl->nbufs; i++) {
+    const SchedKvBuf *b = &pl->bufs[i];
+    if (!var_ok(s, b->var) || s->vars[b->var].kind != SV_CACHE || !b->what || !b->written || !b->valid || !b->evicted) {
+      err_set(e, st->loc, "schedule @%s: cache plan buffer %d is not a described cache variable", s->name, i);
+      return 0;
+    }
+  }
+  return verify_stmts(m, s, pl->init, pl->ninit, depth, e) && verify_stmts(m, s, pl->body, pl->nbody, depth + 1, e);
+}
+
 static int verify_stmts(const Module *m, const Sched *s, const SchedStmt *st, int n, int depth, DlmErr *e) {
   char a[192], b[192];
   if (n < 0 || (n > 0 && !st)) { err_set(e, s->loc, "schedule @%s: invalid statement list", s->name); return 0; }
@@ -185,6 +205,7 @@ static int verify_stmts(const Module *m, const Sched *s, const SchedStmt *st, in
         return 0;
       }
       if (!verify_stmts(m, s, st->body, st->nbody, depth + 1, e)) return 0;
+      if (st->plan && !verify_plan(m, s, st, depth, e)) return 0;
       break;
     }
     case SS_BREAK_IF:

@@ -69,6 +69,7 @@ int pass_fold(Module *m, DlmErr *e);          /* passes/fold.c */
 int pass_scale_fold(Module *m, DlmErr *e);    /* passes/example_scale_fold.c */
 int pass_cse(Module *m, DlmErr *e);           /* passes/cse.c */
 int pass_dce(Module *m, DlmErr *e);           /* passes/dce.c */
+int pass_kvcache(Module *m, DlmErr *e);       /* passes/kvcache.c: KV-cache plans of cache(...) loops */
 
 /* ================================================================ passes/stats.c */
 typedef struct {

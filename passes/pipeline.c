@@ -6,14 +6,15 @@
 
 /* The pipeline, in order. To add a pass: write passes/<name>.c with `int pass_<name>(Module *,
  * DlmErr *)`, declare it in passes.h and add one line here (docs/passes.md). Letters in use:
- * P (input, not a pass), S K X E D. Reserved for passes to come: A autodiff, F fusion, C KV-cache
- * planning, M memory planning. */
+ * P (input, not a pass), S K X E D C. Reserved for passes to come: A autodiff, F fusion, M memory
+ * planning. */
 static const Pass passes[] = {
   {"shape_infer", 'S', pass_shape_infer, 0, "re-derive every type with the op shape rules and check it"},
   {"fold",        'K', pass_fold,        1, "fold ops on constants; drop x*1, x+0, x-0, x/1"},
   {"scale_fold",  'X', pass_scale_fold,  1, "merge mul(mul(x, const a), const b) into mul(x, const a*b)"},
   {"cse",         'E', pass_cse,         1, "reuse identical nodes (common subexpressions)"},
   {"dce",         'D', pass_dce,         1, "remove nodes no output depends on; renumber compactly"},
+  {"kvcache",     'C', pass_kvcache,     0, "plan the KV caches of cache(...) sampler loops (buffers, commits, block-row calls)"},
 };
 enum { NPASSES = sizeof passes / sizeof *passes };
 

@@ -3,7 +3,8 @@
  * `steps`, --seed `seed`, --top-p `top_p`, --set NAME=VALUE any knob; the batch symbol B is --n.
  * --len L prints the first L tokens and, without --sampler, picks `ancestral` when it is long enough,
  * else the sampler with the shortest output of at least L tokens. Memo calls reuse their results
- * unless --no-memo; the network evaluations (calls that ran of functions reading the parameters)
+ * unless --no-memo; loops with a KV-cache plan use it unless --no-cache (stderr says which cache ran,
+ * approximate ones in capitals); the network evaluations (calls that ran of functions reading the parameters)
  * and the steps per second go to stderr (the counts also into --json, which stays deterministic).
  * Tokens the tokenizer does not know print as [id]. */
 #include "dlmrun.h"
@@ -20,7 +21,7 @@
 typedef struct {
   const char *ckpt, *tok, *tokdir, *backend, *sampler;
   int64_t n, len;
-  int json, allow_extra, no_memo;
+  int json, allow_extra, no_memo, no_cache;
   SchedKnob knobs[MAX_KNOBS]; int nknobs;
 } SampleArgs;
 
@@ -125,6 +126,24 @@ static const Sched *pick_sampler(const Module *m, const SampleArgs *a) {
   return best;
 }
 
+static int plans_in(const SchedStmt *st, int n, const char *policy) {
+  int k = 0;
+  for (int i = 0; i < n; i++)
+    if (st[i].kind == SS_LOOP)
+      k += (st[i].plan && !strcmp(st[i].plan->policy, policy)) + plans_in(st[i].body, st[i].nbody, policy);
+  return k;
+}
+
+/* What the run did with the sampler's KV-cache plans: "exact", "approximate (dual)", "off
+ * (--no-cache)", "none planned (...)" or "none (no cache loop)". */
+static const char *cache_label(const Sched *s, const SchedCache *c, int no_cache) {
+  if (c->approx_loops) return "APPROXIMATE (a Fast-dLLM-style cache the DSL asked for; results differ from uncached sampling)";
+  if (c->cached_loops) return "exact (planned by the compiler; the same results as --no-cache)";
+  if (no_cache && (plans_in(s->body, s->nbody, "exact") || plans_in(s->body, s->nbody, "dual"))) return "off (--no-cache)";
+  if (plans_in(s->body, s->nbody, "none")) return "none (the compiler planned no cache: see dlmc compile --emit ir)";
+  return "none (no cache loop)";
+}
+
 static int sample_run(const char *artifact, SampleArgs *a) {
   DlmErr e = {0};
   Module *m = rt_open_artifact(artifact);
@@ -153,6 +172,7 @@ static int sample_run(const char *artifact, SampleArgs *a) {
   if (s->nout < 1 || s->nout > 8) { fprintf(stderr, "dlmrun sample: sampler %s returns %d values\n", s->name, s->nout); goto done; }
   if (bsym >= 0) symval[bsym] = a->n;
   SchedMemo memo = {a->no_memo, 0, 0, 0, 0};
+  SchedCache cache = {a->no_cache, 0, 0};
   struct timespec t0, t1;
   if (!(ps = ckpt_load_weights(m, a->ckpt, 1, a->allow_extra, stderr, &e)) ||
       !(tok = tok_open(a->tok, a->tokdir, &e)) || !(bs = be->open(m, &e))) {
@@ -160,7 +180,7 @@ static int sample_run(const char *artifact, SampleArgs *a) {
     goto done;
   }
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  if (!sched_run_memo(m, s, be, bs, ps, a->knobs, a->nknobs, symval, &memo, outs, &e)) {
+  if (!sched_run_cache(m, s, be, bs, ps, a->knobs, a->nknobs, symval, &memo, &cache, outs, &e)) {
     fprintf(stderr, "dlmrun sample: %s\n", e.msg);
     goto done;
   }
@@ -177,7 +197,7 @@ static int sample_run(const char *artifact, SampleArgs *a) {
   fprintf(stderr, "dlmrun sample: %s: %lld network evaluations (%lld reused%s), %.3f s",
           s->name, (long long)cost.nfe, (long long)cost.hits, a->no_memo ? ", --no-memo" : "", cost.seconds);
   if (cost.steps > 0 && cost.seconds > 0) fprintf(stderr, ", %.1f steps/s", (double)cost.steps / cost.seconds);
-  fprintf(stderr, "\n");
+  fprintf(stderr, ", KV cache: %s\n", cache_label(s, &cache, a->no_cache));
   status = print_samples(a, tok, x, &cost) ? 0 : 1;
 done:
   for (int i = 0; i < 8; i++) tensor_free(outs[i]);
@@ -196,6 +216,7 @@ int dlmrun_sample(const char *artifact, int argc, char **argv) {
     if (!strcmp(f, "--json")) { a.json = 1; continue; }
     if (!strcmp(f, "--allow-extra")) { a.allow_extra = 1; continue; }
     if (!strcmp(f, "--no-memo")) { a.no_memo = 1; continue; }
+    if (!strcmp(f, "--no-cache")) { a.no_cache = 1; continue; }
     if (!(v = rt_value(argc, argv, &i))) return 2;
     if (!strcmp(f, "--ckpt")) a.ckpt = v;
     else if (!strcmp(f, "--tokenizer")) a.tok = v;

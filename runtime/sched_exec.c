@@ -2,7 +2,9 @@
  * (scalars have rank 0); calls hand the variables' tensors to the backend and replace the result
  * variables; loops run [lo, hi) with the loop variable set each iteration; break_if leaves the
  * innermost loop. A memo call keeps copies of its last arguments and results (one entry per call
- * statement) and reuses the results while the arguments stay byte-identical. */
+ * statement) and reuses the results while the arguments stay byte-identical. A loop with a KV-cache
+ * plan runs the plan's init statements and then the plan's body in place of its own (unless
+ * no_cache); the plan's block range must cover the loop's. */
 #include "sched_exec.h"
 #include <errno.h>
 #include <stdlib.h>
@@ -19,6 +21,7 @@ typedef struct {
   Tensor **vals;      /* per variable */
   DlmErr *e;
   SchedMemo *memo;
+  SchedCache *cache;
   const SchedStmt *first_memo;
   MemoEntry *entries; int nentries, capentries;
 } Exec;
@@ -172,6 +175,21 @@ static int run_loop(Exec *x, const SchedStmt *st) {
   const Tensor *lo = x->vals[st->lo], *hi = x->vals[st->hi];
   if (!lo || !hi) { err_set(x->e, st->loc, "%s: loop bound read before it is set", x->s->name); return 0; }
   int64_t a = as_int(lo), b = as_int(hi);
+  const SchedPlan *pl = st->plan && st->plan->nbody > 0 && !x->cache->no_cache ? st->plan : NULL;
+  const SchedStmt *body = pl ? pl->body : st->body;
+  int nbody = pl ? pl->nbody : st->nbody;
+  if (pl) {
+    int64_t nblocks = pl->block > 0 ? pl->rows / pl->block : 0;
+    if (a < 0 || b > nblocks) {
+      err_set(x->e, st->loc, "%s: the cache plan of loop %s covers blocks 0..%lld, the loop runs %lld..%lld (run without the cache)",
+              x->s->name, x->s->vars[st->var].name, (long long)nblocks - 1, (long long)a, (long long)b - 1);
+      return 0;
+    }
+    int brk = 0;
+    if (!run_body(x, pl->init, pl->ninit, &brk)) return 0;
+    if (pl->approximate) x->cache->approx_loops++;
+    else x->cache->cached_loops++;
+  }
   Tensor *iv = x->vals[st->var];
   if (!iv) {
     if (!(iv = x->vals[st->var] = scalar(x->s->vars[st->var].type.dtype))) { err_set(x->e, st->loc, "out of memory"); return 0; }
@@ -180,7 +198,7 @@ static int run_loop(Exec *x, const SchedStmt *st) {
     if (iv->dtype == DT_I64) *(int64_t *)iv->data = i;
     else tensor_set(iv, 0, (double)i);
     int brk = 0;
-    if (!run_body(x, st->body, st->nbody, &brk)) return 0;
+    if (!run_body(x, body, nbody, &brk)) return 0;
     if (brk) break;
   }
   return 1;
@@ -207,9 +225,16 @@ int sched_run(const Module *m, const Sched *s, const Backend *be, BackendState *
 
 int sched_run_memo(const Module *m, const Sched *s, const Backend *be, BackendState *bs, const ParamStore *ps,
                    const SchedKnob *knobs, int nknobs, const int64_t *symval, SchedMemo *memo, Tensor **outs, DlmErr *e) {
+  return sched_run_cache(m, s, be, bs, ps, knobs, nknobs, symval, memo, NULL, outs, e);
+}
+
+int sched_run_cache(const Module *m, const Sched *s, const Backend *be, BackendState *bs, const ParamStore *ps,
+                    const SchedKnob *knobs, int nknobs, const int64_t *symval, SchedMemo *memo, SchedCache *cache,
+                    Tensor **outs, DlmErr *e) {
   SchedMemo local = {0, 0, 0, 0, 0};
+  SchedCache local_cache = {0, 0, 0};
   Exec x = {m, s, be, bs, ps, symval, calloc((size_t)s->nvars + 1, sizeof(Tensor *)), e, memo ? memo : &local,
-            find_first_memo(s->body, s->nbody), NULL, 0, 0};
+            cache ? cache : &local_cache, find_first_memo(s->body, s->nbody), NULL, 0, 0};
   if (!x.vals) { err_set(e, s->loc, "out of memory"); return 0; }
   int ok = 1;
   for (int k = 0; ok && k < nknobs; k++) {

@@ -18,6 +18,14 @@ typedef struct {
   int64_t hits, misses, nfe, steps;
 } SchedMemo;
 
+/* KV-cache plans (SchedStmt.plan, passes/kvcache.c): no_cache runs every planned loop's own body
+ * instead of its plan; cached_loops / approx_loops count the loop runs that used an exact / an
+ * approximate plan. */
+typedef struct {
+  int no_cache;
+  int64_t cached_loops, approx_loops;
+} SchedCache;
+
 /* Run s. Knobs not given keep their defaults; an unknown knob name or bad value is an error.
  * symval[k] is the value of module symbol k (0 = unknown), passed to every call for the symbols
  * no argument carries (an initializer returning i32[B, L] from no arguments). outs[0..nout)
@@ -27,5 +35,9 @@ int sched_run(const Module *m, const Sched *s, const Backend *be, BackendState *
 /* sched_run with memo control and counts (memo may be NULL: reuse on, counts not reported). */
 int sched_run_memo(const Module *m, const Sched *s, const Backend *be, BackendState *bs, const ParamStore *ps,
                    const SchedKnob *knobs, int nknobs, const int64_t *symval, SchedMemo *memo, Tensor **outs, DlmErr *e);
+/* sched_run_memo with KV-cache control and counts (cache may be NULL: plans used, not counted). */
+int sched_run_cache(const Module *m, const Sched *s, const Backend *be, BackendState *bs, const ParamStore *ps,
+                    const SchedKnob *knobs, int nknobs, const int64_t *symval, SchedMemo *memo, SchedCache *cache,
+                    Tensor **outs, DlmErr *e);
 
 #endif

@@ -1,0 +1,275 @@
+/* kvcache.c — the KV-cache planning pass (letter C; docs/passes.md "kvcache"): for every schedule
+ * loop annotated `cache(exact)` it proves which attention keys and values cannot change inside the
+ * loop and plans buffers for them, or records why it cannot (plan "none", also printed as a note).
+ *
+ * What is proved, for `loop b in 0..n cache(exact)`:
+ *   1. the body's network calls (functions with an attention) read one token state x: i32[B, L]
+ *      that the body rewrites;
+ *   2. every call that writes x returns where(cond, new, x) where a conjunct of cond is true on
+ *      exactly the rows of block b (for every b: kvcache_eval.c), so iteration b changes only block
+ *      b, and blocks before b are final;
+ *   3. every attention whose queries are restricted to block b has a mask that never lets a query
+ *      see a key of a later block, and keys/values that are row-local functions of x (through
+ *      block-causal attentions) reading nothing that changes in the loop (kvcache_build.c).
+ * Then the keys/values of rows before block b are the ones committed when their block finished.
+ * The plan: buffers (cache variables) zeroed before the loop (init), the network calls replaced by
+ * functions computing only block b's rows against the buffers, and at the end of each iteration a
+ * commit call writing block b's keys/values. */
+#include "kvcache.h"
+#include "diag.h"
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { MAX_CALLS = 64 };
+
+static void mark_written(KvCtx *c, const SchedStmt *st, int n) {
+  const int cap = (int)(sizeof c->written / sizeof *c->written);
+  for (int i = 0; i < n; i++, st++) {
+    for (int r = 0; st->kind == SS_CALL && r < st->nres; r++)
+      if (st->res[r] < cap) c->written[st->res[r]] = 1;
+    if (st->kind == SS_LOOP) {
+      if (st->var < cap) c->written[st->var] = 1;
+      mark_written(c, st->body, st->nbody);
+    }
+  }
+}
+
+static void collect_calls(const SchedStmt *st, int n, const SchedStmt **out, int *nout) {
+  for (int i = 0; i < n; i++, st++) {
+    if (st->kind == SS_CALL && *nout < MAX_CALLS) out[(*nout)++] = st;
+    if (st->kind == SS_LOOP) collect_calls(st->body, st->nbody, out, nout);
+  }
+}
+
+static int has_attention(const Func *f) {
+  for (int i = 0; i < f->nnodes; i++)
+    if (f->nodes[i].op == OP_ATTENTION) return 1;
+  return 0;
+}
+
+static int fail(KvCtx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(KvCtx *c, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(c->why, sizeof c->why, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+/* The token state: the one variable written in the loop that network calls read as i32[B, L]. */
+static int find_tokens(KvCtx *c, const SchedStmt *const *net, int nnet) {
+  for (int k = 0; k < nnet; k++)
+    for (int a = 0; a < net[k]->nargs; a++) {
+      int v = net[k]->args[a];
+      const Type *t = &c->s->vars[v].type;
+      if (v >= (int)(sizeof c->written / sizeof *c->written) || !c->written[v] || v == c->bvar) continue;
+      if (!dtype_is_int(t->dtype) || t->rank != 2) continue;
+      if (c->xvar >= 0 && c->xvar != v)
+        return fail(c, "the network calls read two token states that change in the loop (%s and %s)", c->s->vars[c->xvar].name,
+                    c->s->vars[v].name);
+      c->xvar = v;
+    }
+  if (c->xvar < 0) return fail(c, "no network call in the loop reads a token state (an integer [B, L] variable) that the loop changes");
+  const Type *t = &c->s->vars[c->xvar].type;
+  if (!dim_is_const(t->dims[1])) return fail(c, "the length of the token state %s is symbolic", c->s->vars[c->xvar].name);
+  c->L = t->dims[1].k;
+  return 0;
+}
+
+/* Proves that each call writing x changes only block b's rows (and learns the block size). */
+static int check_writers(KvCtx *c, const SchedStmt *const *calls, int ncalls) {
+  const char *x = c->s->vars[c->xvar].name;
+  for (int k = 0; k < ncalls; k++) {
+    const SchedStmt *st = calls[k];
+    const Func *F = c->m->funcs[st->func];
+    for (int r = 0; r < st->nres; r++) {
+      if (st->res[r] != c->xvar) continue;
+      KvFunc kf;
+      kv_func_init(&kf, c, F, st);
+      const Node *o = &F->nodes[F->outs[r]];
+      int keeps_x = o->op == OP_WHERE && F->nodes[o->in[2]].op == OP_ARG &&
+                    (kf.xbits >> (F->nodes[o->in[2]].attr.i[0] < 63 ? F->nodes[o->in[2]].attr.i[0] : 63) & 1);
+      if (!kf.bbits)
+        return fail(c, "@%s writes the tokens %s but does not take the block index %s, so it may change any row", F->name, x,
+                    c->s->vars[c->bvar].name);
+      if (!keeps_x || kv_find_block_pred(&kf, o->in[0]) < 0)
+        return fail(c, "@%s may change rows of %s outside block %s: its result must be where(cond, new, %s) with a condition "
+                    "that is true only on the rows of the current block (proved for every block)",
+                    F->name, x, c->s->vars[c->bvar].name, x);
+    }
+  }
+  if (!c->bs) return fail(c, "no call writes the tokens %s", x);
+  return 0;
+}
+
+static SchedStmt *copy_stmts(KvCtx *c, const SchedStmt *st, int n, int extra, const SchedStmt *const *from,
+                             const SchedStmt *to, int nrepl) {
+  SchedStmt *out = arena_alloc(c->m->arena, (size_t)(n + extra + 1) * sizeof *out);
+  for (int i = 0; i < n; i++) {
+    out[i] = st[i];
+    for (int k = 0; k < nrepl; k++)
+      if (from[k] == &st[i]) {
+        out[i].func = to[k].func;
+        out[i].args = to[k].args;
+        out[i].nargs = to[k].nargs;
+      }
+    if (st[i].kind == SS_LOOP) out[i].body = copy_stmts(c, st[i].body, st[i].nbody, 0, from, to, nrepl);
+  }
+  return out;
+}
+
+static const char *describe(KvCtx *c, const KvBuf *b) {
+  const Func *F = c->m->funcs[b->func];
+  const Node *a = &F->nodes[b->attn];
+  char ty[128];
+  type_str(c->m, &F->nodes[b->fnode].type, ty, sizeof ty);
+  return arena_printf(c->m->arena, "%s of attention %%%d in @%s (%%%d, %s, rows on axis %d)", a->in[1] == b->fnode ? "keys" : "values",
+                      b->attn, F->name, b->fnode, ty, F->nodes[b->fnode].type.rank - 2);
+}
+
+/* Plans the loop into pl; 0, -1 with c->why (no cache), -2 with *e (internal error). */
+static int plan(KvCtx *c, SchedPlan *pl, DlmErr *e) {
+  const SchedStmt *loop = c->loop;
+  const SchedVar *lo = &c->s->vars[loop->lo];
+  if (strcmp(loop->cache_policy, "exact") != 0) {
+    if (!strcmp(loop->cache_policy, "prefix") || !strcmp(loop->cache_policy, "dual"))
+      return fail(c, "cache(%s): the approximate Fast-dLLM policies are not implemented; the loop runs without a cache",
+                  loop->cache_policy);
+    return fail(c, "unknown cache policy '%s' (exact, prefix or dual)", loop->cache_policy);
+  }
+  if (lo->kind != SV_CONST || lo->value != 0)
+    return fail(c, "the loop must start at block 0 (a constant) so that the cache fills from the first block");
+  mark_written(c, loop->body, loop->nbody);
+  const SchedStmt *calls[MAX_CALLS], *net[MAX_CALLS];
+  int ncalls = 0, nnet = 0;
+  collect_calls(loop->body, loop->nbody, calls, &ncalls);
+  for (int k = 0; k < ncalls; k++)
+    if (has_attention(c->m->funcs[calls[k]->func])) net[nnet++] = calls[k];
+  if (!nnet) return fail(c, "the loop body calls no function with an attention");
+  if (find_tokens(c, net, nnet) < 0 || check_writers(c, calls, ncalls) < 0) return -1;
+  SchedStmt repl[MAX_CALLS];
+  const SchedStmt *from[MAX_CALLS];
+  int nrepl = 0, total = 0;
+  for (int k = 0; k < nnet; k++) {
+    KvFunc kf;
+    int *argv, nargs, ncached;
+    kv_func_init(&kf, c, c->m->funcs[net[k]->func], net[k]);
+    int fi = kv_build(&kf, 0, &argv, &nargs, &ncached, e);
+    if (fi < 0) return fi;
+    if (!ncached) { c->m->nfuncs--; continue; }
+    from[nrepl] = net[k];
+    repl[nrepl] = (SchedStmt){.func = fi, .args = argv, .nargs = nargs};
+    nrepl++;
+    total += ncached;
+  }
+  if (!total)
+    return fail(c, "no attention of the loop body works on the current block's rows alone: the network's results are used on every row");
+  SchedStmt commits[MAX_CALLS];
+  int ncommit = 0;
+  for (int k = 0; k < nrepl; k++) {
+    KvFunc kf;
+    int *argv, nargs, ncached;
+    kv_func_init(&kf, c, c->m->funcs[from[k]->func], from[k]);
+    int fi = kv_build(&kf, 1, &argv, &nargs, &ncached, e);
+    if (fi < 0) return fi;
+    SchedStmt *cs = &commits[ncommit++];
+    *cs = (SchedStmt){.kind = SS_CALL, .loc = loop->loc, .func = fi, .args = argv, .nargs = nargs};
+    cs->res = arena_alloc(c->m->arena, (size_t)c->nbufs * sizeof *cs->res);
+    for (int i = 0; i < c->nbufs; i++)
+      if (c->bufs[i].func == from[k]->func) cs->res[cs->nres++] = c->bufs[i].var;
+  }
+  int init = kv_build_init(c, e);
+  if (init < 0) return init;
+  pl->init = arena_alloc(c->m->arena, sizeof *pl->init);
+  pl->ninit = 1;
+  pl->init[0] = (SchedStmt){.kind = SS_CALL, .loc = loop->loc, .func = init, .nres = c->nbufs};
+  pl->init[0].res = arena_alloc(c->m->arena, (size_t)c->nbufs * sizeof(int));
+  for (int i = 0; i < c->nbufs; i++) pl->init[0].res[i] = c->bufs[i].var;
+  pl->body = copy_stmts(c, loop->body, loop->nbody, ncommit, from, repl, nrepl);
+  for (int k = 0; k < ncommit; k++) pl->body[loop->nbody + k] = commits[k];
+  pl->nbody = loop->nbody + ncommit;
+  pl->policy = "exact";
+  pl->block = c->bs;
+  pl->rows = c->L;
+  const char *b = c->s->vars[c->bvar].name;
+  int64_t nb = c->L / c->bs;
+  pl->note = arena_printf(c->m->arena,
+                          "exact: iteration %s changes only rows [%lld*%s, %lld*%s+%lld) of %s and no query sees a later block; "
+                          "%d attention%s use the cache, their calls compute %lld of %lld rows",
+                          b, (long long)c->bs, b, (long long)c->bs, b, (long long)c->bs, c->s->vars[c->xvar].name, total,
+                          total == 1 ? "" : "s", (long long)c->bs, (long long)c->L);
+  pl->nbufs = c->nbufs;
+  pl->bufs = arena_alloc(c->m->arena, (size_t)(c->nbufs ? c->nbufs : 1) * sizeof *pl->bufs);
+  for (int i = 0; i < c->nbufs; i++) {
+    const KvBuf *kb = &c->bufs[i];
+    SchedKvBuf *o = &pl->bufs[i];
+    const char *commit = NULL;
+    for (int k = 0; k < ncommit; k++)
+      if (from[k]->func == kb->func) commit = c->m->funcs[commits[k].func]->name;
+    o->var = kb->var;
+    o->what = describe(c, kb);
+    o->written = arena_printf(c->m->arena, "zeros by @%s before the loop; rows [%lld*%s, %lld*%s+%lld) by @%s at the end of iteration %s",
+                              c->m->funcs[init]->name, (long long)c->bs, b, (long long)c->bs, b, (long long)c->bs, commit, b);
+    o->valid = arena_printf(c->m->arena, "rows [0, %lld*%s) during iteration %s", (long long)c->bs, b, b);
+    if (c->window > 0 && c->window < nb)
+      o->evicted = arena_printf(c->m->arena, "rows of block j are last read in iteration j+%lld (the mask's window of %lld blocks); the buffer keeps all %lld rows",
+                                (long long)(c->window - 1), (long long)c->window, (long long)c->L);
+    else
+      o->evicted = arena_printf(c->m->arena, "never: the buffer holds all %lld rows (%lld blocks)", (long long)c->L, (long long)nb);
+  }
+  return 0;
+}
+
+static int plan_loop(Module *m, Sched *s, SchedStmt *loop, DlmErr *e) {
+  KvCtx *c = calloc(1, sizeof *c);
+  if (!c) { err_set(e, loop->loc, "out of memory"); return -1; }
+  c->m = m;
+  c->s = s;
+  c->loop = loop;
+  c->bvar = loop->var;
+  c->xvar = -1;
+  int nfuncs = m->nfuncs, nvars = s->nvars;
+  SchedPlan *pl = arena_alloc(m->arena, sizeof *pl);
+  int r = plan(c, pl, e);
+  if (r == -2) { free(c); return -1; }
+  if (r == -1) {
+    m->nfuncs = nfuncs;
+    s->nvars = nvars;
+    memset(pl, 0, sizeof *pl);
+    pl->policy = "none";
+    pl->note = arena_printf(m->arena, "no cache: %s", c->why);
+    const char *path = loop->loc.line > 0 && loop->loc.file < m->nfiles ? m->files[loop->loc.file] : "<ir>";
+    char msg[600];
+    snprintf(msg, sizeof msg, "sampler %s: cache(%s) planned no cache: %s", s->name, loop->cache_policy, c->why);
+    diag_print(stderr, path, NULL, loop->loc.line, loop->loc.col, "note", msg);
+  }
+  loop->plan = pl;
+  free(c);
+  return 1;
+}
+
+static int plan_stmts(Module *m, Sched *s, SchedStmt *st, int n, DlmErr *e) {
+  int changes = 0;
+  for (int i = 0; i < n; i++) {
+    if (st[i].kind != SS_LOOP) continue;
+    if (st[i].cache_policy && !st[i].plan) {
+      if (plan_loop(m, s, &st[i], e) < 0) return -1;
+      changes++;
+    }
+    int r = plan_stmts(m, s, st[i].body, st[i].nbody, e);
+    if (r < 0) return -1;
+    changes += r;
+  }
+  return changes;
+}
+
+int pass_kvcache(Module *m, DlmErr *e) {
+  int changes = 0;
+  for (int i = 0; i < m->nscheds; i++) {
+    int r = plan_stmts(m, m->scheds[i], m->scheds[i]->body, m->scheds[i]->nbody, e);
+    if (r < 0) return -1;
+    changes += r;
+  }
+  return changes;
+}

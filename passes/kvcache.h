@@ -1,0 +1,72 @@
+/* kvcache.h — internals of the KV-cache planning pass (passes/kvcache*.c; docs/passes.md).
+ *
+ * Vocabulary. The pass plans one `cache(policy)` loop `loop b in 0..n` of a schedule. The token
+ * state x (i32[B, L]) is the variable the network reads and the loop body rewrites; its axis 1 is
+ * the row axis, cut into blocks of `bs` rows; iteration b may change only the rows of block b
+ * (proved from the writers' `where`). A function F called in the loop body is rebuilt as G, whose
+ * values are either "full" (as in F) or "rows" (rows [b*bs, b*bs+bs) of an F value along one axis).
+ * A cached attention takes its queries' rows and keys/values merged from a cache buffer (rows of
+ * finished blocks) and the current block's rows. */
+#ifndef DLM_KVCACHE_H
+#define DLM_KVCACHE_H
+#include "passes.h"
+
+/* One cache buffer: the keys or values (F node fnode of function func) of one attention. */
+typedef struct {
+  int func, fnode, attn;
+  int var;              /* the SV_CACHE schedule variable */
+} KvBuf;
+
+#define KV_MAX_BUFS 256
+
+/* What the pass knows while planning one loop. */
+typedef struct {
+  Module *m;
+  Sched *s;
+  const SchedStmt *loop;
+  int xvar, bvar;       /* the token state and the loop's block variable */
+  int64_t bs, L;        /* rows per block (0 until a writer proves it), rows of x */
+  int64_t window;       /* blocks of keys a query block sees (the mask's reach), n = L / bs if all */
+  int written[1024];    /* schedule variables written inside the loop body (1 = written) */
+  KvBuf bufs[KV_MAX_BUFS]; int nbufs;
+  char why[400];        /* set when the plan fails: why no cache */
+  SrcLoc whyloc;
+} KvCtx;
+
+/* Per-function facts: which F argument positions each node reads (bit 63 = position 63 or more). */
+typedef struct {
+  KvCtx *c;
+  const Func *F;
+  const SchedStmt *call;
+  uint64_t *deps;
+  uint64_t xbits, bbits, varbits;  /* F arg positions holding x, b, and values changing in the loop */
+  signed char *pred, *ridx, *maskok; /* memoized proofs per node: 0 unknown, 1 yes, -1 no */
+} KvFunc;
+
+/* ================================================================ kvcache_eval.c: proofs by evaluation */
+/* Fills kf->deps and the arg-position masks for the call. 0 on out of memory. */
+int kv_func_init(KvFunc *kf, KvCtx *c, const Func *F, const SchedStmt *call);
+/* 1 if node n (reading only b and constants) is true exactly on the rows of block b along its last
+ * axis (size c->L) for every b in [0, L/bs) and every leading index. When c->bs is 0 it is set from
+ * b = 0. */
+int kv_is_block_pred(KvFunc *kf, int n);
+/* A conjunct of the bool node n (through `and`) that kv_is_block_pred proves, or -1. */
+int kv_find_block_pred(KvFunc *kf, int n);
+/* 1 if integer node n is i64/i32[bs] reading only b and equal to b*bs + j for every block b. */
+int kv_is_rows_index(KvFunc *kf, int n);
+/* 1 if the bool mask node n ([..., L, L], reading no argument) lets no query attend a key of a
+ * later block; sets c->window. 0 with c->why set otherwise. */
+int kv_mask_block_causal(KvFunc *kf, int attn, int n);
+
+/* ================================================================ kvcache_build.c: rebuilding F */
+/* Builds G from F for the call: outputs as F's (cached attentions inside), or, with commit, the
+ * merged keys/values of every buffer of F as outputs. Returns the new function's index with
+ * *argvars and *nargs: the schedule variables to pass (arena), -1 with c->why set when the plan fails,
+ * -2 with *e set on an internal error. *ncached: attentions that use a cache. */
+int kv_build(KvFunc *kf, int commit, int **argvars, int *nargs, int *ncached, DlmErr *e);
+/* A function of no arguments returning zeros of every buffer's type; its index or -2. */
+int kv_build_init(KvCtx *c, DlmErr *e);
+/* A fresh function name "<base><suffix>" (with a number when taken). */
+const char *kv_func_name(Module *m, const char *base, const char *suffix);
+
+#endif
