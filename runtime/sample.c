@@ -70,7 +70,7 @@ static void put_json_text(JsonBuf *b, const unsigned char *s, size_t n) {
 }
 
 /* What the run cost: network evaluations, memo reuses, seconds, steps (see SchedMemo). */
-typedef struct { const char *sampler; int64_t nfe, hits, steps; double seconds; } SampleCost;
+typedef struct { const char *sampler; int64_t nfe, hits, steps; double seconds; int64_t commits; const char *cache; } SampleCost;
 
 static int print_samples(const SampleArgs *a, const Tokenizer *tok, const Tensor *x, const SampleCost *c) {
   int64_t len = a->len ? a->len : x->shape[1];
@@ -78,8 +78,8 @@ static int print_samples(const SampleArgs *a, const Tokenizer *tok, const Tensor
   if (a->json) {
     jbuf_puts(&out, "{\"sampler\": ");
     json_put_string(&out, c->sampler, strlen(c->sampler));
-    jbuf_printf(&out, ", \"nfe\": %lld, \"memo_hits\": %lld, \"steps\": %lld, \"samples\": [",
-                (long long)c->nfe, (long long)c->hits, (long long)c->steps);
+    jbuf_printf(&out, ", \"nfe\": %lld, \"memo_hits\": %lld, \"steps\": %lld, \"kv_cache\": \"%s\", \"cache_commits\": %lld, \"samples\": [",
+                (long long)c->nfe, (long long)c->hits, (long long)c->steps, c->cache, (long long)c->commits);
   }
   for (int64_t r = 0; r < x->shape[0]; r++) {
     JsonBuf text = {0};
@@ -172,7 +172,7 @@ static int sample_run(const char *artifact, SampleArgs *a) {
   if (s->nout < 1 || s->nout > 8) { fprintf(stderr, "dlmrun sample: sampler %s returns %d values\n", s->name, s->nout); goto done; }
   if (bsym >= 0) symval[bsym] = a->n;
   SchedMemo memo = {a->no_memo, 0, 0, 0, 0};
-  SchedCache cache = {a->no_cache, 0, 0};
+  SchedCache cache = {a->no_cache, 0, 0, 0};
   struct timespec t0, t1;
   if (!(ps = ckpt_load_weights(m, a->ckpt, 1, a->allow_extra, stderr, &e)) ||
       !(tok = tok_open(a->tok, a->tokdir, &e)) || !(bs = be->open(m, &e))) {
@@ -186,7 +186,8 @@ static int sample_run(const char *artifact, SampleArgs *a) {
   }
   clock_gettime(CLOCK_MONOTONIC, &t1);
   SampleCost cost = {s->name, memo.nfe, memo.hits, memo.steps,
-                     (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec)};
+                     (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec), cache.commits,
+                     cache.approx_loops ? "approximate" : cache.cached_loops ? "exact" : a->no_cache ? "off" : "none"};
   const Tensor *x = outs[0];
   if (x->dtype != DT_I32 || x->rank != 2) { fprintf(stderr, "dlmrun sample: sampler %s returns %s values of rank %d, not token ids [N, L]\n", s->name, dtype_name(x->dtype), x->rank); goto done; }
   if (a->len > x->shape[1]) {
@@ -197,7 +198,9 @@ static int sample_run(const char *artifact, SampleArgs *a) {
   fprintf(stderr, "dlmrun sample: %s: %lld network evaluations (%lld reused%s), %.3f s",
           s->name, (long long)cost.nfe, (long long)cost.hits, a->no_memo ? ", --no-memo" : "", cost.seconds);
   if (cost.steps > 0 && cost.seconds > 0) fprintf(stderr, ", %.1f steps/s", (double)cost.steps / cost.seconds);
-  fprintf(stderr, ", KV cache: %s\n", cache_label(s, &cache, a->no_cache));
+  fprintf(stderr, ", KV cache: %s", cache_label(s, &cache, a->no_cache));
+  if (cache.commits) fprintf(stderr, ", %lld cache commit passes", (long long)cache.commits);
+  fprintf(stderr, "\n");
   status = print_samples(a, tok, x, &cost) ? 0 : 1;
 done:
   for (int i = 0; i < 8; i++) tensor_free(outs[i]);

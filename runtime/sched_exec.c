@@ -125,6 +125,13 @@ static int reads_params(const Func *f) {
   return 0;
 }
 
+/* A call whose results are all cache buffers: a KV-cache commit (not a network evaluation). */
+static int writes_caches_only(const Sched *s, const SchedStmt *st) {
+  for (int r = 0; r < st->nres; r++)
+    if (s->vars[st->res[r]].kind != SV_CACHE) return 0;
+  return st->nres > 0;
+}
+
 static const SchedStmt *find_first_memo(const SchedStmt *body, int n) {
   for (int i = 0; i < n; i++) {
     if (body[i].memo) return &body[i];
@@ -151,7 +158,10 @@ static int run_call(Exec *x, const SchedStmt *st) {
     if (r > 0) { x->memo->hits++; free(args); free(outs); return 1; }
   }
   if (ok && st->memo) x->memo->misses++;
-  if (ok && reads_params(f)) x->memo->nfe++;
+  if (ok && reads_params(f)) {
+    if (writes_caches_only(x->s, st)) x->cache->commits++;
+    else x->memo->nfe++;
+  }
   if (ok && !x->be->run(x->bs, f, x->ps, args, outs, x->symval, x->e)) {
     char msg[sizeof x->e->msg];
     snprintf(msg, sizeof msg, "%s", x->e->msg);
@@ -232,7 +242,7 @@ int sched_run_cache(const Module *m, const Sched *s, const Backend *be, BackendS
                     const SchedKnob *knobs, int nknobs, const int64_t *symval, SchedMemo *memo, SchedCache *cache,
                     Tensor **outs, DlmErr *e) {
   SchedMemo local = {0, 0, 0, 0, 0};
-  SchedCache local_cache = {0, 0, 0};
+  SchedCache local_cache = {0, 0, 0, 0};
   Exec x = {m, s, be, bs, ps, symval, calloc((size_t)s->nvars + 1, sizeof(Tensor *)), e, memo ? memo : &local,
             cache ? cache : &local_cache, find_first_memo(s->body, s->nbody), NULL, 0, 0};
   if (!x.vals) { err_set(e, s->loc, "out of memory"); return 0; }

@@ -20,10 +20,11 @@ typedef struct {
 
 /* KV-cache plans (SchedStmt.plan, passes/kvcache.c): no_cache runs every planned loop's own body
  * instead of its plan; cached_loops / approx_loops count the loop runs that used an exact / an
- * approximate plan. */
+ * approximate plan; commits counts the calls that ran of parameter-reading functions whose results
+ * are all cache buffers (the commit passes, which SchedMemo.nfe leaves out, as BD3-LM's counts do). */
 typedef struct {
   int no_cache;
-  int64_t cached_loops, approx_loops;
+  int64_t cached_loops, approx_loops, commits;
 } SchedCache;
 
 /* Run s. Knobs not given keep their defaults; an unknown knob name or bad value is an error.
