@@ -149,6 +149,7 @@ static int elem_expr(const Node *n, DType tin, char r[][CPU_EXPR], char *out, in
     case OP_SILU: cpu_fmt(out, L, "(%s * %s(%s))", a, f32 ? "dlm_sigf" : "dlm_sig", a); return 1;
     case OP_GELU_TANH: fn = f32 ? "dlm_geluf" : "dlm_gelu"; break;
     case OP_FLOOR: fn = f32 ? "floorf" : "floor"; break;
+    case OP_LOG_NDTR: fn = f32 ? "dlm_log_ndtrf" : "dlm_log_ndtr"; break;
     case OP_ADD: cpu_fmt(out, L, "(%s + %s)", a, b); return 1;
     case OP_SUB: cpu_fmt(out, L, "(%s - %s)", a, b); return 1;
     case OP_MUL: cpu_fmt(out, L, "(%s * %s)", a, b); return 1;

@@ -2,6 +2,7 @@
  * (folded on compile-time numbers), maximum/minimum/where with weak literal typing, reductions,
  * softmax, layer_norm and matmul. Layout and creation builtins are in lower_builtin_shape.c. */
 #include "lower.h"
+#include "interp.h"
 #include <math.h>
 #include <string.h>
 
@@ -10,13 +11,14 @@ static const UnaryFn unary_fns[] = {
   {"exp", OP_EXP}, {"log", OP_LOG}, {"log1p", OP_LOG1P}, {"expm1", OP_EXPM1}, {"sqrt", OP_SQRT},
   {"rsqrt", OP_RSQRT}, {"sin", OP_SIN}, {"cos", OP_COS}, {"tanh", OP_TANH}, {"sigmoid", OP_SIGMOID},
   {"silu", OP_SILU}, {"gelu_tanh", OP_GELU_TANH}, {"abs", OP_ABS}, {"floor", OP_FLOOR},
+  {"log_ndtr", OP_LOG_NDTR},
 };
 static const UnaryFn reduce_fns[] = {
   {"sum", OP_SUM}, {"mean", OP_MEAN}, {"max", OP_RMAX}, {"logsumexp", OP_LOGSUMEXP}, {"argmax", OP_ARGMAX},
 };
 static const char *const shape_fns[] = {
   "reshape", "transpose", "broadcast_to", "slice", "pad", "concat", "chunk", "gather", "take_along",
-  "one_hot", "cumsum", "sort_desc", "cast", "full", "zeros", "ones", "iota", "rand_uniform", "shape",
+  "one_hot", "cumsum", "sort_desc", "cast", "full", "zeros", "ones", "iota", "rand_uniform", "rand_normal", "shape",
 };
 #define COUNT(a) ((int)(sizeof a / sizeof *a))
 
@@ -106,6 +108,7 @@ static int unary(Lower *L, const Expr *e, OpKind op, Val *out) {
     case OP_TANH: r = tanh(v); break;
     case OP_SIGMOID: r = 1 / (1 + exp(-v)); break;
     case OP_SILU: r = v / (1 + exp(-v)); break;
+    case OP_LOG_NDTR: r = dlm_log_ndtr(v); break;
     case OP_GELU_TANH: r = 0.5 * v * (1 + tanh(0.7978845608028654 * (v + 0.044715 * v * v * v))); break;
     case OP_ABS: if (x.is_int) { if (x.ival == INT64_MIN) return fail(L, e->loc, "integer overflow"); *out = val_int(x.ival < 0 ? -x.ival : x.ival); return 1; } r = fabs(v); break;
     default: if (x.is_int) { *out = x; return 1; } r = floor(v); break;

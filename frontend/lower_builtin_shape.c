@@ -1,7 +1,7 @@
 /* lower_builtin_shape.c — layout and creation builtins: reshape (one -1 inferred), transpose,
  * broadcast_to, slice, pad, concat, chunk (n slices), gather, take_along, one_hot (iota + eq + cast),
- * cumsum, sort_desc, cast, full/zeros/ones, iota, rand_uniform (one stream per call site) and the
- * compile-time shape(x, axis). */
+ * cumsum, sort_desc, cast, full/zeros/ones, iota, rand_uniform (one stream per call site),
+ * rand_normal (two streams, Box-Muller) and the compile-time shape(x, axis). */
 #include "lower.h"
 #include <string.h>
 
@@ -189,19 +189,42 @@ static int make_const(Lower *L, const Expr *e, const Type *t, Val v, SrcLoc vloc
   return ret1(L, emit(L, OP_CONST, t, 0, NULL, &a, e->loc), out);
 }
 
-static int rand_uniform(Lower *L, const Expr *e, const Expr **s, Val *out) {
+/* e op k for a tensor e and a number k (weak literal typing: k takes e's dtype) */
+static int with_num(Lower *L, OpX op, Val v, double k, SrcLoc loc, Val *out) {
+  return binary_op(L, op, v, val_num(k), loc, out);
+}
+
+/* z = sqrt(-2 log(1 - u1)) cos(2 pi u2) (Box-Muller; 1 - u1 is in (0, 1], so z is finite). */
+static int box_muller(Lower *L, Val u1, Val u2, SrcLoc loc, Val *out) {
+  Val a, r, c;
+  int id;
+  if (!binary_op(L, OPX_SUB, val_num(1), u1, loc, &a) || (id = emit(L, OP_LOG, NULL, 1, &a.id, NULL, loc)) < 0 ||
+      !with_num(L, OPX_MUL, val_tensor(id), -2.0, loc, &r) || (id = emit(L, OP_SQRT, NULL, 1, &r.id, NULL, loc)) < 0) return 0;
+  r = val_tensor(id);
+  if (!with_num(L, OPX_MUL, u2, 6.28318530717958647693, loc, &c) || (id = emit(L, OP_COS, NULL, 1, &c.id, NULL, loc)) < 0) return 0;
+  return binary_op(L, OPX_MUL, r, val_tensor(id), loc, out);
+}
+
+/* rand_uniform: one Philox stream per call site. rand_normal: two consecutive streams s (u1) and
+ * s + 1 (u2), element j of each, combined by box_muller. */
+static int rand_builtin(Lower *L, const Expr *e, const Expr **s, int normal, Val *out) {
   Val seed, off;
   DType dt = DT_F32;
   Type t;
   if (!lower_expr(L, s[0], &seed) || !lower_expr(L, s[1], &off) || !dtype_arg(L, s[3], &dt) || !dims_arg(L, s[2], dt, &t, NULL)) return 0;
-  if (!dtype_is_float(dt)) return fail(L, s[3]->loc, "rand_uniform: the element type must be a float type");
+  if (!dtype_is_float(dt)) return fail(L, s[3]->loc, "%s: the element type must be a float type", e->name);
   int in[2];
   if ((in[0] = materialize(L, seed, seed.kind == V_TENSOR ? val_type(L, seed)->dtype : DT_I64, s[0]->loc)) < 0 ||
       (in[1] = materialize(L, off, off.kind == V_TENSOR ? val_type(L, off)->dtype : DT_I64, s[1]->loc)) < 0) return 0;
   Attrs a = attrs_none();
   a.i[0] = L->stream++;
   a.ni = 1;
-  return ret1(L, emit(L, OP_RAND, &t, 2, in, &a, e->loc), out);
+  int u1 = emit(L, OP_RAND, &t, 2, in, &a, e->loc);
+  if (!normal || u1 < 0) return ret1(L, u1, out);
+  a.i[0] = L->stream++;
+  int u2 = emit(L, OP_RAND, &t, 2, in, &a, e->loc);
+  if (u2 < 0) return 0;
+  return box_muller(L, val_tensor(u1), val_tensor(u2), e->loc, out);
 }
 
 int lower_builtin_shape(Lower *L, const Expr *e, Val *out) {
@@ -284,7 +307,8 @@ int lower_builtin_shape(Lower *L, const Expr *e, Val *out) {
     a.i[0] = ax; a.ni = 1;
     return ret1(L, emit(L, OP_IOTA, &t, 0, NULL, &a, e->loc), out);
   }
-  if (strcmp(n, "rand_uniform") == 0) { SLOTS(4, "seed", "offset", "shape", "dtype"); return rand_uniform(L, e, s, out); }
+  if (strcmp(n, "rand_uniform") == 0) { SLOTS(4, "seed", "offset", "shape", "dtype"); return rand_builtin(L, e, s, 0, out); }
+  if (strcmp(n, "rand_normal") == 0) { SLOTS(4, "seed", "offset", "shape", "dtype"); return rand_builtin(L, e, s, 1, out); }
   if (strcmp(n, "shape") == 0) {
     int64_t axis;
     int ax;

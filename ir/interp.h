@@ -26,4 +26,7 @@ void philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]
  * f64: (((uint64)out[0] << 32 | out[1]) >> 11) * 2^-53. */
 double philox_uniform(uint64_t seed, uint64_t offset, uint32_t stream, uint64_t j, int f64);
 
+/* ir/special.c: log Phi(x), the log of the standard normal CDF (the log_ndtr op), stable in both tails. */
+double dlm_log_ndtr(double x);
+
 #endif

@@ -102,6 +102,7 @@ static double unary_f(OpKind op, double x) {
     return 0.5 * x * (1 + tanh(c * (x + 0.044715 * x * x * x)));
   }
   case OP_FLOOR: return floor(x);
+  case OP_LOG_NDTR: return dlm_log_ndtr(x);
   default: return NAN;
   }
 }

@@ -44,6 +44,10 @@ static int unary(AdCtx *c) {
     int rest = ad_bin(c, OP_MUL, ad_binc(c, OP_MUL, x, 0.5), ad_bin(c, OP_MUL, sech2, du));
     return ad_bin(c, OP_MUL, gy, ad_bin(c, OP_ADD, half1pt, rest));
   }
+  case OP_LOG_NDTR: { /* phi(x) / Phi(x) = exp(-x^2/2 - log(2 pi)/2 - y), finite in both tails */
+    int e = ad_bin(c, OP_ADD, ad_binc(c, OP_MUL, ad_bin(c, OP_MUL, x, x), 0.5), y); /* x^2/2 + y */
+    return ad_bin(c, OP_MUL, gy, ad_un(c, OP_EXP, ad_un(c, OP_NEG, ad_binc(c, OP_ADD, e, 0.91893853320467274178))));
+  }
   case OP_CAST: return ad_cast(c, gy, ad_type(c, x).dtype);
   default: return -1;
   }

@@ -28,6 +28,9 @@ static void test_float_ops(void) {
   Attrs none = attrs_none();
   const OpKind un[] = {OP_NEG, OP_ABS, OP_EXP, OP_EXPM1, OP_SIN, OP_COS, OP_TANH, OP_SIGMOID, OP_SILU, OP_GELU_TANH, OP_FLOOR};
   for (size_t i = 0; i < sizeof un / sizeof *un; i++) out(op(un[i], NULL, none, 1, x));
+  int wide = op(OP_MUL, NULL, none, 2, x, op(OP_CONST, "f32[]", fa(12.0), 0)); /* [-24, 24]: every branch */
+  out(op(OP_LOG_NDTR, NULL, none, 1, x));
+  out(op(OP_LOG_NDTR, NULL, none, 1, wide));
   const OpKind unp[] = {OP_LOG, OP_LOG1P, OP_SQRT, OP_RSQRT};
   for (size_t i = 0; i < sizeof unp / sizeof *unp; i++) out(op(unp[i], NULL, none, 1, p));
   const OpKind bin[] = {OP_ADD, OP_SUB, OP_MUL, OP_MAXIMUM, OP_MINIMUM, OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE};

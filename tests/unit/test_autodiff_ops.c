@@ -60,13 +60,15 @@ static void test_unary(void) {
   static const struct { OpKind op; double lo, hi; } u[] = {
       {OP_NEG, -2, 2}, {OP_ABS, 0.1, 2}, {OP_EXP, -2, 2}, {OP_LOG, 0.2, 3}, {OP_LOG1P, -0.5, 2},
       {OP_EXPM1, -2, 2}, {OP_SQRT, 0.2, 3}, {OP_RSQRT, 0.2, 3}, {OP_SIN, -3, 3}, {OP_COS, -3, 3},
-      {OP_TANH, -2, 2}, {OP_SIGMOID, -3, 3}, {OP_SILU, -3, 3}, {OP_GELU_TANH, -3, 3}};
+      {OP_TANH, -2, 2}, {OP_SIGMOID, -3, 3}, {OP_SILU, -3, 3}, {OP_GELU_TANH, -3, 3}, {OP_LOG_NDTR, -4, 4}};
   for (size_t i = 0; i < sizeof u / sizeof *u; i++) {
     Spec s = spec1(2, T(3, 4), u[i].lo, u[i].hi);
     run_case(op_info[u[i].op].name, u[i].op, &s, NULL, NULL);
   }
   Spec s = spec1(2, T(3, 4), -2, -0.1); /* abs on negatives */
   run_case("abs<0", OP_ABS, &s, NULL, NULL);
+  s = spec1(2, T(3, 4), -40, -21); /* log_ndtr's asymptotic branch */
+  run_case("log_ndtr tail", OP_LOG_NDTR, &s, NULL, NULL);
 }
 
 static void test_cast(void) {

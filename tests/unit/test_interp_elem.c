@@ -122,6 +122,25 @@ static void test_unary(void) {
   /* gelu_tanh(1) = 0.5*(1+tanh(0.7978845608*(1+0.044715))) = 0.5*(1+tanh(0.8335594)) = 0.8411919906082768
    * gelu_tanh(-2) = -1*(1+tanh(0.7978845608*(-2-0.35772))) = -0.04540230591222494 */
   EXPECT(run(op(OP_GELU_TANH, NULL, attrs_none(), 1, x), DT_F64), 1, SHAPE(3), VALS(0, 0.8411919906082768, -0.04540230591222494), 1e-12);
+  /* log_ndtr(x) = log Phi(x) = log(erfc(-x/sqrt 2)/2): log(1/2) at 0; Phi(1) = 0.8413447460685429,
+   * Phi(-2) = 0.022750131948179195; the tails (mpmath, 40 digits: log(ncdf(x))): x = 8 (the
+   * log1p branch), -15 (erfc), -30 and -1000 (the asymptotic series) */
+  EXPECT(run(op(OP_LOG_NDTR, NULL, attrs_none(), 1, x), DT_F64), 1, SHAPE(3), VALS(-0.6931471805599453, -0.17275377902344989, -3.78318433368203195), 1e-15);
+  fx_end();
+  fx_begin();
+  x = arg("f64[4]", T(DT_F64, 4), VALS(8, -15, -30, -1000)));
+  Tensor *ln = run(op(OP_LOG_NDTR, NULL, attrs_none(), 1, x), DT_F64);
+  CHECK(ln != NULL);
+  if (ln) {
+    CHECK_NEAR(tensor_get(ln, 0) / -6.22096057427178606e-16, 1, 1e-14);
+    CHECK_NEAR(tensor_get(ln, 1) / -116.131384845711695, 1, 1e-14);
+    CHECK_NEAR(tensor_get(ln, 2) / -454.321243956343197, 1, 1e-14);
+    CHECK_NEAR(tensor_get(ln, 3) / -500007.826694812184, 1, 1e-14);
+    tensor_free(ln);
+  }
+  fx_end();
+  fx_begin();
+  x = arg("f64[3]", T(DT_F64, 3), VALS(0, 1, -2)));
   /* sin(0)=0, sin(1)=0.8414709848078965; cos(-2)=-0.4161468365471424 */
   EXPECT(run(op(OP_SIN, NULL, attrs_none(), 1, x), DT_F64), 1, SHAPE(3), VALS(0, 0.8414709848078965, -0.9092974268256817), 1e-15);
   EXPECT(run(op(OP_COS, NULL, attrs_none(), 1, x), DT_F64), 1, SHAPE(3), VALS(1, 0.5403023058681398, -0.4161468365471424), 1e-15);
