@@ -180,16 +180,28 @@ int cpu_emit_func(const Module *m, const Func *f, CpuUnit *u, DlmErr *e) {
   }
   /* Elementwise chains: a value read once, by an elementwise node of the same shape, is computed
    * in that reader's loop (fused) and gets no buffer; what it reads is read at its final reader
-   * (eff), so buffers live until then. */
+   * (eff), so buffers live until then. Likewise a folded matmul is computed at its sum_to and the
+   * nodes of an attention backward at their kernel's node (at). */
   int *uses = calloc((size_t)sz, sizeof *uses), *eff = malloc((size_t)sz * sizeof *eff), *reader = malloc((size_t)sz * sizeof *reader);
   if (ok && !(uses && eff && reader)) { err_set(e, (SrcLoc){0, 0, 0}, "cpu: out of memory"); ok = 0; }
   for (int id = 0; ok && id < nn; id++)
     if (live[id])
       for (int j = 0; j < f->nodes[id].nin; j++) { uses[f->nodes[id].in[j]]++; reader[f->nodes[id].in[j]] = id; }
   for (int k = 0; ok && k < f->nout; k++) uses[f->outs[k]]++;
-  Em em = {m, f, &b, inl};
-  if (ok && !getenv("DLM_CPU_NOFUSE")) cpu_mark_fusion(&em, live, uses, reader, inl);
-  for (int id = nn - 1; ok && id >= 0; id--) eff[id] = inl[id] == CPU_INL_FUSED ? eff[reader[id]] : id;
+  int *at = malloc((size_t)sz * sizeof *at);
+  CpuCx *cx = calloc(1, sizeof *cx);
+  Em *emp = cx ? &cx->em : NULL;
+  if (ok && !(at && cx)) { err_set(e, (SrcLoc){0, 0, 0}, "cpu: out of memory"); ok = 0; }
+  for (int id = 0; ok && id < nn; id++) at[id] = id;
+  if (ok) {
+    cx->em = (Em){m, f, &b, inl};
+    cx->at = at;
+  }
+  if (ok && !getenv("DLM_CPU_NOFUSE")) {
+    cpu_mark_fusion(emp, live, uses, reader, inl);
+    cpu_mark_attention_bw(cx, live, uses, inl, at);
+  }
+  for (int id = nn - 1; ok && id >= 0; id--) eff[id] = inl[id] == CPU_INL_FUSED || inl[id] == CPU_INL_FOLDED ? eff[reader[id]] : at[id];
   for (int id = 0; ok && id < nn; id++)
     if (live[id])
       for (int j = 0; j < f->nodes[id].nin; j++) {
@@ -239,7 +251,7 @@ int cpu_emit_func(const Module *m, const Func *f, CpuUnit *u, DlmErr *e) {
   for (int id = 0; ok && id < nn; id++) {
     const Node *n = &f->nodes[id];
     if (!live[id] || inl[id]) continue;
-    cpu_node_comment(&em, id, "");
+    cpu_node_comment(emp, id, "");
     const char *ct = cpu_ctype(n->type.dtype);
     if (n->op == OP_ARG) sb_printf(&b, "  v%d = (%s *)A[%lld];\n", id, ct, (long long)n->attr.i[0]);
     else if (n->op == OP_PARAM) {
@@ -250,7 +262,7 @@ int cpu_emit_func(const Module *m, const Func *f, CpuUnit *u, DlmErr *e) {
       char numel[CPU_EXPR];
       cpu_prod(&n->type, 0, n->type.rank, numel);
       sb_printf(&b, "  v%d = (%s *)(base_ + off_[%d]);\n", id, ct, slot[id]);
-      if (!cpu_emit_kernel(&em, id, e)) { ok = 0; break; }
+      if (!cpu_emit_kernel(emp, id, e)) { ok = 0; break; }
       if (n->type.dtype == DT_BF16 || n->type.dtype == DT_F16)
         sb_printf(&b, "  for (int64_t k = 0; k < %s; k++) v%d[k] = %s(v%d[k]);\n", numel, id,
                   n->type.dtype == DT_BF16 ? "dlm_rbf16" : "dlm_rf16", id);
@@ -260,7 +272,7 @@ int cpu_emit_func(const Module *m, const Func *f, CpuUnit *u, DlmErr *e) {
     const Node *n = &f->nodes[f->outs[k]];
     char numel[CPU_EXPR], rd[CPU_EXPR];
     cpu_prod(&n->type, 0, n->type.rank, numel);
-    cpu_read(&em, f->outs[k], "k", rd);
+    cpu_read(emp, f->outs[k], "k", rd);
     const char *ot = dtype_is_float(n->type.dtype) ? "float" : cpu_ctype(n->type.dtype);
     sb_printf(&b, "  /* output %d: %%%d */\n#pragma omp parallel for if (%s > 32768) schedule(static)\n"
                   "  for (int64_t k = 0; k < %s; k++) ((%s *)O[%d])[k] = (%s)%s;\n", k, f->outs[k], numel, numel, ot, k, ot, rd);
@@ -274,6 +286,8 @@ int cpu_emit_func(const Module *m, const Func *f, CpuUnit *u, DlmErr *e) {
   free(uses);
   free(eff);
   free(reader);
+  free(at);
+  free(cx);
   free(live);
   free(inl);
   free(needbuf);

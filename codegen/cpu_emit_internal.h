@@ -7,15 +7,38 @@
 
 #define CPU_EXPR 768   /* room for one C expression (a product of up to 6 dims, a read ...) */
 
+/* A fused attention backward (codegen/cpu_emit_attn.c): the gradient cluster autodiff emits for
+ * one attention node (probabilities recomputed, dV, dQ, dK), computed by one kernel per batch
+ * entry at its last output node. Node ids; -1 when absent. */
+typedef struct {
+  int q, k, v, g, mask, s0; /* inputs; s0 the recomputed scores Q K^T (for their type) */
+  int neg, zero;            /* the masked score and masked probability consts (mask >= 0) */
+  double scale;
+  int dv, dq, dk, at;       /* outputs, and the node where the kernel runs (the last output) */
+} CpuAttnBw;
+#define CPU_MAX_ATTN_BW 64
+
 typedef struct {
   const Module *m;
   const Func *f;
   Sb *b;
-  const char *inl;  /* inl[id]: CPU_INL_CONST, CPU_INL_FUSED or 0 (a value with a buffer) */
+  const char *inl;  /* inl[id]: CPU_INL_CONST, _FUSED, _FOLDED, _ATTN or 0 (a value with a buffer) */
 } Em;
+
+/* The CPU generator's whole context (Em first, so an Em pointer from it converts back). */
+typedef struct {
+  Em em;
+  const int *at;    /* at[id]: the node whose kernel computes id (id itself but in an attention backward) */
+  CpuAttnBw abw[CPU_MAX_ATTN_BW];
+  int nabw;
+} CpuCx;
 
 #define CPU_INL_CONST 1   /* a const read as a literal, without a buffer */
 #define CPU_INL_FUSED 2   /* an elementwise value computed inside its only reader's loop */
+#define CPU_INL_FOLDED 3  /* a batched matmul whose only reader, a sum_to over its batch, computes it
+                           * as one product (the batch folded into the contraction) */
+
+#define CPU_INL_ATTN 4    /* an intermediate of a fused attention backward (no buffer) */
 
 #define CPU_MAX_LEAVES 16 /* most distinct buffers one fused elementwise kernel reads */
 
@@ -34,7 +57,21 @@ void cpu_read(const Em *em, int id, const char *off, char *buf);
 /* Emit the statements that fail the call from node id's kernel with message msg. */
 void cpu_fail(Em *em, int id, const char *msg);
 
-/* codegen/cpu_emit_ops.c: the kernel of node id into em->b (v<id> is allocated already for ops
+typedef char Strides[DLM_MAX_RANK][CPU_EXPR];
+/* Row-major strides of src read under numpy broadcasting against the shape of target. */
+void cpu_bcast_strides(const Type *src, const Type *target, Strides st);
+/* Declare int64 offsets names[k] = 0 and add the row-major digits of idx over dims [0, nd) of t
+ * times st[k][d]. */
+void cpu_emit_offsets(Em *em, const Type *t, int nd, const char *idx, int nops, const char *const *names,
+                      Strides *const *st, const char *ind);
+
+/* codegen/cpu_emit_attn.c: find the attention backward clusters (into em->abw; their
+ * intermediates get inl CPU_INL_ATTN, and at[] of every node of a cluster is its kernel's node),
+ * and emit one: the kernel at node id when some cluster runs there (returns 1), else 0. */
+void cpu_mark_attention_bw(CpuCx *cx, const char *live, const int *uses, char *inl, int *at);
+int cpu_emit_attention_bw(CpuCx *cx, int id);
+
+/* codegen/cpu_emit_ops.c: the kernel of node id into em->b (em: the em of a CpuCx) (v<id> is allocated already for ops
  * that compute a new buffer). Returns 1, or 0 with *e set for an op it cannot compile. */
 int cpu_emit_kernel(Em *em, int id, DlmErr *e);
 /* 1 if op reads its inputs through raw pointers (so a const input needs a buffer) */
@@ -42,6 +79,7 @@ int cpu_op_needs_buffers(OpKind op);
 /* Mark the values to fuse into their reader's loop (inl[id] = CPU_INL_FUSED; inl is em->inl, see
  * cpu_emit_ops.c); uses[id] = the number of
  * reads of id by live nodes plus its appearances among the outputs; reader[id] = its last reader.
+ * Also marks the batched matmuls folded into their sum_to reader (inl[id] = CPU_INL_FOLDED).
  * $DLM_CPU_NOFUSE turns fusion off (each node then has its own kernel). */
 void cpu_mark_fusion(const Em *em, const char *live, const int *uses, const int *reader, char *inl);
 /* the comment naming node id (op, type, DSL name, source location) */

@@ -13,8 +13,6 @@
 
 #define PAR_MIN "32768" /* elements below which a kernel stays on one thread */
 
-typedef char Strides[DLM_MAX_RANK][CPU_EXPR];
-
 static const Node *N_(const Em *em, int id) { return &em->f->nodes[id]; }
 static const Type *T_(const Em *em, int id) { return &em->f->nodes[id].type; }
 
@@ -25,8 +23,7 @@ static int norm_axis(int64_t axis, int rank, int *out) {
   return 1;
 }
 
-/* Row-major strides of src read under numpy broadcasting against the shape of target. */
-static void bcast_strides(const Type *src, const Type *target, Strides st) {
+void cpu_bcast_strides(const Type *src, const Type *target, Strides st) {
   for (int d = 0; d < target->rank; d++) {
     int id = d - (target->rank - src->rank);
     if (id < 0 || (src->dims[id].k == 1 && src->dims[id].syms == 0)) cpu_fmt(st[d], CPU_EXPR, "0");
@@ -39,12 +36,10 @@ static void lead_strides(const Type *x, const Type *out, Strides st) {
   Type t = *out;
   t.dims[t.rank - 2] = x->dims[x->rank - 2];
   t.dims[t.rank - 1] = x->dims[x->rank - 1];
-  bcast_strides(x, &t, st);
+  cpu_bcast_strides(x, &t, st);
 }
 
-/* Declare int64 offsets names[k] = 0 and add the row-major digits of idx over dims [0, nd) of t
- * times st[k][d]. */
-static void emit_offsets(Em *em, const Type *t, int nd, const char *idx, int nops, const char *const *names,
+void cpu_emit_offsets(Em *em, const Type *t, int nd, const char *idx, int nops, const char *const *names,
                          Strides *const *st, const char *ind) {
   for (int k = 0; k < nops; k++) sb_printf(em->b, "%sint64_t %s = 0;\n", ind, names[k]);
   if (nd == 0) return;
@@ -89,7 +84,7 @@ static void map_begin(Em *em, const Type *t, int parallel, int nops, MapOp *ops,
     sts[nn] = &ops[j].st;
     nn++;
   }
-  emit_offsets(em, t, r > 0 ? r - 1 : 0, "q", nn, names, sts, "      ");
+  cpu_emit_offsets(em, t, r > 0 ? r - 1 : 0, "q", nn, names, sts, "      ");
   sb_printf(em->b, "      for (int64_t j = 0; j < L_; j++) {\n        const int64_t k = q * L_ + j;\n        (void)k;\n");
   for (int j = 0; j < nops; j++) {
     if (ops[j].id < 0) continue;
@@ -239,6 +234,22 @@ static int fused_group(const Em *em, int id, int *grp, int *ng, int *leaves, int
   return 1;
 }
 
+/* A matmul C_b = A_b^T B_b (the weight gradient of a batched product) read only by a sum_to
+ * over all its batch dims, A and B with exactly C's batch dims (no broadcasting): the sum is one
+ * product [A_0; A_1; ...]^T [B_0; B_1; ...] with the batch folded into the contraction. */
+static int foldable_matmul(const Em *em, int id, int rd) {
+  const Node *n = N_(em, id), *r = N_(em, rd);
+  if (n->op != OP_MATMUL || r->op != OP_SUM_TO || r->in[0] != id) return 0;
+  if (!(n->type.dtype == DT_F32 || n->type.dtype == DT_F64) || n->attr.i[0] == 0 || n->attr.i[1] != 0) return 0;
+  const Type *ot = &n->type, *at = T_(em, n->in[0]), *bt = T_(em, n->in[1]);
+  int rk = ot->rank;
+  if (rk < 3 || at->rank != rk || bt->rank != rk || r->type.rank != 2) return 0;
+  if (!dim_eq(r->type.dims[0], ot->dims[rk - 2]) || !dim_eq(r->type.dims[1], ot->dims[rk - 1])) return 0;
+  for (int d = 0; d < rk - 2; d++)
+    if (!dim_eq(at->dims[d], ot->dims[d]) || !dim_eq(bt->dims[d], ot->dims[d])) return 0;
+  return 1;
+}
+
 static int cmp_int(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
 
 void cpu_mark_fusion(const Em *em, const char *live, const int *uses, const int *reader, char *inl) {
@@ -269,6 +280,11 @@ void cpu_mark_fusion(const Em *em, const char *live, const int *uses, const int 
       if (in_group[x]) inl[x] = 0;
     free(in_group);
   }
+  for (int id = 0; id < f->nnodes; id++) {
+    int is_out = 0;
+    for (int k = 0; k < f->nout; k++) is_out |= f->outs[k] == id;
+    if (live[id] && !inl[id] && !is_out && uses[id] == 1 && foldable_matmul(em, id, reader[id])) inl[id] = CPU_INL_FOLDED;
+  }
 }
 
 static int emit_elementwise(Em *em, int id, DlmErr *e) {
@@ -290,7 +306,7 @@ static int emit_elementwise(Em *em, int id, DlmErr *e) {
   }
   for (int l = 0; l < nl; l++) {
     ops[l].id = leaves[l];
-    bcast_strides(T_(em, leaves[l]), &n->type, ops[l].st);
+    cpu_bcast_strides(T_(em, leaves[l]), &n->type, ops[l].st);
   }
   map_begin(em, &n->type, 1, nl, ops, reads);
   int checks = 0, ok = 1;
@@ -339,7 +355,7 @@ static void emit_copy_map(Em *em, int id) {
   op.id = n->in[0];
   if (n->op == OP_TRANSPOSE)
     for (int d = 0; d < n->type.rank; d++) cpu_prod(it, (int)n->attr.i[d] + 1, it->rank, op.st[d]);
-  else bcast_strides(it, &n->type, op.st);
+  else cpu_bcast_strides(it, &n->type, op.st);
   map_begin(em, &n->type, 1, 1, &op, reads);
   sb_printf(em->b, "        v%d[k] = %s;\n", id, reads[0]);
   map_end(em);
@@ -476,6 +492,17 @@ static int emit_softmax(Em *em, int id, DlmErr *e) {
   cpu_read(em, n->in[0], "base_ + j * IN_", rd);
   rows_begin(em, it, axis);
   emit_row_max(em, rd);
+  if (n->type.dtype == DT_F32 && axis == it->rank - 1 && em->inl[n->in[0]] == 0) {
+    /* f32 rows along the last axis: the exponentials by dlm_exp_le0 into the output row and their
+     * sum by dlm_sumf, loops that vectorize */
+    sb_printf(em->b, "      const float mf_ = (float)mx_, *x_ = v%d + base_;\n      float *o_ = v%d + base_;\n", n->in[0], id);
+    sb_printf(em->b, "      for (int64_t j = 0; j < LEN_; j++) o_[j] = dlm_exp_le0(x_[j] - mf_);\n");
+    sb_printf(em->b, "      const double s_ = dlm_sumf(o_, LEN_);\n");
+    if (n->op == OP_SOFTMAX) sb_printf(em->b, "      for (int64_t j = 0; j < LEN_; j++) o_[j] = (float)(o_[j] / s_);\n");
+    else sb_printf(em->b, "      const double ls_ = log(s_);\n      for (int64_t j = 0; j < LEN_; j++) o_[j] = (float)(((double)x_[j] - mx_) - ls_);\n");
+    rows_end(em);
+    return 1;
+  }
   if (n->op == OP_SOFTMAX) { /* the exponentials go to the output, then are scaled */
     sb_printf(em->b, "      double s_ = 0;\n      for (int64_t j = 0; j < LEN_; j++) {\n        const %s e_ = %s((%s)(%s - mx_));\n"
                      "        v%d[base_ + j * IN_] = e_;\n        s_ += e_;\n      }\n", ct, ex, ct, rd, id);
@@ -572,7 +599,7 @@ static void emit_sum_to(Em *em, int id) {
   acc_begin(em, n, numel, work);
   MapOp op;
   op.id = -1;
-  bcast_strides(&n->type, it, op.st);
+  cpu_bcast_strides(&n->type, it, op.st);
   map_begin(em, it, 2, 1, &op, rd);
   cpu_read(em, n->in[0], "k", in);
   const char *sl = it->rank ? op.st[it->rank - 1] : "0";
@@ -711,7 +738,7 @@ static void emit_matmul(Em *em, int id) {
     sb_printf(em->b, "    for (int64_t bt = 0; bt < NB_; bt++) {\n");
     const char *names[2] = {"oa_", "ob_"};
     Strides *sts[2] = {&sa, &sb};
-    emit_offsets(em, ot, r - 2, "bt", 2, names, sts, "      ");
+    cpu_emit_offsets(em, ot, r - 2, "bt", 2, names, sts, "      ");
     sb_printf(em->b, "      for (int64_t i = 0; i < M_; i++)\n        for (int64_t j = 0; j < N_; j++) {\n          uint64_t s_ = 0;\n");
     sb_printf(em->b, "          for (int64_t p = 0; p < K_; p++) s_ += (uint64_t)v%d[oa_ + i * %s + p * %s] * (uint64_t)v%d[ob_ + p * %s + j * %s];\n",
               a, ta ? sa[r - 1] : sa[r - 2], ta ? sa[r - 2] : sa[r - 1], b, tb ? sb[r - 1] : sb[r - 2], tb ? sb[r - 2] : sb[r - 1]);
@@ -741,12 +768,39 @@ static void emit_matmul(Em *em, int id) {
     sb_printf(em->b, "        const int64_t bt = t_ / MC_, m0_ = (t_ %% MC_) * MS_, mn_ = M_ - m0_ < MS_ ? M_ - m0_ : MS_;\n        if (mn_ <= 0) continue;\n");
     const char *names[2] = {"oa_", "ob_"};
     Strides *sts[2] = {&sa, &sb};
-    emit_offsets(em, ot, r - 2, "bt", 2, names, sts, "        ");
+    cpu_emit_offsets(em, ot, r - 2, "bt", 2, names, sts, "        ");
     sb_printf(em->b, "        %s(101, %d, %d, (int)mn_, (int)N_, (int)K_, (%s)1, v%d + oa_ + m0_ * %s, LDA_, v%d + ob_, LDB_, (%s)0, v%d + (bt * M_ + m0_) * N_, (int)N_);\n",
               gemm, ta ? 112 : 111, tb ? 112 : 111, ct, a, ta ? "1" : "LDA_", b, ct, id);
     sb_printf(em->b, "      }\n");
   }
   sb_printf(em->b, "    }\n  }\n");
+}
+
+/* sum_to(matmul(A, B, ta = 1, tb = 0)) over the batch (foldable_matmul): one product with
+ * K = batch * K; the threads split the longer of C's two sides, so that the operand every thread
+ * packs in full is the smaller one. */
+static void emit_folded_matmul(Em *em, int id) {
+  const Node *mm = N_(em, N_(em, id)->in[0]);
+  int a = mm->in[0], b = mm->in[1], r = mm->type.rank;
+  char M[CPU_EXPR], N[CPU_EXPR], K[CPU_EXPR], NB[CPU_EXPR];
+  cpu_dim(mm->type.dims[r - 2], M);
+  cpu_dim(mm->type.dims[r - 1], N);
+  cpu_dim(T_(em, a)->dims[r - 2], K);
+  cpu_prod(&mm->type, 0, r - 2, NB);
+  DType dt = mm->type.dtype;
+  const char *gemm = dt == DT_F64 ? "cblas_dgemm" : "cblas_sgemm", *ct = cpu_ctype(dt);
+  cpu_node_comment(em, N_(em, id)->in[0], "folded here: ");
+  sb_printf(em->b, "  {\n    const int64_t M_ = %s, N_ = %s, K_ = %s * %s;\n", M, N, NB, K);
+  sb_printf(em->b, "    if (K_ == 0) memset(v%d, 0, (size_t)(M_ * N_) * sizeof *v%d);\n    else if (M_ > 0 && N_ > 0) {\n", id, id);
+  sb_printf(em->b, "      const int64_t NT_ = M_ * N_ * K_ > 262144 ? omp_get_max_threads() : 1, ROWS_ = M_ >= N_, SIDE_ = ROWS_ ? M_ : N_;\n");
+  sb_printf(em->b, "      const int64_t NC_ = NT_ < (SIDE_ + 31) / 32 ? NT_ : (SIDE_ + 31) / 32, CS_ = (SIDE_ + NC_ - 1) / NC_;\n");
+  sb_printf(em->b, "#pragma omp parallel for if (NC_ > 1) schedule(static)\n");
+  sb_printf(em->b, "      for (int64_t c = 0; c < NC_; c++) {\n        const int64_t s0_ = c * CS_, sn_ = SIDE_ - s0_ < CS_ ? SIDE_ - s0_ : CS_;\n        if (sn_ <= 0) continue;\n");
+  sb_printf(em->b, "        if (ROWS_) %s(101, 112, 111, (int)sn_, (int)N_, (int)K_, (%s)1, v%d + s0_, (int)M_, v%d, (int)N_, (%s)0, v%d + s0_ * N_, (int)N_);\n",
+            gemm, ct, a, b, ct, id);
+  sb_printf(em->b, "        else %s(101, 112, 111, (int)M_, (int)sn_, (int)K_, (%s)1, v%d, (int)M_, v%d + s0_, (int)N_, (%s)0, v%d + s0_, (int)N_);\n",
+            gemm, ct, a, b, ct, id);
+  sb_printf(em->b, "      }\n    }\n  }\n");
 }
 
 static void emit_attention(Em *em, int id) {
@@ -762,7 +816,7 @@ static void emit_attention(Em *em, int id) {
     Type scores = *ot;
     scores.dims[r - 2] = qt->dims[qt->rank - 2];
     scores.dims[r - 1] = kt->dims[kt->rank - 2];
-    bcast_strides(T_(em, mask), &scores, sm);
+    cpu_bcast_strides(T_(em, mask), &scores, sm);
   }
   char LQ[CPU_EXPR], LK[CPU_EXPR], D[CPU_EXPR], DV[CPU_EXPR], NB[CPU_EXPR], rm[4 * CPU_EXPR];
   cpu_dim(qt->dims[qt->rank - 2], LQ);
@@ -787,14 +841,18 @@ static void emit_attention(Em *em, int id) {
     const char *gemm = ot->dtype == DT_F64 ? "cblas_dgemm" : "cblas_sgemm";
     sb_printf(em->b, "#pragma omp parallel\n    {\n      %s *s_ = (%s *)dlm_alloc(LQ_ * LK_, sizeof(%s));\n      if (!s_) bad = 1;\n", ct, ct, ct);
     sb_printf(em->b, "#pragma omp for schedule(static)\n      for (int64_t bt = 0; bt < NB_; bt++) {\n        if (!s_) continue;\n");
-    emit_offsets(em, ot, r - 2, "bt", nop, names, sts, "        ");
+    cpu_emit_offsets(em, ot, r - 2, "bt", nop, names, sts, "        ");
     sb_printf(em->b, "        if (D_ > 0) %s(101, 111, 112, (int)LQ_, (int)LK_, (int)D_, SC_, v%d + oq_, (int)%s, v%d + ok_k, (int)%s, (%s)0, s_, (int)(LK_ > 0 ? LK_ : 1));\n",
               gemm, q, sq[r - 2], k, sk[r - 2], ct);
     sb_printf(em->b, "        else memset(s_, 0, (size_t)(LQ_ * LK_) * sizeof *s_);\n");
     sb_printf(em->b, "        for (int64_t i = 0; i < LQ_; i++) {\n          %s *p_ = s_ + i * LK_;\n          double mx_ = -INFINITY, sum_ = 0;\n          int any_ = 0;\n", ct);
     sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) {\n            if ((%s) == 0) { p_[j] = -INFINITY; continue; }\n", rm);
     sb_printf(em->b, "            if (!any_ || p_[j] > mx_) mx_ = p_[j];\n            any_ = 1;\n          }\n");
-    sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) {\n            p_[j] = any_ && p_[j] != -INFINITY ? %s((%s)(p_[j] - mx_)) : 0;\n            sum_ += p_[j];\n          }\n", ex, ct);
+    if (ot->dtype == DT_F32) { /* vectorizing loops: a masked (-inf) score gives e^-inf = 0 */
+      sb_printf(em->b, "          if (!any_) { memset(p_, 0, (size_t)LK_ * sizeof *p_); continue; }\n          const float mf_ = (float)mx_;\n");
+      sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) p_[j] = dlm_exp_le0(p_[j] - mf_);\n          sum_ = dlm_sumf(p_, LK_);\n");
+    } else
+      sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) {\n            p_[j] = any_ && p_[j] != -INFINITY ? %s((%s)(p_[j] - mx_)) : 0;\n            sum_ += p_[j];\n          }\n", ex, ct);
     sb_printf(em->b, "          const %s inv_ = any_ ? (%s)(1 / sum_) : 0;\n          for (int64_t j = 0; j < LK_; j++) p_[j] *= inv_;\n        }\n", ct, ct);
     sb_printf(em->b, "        if (LK_ > 0 && DV_ > 0) %s(101, 111, 111, (int)LQ_, (int)DV_, (int)LK_, (%s)1, s_, (int)LK_, v%d + ov_, (int)%s, (%s)0, v%d + bt * LQ_ * DV_, (int)DV_);\n",
               gemm, ct, v, sv[r - 2], ct, id);
@@ -807,7 +865,7 @@ static void emit_attention(Em *em, int id) {
             ct, ct, ct, ct, ct, ct, ct);
   sb_printf(em->b, "      uint8_t *keep_ = (uint8_t *)dlm_alloc(LK_, 1);\n      const int ok_ = kt_ && p_ && acc_ && keep_;\n      if (!ok_) bad = 1;\n");
   sb_printf(em->b, "#pragma omp for schedule(static)\n      for (int64_t bt = 0; bt < NB_; bt++) {\n        if (!ok_) continue;\n");
-  emit_offsets(em, ot, r - 2, "bt", nop, names, sts, "        ");
+  cpu_emit_offsets(em, ot, r - 2, "bt", nop, names, sts, "        ");
   sb_printf(em->b, "        for (int64_t j = 0; j < LK_; j++)\n          for (int64_t d = 0; d < D_; d++) kt_[d * LK_ + j] = v%d[ok_k + j * %s + d * %s];\n",
             k, sk[r - 2], sk[r - 1]);
   sb_printf(em->b, "        for (int64_t i = 0; i < LQ_; i++) {\n          for (int64_t j = 0; j < LK_; j++) p_[j] = 0;\n");
@@ -848,7 +906,10 @@ int cpu_emit_kernel(Em *em, int id, DlmErr *e) {
   case OP_RMAX:
   case OP_LOGSUMEXP:
   case OP_ARGMAX: return emit_reduce(em, id, e);
-  case OP_SUM_TO: emit_sum_to(em, id); return 1;
+  case OP_SUM_TO:
+    if (em->inl[n->in[0]] == CPU_INL_FOLDED) emit_folded_matmul(em, id);
+    else emit_sum_to(em, id);
+    return 1;
   case OP_SOFTMAX:
   case OP_LOG_SOFTMAX: return emit_softmax(em, id, e);
   case OP_LAYER_NORM: return emit_layer_norm(em, id, e);
@@ -861,7 +922,13 @@ int cpu_emit_kernel(Em *em, int id, DlmErr *e) {
   case OP_GATHER: emit_gather(em, id); return 1;
   case OP_TAKE: emit_take(em, id); return 1;
   case OP_SCATTER_ADD: emit_scatter_add(em, id); return 1;
-  case OP_MATMUL: emit_matmul(em, id); return 1;
+  case OP_MATMUL: {
+    CpuCx *cx = (CpuCx *)em;
+    if (cpu_emit_attention_bw(cx, id)) return 1;
+    if (cx->at[id] != id) sb_printf(em->b, "  /* computed by the attention backward at %%%d */\n", cx->at[id]);
+    else emit_matmul(em, id);
+    return 1;
+  }
   case OP_ATTENTION: emit_attention(em, id); return 1;
   default:
     err_set(e, n->loc, "cpu: no kernel for op %s", op_info[n->op].name);

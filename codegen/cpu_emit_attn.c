@@ -1,0 +1,258 @@
+/* cpu_emit_attn.c — the fused attention backward of the CPU backend. Autodiff's attention rule
+ * (passes/autodiff_rules_contract.c) recomputes the probabilities and builds the gradients from
+ * whole [batch, Lq, Lk] tensors:
+ *   S0 = matmul(Q, K, 0, 1); S1 = S0 * c; S2 = where(mask, S1, neg); P0 = softmax(S2, last);
+ *   P = where(mask, P0, 0); dV = matmul(P, G, 1, 0); dP = matmul(G, V, 0, 1);
+ *   dS = (P * (dP - sum(dP * P, last, keep))) * c; dQ = matmul(dS, K, 0, 0); dK = matmul(dS, Q, 1, 0)
+ * (without a mask S2 = S1 and P = P0). When every intermediate is read only inside that cluster,
+ * one kernel per batch entry computes it with the scores, probabilities and dP in per-thread
+ * Lq x Lk buffers that stay in cache: the same operations in the same order and precision as the
+ * separate kernels (the f32 softmax of cpu_emit_ops.c), so results agree with them. */
+#include "cpu_emit_internal.h"
+#include <string.h>
+
+static const Node *N_(const Em *em, int id) { return &em->f->nodes[id]; }
+
+/* the readers of x among the live nodes (at most cap; returns the count, cap + 1 when more) */
+static int readers(const Em *em, const char *live, int x, int *out, int cap) {
+  int n = 0;
+  for (int id = x + 1; id < em->f->nnodes; id++) {
+    if (!live[id]) continue;
+    const Node *r = N_(em, id);
+    for (int j = 0; j < r->nin; j++)
+      if (r->in[j] == x) {
+        if (n == cap) return cap + 1;
+        out[n++] = id;
+        break;
+      }
+  }
+  return n;
+}
+
+static int is_op(const Em *em, int id, OpKind op) { return id >= 0 && N_(em, id)->op == op; }
+
+static int is_mm(const Em *em, int id, int ta, int tb) {
+  return is_op(em, id, OP_MATMUL) && (N_(em, id)->attr.i[0] != 0) == ta && (N_(em, id)->attr.i[1] != 0) == tb;
+}
+
+/* a rank-0 f32 const; its value in *v */
+static int scalar_const(const Em *em, int id, double *v) {
+  const Node *n = N_(em, id);
+  if (n->op != OP_CONST || n->type.rank != 0 || n->type.dtype != DT_F32) return 0;
+  *v = n->attr.f[0];
+  return 1;
+}
+
+/* mul(x, c) or mul(c, x) with c a scalar const: x, and c's value in *cv; else -1 */
+static int mul_by_const(const Em *em, int id, double *cv) {
+  if (!is_op(em, id, OP_MUL)) return -1;
+  const Node *n = N_(em, id);
+  if (scalar_const(em, n->in[1], cv)) return n->in[0];
+  if (scalar_const(em, n->in[0], cv)) return n->in[1];
+  return -1;
+}
+
+/* the other operand of binary node id when one of its operands is x; else -1 */
+static int other(const Em *em, int id, int x) {
+  const Node *n = N_(em, id);
+  if (n->nin != 2) return -1;
+  return n->in[0] == x ? n->in[1] : n->in[1] == x ? n->in[0] : -1;
+}
+
+static int same_type(const Type *a, const Type *b) {
+  if (a->rank != b->rank || a->dtype != b->dtype) return 0;
+  for (int d = 0; d < a->rank; d++)
+    if (!dim_eq(a->dims[d], b->dims[d])) return 0;
+  return 1;
+}
+
+/* Q, K, V, G: f32 with the batch dims of S0 (no broadcasting) */
+static int operand_ok(const Em *em, int x, const Type *s0) {
+  const Type *t = &N_(em, x)->type;
+  if (t->dtype != DT_F32 || t->rank != s0->rank) return 0;
+  for (int d = 0; d < s0->rank - 2; d++)
+    if (!dim_eq(t->dims[d], s0->dims[d])) return 0;
+  return 1;
+}
+
+/* Match the cluster whose softmax is p0; fills *c and the list of its intermediates. */
+static int match(const Em *em, const char *live, const int *uses, int p0, CpuAttnBw *c, int *mid, int *nmid) {
+  const Node *pn = N_(em, p0);
+  const Type *st = &pn->type;
+  int r = st->rank, rd[4];
+  if (st->dtype != DT_F32 || r < 3 || (pn->attr.i[0] != r - 1 && pn->attr.i[0] != -1)) return 0;
+  *nmid = 0;
+  memset(c, 0, sizeof *c);
+  c->mask = c->neg = c->zero = c->dv = c->dq = c->dk = -1;
+  /* forward side: S0 -> S1 -> [S2] -> P0 -> [P] */
+  int s2 = pn->in[0], s1 = s2, p = p0;
+  if (is_op(em, s2, OP_WHERE)) {
+    const Node *w = N_(em, s2);
+    double nv;
+    if (!scalar_const(em, w->in[2], &nv) || uses[s2] != 1) return 0;
+    c->mask = w->in[0];
+    c->neg = w->in[2];
+    s1 = w->in[1];
+    mid[(*nmid)++] = s2;
+    if (uses[p0] != 1 || readers(em, live, p0, rd, 1) != 1 || !is_op(em, rd[0], OP_WHERE)) return 0;
+    const Node *w2 = N_(em, rd[0]);
+    double zv;
+    if (w2->in[0] != c->mask || w2->in[1] != p0 || !scalar_const(em, w2->in[2], &zv) || zv != 0) return 0;
+    c->zero = w2->in[2];
+    p = rd[0];
+    mid[(*nmid)++] = p0;
+  }
+  const Type *mt = c->mask >= 0 ? &N_(em, c->mask)->type : NULL;
+  if (mt && (mt->dtype != DT_BOOL || mt->rank > r)) return 0;
+  double scale;
+  int s0 = mul_by_const(em, s1, &scale);
+  if (s0 < 0 || uses[s1] != 1 || !is_mm(em, s0, 0, 1) || uses[s0] != 1 || !same_type(&N_(em, s0)->type, st)) return 0;
+  mid[(*nmid)++] = s1;
+  mid[(*nmid)++] = s0;
+  c->s0 = s0;
+  c->scale = scale;
+  c->q = N_(em, s0)->in[0];
+  c->k = N_(em, s0)->in[1];
+  /* backward side: P's readers are dV (optional), X = dP * P and Y = P * (dP - R) */
+  int pr[4], npr = readers(em, live, p, pr, 3);
+  if (npr > 3 || uses[p] != npr) return 0;
+  int x = -1, y = -1;
+  for (int i = 0; i < npr; i++) {
+    if (is_mm(em, pr[i], 1, 0) && N_(em, pr[i])->in[0] == p && c->dv < 0) c->dv = pr[i];
+    else if (is_op(em, pr[i], OP_MUL) && is_op(em, other(em, pr[i], p), OP_SUB) && y < 0) y = pr[i];
+    else if (is_op(em, pr[i], OP_MUL) && x < 0) x = pr[i];
+    else return 0;
+  }
+  if (x < 0 || y < 0) return 0;
+  int dp = other(em, x, p), dd = other(em, y, p);
+  if (!is_mm(em, dp, 0, 1) || uses[dp] != 2 || uses[x] != 1 || uses[dd] != 1 || uses[y] != 1) return 0;
+  const Node *ddn = N_(em, dd), *dpn = N_(em, dp);
+  int rsum = ddn->in[1];
+  if (ddn->in[0] != dp || !is_op(em, rsum, OP_SUM) || uses[rsum] != 1) return 0;
+  const Node *sn = N_(em, rsum);
+  if (sn->in[0] != x || (sn->attr.i[0] != r - 1 && sn->attr.i[0] != -1) || sn->attr.i[1] == 0) return 0;
+  c->g = dpn->in[0];
+  c->v = dpn->in[1];
+  if (c->dv >= 0 && N_(em, c->dv)->in[1] != c->g) return 0;
+  double scale2;
+  int dsr[2], nds;
+  /* dS = Y * c, read by dQ and / or dK */
+  int yr[2];
+  if (readers(em, live, y, yr, 1) != 1) return 0;
+  int ds = yr[0];
+  if (mul_by_const(em, ds, &scale2) != y || scale2 != scale) return 0;
+  nds = readers(em, live, ds, dsr, 2);
+  if (nds < 1 || nds > 2 || uses[ds] != nds) return 0;
+  for (int i = 0; i < nds; i++) {
+    const Node *m = N_(em, dsr[i]);
+    if (is_mm(em, dsr[i], 0, 0) && m->in[0] == ds && m->in[1] == c->k && c->dq < 0) c->dq = dsr[i];
+    else if (is_mm(em, dsr[i], 1, 0) && m->in[0] == ds && m->in[1] == c->q && c->dk < 0) c->dk = dsr[i];
+    else return 0;
+  }
+  if (c->dv >= 0 && uses[c->dv] < 1) return 0;
+  if (!operand_ok(em, c->q, st) || !operand_ok(em, c->k, st) || !operand_ok(em, c->v, st) || !operand_ok(em, c->g, st)) return 0;
+  int more[] = {p, dp, x, rsum, dd, y, ds};
+  for (size_t i = 0; i < sizeof more / sizeof *more; i++) mid[(*nmid)++] = more[i];
+  c->at = c->dv > c->dq ? c->dv : c->dq;
+  if (c->dk > c->at) c->at = c->dk;
+  /* the outputs are written at c->at: nothing may read them before */
+  int outs[3] = {c->dv, c->dq, c->dk};
+  for (int i = 0; i < 3; i++) {
+    if (outs[i] < 0) continue;
+    if (em->inl[outs[i]]) return 0;
+    for (int id = outs[i] + 1; id <= c->at; id++) {
+      const Node *rn = N_(em, id);
+      for (int j = 0; live[id] && j < rn->nin; j++)
+        if (rn->in[j] == outs[i]) return 0;
+    }
+  }
+  return 1;
+}
+
+void cpu_mark_attention_bw(CpuCx *cx, const char *live, const int *uses, char *inl, int *at) {
+  const Em *em = &cx->em;
+  for (int id = 0; id < em->f->nnodes && cx->nabw < CPU_MAX_ATTN_BW; id++) {
+    if (!live[id] || N_(em, id)->op != OP_SOFTMAX) continue;
+    CpuAttnBw c;
+    int mid[16], nmid = 0;
+    if (!match(em, live, uses, id, &c, mid, &nmid)) continue;
+    int outs[3] = {c.dv, c.dq, c.dk}, is_out = 0;
+    for (int i = 0; i < nmid; i++)
+      for (int k = 0; k < em->f->nout; k++) is_out |= em->f->outs[k] == mid[i];
+    if (is_out) continue;
+    for (int i = 0; i < nmid; i++) {
+      inl[mid[i]] = CPU_INL_ATTN;
+      at[mid[i]] = c.at;
+    }
+    for (int i = 0; i < 3; i++)
+      if (outs[i] >= 0) at[outs[i]] = c.at;
+    cx->abw[cx->nabw++] = c;
+  }
+}
+
+int cpu_emit_attention_bw(CpuCx *cx, int id) {
+  Em *em = &cx->em;
+  const CpuAttnBw *c = NULL;
+  for (int i = 0; i < cx->nabw; i++)
+    if (cx->abw[i].at == id) c = &cx->abw[i];
+  if (!c) return 0;
+  const Type *st = &N_(em, c->s0)->type, *qt = &N_(em, c->q)->type, *vt = &N_(em, c->v)->type;
+  int r = st->rank;
+  char LQ[CPU_EXPR], LK[CPU_EXPR], D[CPU_EXPR], DV[CPU_EXPR], NB[CPU_EXPR], rm[4 * CPU_EXPR], neg[CPU_EXPR], sc[CPU_EXPR];
+  cpu_dim(st->dims[r - 2], LQ);
+  cpu_dim(st->dims[r - 1], LK);
+  cpu_dim(qt->dims[r - 1], D);
+  cpu_dim(vt->dims[r - 1], DV);
+  cpu_prod(st, 0, r - 2, NB);
+  cpu_fmt(sc, sizeof sc, "%.17g", (double)(float)c->scale);
+  sb_printf(em->b, "  /* fused attention backward: dV %%%d, dQ %%%d, dK %%%d (-1: not needed) */\n", c->dv, c->dq, c->dk);
+  sb_printf(em->b, "  {\n    const int64_t LQ_ = %s, LK_ = %s, D_ = %s, DV_ = %s, NB_ = %s;\n    const float SC_ = (float)%s;\n", LQ, LK, D, DV, NB, sc);
+  Strides sm;
+  const char *names[1] = {"om_"};
+  Strides *sts[1] = {&sm};
+  int nop = 0;
+  if (c->mask >= 0) {
+    cpu_bcast_strides(&N_(em, c->mask)->type, st, sm);
+    char off[3 * CPU_EXPR];
+    cpu_fmt(off, sizeof off, "om_ + i * %s + j * %s", sm[r - 2], sm[r - 1]);
+    cpu_read(em, c->mask, off, rm);
+    cpu_const_literal(N_(em, c->neg), neg);
+    nop = em->inl[c->mask] != CPU_INL_CONST;
+  }
+  sb_printf(em->b, "#pragma omp parallel\n    {\n      float *s_ = (float *)dlm_alloc(LQ_ * LK_, sizeof(float)), *d_ = (float *)dlm_alloc(LQ_ * LK_, sizeof(float));\n");
+  sb_printf(em->b, "      float *x_ = (float *)dlm_alloc(LK_, sizeof(float));\n      const int ok_ = s_ && d_ && x_;\n      if (!ok_) bad = 1;\n");
+  sb_printf(em->b, "#pragma omp for schedule(static)\n      for (int64_t bt = 0; bt < NB_; bt++) {\n        if (!ok_) continue;\n");
+  if (nop) cpu_emit_offsets(em, st, r - 2, "bt", 1, names, sts, "        ");
+  sb_printf(em->b, "        const float *q_ = v%d + bt * LQ_ * D_, *k_ = v%d + bt * LK_ * D_, *v_ = v%d + bt * LK_ * DV_, *g_ = v%d + bt * LQ_ * DV_;\n",
+            c->q, c->k, c->v, c->g);
+  /* P: scores, scale, mask, softmax (as emit_softmax's f32 rows), mask */
+  sb_printf(em->b, "        if (D_ > 0) cblas_sgemm(101, 111, 112, (int)LQ_, (int)LK_, (int)D_, 1.0f, q_, (int)D_, k_, (int)D_, 0.0f, s_, (int)(LK_ > 0 ? LK_ : 1));\n");
+  sb_printf(em->b, "        else memset(s_, 0, (size_t)(LQ_ * LK_) * sizeof *s_);\n");
+  sb_printf(em->b, "        for (int64_t i = 0; i < LQ_; i++) {\n          float *p_ = s_ + i * LK_;\n");
+  if (c->mask >= 0) sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) p_[j] = (%s) != 0 ? p_[j] * SC_ : %s;\n", rm, neg);
+  else sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) p_[j] *= SC_;\n");
+  sb_printf(em->b, "          double mx_ = -INFINITY;\n          for (int64_t j = 0; j < LK_; j++) {\n"
+                   "            const double x_ = p_[j];\n            if (isnan(x_)) { mx_ = x_; break; }\n            if (x_ > mx_) mx_ = x_;\n          }\n");
+  sb_printf(em->b, "          const float mf_ = (float)mx_;\n          for (int64_t j = 0; j < LK_; j++) p_[j] = dlm_exp_le0(p_[j] - mf_);\n");
+  sb_printf(em->b, "          const double sum_ = dlm_sumf(p_, LK_);\n          for (int64_t j = 0; j < LK_; j++) p_[j] = (float)(p_[j] / sum_);\n");
+  if (c->mask >= 0) sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) p_[j] = (%s) != 0 ? p_[j] : 0.0f;\n", rm);
+  sb_printf(em->b, "        }\n");
+  if (c->dv >= 0)
+    sb_printf(em->b, "        if (LQ_ > 0) cblas_sgemm(101, 112, 111, (int)LK_, (int)DV_, (int)LQ_, 1.0f, s_, (int)(LK_ > 0 ? LK_ : 1), g_, (int)(DV_ > 0 ? DV_ : 1), 0.0f, v%d + bt * LK_ * DV_, (int)(DV_ > 0 ? DV_ : 1));\n"
+                     "        else memset(v%d + bt * LK_ * DV_, 0, (size_t)(LK_ * DV_) * sizeof(float));\n", c->dv, c->dv);
+  /* dS = ((P * (dP - rowsum(dP * P))) * c), rowsum in double over the f32 products */
+  sb_printf(em->b, "        if (DV_ > 0) cblas_sgemm(101, 111, 112, (int)LQ_, (int)LK_, (int)DV_, 1.0f, g_, (int)DV_, v_, (int)DV_, 0.0f, d_, (int)(LK_ > 0 ? LK_ : 1));\n");
+  sb_printf(em->b, "        else memset(d_, 0, (size_t)(LQ_ * LK_) * sizeof *d_);\n");
+  sb_printf(em->b, "        for (int64_t i = 0; i < LQ_; i++) {\n          const float *p_ = s_ + i * LK_;\n          float *dp_ = d_ + i * LK_;\n");
+  sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) x_[j] = dp_[j] * p_[j];\n          const float r_ = (float)dlm_sumf(x_, LK_);\n");
+  sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) dp_[j] = (p_[j] * (dp_[j] - r_)) * SC_;\n        }\n");
+  if (c->dq >= 0)
+    sb_printf(em->b, "        if (LK_ > 0) cblas_sgemm(101, 111, 111, (int)LQ_, (int)D_, (int)LK_, 1.0f, d_, (int)LK_, k_, (int)(D_ > 0 ? D_ : 1), 0.0f, v%d + bt * LQ_ * D_, (int)(D_ > 0 ? D_ : 1));\n"
+                     "        else memset(v%d + bt * LQ_ * D_, 0, (size_t)(LQ_ * D_) * sizeof(float));\n", c->dq, c->dq);
+  if (c->dk >= 0)
+    sb_printf(em->b, "        if (LQ_ > 0) cblas_sgemm(101, 112, 111, (int)LK_, (int)D_, (int)LQ_, 1.0f, d_, (int)(LK_ > 0 ? LK_ : 1), q_, (int)(D_ > 0 ? D_ : 1), 0.0f, v%d + bt * LK_ * D_, (int)(D_ > 0 ? D_ : 1));\n"
+                     "        else memset(v%d + bt * LK_ * D_, 0, (size_t)(LK_ * D_) * sizeof(float));\n", c->dk, c->dk);
+  sb_printf(em->b, "      }\n      free(s_);\n      free(d_);\n      free(x_);\n    }\n  }\n");
+  cpu_fail(em, id, "attention backward: out of memory");
+  return 1;
+}

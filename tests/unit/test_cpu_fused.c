@@ -1,0 +1,96 @@
+/* test_cpu_fused.c — the CPU backend's multi-node kernels against the interpreter (f32 mode), each
+ * also checked to be present in the generated source (so the comparison exercises it):
+ *   the folded weight gradient: sum_to(matmul(A, B, ta = 1), over the batch) as one product with
+ *   the batch folded into the contraction, and the same shapes left unfolded when the matmul
+ *   itself is also an output;
+ *   the fused attention backward: autodiff's gradient of attention with a mask that blanks a query
+ *   row, without a mask, and with only some of dQ, dK, dV wanted, after the pass pipeline. */
+#include "autodiff.h"
+#include "cpu_emit.h"
+#include "interp_fixture.h"
+#include "passes.h"
+#include "test_cpu_fixture.h"
+
+/* 1 if the generated source of f contains frag */
+static int source_has(const Func *f, const char *frag) {
+  CpuUnit u;
+  DlmErr e = {0};
+  if (!cpu_emit_func(M, f, &u, &e)) {
+    fprintf(stderr, "cpu_emit_func: %s\n", e.msg);
+    return 0;
+  }
+  int has = strstr(u.src, frag) != NULL;
+  cpu_unit_free(&u);
+  return has;
+}
+
+static void compare(const char *what, const Func *f) {
+  DlmErr e = {0};
+  BackendState *st = backend_cpu.open(M, &e);
+  CHECK_MSG(st != NULL, "%s: cpu open: %s", what, e.msg);
+  if (st) cpu_compare(what, M, f, st, NULL, ARGS, CPU_TOL);
+  if (st) backend_cpu.close(st);
+}
+
+/* sum_to over the batch of A_b^T B_b, B = 4 */
+static void test_folded(int also_output) {
+  fx_begin();
+  int a = arg("f32[B,6,3]", cpu_rand_tensor(DT_F32, 3, SHAPE(4, 6, 3), -1, 1));
+  int b = arg("f32[B,6,5]", cpu_rand_tensor(DT_F32, 3, SHAPE(4, 6, 5), -1, 1));
+  int mm = op(OP_MATMUL, NULL, ia(2, 1, 0), 2, a, b);
+  int s = op(OP_SUM_TO, "f32[3,5]", attrs_none(), 1, mm);
+  int outs[2] = {s, mm};
+  ir_set_outputs(M, F, also_output ? 2 : 1, outs, NULL);
+  int folded = source_has(F, "folded here");
+  CHECK_MSG(folded == !also_output, "folded matmul: %s in the source", folded ? "present" : "absent");
+  compare(also_output ? "sum_to of a matmul that is an output" : "folded sum_to(matmul)", F);
+  fx_end();
+}
+
+/* loss = sum(attention(q, k, v[, mask]) * w) over q, k, v [B=2, 3, 5, 4]; the gradient function
+ * for the arguments listed in wrt (0 q, 1 k, 2 v), after the passes */
+static void test_attention_bw(int masked, const int *wrt, int nwrt) {
+  fx_begin();
+  const int64_t *sh = SHAPE(2, 3, 5, 4);
+  int q = arg("f32[B,3,5,4]", cpu_rand_tensor(DT_F32, 4, sh, -1.5, 1.5));
+  int k = arg("f32[B,3,5,4]", cpu_rand_tensor(DT_F32, 4, sh, -1.5, 1.5));
+  int v = arg("f32[B,3,5,4]", cpu_rand_tensor(DT_F32, 4, sh, -1, 1));
+  int w = arg("f32[B,3,5,4]", cpu_rand_tensor(DT_F32, 4, sh, -1, 1));
+  int att;
+  if (masked) {
+    /* query row 3 sees no key; the others a band around the diagonal and key 0 */
+    Tensor *mt = tensor_new(DT_BOOL, 2, SHAPE(5, 5));
+    for (int i = 0; i < 5; i++)
+      for (int j = 0; j < 5; j++) tensor_set(mt, i * 5 + j, i != 3 && (j == 0 || (j >= i - 1 && j <= i + 1)));
+    int mask = arg("bool[5,5]", mt);
+    att = op(OP_ATTENTION, NULL, fa(0.45), 4, q, k, v, mask);
+  } else att = op(OP_ATTENTION, NULL, fa(0.45), 3, q, k, v);
+  int x = op(OP_MUL, NULL, attrs_none(), 2, att, w);
+  for (int ax = 3; ax >= 0; ax--) x = op(OP_SUM, NULL, ia(2, ax, 0), 1, x);
+  ir_set_outputs(M, F, 1, &x, NULL);
+  DlmErr e = {0};
+  Func *g = ad_grad(M, F, 0, wrt, nwrt, 0, &e);
+  CHECK_MSG(g != NULL, "ad_grad: %s", e.msg);
+  PassOptions po = {0};
+  int ok = g && pass_pipeline_run(M, &po, &e);
+  CHECK_MSG(ok, "passes: %s", e.msg);
+  g = ok ? ir_func_find(M, "f.grad") : NULL;
+  if (g) {
+    char what[96];
+    snprintf(what, sizeof what, "attention backward (%s, %d gradients)", masked ? "masked" : "no mask", nwrt);
+    CHECK_MSG(source_has(g, "fused attention backward"), "%s: no fused kernel in the source", what);
+    compare(what, g);
+  }
+  fx_end();
+}
+
+int main(void) {
+  cpu_test_env();
+  test_folded(0);
+  test_folded(1);
+  test_attention_bw(1, (const int[]){0, 1, 2}, 3);
+  test_attention_bw(0, (const int[]){0, 1, 2}, 3);
+  test_attention_bw(1, (const int[]){0}, 1);
+  test_attention_bw(1, (const int[]){1, 2}, 2);
+  return check_summary("test_cpu_fused");
+}
