@@ -127,9 +127,40 @@ int param_root(Lower *L, const TypeExpr *t, const Expr *init, const char *prefix
   return 1;
 }
 
+/* `param dst: T = frozen_copy(src) @ "..."`: dst is instantiated from T with its usual initializers, then
+ * recorded as a non-trained copy of the earlier parameter root src (same type): every new parameter
+ * must have a source under src's prefix with the same type. */
+static int declare_frozen_copy(Lower *L, Item *it, const char *prefix, Global *g) {
+  const Expr *e = it->value;
+  if (e->nargs != 1 || e->argnames[0] || e->args[0]->kind != E_NAME)
+    return fail(L, e->loc, "frozen_copy takes one argument: the name of an earlier param");
+  const char *sname = e->args[0]->name;
+  Global *sg = global_find(L, sname);
+  if (!sg || sg->item->kind != I_PARAM) return fail(L, e->args[0]->loc, "frozen_copy: '%s' is not a param", sname);
+  if (!sg->has_val) return fail(L, e->args[0]->loc, "frozen_copy: param '%s' must be declared before '%s'", sname, it->name);
+  if (sg->item->value && sg->item->value->kind == E_CALL && strcmp(sg->item->value->name, "frozen_copy") == 0)
+    return fail(L, e->args[0]->loc, "frozen_copy: '%s' is itself a frozen copy", sname);
+  const TypeExpr *st = sg->item->type, *dt = it->type;
+  if (strcmp(st->name, dt->name) != 0 || st->has_dims != dt->has_dims)
+    return fail(L, it->type->loc, "frozen_copy: '%s' and '%s' have different types", it->name, sname);
+  int first = L->m->nparams;
+  if (!param_root(L, it->type, NULL, prefix, it->loc, &g->val)) return 0;
+  ir_meta_set(L->m, arena_printf(L->m->arena, IR_FROZEN_COPY_META "%s", prefix), sg->val.path);
+  for (int i = first; i < L->m->nparams; i++) {
+    int s = ir_param_copy_source(L->m, i);
+    if (s < 0 || s >= first || !type_eq(&L->m->params[s].type, &L->m->params[i].type))
+      return fail(L, it->loc, "frozen_copy: parameter '%s' has no source of the same type in '%s'", L->m->params[i].name, sname);
+  }
+  g->has_val = 1;
+  return 1;
+}
+
 int declare_param_root(Lower *L, Item *it) {
   Global *g = global_find(L, it->name);
-  if (!param_root(L, it->type, it->value, it->ckpt ? it->ckpt : it->name, it->loc, &g->val)) return 0;
+  const char *prefix = it->ckpt ? it->ckpt : it->name;
+  if (it->value && it->value->kind == E_CALL && strcmp(it->value->name, "frozen_copy") == 0)
+    return declare_frozen_copy(L, it, prefix, g);
+  if (!param_root(L, it->type, it->value, prefix, it->loc, &g->val)) return 0;
   g->has_val = 1;
   return 1;
 }

@@ -246,4 +246,12 @@ void ir_print_func(const Module *m, const Func *f, FILE *out);
 Module *ir_parse(const char *text, const char *filename, DlmErr *e); /* NULL + e on error; e->loc line/col in text */
 void ir_print_dot(const Module *m, FILE *out);
 
+
+/* ================================================================ ir/param_copy.c: frozen parameter copies
+ * A meta entry "frozen_copy:<dst>" = "<src>" (the DSL's `param dst: T = frozen_copy(src)`) declares every
+ * parameter named <dst> or <dst>.<rest> a non-trained copy of <src> / <src>.<rest>: autodiff gives it no
+ * gradient, checkpoints do not store it, and the runtime fills it from its source. */
+#define IR_FROZEN_COPY_META "frozen_copy:"
+int ir_param_copy_source(const Module *m, int p);  /* index of the source of parameter p, or -1 (not a copy) */
+
 #endif

@@ -38,5 +38,8 @@ Tensor *pstore_get(const ParamStore *ps, const char *name);
 /* Fill a store with every module parameter initialized per its ParamDecl, from a Philox stream
  * keyed by seed (normal via Box-Muller). Deterministic for a given seed. */
 ParamStore *pstore_init(const Module *m, uint64_t seed);
+/* ir/param_copy.c: set every frozen parameter copy (ir_param_copy_source) in ps to its source's values,
+ * adding the copies that ps lacks. 0 if a source is missing or on OOM. */
+int pstore_fill_copies(const Module *m, ParamStore *ps);
 
 #endif

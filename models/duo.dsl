@@ -15,7 +15,6 @@ const cond_dim = 64
 const V = vocab                   // K, the number of token states
 const head_dim = dim / heads
 const t_tail = 1e-5               // time of the final noise-removal step of the samplers
-const sigma_tail = -log(1.0 - (1.0 - loglinear_eps) * t_tail)
 
 import "std/dit.dsl"
 import "std/schedules.dsl"
@@ -85,15 +84,20 @@ fn alpha_f64(t: f64) -> f64 {
   return 1.0 - (1.0 - loglinear_eps) * t
 }
 
-// One ancestral step (§7.1) from t to s: x_theta = softmax(net(z, -log alpha_t)) in float64, then
-// the exact posterior (§2.1) with x = x_theta, unnormalized (the exponential race is scale-free):
+// x_theta = softmax(net(z, -log alpha_t)) at time t: the model's clean-token probabilities (§7.1).
+fn duo_probs(z: i32[B, seq_len], t: f64) -> f32[B, seq_len, V] {
+  sigma = broadcast_to(cast(-log(alpha_f64(t)), f32), [B])
+  return softmax(logits(z, sigma), axis = -1)
+}
+
+// One ancestral update (§7.1) from t to s with the (possibly nucleus-filtered) x_theta p, in float64:
+// the exact posterior (§2.1) with x = p, unnormalized (the exponential race is scale-free):
 //   w_v = K a_t p_v [v=z] + (a_t|s - a_t) [v=z] + (a_s - a_t) p_v + (1 - a_t|s)(1 - a_s) / K.
-fn ancestral_step(z: i32[B, seq_len], t: f64, s: f64, seed: i64, step: i64) -> i32[B, seq_len] {
+fn ancestral_update(z: i32[B, seq_len], p32: f32[B, seq_len, V], t: f64, s: f64, seed: i64, step: i64) -> i32[B, seq_len] {
   a_t = alpha_f64(t)
   a_s = alpha_f64(s)
   a_ts = a_t / a_s
-  sigma = broadcast_to(cast(-log(a_t), f32), [B])
-  p = cast(softmax(logits(z, sigma), axis = -1), f64)
+  p = cast(p32, f64)
   hit = reshape(z, [B, seq_len, 1]) == iota([V], 0, i32)
   w = (a_s - a_t) * p + (1.0 - a_ts) * (1.0 - a_s) / V + where(hit, V * a_t * p + (a_ts - a_t), zeros([V], f64))
   return sample_categorical(w, rand_uniform(seed, step, [B, seq_len, V], f64))
@@ -105,19 +109,30 @@ fn uniform_tokens(seed: i64) -> i32[B, seq_len] {
 }
 
 // Ancestral sampling: z starts uniform over the K states, t runs over linspace(1, 1e-5, steps + 1),
-// then one final noise removal at t0 = 1e-5, chosen by the knob `greedy_tail`:
+// then one final noise removal at t0 = 1e-5 (steps + 1 network evaluations in all), chosen by the
+// knob `greedy_tail`:
 //   0 (the paper's Table 5 setting): the same update with alpha_s = 1 (s = 0),
 //     w ∝ p (K alpha_t [v=z] + 1 - alpha_t);
-//   1 (Greedy-Tail): z = argmax of the network output (of x_theta, not of the posterior).
-// Both candidates are computed and one is selected (the DSL has no run-time branch), so the final
-// step costs two network evaluations.
-sampler ancestral(steps: i64 = 128, seed: i64 = 1, greedy_tail: i64 = 0) -> i32[B, seq_len] {
+//   1 (Greedy-Tail): z = argmax of x_theta (not of the posterior).
+// top_p < 1 applies the nucleus filter to x_theta before the posterior is formed (§7.1, pitfall 7:
+// filter x_theta and renormalize, not the posterior); `loop k in 0..nucleus` runs 0 or 1 times, so
+// top_p = 1 costs no sort. The DSL has no run-time branch: both final candidates are formed from the
+// one x_theta and `where` selects.
+sampler ancestral(steps: i64 = 128, seed: i64 = 1, greedy_tail: i64 = 0, top_p: f32 = 1.0) -> i32[B, seq_len] {
   state z: i32[B, seq_len] = uniform_tokens(seed)
+  nucleus = cast(top_p < 1.0, i64)
   loop i in 0..steps {
     dt = (1.0 - 1e-5) / cast(steps, f64)
     t = 1.0 - cast(i, f64) * dt
-    z = ancestral_step(z, t, t - dt, seed, i)
+    p = duo_probs(z, t)
+    loop k in 0..nucleus {
+      p = top_p_filter(p, top_p)
+    }
+    z = ancestral_update(z, p, t, t - dt, seed, i)
   }
-  greedy = argmax(logits(z, full([B], sigma_tail, f32)), axis = -1)
-  return where(greedy_tail != 0, greedy, ancestral_step(z, t_tail, 0.0, seed, steps))
+  p0 = duo_probs(z, t_tail)
+  loop k in 0..nucleus {
+    p0 = top_p_filter(p0, top_p)
+  }
+  return where(greedy_tail != 0, argmax(p0, axis = -1), ancestral_update(z, p0, t_tail, 0.0, seed, steps))
 }

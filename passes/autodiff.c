@@ -55,7 +55,7 @@ static void analyse(Ad *a, int loss, const unsigned char *wrt_pos, int wrt_param
     const Node *n = &f->nodes[i];
     int fl = dtype_is_float(n->type.dtype);
     if (n->op == OP_ARG) a->act[i] = fl && n->attr.i[0] < f->nargs && wrt_pos[n->attr.i[0]];
-    else if (n->op == OP_PARAM) a->act[i] = fl && wrt_params;
+    else if (n->op == OP_PARAM) a->act[i] = fl && wrt_params && ir_param_copy_source(a->m, ir_param_find(a->m, n->attr.s)) < 0;
     else
       for (int j = 0; j < n->nin; j++)
         if (grad_slot(n, j) && a->act[n->in[j]]) a->act[i] = (unsigned char)fl;
@@ -179,7 +179,7 @@ static int set_outputs(Ad *a, const int *wrt_args, int nwrt, int wrt_params) {
       used = 1;
       if (a->grad[i] >= 0) g = g < 0 ? a->grad[i] : ad_bin(&c, OP_ADD, g, a->grad[i]);
     }
-    if (!used || !dtype_is_float(pd->type.dtype)) continue;
+    if (!used || !dtype_is_float(pd->type.dtype) || ir_param_copy_source(m, p) >= 0) continue;   /* frozen copies: no gradient */
     vals[k] = g >= 0 ? g : zeros(&c, &pd->type);
     names[k++] = arena_printf(m->arena, "grad:%s", pd->name);
   }

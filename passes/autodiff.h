@@ -5,7 +5,8 @@
  *   the gradient of the scalar output f->outs[loss_out] with respect to each argument listed in
  *   wrt_args (named "grad:<arg name>", same type as the argument), then
  *   if wrt_params, the gradient with respect to every floating module parameter that f reads, in
- *   module parameter order (named "grad:<param name>", same type as the parameter).
+ *   module parameter order (named "grad:<param name>", same type as the parameter); frozen copies
+ *   (ir_param_copy_source >= 0) are constants: no gradient flows into or through them.
  * The gradient graph is made only of ops from ir/ops.def (built with ir_emit), so every backend that
  * runs the forward ops runs it. Gradients are computed in the dtype of the value they belong to.
  *

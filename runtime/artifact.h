@@ -26,8 +26,9 @@ enum { ART_SEC_IR = 1, ART_SEC_META = 2 };
 
 uint32_t crc32_update(uint32_t crc, const void *data, size_t len);  /* crc32_update(0, ...) starts */
 
-/* Adds what dlmrun needs to a compiled module: "loss.grad" (ad_grad of the scalar `loss` output
- * over every parameter) when the module exports `loss`, then reruns the pass pipeline.
+/* Adds what dlmrun needs to a compiled module: "<f>.grad" (ad_grad of f's first output, a scalar,
+ * over every trained parameter) for `loss` and every function whose name ends in "_loss" (e.g.
+ * `distill_loss`), then reruns the pass pipeline.
  * 1, or 0 with *e set. */
 int artifact_prepare(Module *m, DlmErr *e);
 

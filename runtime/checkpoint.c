@@ -55,6 +55,7 @@ int ckpt_save(const char *dir, const Module *m, const TrainState *s, const CkptM
   int ok = all.names && all.tensors;
   for (int g = 0; ok && g < 4; g++)
     for (int i = 0; ok && i < src[g]->n; i++) {
+      if (ir_param_copy_source(m, ir_param_find(m, src[g]->names[i])) >= 0) continue;   /* frozen copies are not stored */
       size_t len = strlen(groups[g]) + strlen(src[g]->names[i]) + 1;
       char *name = malloc(len);
       if (!name) { ok = 0; break; }
@@ -112,7 +113,8 @@ int ckpt_load(const char *path, const Module *m, TrainState *s, CkptMeta *cm, Dl
     for (int i = 0; ok && i < m->nparams; i++) {
       const ParamDecl *p = &m->params[i];
       snprintf(name, sizeof name, "%s%s", groups[g], p->name);
-      Tensor *t = st_find(f, name) >= 0 ? st_tensor(f, name, e) : NULL;
+      int src = ir_param_copy_source(m, i);
+      Tensor *t = src >= 0 ? tensor_clone((*dst[g])->tensors[src]) : st_find(f, name) >= 0 ? st_tensor(f, name, e) : NULL;
       if (!t) {
         if (!e->set) err_set(e, noloc, "%s: missing tensor '%s'", file, name);
         ok = 0;

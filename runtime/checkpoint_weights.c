@@ -56,6 +56,12 @@ ParamStore *ckpt_load_weights(const Module *m, const char *path, int use_ema, in
   for (int i = 0; ok && i < m->nparams; i++) {
     const ParamDecl *p = &m->params[i];
     snprintf(name, sizeof name, "%s%s", prefix, p->name);
+    int src = ir_param_copy_source(m, i);
+    if (src >= 0) {   /* a frozen copy: its source's values (sources come first) */
+      Tensor *c = tensor_clone(ps->tensors[src]);
+      if (!c || !pstore_put(ps, p->name, c)) { tensor_free(c); err_set(e, noloc, "out of memory"); ok = 0; }
+      continue;
+    }
     int k = st_find(f, name);
     if (k < 0) { err_set(e, noloc, "%s: missing tensor '%s' (parameter %s)", file, name, type_str(m, &p->type, a, sizeof a)); ok = 0; break; }
     DType dt; int rank; int64_t shape[DLM_MAX_RANK], want[DLM_MAX_RANK];

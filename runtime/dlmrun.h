@@ -14,6 +14,7 @@ int dlmrun_call(const char *artifact, int argc, char **argv);    /* runtime/call
 int dlmrun_train(const char *artifact, int argc, char **argv);   /* runtime/train.c */
 int dlmrun_eval(const char *artifact, int argc, char **argv);    /* runtime/eval.c */
 int dlmrun_sample(const char *artifact, int argc, char **argv);  /* runtime/sample.c */
+int dlmrun_distill(const char *artifact, int argc, char **argv); /* runtime/distill.c */
 
 /* ================================================================ runtime/rt_common.c */
 /* artifact_read, printing "dlmrun: <message>" on failure. */

@@ -1,5 +1,5 @@
 /* dlmrun_main.c — the `dlmrun` command: dispatches `dlmrun ART.dlmc SUBCOMMAND ...` to the
- * subcommands in runtime/ (train.c, eval.c, sample.c, call.c). Exit status: 0 ok, 1 failure,
+ * subcommands in runtime/ (train.c, eval.c, sample.c, distill.c, call.c). Exit status: 0 ok, 1 failure,
  * 2 usage. */
 #include "dlmrun.h"
 #include <string.h>
@@ -21,10 +21,11 @@ static const char usage_text[] =
   "      exactly; its other options default to the checkpoint's and must agree with it. --stop-after K\n"
   "      ends the run after step K with a checkpoint, as an interruption would (the schedule still\n"
   "      spans --steps).\n"
-  "  eval   --ckpt CKPT --data FILE [--tokenizer ...] [--batch B] [--batches N] [--json] [--allow-extra]\n"
+  "  eval   --ckpt CKPT --data FILE [--tokenizer ...] [--batch B] [--batches N] [--all] [--json] [--allow-extra]\n"
   "         [--backend ...]\n"
   "      NELBO (nats/token) of `loss` over the held-out last 10% of FILE with fixed seeds, EMA weights,\n"
-  "      and the perplexity bound exp(NELBO).\n"
+  "      and the perplexity bound exp(NELBO). --all scores every whole seq_len window of FILE instead\n"
+  "      (e.g. samples under an autoregressive model: its perplexity).\n"
   "  sample --ckpt CKPT [--steps T] [--n N] [--seed S] [--top-p P] [--len L] [--set KNOB=VALUE]\n"
   "         [--sampler NAME] [--no-memo] [--no-cache] [--tokenizer ...] [--json] [--allow-extra] [--backend ...]\n"
   "      Runs the sampler (default `ancestral`) with EMA weights and prints the decoded text (--json adds\n"
@@ -34,6 +35,13 @@ static const char usage_text[] =
   "      shortest long enough output (MDLM: semi_ar). Memo calls (the network when no token changed)\n"
   "      are reused unless --no-memo; the network evaluations (nfe) and steps/s go to stderr.\n"
   "      Loops with a KV-cache plan (cache(exact) in the DSL) use it unless --no-cache.\n"
+  "  distill --ckpt CKPT --rounds R --steps-per-round N --out DIR [--loss distill_loss] [--data FILE]\n"
+  "         [--batch B] [--lr 6e-5] [--warmup W] [--clip 1.0] [--ema 0.999] [--weight-decay 0] [--seed 0]\n"
+  "         [--log-every 10] [--tokenizer ...] [--allow-extra] [--backend ...]\n"
+  "      Self-distillation (Duo's DCD, MDLM's SDTT): the student starts from CKPT's raw weights; each round\n"
+  "      first refreshes the model's frozen parameter copies (the teacher) from the student, then runs N\n"
+  "      AdamW steps of distill_loss(x0, seed, step, round). Data, tokenizer and batch default to CKPT's.\n"
+  "      Writes DIR/checkpoint.safetensors after every round (sample/eval read it) and DIR/metrics.jsonl.\n"
   "  call FUNCTION --ckpt CKPT --in NAME=FILE.npy ... --out NAME=FILE.npy ... [--allow-extra] [--backend ...]\n"
   "      Runs any function of the artifact; outputs are named by name or position (0, 1, ...).\n"
   "\n"
@@ -54,6 +62,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "eval")) return dlmrun_eval(argv[1], argc - 3, argv + 3);
   if (!strcmp(cmd, "sample")) return dlmrun_sample(argv[1], argc - 3, argv + 3);
   if (!strcmp(cmd, "call")) return dlmrun_call(argv[1], argc - 3, argv + 3);
-  fprintf(stderr, "dlmrun: unknown command '%s' (train, eval, sample, call; try dlmrun --help)\n", cmd);
+  if (!strcmp(cmd, "distill")) return dlmrun_distill(argv[1], argc - 3, argv + 3);
+  fprintf(stderr, "dlmrun: unknown command '%s' (train, eval, sample, distill, call; try dlmrun --help)\n", cmd);
   return 2;
 }

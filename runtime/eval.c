@@ -1,8 +1,10 @@
 /* eval.c — `dlmrun ART eval --ckpt CKPT --data FILE ...`: the NELBO in nats per token, the mean of
  * the artifact's `loss` over the held-out last 10% of the tokenized file (whole seq_len windows in
  * order, batches of --batch windows, the random streams of batch k fixed as seed EVAL_SEED, step k)
- * with the checkpoint's EMA weights; the perplexity bound is exp(NELBO). */
+ * with the checkpoint's EMA weights; the perplexity bound is exp(NELBO). --all scores every whole
+ * window of the file instead (e.g. generated samples under an autoregressive model). */
 #include "dlmrun.h"
+#include "fileio.h"
 #include "safetensors.h"
 #include "train.h"
 #include <math.h>
@@ -14,8 +16,35 @@
 typedef struct {
   const char *ckpt, *data, *tok, *tokdir, *backend;
   int64_t batches, batch;
-  int json, allow_extra;
+  int json, allow_extra, all;
 } EvalArgs;
+
+/* Every whole seq_len window of the file, as the "held-out" part of d (--all). */
+static int load_all_windows(const char *path, Tokenizer *tok, int64_t seq_len, int64_t vocab, TokData *d, DlmErr *e) {
+  static const SrcLoc noloc = {0, 0, 0};
+  memset(d, 0, sizeof *d);
+  size_t len;
+  char *text = file_read_all(path, (size_t)1 << 32, &len, e);
+  if (!text) return 0;
+  TokIds ids = {0};
+  int ok = tok_encode(tok, text, len, &ids, e) == 0;
+  free(text);
+  for (size_t i = 0; ok && i < ids.n; i++)
+    if (ids.ids[i] < 0 || ids.ids[i] >= vocab) {
+      err_set(e, noloc, "%s: token %zu has id %d, outside the model's vocabulary of %lld", path, i, ids.ids[i], (long long)vocab);
+      ok = 0;
+    }
+  if (ok && (int64_t)ids.n < seq_len) {
+    err_set(e, noloc, "%s: %zu tokens are fewer than one window of %lld", path, ids.n, (long long)seq_len);
+    ok = 0;
+  }
+  if (!ok) { tokids_free(&ids); return 0; }
+  d->ids = ids.ids;
+  d->n = (int64_t)ids.n;
+  d->seq_len = seq_len;
+  d->heldout_windows = d->n / seq_len;
+  return 1;
+}
 
 /* Tokenizer and batch size recorded by a dlmrun checkpoint, where the flags leave them open. */
 static void ckpt_defaults(EvalArgs *a, char **owned) {
@@ -52,7 +81,8 @@ static int eval_run(const char *artifact, EvalArgs *a) {
     goto done;
   }
   if (!(ps = ckpt_load_weights(m, a->ckpt, 1, a->allow_extra, stderr, &e)) || !(tok = tok_open(a->tok, a->tokdir, &e)) ||
-      !data_load(a->data, tok, x0->type.dims[1].k, strtoll(vs, NULL, 10), &d, &e) || !(bs = be->open(m, &e))) {
+      !(a->all ? load_all_windows : data_load)(a->data, tok, x0->type.dims[1].k, strtoll(vs, NULL, 10), &d, &e) ||
+      !(bs = be->open(m, &e))) {
     fprintf(stderr, "dlmrun eval: %s\n", e.msg);
     goto done;
   }
@@ -80,11 +110,11 @@ static int eval_run(const char *artifact, EvalArgs *a) {
   }
   double nelbo = sum / tokens;
   if (a->json)
-    printf("{\"nelbo\": %.9g, \"ppl_bound\": %.9g, \"bits_per_token\": %.9g, \"tokens\": %.0f, \"batches\": %lld, \"backend\": \"%s\"}\n",
-           nelbo, exp(nelbo), nelbo / log(2.0), tokens, (long long)nb, be->name);
+    printf("{\"nelbo\": %.9g, \"ppl_bound\": %.9g, \"bits_per_token\": %.9g, \"tokens\": %.0f, \"batches\": %lld, \"windows\": \"%s\", \"backend\": \"%s\"}\n",
+           nelbo, exp(nelbo), nelbo / log(2.0), tokens, (long long)nb, a->all ? "all" : "held-out", be->name);
   else
-    printf("NELBO %.4f nats/token, perplexity bound %.3f (%.0f held-out tokens in %lld batches, %s backend)\n", nelbo,
-           exp(nelbo), tokens, (long long)nb, be->name);
+    printf("NELBO %.4f nats/token, perplexity bound %.3f (%.0f %stokens in %lld batches, %s backend)\n", nelbo,
+           exp(nelbo), tokens, a->all ? "" : "held-out ", (long long)nb, be->name);
   status = 0;
 done:
   if (bs) be->close(bs);
@@ -101,6 +131,7 @@ int dlmrun_eval(const char *artifact, int argc, char **argv) {
     const char *f = argv[i], *v;
     if (!strcmp(f, "--json")) { a.json = 1; continue; }
     if (!strcmp(f, "--allow-extra")) { a.allow_extra = 1; continue; }
+    if (!strcmp(f, "--all")) { a.all = 1; continue; }
     if (!(v = rt_value(argc, argv, &i))) return 2;
     if (!strcmp(f, "--ckpt")) a.ckpt = v;
     else if (!strcmp(f, "--data")) a.data = v;
