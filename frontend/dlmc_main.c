@@ -215,8 +215,11 @@ static void summary(const Module *m, const Options *o, const int64_t *symval) {
   for (int i = 0; i < m->nfuncs; i++) printf("%s%s", i ? ", " : " (", m->funcs[i]->name);
   printf("%s, %d schedule%s", m->nfuncs ? ")" : "", m->nscheds, m->nscheds == 1 ? "" : "s");
   for (int i = 0; i < m->nscheds; i++) printf("%s%s", i ? ", " : " (", m->scheds[i]->name);
+  int copies = 0;
+  for (int i = 0; i < m->nparams; i++) copies += ir_param_copy_source(m, i) >= 0;
   printf("%s, %s parameters in %d tensors, ", m->nscheds ? ")" : "", stats_commas(stats_param_count(m), b, sizeof b),
-         m->nparams);
+         m->nparams - copies);
+  if (copies) printf("%d frozen cop%s, ", copies, copies == 1 ? "y" : "ies");
   printf("%s ops after the passes", stats_commas(ops, b, sizeof b));
   const char *sep = "; FLOPs per token: ";
   for (int i = 0; i < m->nfuncs; i++) {

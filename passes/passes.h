@@ -83,7 +83,7 @@ typedef struct {
 /* Symbol values by module symbol index; symbols not set are 1. */
 void stats_func(const Module *m, const Func *f, const int64_t *symval, FuncStats *out);
 double stats_node_flops(const Module *m, const Func *f, const Node *n, const int64_t *symval);
-int64_t stats_param_count(const Module *m);   /* total elements of all parameters */
+int64_t stats_param_count(const Module *m);   /* total elements of all parameters except frozen copies */
 /* Prints n with thousands separators (169,627,218) into buf. */
 char *stats_commas(int64_t n, char *buf, size_t len);
 /* The --stats report: per function ops by name, kernels, FLOPs per token; then parameters. */

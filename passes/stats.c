@@ -85,7 +85,7 @@ int64_t stats_param_count(const Module *m) {
   int64_t total = 0;
   for (int i = 0; i < m->nparams; i++) {
     int64_t n;
-    if (type_numel_const(&m->params[i].type, &n)) total += n;
+    if (ir_param_copy_source(m, i) < 0 && type_numel_const(&m->params[i].type, &n)) total += n;
   }
   return total;
 }

@@ -15,7 +15,7 @@ static int64_t total_params(const Module *m) {
   for (int i = 0; i < m->nparams; i++) {
     int64_t n = 0;
     CHECK(type_numel_const(&m->params[i].type, &n));
-    total += n;
+    if (ir_param_copy_source(m, i) < 0) total += n;   /* Duo's DCD teacher is a frozen copy, not a parameter of its own */
   }
   return total;
 }
