@@ -6,7 +6,8 @@
 # exactly 4 (r+1)^2 (4, 16, 36) and the gradient norm 4 (r+1) (the student's gradient alone: the
 # teacher gets none); inside a round the student moves, so the loss differs. The checkpoint stores no
 # teacher tensor, and the gradient function has no teacher output. DSL misuse of frozen_copy is a
-# compile error. AR: train 2 steps, eval --all counts every window.
+# compile error. AR: train 2 steps, eval --all counts every window, the left-to-right sampler runs
+# seq_len network evaluations.
 # Env: DLMC, BUILD_DIR, SRC_DIR.
 NEED_BUILD_DIR=1
 . "$(dirname "$0")/lib/common.sh"
@@ -88,6 +89,9 @@ has "$tmp/out" '"tokens": 1200,'
 has "$tmp/out" '"windows": "all"'
 expect 0 "$DLMRUN" "$tmp/ar.dlmc" eval --backend interp --ckpt "$tmp/ar" --data "$tmp/text.txt" --json
 has "$tmp/out" '"tokens": 120,'
+expect 0 "$DLMRUN" "$tmp/ar.dlmc" sample --backend interp --ckpt "$tmp/ar" --n 2 --json --top-p 0.9
+has "$tmp/out" '"nfe": 8,'
+[ "$(grep -o '"ids": \[[^]]*\]' "$tmp/out" | head -1 | tr -cd ',' | wc -c)" -eq 7 ] || fail "AR sample: not 8 ids: $(head -c 300 "$tmp/out")"
 head -c 5 "$tmp/text.txt" >"$tmp/short.txt"
 expect 1 "$DLMRUN" "$tmp/ar.dlmc" eval --backend interp --ckpt "$tmp/ar" --data "$tmp/short.txt" --all
 has "$tmp/err" "fewer than one window of 8"

@@ -3,8 +3,8 @@
  * float64:
  *   causality: changing token k changes no logit row <= k (row l predicts x[l] from BOS, x[0..l-1])
  *   and does change row k + 1;
- *   loss = the mean over all B * seq_len tokens of -log softmax(logits)[x], recomputed here in C from
- *   the logits;
+ *   the BOS column of the logits is -1e9; loss = the mean over all B * seq_len tokens of
+ *   -log softmax(logits)[x] over the vocabulary, recomputed here in C from the logits;
  *   the gradient of loss against finite differences on a sample of every parameter. */
 #include "check.h"
 #include "frontend.h"
@@ -12,7 +12,7 @@
 #include <math.h>
 
 #define T(...) ((int64_t[]){__VA_ARGS__})
-enum { NB = 2, L = 6, K = 5 };
+enum { NB = 2, L = 6, K = 5, W = K + 1 };   /* logits have a BOS column (id K) */
 
 static const DslDefine tiny[] = {{"vocab", "5"}, {"seq_len", "6"}, {"layers", "1"},
                                  {"dim", "8"}, {"heads", "2"}, {"cond_dim", "4"}};
@@ -47,8 +47,8 @@ static Tensor *run_logits(const Module *m, const ParamStore *ps, const int32_t *
 static double row_diff(const Tensor *a, const Tensor *b, int l) {
   double d = 0;
   for (int r = 0; r < NB; r++)
-    for (int v = 0; v < K; v++) {
-      int64_t i = ((int64_t)r * L + l) * K + v;
+    for (int v = 0; v < W; v++) {
+      int64_t i = ((int64_t)r * L + l) * W + v;
       d = fmax(d, fabs(tensor_get(a, i) - tensor_get(b, i)));
     }
   return d;
@@ -84,9 +84,10 @@ int main(void) {
     double nll = 0;
     for (int t = 0; t < NB * L; t++) {
       double mx = -INFINITY, z = 0;
-      for (int v = 0; v < K; v++) mx = fmax(mx, tensor_get(lg, (int64_t)t * K + v));
-      for (int v = 0; v < K; v++) z += exp(tensor_get(lg, (int64_t)t * K + v) - mx);
-      nll -= tensor_get(lg, (int64_t)t * K + x[t]) - mx - log(z);
+      CHECK(tensor_get(lg, (int64_t)t * W + K) == -1e9);
+      for (int v = 0; v < K; v++) mx = fmax(mx, tensor_get(lg, (int64_t)t * W + v));
+      for (int v = 0; v < K; v++) z += exp(tensor_get(lg, (int64_t)t * W + v) - mx);
+      nll -= tensor_get(lg, (int64_t)t * W + x[t]) - mx - log(z);
     }
     CHECK_NEAR(tensor_get(loss, 0), nll / (NB * L), 1e-12);
     fd_check_some("ar loss", m, f, args, NULL, 0, ps, 1, 8);

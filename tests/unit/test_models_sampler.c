@@ -133,11 +133,18 @@ static void check_duo(void) {
   Tensor *z = tensor_new(DT_I32, 2, (int64_t[]){NB, NL});
   for (int64_t j = 0; j < z->numel; j++) tensor_set(z, j, (double)((j * 37) % VOCAB));
   Tensor *steps = scalar_i64(STEPS), *iv = scalar_i64(1), *seed = scalar_i64(5);
-  const char *names[] = {"steps", "i", "z", "seed"};
-  Tensor *vals[] = {steps, iv, z, seed};
-  Tensor *nz = run_segment(m, "ancestral.1", names, vals, 4, "z");
+  double dt = (1 - 1e-5) / STEPS, t = 1 - dt, s = t - dt;
+  Tensor *tv = tensor_new(DT_F64, 0, NULL), *dtv = tensor_new(DT_F64, 0, NULL);
+  tensor_set(tv, 0, t);
+  tensor_set(dtv, 0, dt);
+  /* ancestral.1: x_theta at t (the network); ancestral.3: the posterior update to s = t - dt */
+  const char *pnames[] = {"steps", "i", "z"};
+  Tensor *pvals[] = {steps, iv, z};
+  Tensor *p = run_segment(m, "ancestral.1", pnames, pvals, 3, "p");
+  const char *names[] = {"z", "p", "t", "dt", "seed", "i"};
+  Tensor *vals[] = {z, p, tv, dtv, seed, iv};
+  Tensor *nz = p ? run_segment(m, "ancestral.3", names, vals, 6, "z") : NULL;
   if (nz) {
-    double dt = (1 - 1e-5) / STEPS, t = 1 - dt, s = t - dt;
     double at = 1 - (1 - 1e-3) * t, as = 1 - (1 - 1e-3) * s, ats = at / as;
     double keep = ats + ((as - at) + (1 - ats) * (1 - as)) / VOCAB;
     int kept = 0, bad = 0;
@@ -151,9 +158,11 @@ static void check_duo(void) {
     /* the final ancestral noise removal (alpha_s = 1) at t0 = 1e-5 keeps a token with probability
      * alpha_t0 + (1 - alpha_t0)/K > 0.99998 under a uniform x_theta */
     Tensor *greedy = scalar_i64(0);
-    const char *fnames[] = {"z", "seed", "steps", "greedy_tail"};
-    Tensor *fvals[] = {nz, seed, steps, greedy};
-    Tensor *fz = run_segment(m, "ancestral.2", fnames, fvals, 4, "$result0");
+    const char *p0names[] = {"z"};
+    Tensor *p0 = run_segment(m, "ancestral.4", p0names, &nz, 1, "p0");
+    const char *fnames[] = {"z", "seed", "steps", "greedy_tail", "p0"};
+    Tensor *fvals[] = {nz, seed, steps, greedy, p0};
+    Tensor *fz = p0 ? run_segment(m, "ancestral.6", fnames, fvals, 5, "$result0") : NULL;
     if (fz) {
       int same = 0;
       for (int64_t j = 0; j < fz->numel; j++) same += tensor_get(fz, j) == tensor_get(nz, j);
@@ -162,7 +171,7 @@ static void check_duo(void) {
     }
     /* Greedy-Tail: argmax of the logits; with a zero output layer every logit ties, the first wins */
     tensor_set(greedy, 0, 1);
-    fz = run_segment(m, "ancestral.2", fnames, fvals, 4, "$result0");
+    fz = p0 ? run_segment(m, "ancestral.6", fnames, fvals, 5, "$result0") : NULL;
     if (fz) {
       int zeros = 0;
       for (int64_t j = 0; j < fz->numel; j++) zeros += tensor_get(fz, j) == 0;
@@ -170,8 +179,12 @@ static void check_duo(void) {
       tensor_free(fz);
     }
     tensor_free(greedy);
+    tensor_free(p0);
     tensor_free(nz);
   }
+  tensor_free(p);
+  tensor_free(tv);
+  tensor_free(dtv);
   tensor_free(steps);
   tensor_free(iv);
   tensor_free(seed);
