@@ -1,7 +1,8 @@
 /* cuda_emit.c — the CUDA code generator's driver: liveness (nodes no output depends on are
- * skipped), inline constants, the kernel framing (signature, pointer declarations, grid-stride or
- * per-block loops, the failure flag) and the launch plan; the per-op kernels are in cuda_emit_ops.c.
- * Buffers are not allocated here: the backend plans one device allocation per function. */
+ * skipped), inline constants, the fusion decision (which nodes are computed inside their readers'
+ * kernels), the kernel framing (signature, pointer declarations, grid-stride or per-block loops, the
+ * failure flag) and the launch plan; the per-op kernels are in cuda_emit_ops.c. Buffers are not
+ * allocated here: the backend plans one device allocation per function. */
 #include "cuda_emit_internal.h"
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,12 @@ static int add_launch(Cx *c, CudaLaunch l) {
 
 static void declare_ptr(Cx *c, int id) {
   const Node *n = &c->em.f->nodes[id];
+  if (c->decl[id] == c->stamp) return;
+  c->decl[id] = c->stamp;
+  if (c->fused[id]) { /* its readers compute it: declare the buffers it reads */
+    for (int j = 0; j < n->nin; j++) declare_ptr(c, n->in[j]);
+    return;
+  }
   if (c->em.inl[id]) return;
   const char *ct = cpu_ctype(n->type.dtype);
   sb_printf(c->em.b, "  %s *v%d = (%s *)V[%d];\n  (void)v%d;\n", ct, id, ct, id, id);
@@ -34,21 +41,25 @@ void cx_begin(Cx *c, int id, CudaLaunchKind kind, int nd, const Dim *dims) {
   l.node = id;
   l.kind = kind;
   l.ndims = nd;
+  l.opnd[0] = l.opnd[1] = -1;
   for (int d = 0; d < nd; d++) l.dims[d] = dims[d];
   snprintf(l.name, sizeof l.name, "k%d_%d", id, c->seq++);
   l.src_off = c->em.b->n;
   add_launch(c, l);
   c->u->nkernels++;
+  c->tmp = 0;
+  c->stamp++;
   Sb *b = c->em.b;
   sb_printf(b, "extern \"C\" __global__ void %s(DlmS Sv, void *const *V, int *bad) {\n", l.name);
   sb_printf(b, "  const int64_t *S = Sv.s;\n  (void)S;\n  int bad_ = 0;\n");
   if (n->op == OP_SORT_DESC || n->op == OP_MATMUL) sb_printf(b, "  void *w_ = V[%d];\n", f->nnodes + id);
-  declare_ptr(c, id);
-  for (int j = 0; j < n->nin; j++) {
-    int dup = 0;
-    for (int i = 0; i < j; i++) dup |= n->in[i] == n->in[j];
-    if (!dup && n->in[j] != id) declare_ptr(c, n->in[j]);
+  c->decl[id] = c->stamp;
+  if (!c->em.inl[id]) {
+    const char *ct = cpu_ctype(n->type.dtype);
+    sb_printf(b, "  %s *v%d = (%s *)V[%d];\n  (void)v%d;\n", ct, id, ct, id, id);
   }
+  for (int j = 0; j < n->nin; j++) declare_ptr(c, n->in[j]);
+  for (int r = c->next[id]; r >= 0 && f->nodes[r].op != OP_MATMUL; r = c->next[r]) declare_ptr(c, r); /* a sink's chain */
   char units[CPU_EXPR] = "1";
   if (nd) {
     Type t;
@@ -73,41 +84,124 @@ int cx_gemm(Cx *c, int id) {
   memset(&l, 0, sizeof l);
   l.node = id;
   l.kind = CL_GEMM;
+  l.opnd[0] = l.opnd[1] = -1;
   return add_launch(c, l);
 }
 
-/* Mark the elementwise producers computed inside their consumer (see cuda_emit.h); needbuf marks
- * outputs and the operands of ops that need buffers. */
-static void decide_fusion(const Func *f, CudaUnit *u, const char *needbuf, char *fused) {
-  int nn = f->nnodes;
-  int *uses = calloc((size_t)(nn ? nn : 1), sizeof *uses), *size = malloc((size_t)(nn ? nn : 1) * sizeof *size);
-  if (!uses || !size) { free(uses); free(size); return; }  /* no fusion then */
-  for (int id = 0; id < nn; id++) {
-    size[id] = 1;
+/* Mark the nodes computed inside their readers' kernels (see cuda_emit.h); keep marks outputs and
+ * inputs of readers that need a buffer. Readers decide first
+ * (from the last node back), so a node read by a reshape is fused only if the reshape is; then, forward,
+ * cost[id] counts the node evaluations one read of id inlines, and a candidate whose cost passes
+ * the bound gets a buffer (a reshape never: it costs nothing and aliases otherwise). */
+static int decide_fusion(const Func *f, CudaUnit *u, const char *keep, char *fused) {
+  int nn = f->nnodes, sz = nn ? nn : 1;
+  int *uses = calloc((size_t)sz, sizeof *uses), *cost = calloc((size_t)sz, sizeof *cost), *first = calloc((size_t)sz + 1, sizeof *first);
+  int *rd = NULL;
+  char *cand = calloc((size_t)sz, 1);
+  int ok = uses && cost && first && cand;
+  int nedges = 0;
+  for (int id = 0; ok && id < nn; id++)
     if (u->live[id])
-      for (int j = 0; j < f->nodes[id].nin; j++) uses[f->nodes[id].in[j]]++;
-  }
-  for (int id = 0; id < nn; id++) {
-    const Node *n = &f->nodes[id];
-    if (!u->live[id] || u->inl[id] || !cuda_is_map(f, id, 0)) continue;
-    for (int j = 0; j < n->nin; j++) {
-      int p = n->in[j];
-      const Type *pt = &f->nodes[p].type;
-      int same = pt->rank == n->type.rank;
-      for (int d = 0; same && d < pt->rank; d++) same = dim_eq(pt->dims[d], n->type.dims[d]);
-      if (!same || fused[p] || u->inl[p] || needbuf[p] || uses[p] != 1 || size[id] + size[p] > CUDA_FUSE_MAX || !cuda_is_map(f, p, 1))
-        continue;
-      fused[p] = 1;
-      u->inl[p] = 1;
-      size[id] += size[p];
-      u->nfused++;
-      double el = 1;
-      for (int d = 0; d < pt->rank; d++) el *= (double)pt->dims[d].k;
-      u->fused_bytes += el * (double)dtype_size(pt->dtype == DT_F64 || pt->dtype == DT_I64 ? DT_I64 : pt->dtype == DT_BOOL ? DT_BOOL : DT_F32);
+      for (int j = 0; j < f->nodes[id].nin; j++) { uses[f->nodes[id].in[j]]++; nedges++; }
+  if (ok) rd = malloc((size_t)(nedges ? nedges : 1) * 2 * sizeof *rd);
+  ok = ok && rd;
+  /* readers of each node as (reader, input position) pairs, grouped by node */
+  for (int id = 0; ok && id < nn; id++) first[id + 1] = first[id] + (u->live[id] ? uses[id] : 0);
+  int *fill = ok ? calloc((size_t)sz, sizeof *fill) : NULL;
+  ok = ok && fill;
+  for (int id = 0; ok && id < nn; id++)
+    if (u->live[id])
+      for (int j = 0; j < f->nodes[id].nin; j++) {
+        int p = f->nodes[id].in[j], at = first[p] + fill[p]++;
+        rd[2 * at] = id;
+        rd[2 * at + 1] = j;
+      }
+  for (int id = nn - 1; ok && id >= 0; id--) {
+    if (!u->live[id] || u->inl[id] || keep[id] || uses[id] < 1 || uses[id] > CUDA_FUSE_USES || !cuda_exprable(f, id)) continue;
+    int all = 1;
+    for (int k = first[id]; all && k < first[id + 1]; k++) {
+      int r = rd[2 * k];
+      all = f->nodes[r].op == OP_RESHAPE ? cand[r] : cuda_accepts(f, r, rd[2 * k + 1]);
     }
+    cand[id] = (char)all;
+  }
+  for (int id = 0; ok && id < nn; id++) {
+    const Node *n = &f->nodes[id];
+    if (!u->live[id]) continue;
+    int c = n->op == OP_RESHAPE ? 0 : 1;
+    for (int j = 0; j < n->nin; j++) c += fused[n->in[j]] ? cost[n->in[j]] : 0;
+    cost[id] = c;
+    if (!cand[id] || (n->op != OP_RESHAPE && c > (uses[id] == 1 ? CUDA_FUSE_MAX : CUDA_FUSE_SHARED_MAX))) continue;
+    fused[id] = 1;
+    u->inl[id] = 1;
+    if (n->op == OP_RESHAPE) continue;
+    u->nfused++;
+    double el = 1;
+    for (int d = 0; d < n->type.rank; d++) el *= (double)n->type.dims[d].k;
+    DType dt = n->type.dtype;
+    u->fused_bytes += el * (double)(dt == DT_F64 || dt == DT_I64 ? 8 : dt == DT_BOOL ? 1 : 4);
   }
   free(uses);
-  free(size);
+  free(cost);
+  free(first);
+  free(rd);
+  free(cand);
+  free(fill);
+  return ok;
+}
+
+static int is_float_matmul(const Node *n) { return n->op == OP_MATMUL && cpu_is_floatish(n->type.dtype); }
+
+/* Sinks: a layer_norm / softmax / log_softmax / attention node R with one reader, followed by a
+ * chain of single-reader nodes (maps of the chain value's shape, transposes, reshapes; no outputs)
+ * that ends as an operand of a float matmul M: R's kernel computes the chain and writes M's
+ * operand, so neither R nor the chain has a buffer and M has no operand kernel for it. */
+static int decide_sinks(const Func *f, CudaUnit *u, const char *keep, char *fused, int *next, char *opnd_sunk) {
+  int nn = f->nnodes, sz = nn ? nn : 1;
+  int *uses = calloc((size_t)sz, sizeof *uses), *reader = malloc((size_t)sz * sizeof *reader);
+  if (!uses || !reader) { free(uses); free(reader); return 0; }
+  for (int id = 0; id < nn; id++) {
+    next[id] = -1;
+    if (u->live[id])
+      for (int j = 0; j < f->nodes[id].nin; j++) { uses[f->nodes[id].in[j]]++; reader[f->nodes[id].in[j]] = id; }
+  }
+  for (int id = 0; id < nn; id++) {
+    OpKind op = f->nodes[id].op;
+    if (!u->live[id] || u->inl[id] || keep[id] || (op != OP_LAYER_NORM && op != OP_SOFTMAX && op != OP_LOG_SOFTMAX && op != OP_ATTENTION))
+      continue;
+    if (f->nodes[id].type.dtype != DT_F32) continue;
+    int chain[CUDA_FUSE_MAX], n = 0, cur = id, m = -1;
+    while (n < CUDA_FUSE_MAX && uses[cur] == 1 && !(cur != id && keep[cur])) {
+      int r = reader[cur];
+      const Node *rn = &f->nodes[r];
+      if (is_float_matmul(rn) && rn->in[0] != rn->in[1] && rn->type.dtype == DT_F32) { m = r; break; }
+      int ok = rn->op == OP_RESHAPE || rn->op == OP_TRANSPOSE;
+      if (!ok && cuda_is_map(f, r, 1) && rn->type.dtype == DT_F32) {
+        const Type *a = &f->nodes[cur].type, *b = &rn->type;
+        ok = a->rank == b->rank;
+        for (int d = 0; ok && d < a->rank; d++) ok = dim_eq(a->dims[d], b->dims[d]);
+      }
+      if (!ok) break;
+      chain[n++] = r;
+      cur = r;
+    }
+    if (m < 0) continue;
+    int x = f->nodes[m].in[0] == cur ? 0 : 1;
+    next[id] = n ? chain[0] : m;
+    for (int k = 0; k < n; k++) {
+      next[chain[k]] = k + 1 < n ? chain[k + 1] : m;
+      if (!fused[chain[k]] && f->nodes[chain[k]].op != OP_RESHAPE) u->nfused++;
+      fused[chain[k]] = 1;
+      u->inl[chain[k]] = 1;
+    }
+    opnd_sunk[2 * m + x] = 1;
+    u->nobuf[id] = 1;
+    u->nsinks++;
+    if (u->scratch_from[m] > id) u->scratch_from[m] = id;
+  }
+  free(uses);
+  free(reader);
+  return 1;
 }
 
 void cuda_unit_free(CudaUnit *u) {
@@ -115,17 +209,31 @@ void cuda_unit_free(CudaUnit *u) {
   free(u->launch);
   free(u->live);
   free(u->inl);
+  free(u->nobuf);
+  free(u->scratch_from);
   memset(u, 0, sizeof *u);
 }
 
 int cuda_emit_func(const Module *m, const Func *f, CudaUnit *u, DlmErr *e) {
+  const char *fz = getenv("DLM_CUDA_FUSE");
+  return cuda_emit_func_fuse(m, f, !(fz && strcmp(fz, "0") == 0), u, e);
+}
+
+int cuda_emit_func_fuse(const Module *m, const Func *f, int fuse, CudaUnit *u, DlmErr *e) {
   memset(u, 0, sizeof *u);
   int nn = f->nnodes, sz = nn ? nn : 1;
-  char *needbuf = calloc((size_t)sz, 1);
+  char *needbuf = calloc((size_t)sz, 1), *fused = calloc((size_t)sz, 1);
+  int *decl = calloc((size_t)sz, sizeof *decl), *next = malloc((size_t)sz * sizeof *next);
+  char *opnd_sunk = calloc((size_t)sz * 2, 1), (*sub)[32] = malloc((size_t)sz * sizeof *sub), *has_sub = calloc((size_t)sz, 1);
   u->live = calloc((size_t)sz, 1);
   u->inl = calloc((size_t)sz, 1);
+  u->nobuf = calloc((size_t)sz, 1);
+  u->scratch_from = malloc((size_t)sz * sizeof *u->scratch_from);
+  const char *gm = getenv("DLM_CUDA_GEMM");
+  u->gemm_f32 = gm && strcmp(gm, "f32") == 0;
   Sb b = {0};
-  int ok = needbuf && u->live && u->inl;
+  int ok = needbuf && fused && decl && next && opnd_sunk && sub && has_sub && u->live && u->inl && u->nobuf && u->scratch_from;
+  for (int id = 0; ok && id < nn; id++) { next[id] = -1; u->scratch_from[id] = id; }
   if (!ok) err_set(e, (SrcLoc){0, 0, 0}, "cuda: out of memory");
   char *live = u->live;
   for (int k = 0; ok && k < f->nout; k++) {
@@ -142,15 +250,16 @@ int cuda_emit_func(const Module *m, const Func *f, CudaUnit *u, DlmErr *e) {
         break;
       }
       live[n->in[j]] = 1;
-      if (cuda_op_needs_buffers(n->op)) needbuf[n->in[j]] = 1;
+      /* a reshape aliases its input's buffer unless both are fused (decide_fusion) */
+      if (n->op == OP_RESHAPE ? f->nodes[n->in[j]].op == OP_CONST || !fuse : !cuda_accepts(f, id, j)) needbuf[n->in[j]] = 1;
     }
   }
   for (int id = 0; ok && id < nn; id++) u->inl[id] = live[id] && f->nodes[id].op == OP_CONST && !needbuf[id];
-  char *fused = calloc((size_t)sz, 1);
-  if (ok && !fused) { err_set(e, (SrcLoc){0, 0, 0}, "cuda: out of memory"); ok = 0; }
-  const char *fz = getenv("DLM_CUDA_FUSE");
-  if (ok && !(fz && strcmp(fz, "0") == 0)) decide_fusion(f, u, needbuf, fused);
-  Cx c = {{m, f, &b, u->inl}, u, fused, 0, 0};
+  if (ok && fuse && (!decide_fusion(f, u, needbuf, fused) || !decide_sinks(f, u, needbuf, fused, next, opnd_sunk))) {
+    err_set(e, (SrcLoc){0, 0, 0}, "cuda: out of memory");
+    ok = 0;
+  }
+  Cx c = {{m, f, &b, u->inl}, u, fused, 0, 0, decl, 0, next, opnd_sunk, sub, has_sub, 0};
   if (ok) {
     sb_printf(&b, "/* Generated by dlmc (codegen/cuda_emit.c): function %s of module %s. */\n", f->name,
               m->name ? m->name : "?");
@@ -174,6 +283,11 @@ int cuda_emit_func(const Module *m, const Func *f, CudaUnit *u, DlmErr *e) {
   if (ok && (b.oom || c.oom)) { err_set(e, (SrcLoc){0, 0, 0}, "cuda: out of memory generating code"); ok = 0; }
   free(needbuf);
   free(fused);
+  free(decl);
+  free(next);
+  free(opnd_sunk);
+  free(sub);
+  free(has_sub);
   if (!ok) {
     sb_free(&b);
     cuda_unit_free(u);

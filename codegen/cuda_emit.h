@@ -18,7 +18,7 @@
 typedef enum {
   CL_THREADS,   /* one thread per unit, grid-stride; units = product of dims */
   CL_BLOCKS,    /* one block of 256 threads per unit (row kernels) */
-  CL_ATTN,      /* one block of 128 threads per unit, dynamic shared memory = 4 * shmem_dim bytes */
+  CL_ATTN,      /* one block of 128 threads per unit, dynamic shared memory of shmem_bytes */
   CL_GEMM       /* no kernel: the host calls cuBLAS for matmul node `node` */
 } CudaLaunchKind;
 
@@ -27,7 +27,11 @@ typedef struct {
   CudaLaunchKind kind;
   char name[32];                 /* kernel name (empty for CL_GEMM) */
   int ndims; Dim dims[2 * DLM_MAX_RANK]; /* units = product of dims (an empty product is 1) */
-  Dim shmem_dim;                 /* CL_ATTN: floats of dynamic shared memory */
+  size_t shmem_bytes;            /* CL_ATTN: bytes of dynamic shared memory */
+  int opnd[2];                   /* CL_GEMM: the node the gemm reads operand A / B from directly
+                                  * (a parameter: its resident bf16 copy; in fp32 mode any value
+                                  * with a buffer), or -1: the operand kernels wrote it to the
+                                  * node's scratch (A at 0, B after A, 256-byte aligned) */
   size_t src_off;                /* where the kernel's text starts in CudaUnit.src */
 } CudaLaunch;
 
@@ -36,17 +40,26 @@ typedef struct {
   CudaLaunch *launch; int nlaunch, caplaunch; /* in execution order */
   char *live;                    /* live[id]: the node is computed or read (malloc'd, nnodes) */
   char *inl;                     /* inl[id]: a constant read as a literal, no buffer (malloc'd) */
+  char *nobuf;                   /* nobuf[id]: a kernel that writes a matmul operand, not its own buffer */
+  int *scratch_from;             /* scratch_from[id]: the node whose kernel first writes id's scratch
+                                  * (id itself, or the sink that writes a matmul operand) */
   int nkernels;                  /* kernels in src */
   size_t prelude_len;            /* src starts with a header and the prelude, then the kernels */
-  int nfused;                    /* elementwise nodes computed inside their consumer's kernel */
+  int nfused;                    /* nodes computed inside their readers' kernels (reshapes not counted) */
+  int nsinks;                    /* sinks writing a matmul operand (no operand kernel, no buffer) */
   double fused_bytes;            /* bytes those nodes no longer write (symbols counted as 1) */
+  int gemm_f32;                  /* generated for $DLM_CUDA_GEMM=f32: gemm operands in fp32 */
 } CudaUnit;
 
 /* Generate the unit for f. Returns 1, or 0 with *e set naming the op (or dtype) that has no CUDA
- * kernel. Fusion (unless $DLM_CUDA_FUSE=0): an elementwise node with one use, by an elementwise
- * node of the same shape, is computed inside that node's kernel (up to 16 nodes per kernel); it
- * then has no buffer (inl is set for it). */
+ * kernel. Fusion (unless $DLM_CUDA_FUSE=0): a node that is an elementwise map or an index op
+ * (cuda_exprable), not an output, whose readers (at most CUDA_FUSE_USES) all read it through
+ * expressions (cuda_accepts), is computed inside each reader's kernel, up to a bounded expression
+ * size; it then has no buffer (inl is set for it). $DLM_CUDA_GEMM=f32 generates fp32 gemm
+ * operands. cuda_emit_func_fuse takes the fusion choice as an argument instead. */
 int cuda_emit_func(const Module *m, const Func *f, CudaUnit *u, DlmErr *e);
+int cuda_emit_func_fuse(const Module *m, const Func *f, int fuse, CudaUnit *u, DlmErr *e);
+#define CUDA_ATT_TILE 128  /* keys per tile of the attention kernel */
 void cuda_unit_free(CudaUnit *u);
 
 /* codegen/cuda_prelude.c: device helpers at the top of every unit (no system headers needed) */
@@ -55,6 +68,9 @@ extern const char cuda_prelude[];
  *   dlm_adamw(float *p, float *m, float *v, const float *g, long long n, float lr, float b1, float b2,
  *             float eps, float wd, float bc1, float bc2)   (bc = 1 - beta^t) */
 extern const char cuda_adamw_src[];
+/* A standalone unit with dlm_bf16_copy(const float *x, unsigned short *y, long long n): the bf16
+ * bits of x (the backend's resident bf16 copies of parameters) */
+extern const char cuda_bf16_copy_src[];
 
 /* codegen/cuda_nvrtc.c: compile a unit with NVRTC for sm_<arch> into a CUBIN, cached on disk by the
  * FNV-1a hash of the source and options ($DLM_CACHE_DIR etc. as for the CPU backend, under cuda/).
@@ -74,7 +90,14 @@ int cuda_compile_unit(const CudaUnit *u, int arch, void ***images, size_t **size
 /* codegen/cuda_target.c: `dlmc compile --target cuda` on a module after the pass pipeline (adds
  * loss.grad when there is a `loss`): generate every function's unit (0 with *e naming the op that
  * has no CUDA kernel); emit_dir: write DIR/FUNCTION.cu; emit_stdout: print the sources to out;
- * stats: print per function live nodes, kernels, cuBLAS gemms and launches to out. */
+ * stats: print per function live nodes, kernels, cuBLAS gemms and launches (fused and unfused),
+ * nodes fused, sinks and bytes not written, and for a DSL model the launches per layer, to out. */
 int cuda_target(Module *m, const char *emit_dir, int emit_stdout, int stats, FILE *out, DlmErr *e);
+
+/* The launches one more layer adds to a DSL model with a `layers` const (its source m->files[0]
+ * compiled again with the same consts and layers = 1, 2; fused units): forward = logits, step =
+ * loss.grad, backward = step minus loss. Returns 1, or 0 with *e set. */
+typedef struct { int forward, forward_gemms, loss, step, step_gemms, backward; } CudaBlockLaunches;
+int cuda_block_launches(const Module *m, CudaBlockLaunches *out, DlmErr *e);
 
 #endif

@@ -3,7 +3,7 @@
  * symbol-value struct, Philox4x32-10 (the definition of ir/philox.c, so rand_uniform matches the
  * interpreter bit for bit), bf16/f16 rounding as in ir/tensor.c, the interpreter's NaN rules for
  * maximum/minimum, floor division and modulo, checked float-to-integer casts, block reductions, and
- * the standalone AdamW kernel unit. */
+ * the standalone AdamW and bf16-copy kernel units. */
 #include "cuda_emit.h"
 
 const char cuda_prelude[] =
@@ -203,5 +203,15 @@ const char cuda_adamw_src[] =
 "    v[i] = vi;\n"
 "    float mh = mi / bc1, vh = vi / bc2;\n"
 "    p[i] = p[i] - lr * (mh / (sqrtf(vh) + eps) + wd * p[i]);\n"
+"  }\n"
+"}\n";
+
+const char cuda_bf16_copy_src[] =
+"/* y = the bf16 bits of x (round to nearest even, NaN kept), one thread per element */\n"
+"extern \"C\" __global__ void dlm_bf16_copy(const float *x, unsigned short *y, long long n) {\n"
+"  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {\n"
+"    unsigned int u = __float_as_uint(x[i]);\n"
+"    if ((u & 0x7fffffffu) <= 0x7f800000u) u += 0x7fffu + ((u >> 16) & 1u);\n"
+"    y[i] = (unsigned short)(u >> 16);\n"
 "  }\n"
 "}\n";

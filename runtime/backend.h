@@ -28,5 +28,7 @@ const Backend *backend_find(const char *name);
 /* runtime/backend_cuda.c: milliseconds of the last CUDA run spent uploading arguments and
  * parameters, on the device (first launch to synchronize), and downloading outputs */
 void backend_cuda_last_times(double ms[3]);  /* NULL if unknown or not built */
+/* bytes of parameters the last CUDA run uploaded (0 when every parameter was resident already) */
+double backend_cuda_last_param_bytes(void);
 
 #endif

@@ -1,6 +1,7 @@
 #!/bin/bash
 # cuda_target.sh — `dlmc compile --target cuda`: --stats lists every function of the models with
-# kernel and cuBLAS counts (loss.grad included: it is added as for the artifact), --emit cuda
+# kernel and cuBLAS counts after and before fusion (loss.grad included: it is added as for the
+# artifact) and the launches per block, --emit cuda
 # prints CUDA C and with -o DIR writes one FUNCTION.cu per function, --emit cuda without
 # --target cuda and an unknown target are usage errors. Env: DLMC (the binary), SRC_DIR.
 set -u
@@ -26,6 +27,10 @@ for m in mdlm duo; do
   for fn in logits loss loss.grad; do has "$tmp/out" "^  $fn .* kernels + .* cuBLAS gemms = .* launches (.* before fusion"; done
   # every function with a matmul has at least one gemm; a launch count is kernels + gemms
   awk '/^  .* launches \(/ { n++; if ($5 + $8 != $12) bad = 1 } END { exit bad || n == 0 }' "$tmp/out" || fail "$m: launches != kernels + gemms"
+  # fusion never adds launches: after <= before
+  awk '/^  .* launches \(/ { b = $14; sub(/\(/, "", b); if ($12 + 0 > b + 0) bad = 1 } END { exit bad }' "$tmp/out" || fail "$m: more launches after fusion than before"
+  has "$tmp/out" "nodes fused, .* sinks; .* bytes of intermediates not written"
+  has "$tmp/out" "^Launches per block (layers=2 minus layers=1): forward (logits) [0-9]* ([0-9]* cuBLAS gemms), training step (loss.grad) [0-9]* ([0-9]* gemms): backward [0-9]*"
 done
 
 expect 0 "$DLMC" compile "$SRC_DIR/models/mdlm.dsl" --target cuda --emit cuda

@@ -108,6 +108,8 @@ if stage 60 "$LOGS/stats.log" "$B/dlmc" compile models/mdlm.dsl "${DEFS[@]}" --t
     l=$(grep "^  $fn " "$LOGS/stats.log" | head -1 | sed 's/^ *//; s/  */ /g')
     row "launches of $fn (MDLM small, 12 blocks)" "${l:-missing}" "info"
   done
+  l=$(grep "^Launches per block" "$LOGS/stats.log" | head -1 | sed 's/^Launches per block //')
+  row "launches per DiT block (goal: <= 8 forward)" "${l:-missing}" "info"
 else
   row "dlmc --target cuda --stats" "$(tail_of "$LOGS/stats.log")" "FAIL"
 fi

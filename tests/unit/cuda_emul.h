@@ -1,7 +1,11 @@
 /* cuda_emul.h — runs generated CUDA units on the CPU for the tests (test_cuda_emul*.c): the unit is
- * compiled as C++ with a shim that maps the CUDA built-ins to one thread of one block (every
- * grid-stride and block-stride loop then runs sequentially, block reductions reduce over that one
- * thread), and executed by a launch-plan executor with plain-loop matrix products in double. */
+ * compiled as C++ with a shim that maps the CUDA built-ins to one block of blockDim threads (1: every
+ * grid-stride and block-stride loop runs sequentially; more: one POSIX thread per CUDA thread, with
+ * __syncthreads a barrier, __shared__ memory shared by them and atomics under a lock, so the
+ * kernels' cross-thread logic is exercised), and executed by a launch-plan executor with plain-loop
+ * matrix products in double reading the operands where the plan says: fp32 with $DLM_CUDA_GEMM=f32,
+ * else the bf16 values cuBLAS would get (operand kernels' bf16 bits, parameters rounded as the
+ * backend's resident bf16 copies), so the bf16 path's error can be measured without a GPU. */
 #ifndef DLM_CUDA_EMUL_H
 #define DLM_CUDA_EMUL_H
 #include "cuda_emit.h"
@@ -13,25 +17,45 @@
 #include <unistd.h>
 
 static const char shim[] =
-  "#include <math.h>\n#include <string.h>\n#include <stdint.h>\n"
+  "#include <math.h>\n#include <string.h>\n#include <stdint.h>\n#include <stdlib.h>\n#include <pthread.h>\n"
   "struct DlmDim3 { unsigned x; };\n"
-  "static DlmDim3 blockIdx = {0}, threadIdx = {0}, blockDim = {1}, gridDim = {1};\n"
+  "static DlmDim3 blockIdx = {0}, blockDim = {1}, gridDim = {1};\n"
+  "static thread_local DlmDim3 threadIdx = {0};\n"
+  "static pthread_barrier_t dlm_bar;\n"
+  "static pthread_mutex_t dlm_mu = PTHREAD_MUTEX_INITIALIZER;\n"
   "#define __global__\n#define __device__\n#define __forceinline__ inline\n#define __shared__ static\n"
-  "static inline void __syncthreads(void) {}\n"
+  "static inline void __syncthreads(void) { if (blockDim.x > 1) pthread_barrier_wait(&dlm_bar); }\n"
   "static inline float __int_as_float(int i) { float f; memcpy(&f, &i, 4); return f; }\n"
   "static inline float __uint_as_float(unsigned i) { float f; memcpy(&f, &i, 4); return f; }\n"
   "static inline unsigned __float_as_uint(float f) { unsigned u; memcpy(&u, &f, 4); return u; }\n"
-  "static inline int atomicExch(int *p, int v) { int o = *p; *p = v; return o; }\n"
-  "template <class T> static inline T atomicAdd(T *p, T v) { T o = *p; *p = o + v; return o; }\n"
-  "static float dlm_emul_shared[1 << 16];\n"
+  "static inline int atomicExch(int *p, int v) { pthread_mutex_lock(&dlm_mu); int o = *p; *p = v; pthread_mutex_unlock(&dlm_mu); return o; }\n"
+  "template <class T> static inline T atomicAdd(T *p, T v) { pthread_mutex_lock(&dlm_mu); T o = *p; *p = o + v; pthread_mutex_unlock(&dlm_mu); return o; }\n"
+  "static double dlm_emul_shared[1 << 16];\n"
   "#undef INFINITY\n#undef NAN\n#undef isnan\n#undef isinf\n#undef INT64_MIN\n";
+
+/* appended to the unit: runs kernel k as one block of n threads */
+static const char launcher[] =
+  "\ntypedef void (*DlmKernel)(DlmS, void *const *, int *);\n"
+  "struct DlmEmulArg { DlmKernel k; DlmS s; void *const *V; int *bad; unsigned t; };\n"
+  "static void *dlm_emul_thread(void *p) { DlmEmulArg *a = (DlmEmulArg *)p; threadIdx.x = a->t; a->k(a->s, a->V, a->bad); return 0; }\n"
+  "extern \"C\" int dlm_emul_launch(DlmKernel k, DlmS s, void *const *V, int *bad, unsigned n) {\n"
+  "  blockDim.x = n;\n"
+  "  if (n == 1) { threadIdx.x = 0; k(s, V, bad); return 1; }\n"
+  "  pthread_t th[256]; DlmEmulArg a[256]; unsigned made = 0;\n"
+  "  if (n > 256 || pthread_barrier_init(&dlm_bar, 0, n) != 0) return 0;\n"
+  "  for (unsigned t = 0; t < n; t++) { a[t] = DlmEmulArg{k, s, V, bad, t}; if (pthread_create(&th[t], 0, dlm_emul_thread, &a[t]) != 0) break; made++; }\n"
+  "  if (made < n) abort(); /* the barrier would wait forever */\n"
+  "  for (unsigned t = 0; t < n; t++) pthread_join(th[t], 0);\n"
+  "  pthread_barrier_destroy(&dlm_bar);\n"
+  "  return 1;\n"
+  "}\n";
 
 /* the unit's source as C++ for the shim: no fixed-width typedefs, no dynamic shared memory */
 static char *emul_source(const char *src) {
   static const char *drop[] = {"typedef long long int64_t;\n", "typedef unsigned long long uint64_t;\n", "typedef int int32_t;\n",
                                "typedef unsigned int uint32_t;\n", "typedef unsigned char uint8_t;\n", "typedef unsigned short uint16_t;\n"};
   size_t n = strlen(src);
-  char *out = malloc(sizeof shim + n * 2 + 1);
+  char *out = malloc(sizeof shim + sizeof launcher + n * 2 + 1);
   if (!out) return NULL;
   strcpy(out, shim);
   char *w = out + strlen(out);
@@ -39,15 +63,15 @@ static char *emul_source(const char *src) {
     int skipped = 0;
     for (size_t i = 0; i < sizeof drop / sizeof *drop; i++)
       if (strncmp(p, drop[i], strlen(drop[i])) == 0) { p += strlen(drop[i]); skipped = 1; }
-    const char *ext = "extern __shared__ float p_[];";
+    const char *ext = "extern __shared__ double sh_[];";
     if (strncmp(p, ext, strlen(ext)) == 0) {
-      w += sprintf(w, "float *p_ = dlm_emul_shared;");
+      w += sprintf(w, "double *sh_ = dlm_emul_shared;");
       p += strlen(ext);
       skipped = 1;
     }
     if (!skipped) *w++ = *p++;
   }
-  *w = 0;
+  strcpy(w, launcher);
   return out;
 }
 
@@ -60,7 +84,7 @@ static void *build(const char *src, char *dir) {
   if (!fp) return NULL;
   fputs(src, fp);
   fclose(fp);
-  snprintf(cmd, sizeof cmd, "c++ -O0 -w -shared -fPIC -o '%s' '%s' 2>&1 | head -20", so, path);
+  snprintf(cmd, sizeof cmd, "c++ -O0 -w -shared -fPIC -pthread -o '%s' '%s' 2>&1 | head -20", so, path);
   if (system(cmd) != 0) return NULL;
   void *lib = dlopen(so, RTLD_NOW | RTLD_LOCAL);
   if (!lib) fprintf(stderr, "dlopen %s: %s\n", so, dlerror());
@@ -109,13 +133,30 @@ static int64_t batch_off(const Type *x, const Type *out, int64_t bt, const int64
   return off;
 }
 
-static void gemm(const Func *f, int id, void **V, const int64_t *sv) {
+static size_t al256(size_t n) { return (n + 255) / 256 * 256; }
+
+/* a float copy of n gemm operand elements at p: fp32 values (rounded to bf16 if round), or bf16 bits */
+static float *operand(const void *p, int64_t n, int fp32, int round) {
+  float *o = malloc((size_t)(n ? n : 1) * sizeof *o);
+  for (int64_t k = 0; o && k < n; k++)
+    o[k] = fp32 ? (round ? bf16_to_f32(f32_to_bf16(((const float *)p)[k])) : ((const float *)p)[k]) : bf16_to_f32(((const uint16_t *)p)[k]);
+  return o;
+}
+
+/* the product of gemm launch l: operands where the plan says (fp32, or bf16 as cuBLAS gets them),
+ * accumulated in double */
+static void gemm(const Func *f, const CudaUnit *u, const CudaLaunch *l, void **V, const int64_t *sv) {
+  int id = l->node;
   const Node *n = &f->nodes[id];
   const Type *at = &f->nodes[n->in[0]].type, *bt = &f->nodes[n->in[1]].type, *ot = &n->type;
   int ta = n->attr.i[0] != 0, tb = n->attr.i[1] != 0, r = ot->rank;
   int64_t M = dim_eval(ot->dims[r - 2], sv), N = dim_eval(ot->dims[r - 1], sv), K = dim_eval(at->dims[at->rank - (ta ? 2 : 1)], sv);
   int64_t NB = M > 0 && N > 0 ? numel(ot, sv) / (M * N) : 0, lda = dim_eval(at->dims[at->rank - 1], sv), ldb = dim_eval(bt->dims[bt->rank - 1], sv);
-  const float *A = V[n->in[0]], *B = V[n->in[1]];
+  int f32 = u->gemm_f32;
+  const char *sA = V[f->nnodes + id], *sB = sA + al256((size_t)numel(at, sv) * (f32 ? 4 : 2));
+  /* the operands as the gemm sees them: fp32, or bf16 (a parameter's resident copy is its rounding) */
+  float *A = operand(l->opnd[0] >= 0 ? V[l->opnd[0]] : sA, numel(at, sv), f32 || l->opnd[0] >= 0, !f32);
+  float *B = operand(l->opnd[1] >= 0 ? V[l->opnd[1]] : sB, numel(bt, sv), f32 || l->opnd[1] >= 0, !f32);
   float *C = V[id];
   for (int64_t b = 0; b < NB; b++) {
     const float *a = A + batch_off(at, ot, b, sv), *bb = B + batch_off(bt, ot, b, sv);
@@ -126,14 +167,20 @@ static void gemm(const Func *f, int id, void **V, const int64_t *sv) {
         C[(b * M + i) * N + j] = (float)s;
       }
   }
+  free(A);
+  free(B);
 }
 
 typedef struct { int64_t s[16]; } Syms;
-typedef void (*Kernel)(Syms, void *const *, int *);
+typedef int (*Launch)(void *, Syms, void *const *, int *, unsigned);
 
-/* run f's unit u (loaded as lib) on the arguments; outs receive host tensors */
-static int run_emul(const Func *f, const CudaUnit *u, void *lib, const ParamStore *ps, Tensor **args, Tensor **outs, const int64_t *sv) {
+/* run f's unit u (loaded as lib) on the arguments with blocks of nthreads threads; outs receive
+ * host tensors */
+static int run_emul(const Func *f, const CudaUnit *u, void *lib, const ParamStore *ps, Tensor **args, Tensor **outs, const int64_t *sv,
+                    unsigned nthreads) {
   int nn = f->nnodes, ok = 1;
+  Launch launch = (Launch)(uintptr_t)dlsym(lib, "dlm_emul_launch");
+  if (!launch) { fprintf(stderr, "%s: no launcher\n", f->name); return 0; }
   void **V = calloc((size_t)(2 * nn + 1), sizeof *V);
   char *own = calloc((size_t)(2 * nn + 1), 1);
   for (int id = 0; id < nn; id++) {
@@ -143,7 +190,7 @@ static int run_emul(const Func *f, const CudaUnit *u, void *lib, const ParamStor
     int64_t ne = numel(&n->type, sv);
     V[id] = calloc((size_t)(ne ? ne : 1), ssize(n->type.dtype));
     own[id] = 1;
-    size_t scratch = n->op == OP_SORT_DESC ? (size_t)ne * 16 : n->op == OP_MATMUL ? (size_t)(numel(&f->nodes[n->in[0]].type, sv) + numel(&f->nodes[n->in[1]].type, sv)) * 2 + 256 : 0;
+    size_t scratch = n->op == OP_SORT_DESC ? (size_t)ne * 16 : n->op == OP_MATMUL ? al256((size_t)numel(&f->nodes[n->in[0]].type, sv) * 4) + (size_t)numel(&f->nodes[n->in[1]].type, sv) * 4 : 0;
     if (scratch) { V[nn + id] = calloc(scratch, 1); own[nn + id] = 1; }
     const Tensor *t = n->op == OP_ARG ? args[n->attr.i[0]] : n->op == OP_PARAM ? pstore_get(ps, n->attr.s) : NULL;
     for (int64_t k = 0; t && k < ne; k++)
@@ -155,10 +202,10 @@ static int run_emul(const Func *f, const CudaUnit *u, void *lib, const ParamStor
   int bad = 0;
   for (int i = 0; ok && i < u->nlaunch; i++) {
     const CudaLaunch *l = &u->launch[i];
-    if (l->kind == CL_GEMM) { gemm(f, l->node, V, sv); continue; }
-    Kernel k = (Kernel)(uintptr_t)dlsym(lib, l->name);
+    if (l->kind == CL_GEMM) { gemm(f, u, l, V, sv); continue; }
+    void *k = dlsym(lib, l->name);
     if (!k) { fprintf(stderr, "%s: no kernel %s\n", f->name, l->name); ok = 0; break; }
-    k(S, V, &bad);
+    if (!launch(k, S, V, &bad, nthreads)) { fprintf(stderr, "%s: cannot start %u threads\n", f->name, nthreads); ok = 0; break; }
     if (bad) { fprintf(stderr, "%s: kernel %s flagged node %d\n", f->name, l->name, bad - 1); ok = 0; }
   }
   for (int k = 0; ok && k < f->nout; k++) {

@@ -1,11 +1,10 @@
 /* test_cuda_emul.c — the generated CUDA C run on the CPU, to check the kernels' index arithmetic
  * and semantics without a GPU: every function of models/mdlm.dsl and models/duo.dsl (and each
- * loss.grad) at a tiny size, with and without elementwise fusion, is emitted, compiled as C++ with
- * a shim that maps the CUDA built-ins to one thread of one block (so every grid-stride and
- * block-stride loop runs sequentially, and block reductions reduce over that one thread), and run by
- * this file's launch-plan executor (matrix products as plain loops in double, like $DLM_CUDA_GEMM=f32
- * without cuBLAS); outputs are compared with the interpreter (normalized error 1e-4, integers
- * exactly). Skips (77) when no C++ compiler is found. */
+ * loss.grad) at a tiny size, fused (blocks of 1 and of 4 threads) and unfused, is emitted with
+ * fp32 gemm operands, compiled as C++ with the shim of cuda_emul.h and run by its launch-plan
+ * executor (matrix products as plain loops in double, like $DLM_CUDA_GEMM=f32 without cuBLAS);
+ * outputs are compared with the interpreter (normalized error 1e-4, integers exactly). Skips (77)
+ * when no C++ compiler is found. */
 #include "autodiff.h"
 #include "cuda_emit.h"
 #include "frontend.h"
@@ -52,7 +51,10 @@ static void check_model(const char *path, char *dir) {
   ParamStore *ps = random_params(m);
   int64_t sv[DLM_MAX_SYMS];
   for (int s = 0; s < DLM_MAX_SYMS; s++) sv[s] = 2;
-  for (int fuse = 1; fuse >= 0; fuse--) {
+  setenv("DLM_CUDA_GEMM", "f32", 1);
+  for (int mode = 0; mode < 3; mode++) {
+    int fuse = mode < 2;
+    unsigned threads = mode == 1 ? 4 : 1;
     setenv("DLM_CUDA_FUSE", fuse ? "1" : "0", 1);
     for (int i = 0; i < m->nfuncs; i++) {
       const Func *f = m->funcs[i];
@@ -60,7 +62,7 @@ static void check_model(const char *path, char *dir) {
       if (f->nargs > 64 || f->nout > 128) continue;
       make_args(f, args);
       char what[256];
-      snprintf(what, sizeof what, "%s %s (%s)", path, f->name, fuse ? "fused" : "unfused");
+      snprintf(what, sizeof what, "%s %s (%s, %u threads)", path, f->name, fuse ? "fused" : "unfused", threads);
       CudaUnit u;
       int ok = cuda_emit_func(m, f, &u, &e);
       CHECK_MSG(ok, "%s: %s", what, e.msg);
@@ -69,7 +71,7 @@ static void check_model(const char *path, char *dir) {
       CHECK_MSG(!ok || lib, "%s: the emulation unit does not compile", what);
       DlmErr e1 = {0};
       int ok1 = lib && interp_run(m, f, ps, args, want, DT_F32, &e1);
-      int ok2 = ok1 && run_emul(f, &u, lib, ps, args, got, sv);
+      int ok2 = ok1 && run_emul(f, &u, lib, ps, args, got, sv, threads);
       if (lib) CHECK_MSG(ok1 == ok2, "%s: interpreter %s (%s), emulation %s", what, ok1 ? "ran" : "failed", e1.msg, ok2 ? "ran" : "failed");
       for (int k = 0; ok1 && ok2 && k < f->nout; k++) {
         char nm[300];
@@ -84,6 +86,7 @@ static void check_model(const char *path, char *dir) {
     }
   }
   unsetenv("DLM_CUDA_FUSE");
+  unsetenv("DLM_CUDA_GEMM");
   pstore_free(ps);
   ir_module_free(m);
 }

@@ -4,15 +4,17 @@
  * matrix products ($DLM_CUDA_GEMM=f32) every float output within the normalized error 1e-4 and every
  * integer output (sampled tokens) identical, with and without elementwise fusion
  * ($DLM_CUDA_FUSE=0); then as configured for speed (bf16 products, fp32
- * accumulation) within 3e-2 and at most 5% of the tokens differing (a bf16 product can flip a near
- * tie; every difference is printed). Without a usable GPU, opening the backend must fail with "no CUDA device: <reason>"
+ * accumulation) within 3e-2 (forward outputs) or 1e-1 (parameter gradients, which pass through
+ * about 26 bf16 products: docs/cuda.md derives it, test_cuda_emul_bf16 measures 0.01-0.035 for
+ * the operand rounding alone) and at most 5% of the tokens differing (a bf16 product can flip a
+ * near tie; every difference is printed). Without a usable GPU, opening the backend must fail with "no CUDA device: <reason>"
  * (checked) and the test then skips (77). */
 #include "autodiff.h"
 #include "frontend.h"
 #include "passes.h"
 #include "test_cpu_fixture.h"
 
-static double gpu_tol = 1e-4, token_frac = 0;
+static double gpu_tol = 1e-4, gpu_tol_grad = 1e-4, token_frac = 0;
 static const char *mode = "fp32 gemm";
 
 static const DslDefine small[] = {{"vocab", "37"}, {"seq_len", "16"}, {"layers", "2"},
@@ -84,11 +86,12 @@ static void compare(const char *what, const Func *f, BackendState *gpu, BackendS
   for (int k = 0; ok1 && ok2 && k < f->nout; k++) {
     char nm[256];
     snprintf(nm, sizeof nm, "%.100s output %d (%.100s)", what, k, f->outnames && f->outnames[k] ? f->outnames[k] : "?");
-    int ok = dtype_is_float(want[k]->dtype) ? cpu_close_enough(nm, got[k], want[k], gpu_tol) : tokens_close(nm, got[k], want[k]);
+    double tol = strcmp(f->name, "loss.grad") == 0 && k > 0 ? gpu_tol_grad : gpu_tol;
+    int ok = dtype_is_float(want[k]->dtype) ? cpu_close_enough(nm, got[k], want[k], tol) : tokens_close(nm, got[k], want[k]);
     CHECK_MSG(ok, "%s: cuda differs from cpu", nm);
     printf("| cuda vs cpu (%s): %s | %s %.3g (limit %.3g) | %s |\n", mode, nm,
            dtype_is_float(want[k]->dtype) ? "norm. error" : "fraction of tokens differing", diff_measure(got[k], want[k]),
-           dtype_is_float(want[k]->dtype) ? gpu_tol : token_frac, ok ? "PASS" : "FAIL");
+           dtype_is_float(want[k]->dtype) ? tol : token_frac, ok ? "PASS" : "FAIL");
   }
   for (int k = 0; k < f->nout; k++) {
     tensor_free(want[k]);
@@ -155,6 +158,7 @@ int main(int argc, char **argv) {
   unsetenv("DLM_CUDA_FUSE");
   setenv("DLM_CUDA_GEMM", "bf16", 1);
   gpu_tol = 3e-2;
+  gpu_tol_grad = 1e-1; /* docs/cuda.md "bf16 tolerance"; measured by test_cuda_emul_bf16 */
   token_frac = 0.05;
   mode = "bf16 gemm";
   check_model(only ? only : "models/mdlm.dsl", &gpu);

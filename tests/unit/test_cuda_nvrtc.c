@@ -1,8 +1,10 @@
 /* test_cuda_nvrtc.c — every kernel of every model function compiles with NVRTC for sm_80 and
  * sm_90: the functions of models/mdlm.dsl and models/duo.dsl (exported ones, sampler step
  * functions) and the autodiff gradient of each `loss`, after the pass pipeline, at the models'
- * default sizes; plus the AdamW update kernel. A failure prints NVRTC's log. Skips (77) in a build
- * without the CUDA toolkit. Also checks that the generated launch plan covers every kernel. */
+ * default sizes, fused and unfused (every kernel template: index-expression fusion, sinks writing
+ * matmul operands, flash attention); plus the AdamW update and bf16 copy kernels. A failure
+ * prints NVRTC's log. Skips (77) in a build without the CUDA toolkit. Also checks that the
+ * generated launch plan covers every kernel. */
 #include "autodiff.h"
 #include "check.h"
 #include "cuda_emit.h"
@@ -82,15 +84,17 @@ static void check_model(const char *path) {
     const Func *f = m->funcs[i];
     char what[256];
     snprintf(what, sizeof what, "%s %s", path, f->name);
-    CudaUnit u;
-    DlmErr ee = {0};
-    int ok = cuda_emit_func(m, f, &u, &ee);
-    CHECK_MSG(ok, "%s: %s", what, ee.msg);
-    if (!ok) continue;
-    check_plan(what, &u);
-    compile_unit(what, &u);
-    saw_grad |= strcmp(f->name, "loss.grad") == 0;
-    cuda_unit_free(&u);
+    for (int fuse = 1; fuse >= 0; fuse--) {
+      CudaUnit u;
+      DlmErr ee = {0};
+      int ok = cuda_emit_func_fuse(m, f, fuse, &u, &ee);
+      CHECK_MSG(ok, "%s: %s", what, ee.msg);
+      if (!ok) continue;
+      check_plan(what, &u);
+      compile_unit(what, &u);
+      saw_grad |= strcmp(f->name, "loss.grad") == 0;
+      cuda_unit_free(&u);
+    }
   }
   CHECK_MSG(saw_grad, "%s: no loss.grad function was compiled", path);
   ir_module_free(m);
@@ -103,6 +107,7 @@ int main(void) {
   }
   test_env();
   compile_all("adamw", cuda_adamw_src);
+  compile_all("bf16 copy", cuda_bf16_copy_src);
   check_model("models/mdlm.dsl");
   check_model("models/duo.dsl");
   return check_summary("test_cuda_nvrtc");

@@ -1,0 +1,49 @@
+/* test_cuda_launches.c — the launch counts of the CUDA plan of models/mdlm.dsl, computed by
+ * cuda_block_launches (the model compiled with layers = 1 and 2) and checked against a count made
+ * by hand from the DiT block (models/std/dit.dsl) and the fusion rules of docs/cuda.md. Forward,
+ * per block: the adaLN linear (an operand kernel rounding c to bf16 + its gemm; the bias is fused
+ * into its readers), layer_norm 1 (a sink writing the qkv operand), the qkv gemm, the rotary keys
+ * and the values in head layout (one kernel each: attention reads keys and values once per query
+ * row, so they are not recomputed inside it), attention (a sink writing the output projection's
+ * operand through merge_heads), the output gemm, layer_norm 2 (the residual x1 fused in; a sink
+ * writing the MLP's first operand), the first MLP gemm, the bias + GELU operand kernel of the
+ * second, its gemm, and the residual stream (read by the next block's norm and residual: too
+ * large to recompute twice) = 13 launches, 5 of them gemms. Also: fusion never adds launches to
+ * any function of the model. */
+#include "check.h"
+#include "cuda_emit.h"
+#include "frontend.h"
+#include <string.h>
+
+int main(void) {
+  Module *m = dsl_compile_file("models/mdlm.dsl", NULL, 0, stderr);
+  CHECK_MSG(m != NULL, "models/mdlm.dsl does not compile");
+  if (!m) return check_summary("test_cuda_launches");
+  CudaBlockLaunches bl;
+  DlmErr e = {0};
+  int ok = cuda_block_launches(m, &bl, &e);
+  CHECK_MSG(ok, "cuda_block_launches: %s", e.msg);
+  if (ok) {
+    CHECK_MSG(bl.forward == 13, "forward launches per block: %d, expected 13", bl.forward);
+    CHECK_MSG(bl.forward_gemms == 5, "forward gemms per block: %d, expected 5", bl.forward_gemms);
+    /* the training step: each of the 5 forward gemms, the gradients of both its operands, and
+     * attention's backward (passes/autodiff_rules_contract.c): the scores again, dV = P^T dO,
+     * dP = dO V^T, dQ = dS K, dK = dS^T Q: 5 + 10 + 5 */
+    CHECK_MSG(bl.step_gemms == 20, "training-step gemms per block: %d, expected 20", bl.step_gemms);
+    CHECK_MSG(bl.backward > 0 && bl.step == bl.backward + bl.loss, "backward %d, step %d, loss %d", bl.backward, bl.step, bl.loss);
+    printf("launches per block: forward %d (%d gemms), training step %d (%d gemms), backward %d\n", bl.forward, bl.forward_gemms,
+           bl.step, bl.step_gemms, bl.backward);
+  }
+  /* fusion never adds launches */
+  for (int i = 0; i < m->nfuncs; i++) {
+    CudaUnit a, b;
+    DlmErr e1 = {0}, e2 = {0};
+    int ok1 = cuda_emit_func_fuse(m, m->funcs[i], 1, &a, &e1), ok2 = cuda_emit_func_fuse(m, m->funcs[i], 0, &b, &e2);
+    CHECK_MSG(ok1 && ok2, "%s: %s%s", m->funcs[i]->name, e1.msg, e2.msg);
+    if (ok1 && ok2) CHECK_MSG(a.nlaunch <= b.nlaunch, "%s: %d launches fused, %d unfused", m->funcs[i]->name, a.nlaunch, b.nlaunch);
+    if (ok1) cuda_unit_free(&a);
+    if (ok2) cuda_unit_free(&b);
+  }
+  ir_module_free(m);
+  return check_summary("test_cuda_launches");
+}
