@@ -30,8 +30,11 @@ typedef struct {
   size_t shmem_bytes;            /* CL_ATTN: bytes of dynamic shared memory */
   int opnd[2];                   /* CL_GEMM: the node the gemm reads operand A / B from directly
                                   * (a parameter: its resident bf16 copy; in fp32 mode any value
-                                  * with a buffer), or -1: the operand kernels wrote it to the
-                                  * node's scratch (A at 0, B after A, 256-byte aligned) */
+                                  * with a buffer), or -1: it is in a matmul's scratch, region
+                                  * src[x] = 2 * matmul + r (r 0: A at 0, 1: B after A, 256-byte
+                                  * aligned); an operand already rounded for an earlier matmul is
+                                  * read from that matmul's scratch */
+  int src[2];
   size_t src_off;                /* where the kernel's text starts in CudaUnit.src */
 } CudaLaunch;
 
@@ -43,10 +46,12 @@ typedef struct {
   char *nobuf;                   /* nobuf[id]: a kernel that writes a matmul operand, not its own buffer */
   int *scratch_from;             /* scratch_from[id]: the node whose kernel first writes id's scratch
                                   * (id itself, or the sink that writes a matmul operand) */
+  int *scratch_to;               /* scratch_to[id]: the last matmul that reads id's scratch */
   int nkernels;                  /* kernels in src */
   size_t prelude_len;            /* src starts with a header and the prelude, then the kernels */
   int nfused;                    /* nodes computed inside their readers' kernels (reshapes not counted) */
   int nsinks;                    /* sinks writing a matmul operand (no operand kernel, no buffer) */
+  int nreused;                   /* gemm operands read from an earlier matmul's scratch */
   double fused_bytes;            /* bytes those nodes no longer write (symbols counted as 1) */
   int gemm_f32;                  /* generated for $DLM_CUDA_GEMM=f32: gemm operands in fp32 */
 } CudaUnit;

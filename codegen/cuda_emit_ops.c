@@ -732,7 +732,8 @@ static int operand_direct(const Cx *c, int m, int x) {
  * node's scratch: A at 0, B after A (256-byte aligned); bf16 bits, or fp32 in fp32 mode */
 static int emit_operand(Cx *c, int id, int x, DlmErr *e) {
   int a = N_(c, id)->in[x];
-  if (operand_direct(c, id, x) || c->opnd_sunk[2 * id + x]) return 1;
+  if (operand_direct(c, id, x) || c->opnd_sunk[2 * id + x] || c->rounded[a]) return 1;
+  c->rounded[a] = 1 + 2 * id + x;
   char v[CPU_EXPR], dst[2 * CPU_EXPR];
   Dim d[DLM_MAX_RANK];
   all_dims(T_(c, a), d);
@@ -753,8 +754,15 @@ static int emit_matmul(Cx *c, int id, DlmErr *e) {
   if (cpu_is_floatish(ot->dtype)) {
     if (!emit_operand(c, id, 0, e) || !emit_operand(c, id, 1, e) || !cx_gemm(c, id)) return 0;
     CudaLaunch *l = &c->u->launch[c->u->nlaunch - 1];
-    l->opnd[0] = operand_direct(c, id, 0) ? a : -1;
-    l->opnd[1] = operand_direct(c, id, 1) ? bb : -1;
+    for (int x = 0; x < 2; x++) {
+      int o = n->in[x];
+      l->opnd[x] = operand_direct(c, id, x) ? o : -1;
+      if (l->opnd[x] >= 0 || c->opnd_sunk[2 * id + x] || c->rounded[o] == 1 + 2 * id + x) continue;
+      /* rounded for an earlier matmul: read there, and keep that scratch until now */
+      l->src[x] = c->rounded[o] - 1;
+      if (c->u->scratch_to[l->src[x] / 2] < id) c->u->scratch_to[l->src[x] / 2] = id;
+      c->u->nreused++;
+    }
     return 1;
   }
   Strides sa, sb;

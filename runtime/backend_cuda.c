@@ -362,9 +362,13 @@ static int run_gemm(BackendState *s, const CudaFn *fn, const CudaLaunch *l, cons
   int64_t NB = eval_dims(ot->dims, r - 2, sv), lda = dim_eval(at->dims[at->rank - 1], sv), ldb = dim_eval(bt->dims[bt->rank - 1], sv);
   size_t es = f32 ? 4 : 2;
   int ty = f32 ? CUDA_R_32F : CUDA_R_16BF;
-  CUdeviceptr C = V[id], A = V[f->nnodes + id], B = A + align256((size_t)numel_of(at, sv) * es);
-  if (l->opnd[0] >= 0) A = f32 ? V[l->opnd[0]] : V16[l->opnd[0]];
-  if (l->opnd[1] >= 0) B = f32 ? V[l->opnd[1]] : V16[l->opnd[1]];
+  CUdeviceptr C = V[id], P[2];
+  for (int x = 0; x < 2; x++) {
+    int sm = l->src[x] / 2; /* the matmul whose scratch holds the operand */
+    P[x] = V[f->nnodes + sm] + (l->src[x] % 2 ? align256((size_t)numel_of(&f->nodes[f->nodes[sm].in[0]].type, sv) * es) : 0);
+    if (l->opnd[x] >= 0) P[x] = f32 ? V[l->opnd[x]] : V16[l->opnd[x]];
+  }
+  CUdeviceptr A = P[0], B = P[1];
   if (!A || !B) { err_set(e, n->loc, "matmul: an operand has no device copy"); return 0; }
   if (M == 0 || N == 0 || NB == 0) return 1;
   if (K == 0) return s->cu.MemsetD8(C, 0, (size_t)(NB * M * N) * 4) == 0;
@@ -548,7 +552,8 @@ static int cuda_run(BackendState *s, const Func *f, const ParamStore *ps, Tensor
     if (n->op == OP_SORT_DESC) scratch = (size_t)numel_of(&n->type, sv) * 16;
     if (n->op == OP_MATMUL && storage_size(n->type.dtype) == 4 && dtype_is_float(n->type.dtype))
       scratch = align256((size_t)numel_of(&f->nodes[n->in[0]].type, sv) * es) + (size_t)numel_of(&f->nodes[n->in[1]].type, sv) * es;
-    if (scratch) bufs[nb++] = (Buf){fn->u.scratch_from[id], id, align256(scratch), 0, nn + id}; /* a sink may write it first */
+    /* a sink may write the scratch first; later matmuls may read operands rounded here */
+    if (scratch) bufs[nb++] = (Buf){fn->u.scratch_from[id], fn->u.scratch_to[id], align256(scratch), 0, nn + id};
   }
   size_t vbytes = align256((size_t)(2 * nn + 1) * sizeof *V), total = ok ? plan(bufs, nb, spans) + vbytes + 256 : 0;
   if (ok && total > s->arena_size) {

@@ -153,10 +153,14 @@ static void gemm(const Func *f, const CudaUnit *u, const CudaLaunch *l, void **V
   int64_t M = dim_eval(ot->dims[r - 2], sv), N = dim_eval(ot->dims[r - 1], sv), K = dim_eval(at->dims[at->rank - (ta ? 2 : 1)], sv);
   int64_t NB = M > 0 && N > 0 ? numel(ot, sv) / (M * N) : 0, lda = dim_eval(at->dims[at->rank - 1], sv), ldb = dim_eval(bt->dims[bt->rank - 1], sv);
   int f32 = u->gemm_f32;
-  const char *sA = V[f->nnodes + id], *sB = sA + al256((size_t)numel(at, sv) * (f32 ? 4 : 2));
+  const char *s[2];
+  for (int x = 0; x < 2; x++) { /* the scratch region holding operand x (maybe an earlier matmul's) */
+    int sm = l->src[x] / 2;
+    s[x] = (const char *)V[f->nnodes + sm] + (l->src[x] % 2 ? al256((size_t)numel(&f->nodes[f->nodes[sm].in[0]].type, sv) * (f32 ? 4 : 2)) : 0);
+  }
   /* the operands as the gemm sees them: fp32, or bf16 (a parameter's resident copy is its rounding) */
-  float *A = operand(l->opnd[0] >= 0 ? V[l->opnd[0]] : sA, numel(at, sv), f32 || l->opnd[0] >= 0, !f32);
-  float *B = operand(l->opnd[1] >= 0 ? V[l->opnd[1]] : sB, numel(bt, sv), f32 || l->opnd[1] >= 0, !f32);
+  float *A = operand(l->opnd[0] >= 0 ? V[l->opnd[0]] : s[0], numel(at, sv), f32 || l->opnd[0] >= 0, !f32);
+  float *B = operand(l->opnd[1] >= 0 ? V[l->opnd[1]] : s[1], numel(bt, sv), f32 || l->opnd[1] >= 0, !f32);
   float *C = V[id];
   for (int64_t b = 0; b < NB; b++) {
     const float *a = A + batch_off(at, ot, b, sv), *bb = B + batch_off(bt, ot, b, sv);
