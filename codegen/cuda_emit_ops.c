@@ -243,7 +243,7 @@ static int layout_value(Cx *c, int id, int axis, const char *x, char *out, DlmEr
     if (strlen(nx) >= CPU_EXPR) { err_set(e, n->loc, "concat: too many inputs for the CUDA backend"); return 0; }
     memcpy(at, nx, strlen(nx) + 1);
   }
-  sb_printf(b, "    %selse %s = 0;\n", n->nin ? "" : "if (1) ", out);
+  sb_printf(b, "    %s%s = 0;\n", n->nin ? "else " : "", out);
   return 1;
 }
 
