@@ -19,6 +19,7 @@ const t_tail = 1e-5               // time of the final noise-removal step of the
 import "std/dit.dsl"
 import "std/schedules.dsl"
 import "std/sampling.dsl"
+import "std/nucleus.dsl"
 
 sym B
 
@@ -114,8 +115,8 @@ fn uniform_tokens(seed: i64) -> i32[B, seq_len] {
 //   0 (the paper's Table 5 setting): the same update with alpha_s = 1 (s = 0),
 //     w ∝ p (K alpha_t [v=z] + 1 - alpha_t);
 //   1 (Greedy-Tail): z = argmax of x_theta (not of the posterior).
-// top_p < 1 applies the nucleus filter to x_theta before the posterior is formed (§7.1, pitfall 7:
-// filter x_theta and renormalize, not the posterior); `loop k in 0..nucleus` runs 0 or 1 times, so
+// top_p < 1 applies the standard (inclusive) nucleus filter of std/nucleus.dsl to x_theta before the
+// posterior is formed (§7.1, pitfall 7: filter x_theta and renormalize, not the posterior); `loop k in 0..nucleus` runs 0 or 1 times, so
 // top_p = 1 costs no sort. The DSL has no run-time branch: both final candidates are formed from the
 // one x_theta and `where` selects.
 sampler ancestral(steps: i64 = 128, seed: i64 = 1, greedy_tail: i64 = 0, top_p: f32 = 1.0) -> i32[B, seq_len] {
@@ -126,13 +127,60 @@ sampler ancestral(steps: i64 = 128, seed: i64 = 1, greedy_tail: i64 = 0, top_p: 
     t = 1.0 - cast(i, f64) * dt
     p = duo_probs(z, t)
     loop k in 0..nucleus {
-      p = top_p_filter(p, top_p)
+      p = top_p_inclusive(p, top_p)
     }
     z = ancestral_update(z, p, t, t - dt, seed, i)
   }
   p0 = duo_probs(z, t_tail)
   loop k in 0..nucleus {
-    p0 = top_p_filter(p0, top_p)
+    p0 = top_p_inclusive(p0, top_p)
   }
   return where(greedy_tail != 0, argmax(p0, axis = -1), ancestral_update(z, p0, t_tail, 0.0, seed, steps))
+}
+
+// ================================================================ Discrete Consistency Distillation
+// (duo-udlm.md §6; run by `dlmrun duo.dlmc distill`). The teacher is a frozen copy of the network:
+// it gets no gradient, is not stored in checkpoints, and `dlmrun distill` refreshes it from the
+// student's raw weights at the start of every round. Round r uses the step size
+// delta = 2^r / dcd_T (1/512, 1/256, ...: doubling each round).
+
+import "std/duality.dsl"
+
+const dcd_T = 512                 // T_algo of the reference (configs/algo/distillation.yaml: T = 512)
+const dcd_gamma_min = -4.0        // the Gaussian log-SNR window of distillation (§2.2 schedule 2)
+const dcd_gamma_max = -1.0
+
+param teacher: DiT = frozen_copy(net) @ "teacher"
+
+// The step size of round r.
+export fn dcd_delta(round: i64) -> f64 {
+  return 2.0 ** cast(round, f64) / dcd_T
+}
+
+// The discrete latent argmax(a x + s eps) of a Gaussian-diffused one-hot x at log-SNR gamma [B]:
+// the point of the deterministic discrete trajectory of (x, eps) at that noise level (§6.1).
+fn ddt_point(x1: f32[B, L, V], eps: f32[B, L, V], gamma: f64[B]) -> i32[B, L] {
+  a = reshape(cast(gauss_mean_coeff(gamma), f32), [B, 1, 1])
+  s = reshape(cast(gauss_noise_scale(gamma), f32), [B, 1, 1])
+  return argmax(a * x1 + s * eps, axis = -1)
+}
+
+// The DCD loss of round `round` (§6.2, the reference's `Distillation.nll` with loss 'kl-bwd'):
+// t = min(t_strat + delta, 1), s = t - delta, gamma = gamma_min + {t, s} (gamma_max - gamma_min),
+// alpha = T(gamma); z_t and z_s from one Gaussian eps per token; the mean over tokens of
+// KL(p_student(. | z_t, sigma_t) || p_teacher(. | z_s, sigma_s)), sigma = -log alpha.
+export fn distill_loss(x0: i32[B, seq_len], seed: i64, step: i64, round: i64) -> f32 {
+  delta = dcd_delta(round)
+  t = minimum(cast(stratified_t(rand_uniform(seed, step, [B], f32)), f64) + delta, 1.0)
+  g_t = gamma_of_t(t, dcd_gamma_min, dcd_gamma_max)
+  g_s = gamma_of_t(t - delta, dcd_gamma_min, dcd_gamma_max)
+  alpha_t, da_t = duality_t(g_t, V)
+  alpha_s, da_s = duality_t(g_s, V)
+  x1 = one_hot(x0, V, f32)
+  eps = rand_normal(seed, step, [B, seq_len, V], f32)
+  lp_s = log_softmax(logits(ddt_point(x1, eps, g_t), cast(-log(alpha_t), f32)), axis = -1)
+  lp_t = log_softmax(dit_logits(ddt_point(x1, eps, g_s), cast(-log(alpha_s), f32), teacher), axis = -1)
+  kl = sum(exp(lp_s) * (lp_s - lp_t), axis = -1)
+  tokens = sum(ones([B], f32), axis = 0) * seq_len
+  return sum(sum(kl, axis = 1), axis = 0) / tokens
 }

@@ -1,13 +1,14 @@
 #!/bin/bash
 # distill_cli.sh — frozen parameter copies and `dlmrun distill`, on a toy model whose numbers are known
-# by hand, then on a tiny AR model with `dlmrun eval --all`.
+# by hand, then on tiny AR and Duo models; and `dlmrun eval --all`.
 # Toy: w: f32[4] is trained, teacher = frozen_copy(net), distill_loss = sum((w - teacher.w - (round+1))^2).
 # At the first step of round r the teacher has just been refreshed from the student, so the loss is
 # exactly 4 (r+1)^2 (4, 16, 36) and the gradient norm 4 (r+1) (the student's gradient alone: the
 # teacher gets none); inside a round the student moves, so the loss differs. The checkpoint stores no
 # teacher tensor, and the gradient function has no teacher output. DSL misuse of frozen_copy is a
 # compile error. AR: train 2 steps, eval --all counts every window, the left-to-right sampler runs
-# seq_len network evaluations.
+# seq_len network evaluations. Duo: train 2 steps, distill 2 rounds x 2 steps (DCD), sample the result
+# (ancestral final step, Greedy-Tail, top-p).
 # Env: DLMC, BUILD_DIR, SRC_DIR.
 NEED_BUILD_DIR=1
 . "$(dirname "$0")/lib/common.sh"
@@ -95,5 +96,17 @@ has "$tmp/out" '"nfe": 8,'
 head -c 5 "$tmp/text.txt" >"$tmp/short.txt"
 expect 1 "$DLMRUN" "$tmp/ar.dlmc" eval --backend interp --ckpt "$tmp/ar" --data "$tmp/short.txt" --all
 has "$tmp/err" "fewer than one window of 8"
+
+# ---- Duo: train, distill 2 rounds (DCD), sample the distilled checkpoint
+expect 0 "$DLMC" compile "$SRC_DIR/models/duo.dsl" $tiny -o "$tmp/duo.dlmc"
+expect 0 "$DLMRUN" "$tmp/duo.dlmc" train --backend interp --data "$tmp/text.txt" --batch 2 --steps 2 --lr 1e-2 --out "$tmp/duo"
+expect 0 "$DLMRUN" "$tmp/duo.dlmc" distill --backend interp --ckpt "$tmp/duo" --rounds 2 --steps-per-round 2 --batch 2 --lr 1e-3 --log-every 1 --out "$tmp/dcd"
+[ "$(grep -c '"round": 1' "$tmp/dcd/metrics.jsonl")" -eq 2 ] || fail "DCD: expected 2 steps in round 1: $(cat "$tmp/dcd/metrics.jsonl")"
+grep -aq 'teacher' "$tmp/dcd/checkpoint.safetensors" && fail "the DCD checkpoint stores the teacher"
+for knobs in "--set greedy_tail=0" "--set greedy_tail=1" "--top-p 0.9"; do
+  expect 0 "$DLMRUN" "$tmp/duo.dlmc" sample --backend interp --ckpt "$tmp/dcd" --steps 4 --n 2 --json $knobs
+  has "$tmp/out" '"nfe": 5,'
+  [ "$(grep -o '"ids": \[[^]]*\]' "$tmp/out" | head -1 | tr -cd ',' | wc -c)" -eq 7 ] || fail "sample $knobs: not 8 ids: $(head -c 300 "$tmp/out")"
+done
 
 finish distill_cli
