@@ -231,9 +231,7 @@ int cpu_emit_attention_bw(CpuCx *cx, int id) {
   sb_printf(em->b, "        for (int64_t i = 0; i < LQ_; i++) {\n          float *p_ = s_ + i * LK_;\n");
   if (c->mask >= 0) sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) p_[j] = (%s) != 0 ? p_[j] * SC_ : %s;\n", rm, neg);
   else sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) p_[j] *= SC_;\n");
-  sb_printf(em->b, "          double mx_ = -INFINITY;\n          for (int64_t j = 0; j < LK_; j++) {\n"
-                   "            const double x_ = p_[j];\n            if (isnan(x_)) { mx_ = x_; break; }\n            if (x_ > mx_) mx_ = x_;\n          }\n");
-  sb_printf(em->b, "          const float mf_ = (float)mx_;\n          for (int64_t j = 0; j < LK_; j++) p_[j] = dlm_exp_le0(p_[j] - mf_);\n");
+  sb_printf(em->b, "          const float mf_ = dlm_maxf_row(p_, LK_);\n          for (int64_t j = 0; j < LK_; j++) p_[j] = dlm_exp_le0(p_[j] - mf_);\n");
   sb_printf(em->b, "          const double sum_ = dlm_sumf(p_, LK_);\n          for (int64_t j = 0; j < LK_; j++) p_[j] = (float)(p_[j] / sum_);\n");
   if (c->mask >= 0) sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) p_[j] = (%s) != 0 ? p_[j] : 0.0f;\n", rm);
   sb_printf(em->b, "        }\n");

@@ -262,6 +262,26 @@ void cpu_mark_fusion(const Em *em, const char *live, const int *uses, const int 
     const Node *r = N_(em, reader[id]);
     if (is_map_op(r) && same_dims(&n->type, &r->type)) inl[id] = CPU_INL_FUSED;
   }
+  /* a value read several times, every read by a node of one fused group (as x * x, or the tanh of
+   * the GELU derivative read twice), is computed once per element inside that group's loop too */
+  for (int id = f->nnodes - 1; id >= 0; id--) {
+    const Node *n = N_(em, id);
+    if (!live[id] || inl[id] || uses[id] < 2 || !fusable_value(em, n)) continue;
+    int root = -1, reads = 0, ok = 1;
+    for (int r = id + 1; ok && r < f->nnodes; r++) {
+      const Node *rn = N_(em, r);
+      if (!live[r]) continue;
+      for (int j = 0; ok && j < rn->nin; j++) {
+        if (rn->in[j] != id) continue;
+        reads++;
+        int g = r;
+        while (inl[g] == CPU_INL_FUSED) g = reader[g];
+        ok = is_map_op(rn) && same_dims(&n->type, &rn->type) && !inl[g] && (root < 0 || root == g);
+        root = g;
+      }
+    }
+    if (ok && reads == uses[id]) inl[id] = CPU_INL_FUSED; /* uses counts outputs too */
+  }
   /* groups over the limits are not fused */
   for (int id = f->nnodes - 1; id >= 0; id--) {
     if (!live[id] || inl[id] || !is_map_op(N_(em, id))) continue;
@@ -445,7 +465,9 @@ static int emit_reduce(Em *em, int id, DlmErr *e) {
   switch (n->op) {
   case OP_SUM:
   case OP_MEAN:
-    if (fl) {
+    if (it->dtype == DT_F32 && axis == it->rank - 1 && em->inl[n->in[0]] == 0) /* contiguous rows */
+      sb_printf(em->b, "      v%d[q] = (%s)(dlm_sumf(v%d + base_, LEN_)%s);\n", id, ct, n->in[0], n->op == OP_MEAN ? " / (double)LEN_" : "");
+    else if (fl) {
       sb_printf(em->b, "      double s_ = 0;\n      for (int64_t j = 0; j < LEN_; j++) s_ += %s;\n", rd);
       sb_printf(em->b, "      v%d[q] = (%s)(s_%s);\n", id, ct, n->op == OP_MEAN ? " / (double)LEN_" : "");
     } else {
@@ -491,18 +513,19 @@ static int emit_softmax(Em *em, int id, DlmErr *e) {
   const char *ex = n->type.dtype == DT_F64 ? "exp" : "expf";
   cpu_read(em, n->in[0], "base_ + j * IN_", rd);
   rows_begin(em, it, axis);
-  emit_row_max(em, rd);
   if (n->type.dtype == DT_F32 && axis == it->rank - 1 && em->inl[n->in[0]] == 0) {
-    /* f32 rows along the last axis: the exponentials by dlm_exp_le0 into the output row and their
-     * sum by dlm_sumf, loops that vectorize */
-    sb_printf(em->b, "      const float mf_ = (float)mx_, *x_ = v%d + base_;\n      float *o_ = v%d + base_;\n", n->in[0], id);
+    /* f32 rows along the last axis: the maximum by dlm_maxf_row (a NaN still makes the whole row
+     * NaN, through its exponential and the sum), the exponentials by dlm_exp_le0 into the output
+     * row, their sum by dlm_sumf: loops that vectorize */
+    sb_printf(em->b, "      const float *x_ = v%d + base_, mf_ = dlm_maxf_row(x_, LEN_);\n      float *o_ = v%d + base_;\n", n->in[0], id);
     sb_printf(em->b, "      for (int64_t j = 0; j < LEN_; j++) o_[j] = dlm_exp_le0(x_[j] - mf_);\n");
     sb_printf(em->b, "      const double s_ = dlm_sumf(o_, LEN_);\n");
     if (n->op == OP_SOFTMAX) sb_printf(em->b, "      for (int64_t j = 0; j < LEN_; j++) o_[j] = (float)(o_[j] / s_);\n");
-    else sb_printf(em->b, "      const double ls_ = log(s_);\n      for (int64_t j = 0; j < LEN_; j++) o_[j] = (float)(((double)x_[j] - mx_) - ls_);\n");
+    else sb_printf(em->b, "      const double ls_ = log(s_);\n      for (int64_t j = 0; j < LEN_; j++) o_[j] = (float)(((double)x_[j] - (double)mf_) - ls_);\n");
     rows_end(em);
     return 1;
   }
+  emit_row_max(em, rd);
   if (n->op == OP_SOFTMAX) { /* the exponentials go to the output, then are scaled */
     sb_printf(em->b, "      double s_ = 0;\n      for (int64_t j = 0; j < LEN_; j++) {\n        const %s e_ = %s((%s)(%s - mx_));\n"
                      "        v%d[base_ + j * IN_] = e_;\n        s_ += e_;\n      }\n", ct, ex, ct, rd, id);
@@ -523,8 +546,13 @@ static int emit_layer_norm(Em *em, int id, DlmErr *e) {
   char rd[CPU_EXPR];
   cpu_read(em, n->in[0], "base_ + j * IN_", rd);
   rows_begin(em, it, it->rank - 1);
-  sb_printf(em->b, "      double mean_ = 0, var_ = 0;\n      for (int64_t j = 0; j < LEN_; j++) mean_ += %s;\n      mean_ /= (double)LEN_;\n", rd);
-  sb_printf(em->b, "      for (int64_t j = 0; j < LEN_; j++) { const double d_ = %s - mean_; var_ += d_ * d_; }\n", rd);
+  if (it->dtype == DT_F32 && em->inl[n->in[0]] == 0) /* rows of floats: partial sums that vectorize */
+    sb_printf(em->b, "      const double mean_ = dlm_sumf(v%d + base_, LEN_) / (double)LEN_;\n"
+                     "      double var_ = dlm_sumsqdevf(v%d + base_, LEN_, mean_);\n", n->in[0], n->in[0]);
+  else {
+    sb_printf(em->b, "      double mean_ = 0, var_ = 0;\n      for (int64_t j = 0; j < LEN_; j++) mean_ += %s;\n      mean_ /= (double)LEN_;\n", rd);
+    sb_printf(em->b, "      for (int64_t j = 0; j < LEN_; j++) { const double d_ = %s - mean_; var_ += d_ * d_; }\n", rd);
+  }
   sb_printf(em->b, "      var_ /= (double)LEN_;\n      const double inv_ = 1 / sqrt(var_ + %.17g);\n", n->attr.f[0]);
   sb_printf(em->b, "      for (int64_t j = 0; j < LEN_; j++) v%d[base_ + j * IN_] = (%s)((%s - mean_) * inv_);\n", id,
             cpu_ctype(n->type.dtype), rd);
@@ -845,14 +873,19 @@ static void emit_attention(Em *em, int id) {
     sb_printf(em->b, "        if (D_ > 0) %s(101, 111, 112, (int)LQ_, (int)LK_, (int)D_, SC_, v%d + oq_, (int)%s, v%d + ok_k, (int)%s, (%s)0, s_, (int)(LK_ > 0 ? LK_ : 1));\n",
               gemm, q, sq[r - 2], k, sk[r - 2], ct);
     sb_printf(em->b, "        else memset(s_, 0, (size_t)(LQ_ * LK_) * sizeof *s_);\n");
-    sb_printf(em->b, "        for (int64_t i = 0; i < LQ_; i++) {\n          %s *p_ = s_ + i * LK_;\n          double mx_ = -INFINITY, sum_ = 0;\n          int any_ = 0;\n", ct);
-    sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) {\n            if ((%s) == 0) { p_[j] = -INFINITY; continue; }\n", rm);
-    sb_printf(em->b, "            if (!any_ || p_[j] > mx_) mx_ = p_[j];\n            any_ = 1;\n          }\n");
-    if (ot->dtype == DT_F32) { /* vectorizing loops: a masked (-inf) score gives e^-inf = 0 */
-      sb_printf(em->b, "          if (!any_) { memset(p_, 0, (size_t)LK_ * sizeof *p_); continue; }\n          const float mf_ = (float)mx_;\n");
+    sb_printf(em->b, "        for (int64_t i = 0; i < LQ_; i++) {\n          %s *p_ = s_ + i * LK_;\n          double sum_ = 0;\n          int any_ = 0;\n", ct);
+    if (ot->dtype == DT_F32) { /* loops that vectorize: a masked score is -inf, whose e^-inf = 0 */
+      if (mask >= 0)
+        sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) {\n            const int keep_ = (%s) != 0;\n"
+                         "            p_[j] = keep_ ? p_[j] : -INFINITY;\n            any_ |= keep_;\n          }\n", rm);
+      else sb_printf(em->b, "          any_ = LK_ > 0;\n");
+      sb_printf(em->b, "          if (!any_) { memset(p_, 0, (size_t)LK_ * sizeof *p_); continue; }\n          const float mf_ = dlm_maxf_row(p_, LK_);\n");
       sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) p_[j] = dlm_exp_le0(p_[j] - mf_);\n          sum_ = dlm_sumf(p_, LK_);\n");
-    } else
+    } else {
+      sb_printf(em->b, "          double mx_ = -INFINITY;\n          for (int64_t j = 0; j < LK_; j++) {\n            if ((%s) == 0) { p_[j] = -INFINITY; continue; }\n", rm);
+      sb_printf(em->b, "            if (!any_ || p_[j] > mx_) mx_ = p_[j];\n            any_ = 1;\n          }\n");
       sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) {\n            p_[j] = any_ && p_[j] != -INFINITY ? %s((%s)(p_[j] - mx_)) : 0;\n            sum_ += p_[j];\n          }\n", ex, ct);
+    }
     sb_printf(em->b, "          const %s inv_ = any_ ? (%s)(1 / sum_) : 0;\n          for (int64_t j = 0; j < LK_; j++) p_[j] *= inv_;\n        }\n", ct, ct);
     sb_printf(em->b, "        if (LK_ > 0 && DV_ > 0) %s(101, 111, 111, (int)LQ_, (int)DV_, (int)LK_, (%s)1, s_, (int)LK_, v%d + ov_, (int)%s, (%s)0, v%d + bt * LQ_ * DV_, (int)DV_);\n",
               gemm, ct, v, sv[r - 2], ct, id);

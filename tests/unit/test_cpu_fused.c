@@ -1,5 +1,6 @@
 /* test_cpu_fused.c — the CPU backend's multi-node kernels against the interpreter (f32 mode), each
  * also checked to be present in the generated source (so the comparison exercises it):
+ *   an elementwise value read several times within one fused group, computed in that group;
  *   the folded weight gradient: sum_to(matmul(A, B, ta = 1), over the batch) as one product with
  *   the batch folded into the contraction, and the same shapes left unfolded when the matmul
  *   itself is also an output;
@@ -84,8 +85,27 @@ static void test_attention_bw(int masked, const int *wrt, int nwrt) {
   fx_end();
 }
 
+/* t = tanh(x) read three times by one elementwise group is computed inside its loop; read also
+ * by a reduction, it keeps its own kernel */
+static void test_multi_use(int also_reduced) {
+  fx_begin();
+  int x = arg("f32[B,7]", cpu_rand_tensor(DT_F32, 2, SHAPE(3, 7), -2, 2));
+  int t = op(OP_TANH, NULL, attrs_none(), 1, x);
+  int y = op(OP_ADD, NULL, attrs_none(), 2, op(OP_MUL, NULL, attrs_none(), 2, t, t), op(OP_MUL, NULL, attrs_none(), 2, t, x));
+  int outs[2] = {y, op(OP_SUM, NULL, ia(2, 1, 0), 1, t)};
+  ir_set_outputs(M, F, also_reduced ? 2 : 1, outs, NULL);
+  char frag[64];
+  snprintf(frag, sizeof frag, "fused here: %%%d = tanh", t);
+  int fused = source_has(F, frag);
+  CHECK_MSG(fused == !also_reduced, "tanh read three times: %s", fused ? "fused" : "not fused");
+  compare(also_reduced ? "multi-use value also reduced" : "multi-use value fused", F);
+  fx_end();
+}
+
 int main(void) {
   cpu_test_env();
+  test_multi_use(0);
+  test_multi_use(1);
   test_folded(0);
   test_folded(1);
   test_attention_bw(1, (const int[]){0, 1, 2}, 3);
