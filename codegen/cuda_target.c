@@ -1,5 +1,5 @@
 /* cuda_target.c — `dlmc compile --target cuda`: generates the CUDA unit of every function of the
- * module (adding loss.grad, the gradient of an exported `loss`, as the artifact does), so an op
+ * module (adding loss.grad and the other objectives' gradients, as the artifact does), so an op
  * without a CUDA kernel is a compile-time error naming the op; with --emit cuda it writes the CUDA
  * C sources (one FUNCTION.cu per function into a directory, or all to stdout), with --stats it
  * prints per function the launches after and before the fusion of codegen/cuda_emit.c and the
@@ -85,10 +85,11 @@ int cuda_block_launches(const Module *m, CudaBlockLaunches *out, DlmErr *e) {
 }
 
 int cuda_target(Module *m, const char *emit_dir, int emit_stdout, int stats, FILE *out, DlmErr *e) {
-  Func *loss = ir_func_find(m, "loss");
-  if (loss && !ir_func_find(m, "loss.grad")) {
+  int added = ad_loss_grads(m, e);
+  if (added < 0) return 0;
+  if (added > 0) {
     PassOptions po = {0};
-    if (!ad_grad(m, loss, 0, NULL, 0, 1, e) || !pass_pipeline_run(m, &po, e)) return 0;
+    if (!pass_pipeline_run(m, &po, e)) return 0;
   }
   if (emit_dir && mkdir(emit_dir, 0777) != 0 && errno != EEXIST) {
     err_set(e, (SrcLoc){0, 0, 0}, "cannot create the directory %s: %s", emit_dir, strerror(errno));

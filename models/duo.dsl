@@ -1,7 +1,9 @@
 // duo.dsl — Duo / UDLM, uniform-state discrete diffusion (Sahoo et al. 2025; duo-udlm.md): the
 // time-conditioned DDiT backbone with the mean parameterization (§8), the Rao-Blackwellized
 // continuous-time NELBO of the discrete (post-curriculum) training phase (§3.2), and the ancestral
-// sampler with its two final steps, ancestral or Greedy-Tail (§7.1). The HF checkpoint `s-sahoo/duo` is
+// sampler with its two final steps, ancestral or Greedy-Tail (§7.1), and the curriculum loss of the
+// Gaussian-relaxation phase (§5.1; `dlmrun train --loss curriculum_loss:N,loss` switches to the
+// discrete `loss` after step N). The HF checkpoint `s-sahoo/duo` is
 //   -D vocab=50258 -D seq_len=1024 -D layers=12 -D dim=768 -D heads=12 -D cond_dim=128
 // (vocab = len(tokenizer): GPT-2 plus [PAD]; Duo has no mask token). Defaults: a small test model.
 
@@ -16,10 +18,23 @@ const V = vocab                   // K, the number of token states
 const head_dim = dim / heads
 const t_tail = 1e-5               // time of the final noise-removal step of the samplers
 
+// The curriculum (§5): the log-SNR window gamma in [curriculum_gamma_min, curriculum_gamma_max]
+// (OWT's; LM1B: -3.5, -1.75; the window is vocabulary-specific, it should map to alpha = T(gamma) of
+// about [0.95, 0.05]) and the temperature tau of the relaxed input softmax(w / tau): log10 tau is
+// tau_log10_start up to step tau_anneal_start, linear to tau_log10_end at step tau_anneal_end, then
+// constant. The paper runs tau = 1e-3 throughout (start = end = -3).
+const curriculum_gamma_min = -3.55
+const curriculum_gamma_max = -1.85
+const tau_log10_start = -3.0
+const tau_log10_end = -3.0
+const tau_anneal_start = 0
+const tau_anneal_end = 1
+
 import "std/dit.dsl"
 import "std/schedules.dsl"
 import "std/sampling.dsl"
 import "std/nucleus.dsl"
+import "std/duality.dsl"
 
 sym B
 
@@ -43,16 +58,21 @@ export fn logits_soft(y: f32[B, seq_len, V], sigma: f32[B]) -> f32[B, seq_len, V
 }
 
 // Per-token Rao-Blackwellized NELBO (§3.2, the stable variant), for clean ids x, noisy ids z and the
-// model's probabilities p [B, L, K] at alpha [B] (alpha' = -(1 - eps) for loglinear). With
+// model's probabilities p [B, L, K] at alpha [B] with the loglinear alpha' = -(1 - eps).
+fn usdm_nelbo(x: i32[B, L], z: i32[B, L], p: f32[B, L, V], alpha: f32[B]) -> f32[B, L] {
+  return usdm_nelbo_at(x, z, p, alpha, full([B], -(1.0 - loglinear_eps), f32))
+}
+
+// The same for any schedule: dalpha [B] = d alpha / dt (< 0). With
 // r = K alpha / (1 - alpha), L_j = log1p(r p_j), S = sum_j L_j, kappa = 1 / (1 + r),
 // w = -alpha' / (K alpha) and i = z, m = x:
 //   z == x: w [ -kappa (S - K L_i) + (K-1) kappa log kappa - K/(1-alpha) (1/(1+r) - 1/(1+r p_i)) ]
 //   z != x: w [ -(S - K L_i) - r (L_m - L_i) - (1+r) log kappa - K/(1-alpha) r p_i / (1 + r p_i) ]
-fn usdm_nelbo(x: i32[B, L], z: i32[B, L], p: f32[B, L, V], alpha: f32[B]) -> f32[B, L] {
+fn usdm_nelbo_at(x: i32[B, L], z: i32[B, L], p: f32[B, L, V], alpha: f32[B], dalpha: f32[B]) -> f32[B, L] {
   a = reshape(alpha, [B, 1])
   r = V * a / (1.0 - a)
   kappa = 1.0 / (1.0 + r)
-  w = (1.0 - loglinear_eps) / (V * a)
+  w = -reshape(dalpha, [B, 1]) / (V * a)
   lj = log1p(reshape(r, [B, 1, 1]) * p)
   s = sum(lj, axis = -1)
   li = reshape(take_along(lj, reshape(z, [B, L, 1])), [B, L])
@@ -78,6 +98,35 @@ export fn loss(x0: i32[B, seq_len], seed: i64, step: i64) -> f32 {
   nll = usdm_nelbo(x0, z, p, alpha)
   tokens = sum(ones([B], f32), axis = 0) * seq_len
   return sum(sum(nll, axis = 1), axis = 0) / tokens
+}
+
+// The curriculum's training loss (§5.1): t stratified in [1e-3, 1), gamma linear in t over the
+// window, alpha = T(gamma) and alpha' = (gamma_max - gamma_min) dT/dgamma (std/duality.dsl, exact
+// derivative rather than the reference's 1e-3 forward difference); the Gaussian latent
+// w = sqrt(sigmoid(-gamma)) onehot(x) + sqrt(sigmoid(gamma)) eps; the network reads the tempered
+// softmax(w / tau) through the soft embedding (logits_soft) at sigma = -log alpha, while the loss is
+// the RB-NELBO at the hard latent z = argmax(w). The B x seq_len x K tensors exist only here.
+export fn curriculum_loss(x0: i32[B, seq_len], seed: i64, step: i64) -> f32 {
+  t = cast(stratified_t(rand_uniform(seed, step, [B], f32)), f64)
+  gamma = gamma_of_t(t, curriculum_gamma_min, curriculum_gamma_max)
+  ta, dta = duality_t(gamma, V)
+  alpha = cast(ta, f32)
+  dalpha = cast((curriculum_gamma_max - curriculum_gamma_min) * dta, f32)
+  mean_c = reshape(cast(gauss_mean_coeff(gamma), f32), [B, 1, 1])
+  noise_c = reshape(cast(gauss_noise_scale(gamma), f32), [B, 1, 1])
+  w = mean_c * one_hot(x0, V, f32) + noise_c * rand_normal(seed, step, [B, seq_len, V], f32)
+  z = argmax(w, axis = -1)
+  p = softmax(logits_soft(w * curriculum_inv_tau(step), -log(alpha)), axis = -1)
+  nll = usdm_nelbo_at(x0, z, p, alpha, dalpha)
+  tokens = sum(ones([B], f32), axis = 0) * seq_len
+  return sum(sum(nll, axis = 1), axis = 0) / tokens
+}
+
+// 1 / tau at a training step (0-based): log10 tau interpolated between the tau_* consts.
+fn curriculum_inv_tau(step: i64) -> f32 {
+  span = maximum(cast(tau_anneal_end - tau_anneal_start, f32), 1.0)
+  frac = minimum(maximum((cast(step, f32) - tau_anneal_start) / span, 0.0), 1.0)
+  return 10.0 ** -(tau_log10_start + frac * (tau_log10_end - tau_log10_start))
 }
 
 // alpha(t) = 1 - (1 - eps) t as a float64 scalar, for the sampler's time grid.

@@ -38,4 +38,11 @@
 Func *ad_grad(Module *m, const Func *f, int loss_out, const int *wrt_args, int nwrt, int wrt_params,
               DlmErr *e);
 
+/* ================================================================ passes/loss_grads.c
+ * Training objectives: the functions named `loss` or `*_loss`. ad_loss_grads adds "<name>.grad"
+ * (ad_grad of the first output over every trained parameter) for each objective that lacks one:
+ * the number added, or -1 with *e set. */
+int ad_is_loss(const Func *f);
+int ad_loss_grads(Module *m, DlmErr *e);
+
 #endif

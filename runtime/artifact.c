@@ -28,21 +28,9 @@ uint32_t crc32_update(uint32_t crc, const void *data, size_t len) {
   return ~crc;
 }
 
-/* `loss` or a name ending in "_loss" (e.g. `distill_loss`). */
-static int is_loss_name(const char *name) {
-  size_t n = strlen(name);
-  return strcmp(name, "loss") == 0 || (n > 5 && strcmp(name + n - 5, "_loss") == 0);
-}
-
 int artifact_prepare(Module *m, DlmErr *e) {
-  int added = 0, nf = m->nfuncs;
-  for (int i = 0; i < nf; i++) {
-    Func *f = m->funcs[i];
-    if (!is_loss_name(f->name) || ir_func_find(m, arena_printf(m->arena, "%s.grad", f->name))) continue;
-    if (!ad_grad(m, f, 0, NULL, 0, 1, e)) return 0;
-    added = 1;
-  }
-  if (!added) return 1;
+  int added = ad_loss_grads(m, e);
+  if (added <= 0) return added == 0;
   PassOptions po = {0};
   return pass_pipeline_run(m, &po, e);
 }

@@ -28,7 +28,8 @@ uint32_t crc32_update(uint32_t crc, const void *data, size_t len);  /* crc32_upd
 
 /* Adds what dlmrun needs to a compiled module: "<f>.grad" (ad_grad of f's first output, a scalar,
  * over every trained parameter) for `loss` and every function whose name ends in "_loss" (e.g.
- * `distill_loss`), then reruns the pass pipeline.
+ * `distill_loss`, `curriculum_loss`; ad_loss_grads in passes/autodiff.h), then reruns the pass
+ * pipeline.
  * 1, or 0 with *e set. */
 int artifact_prepare(Module *m, DlmErr *e);
 

@@ -14,6 +14,7 @@ static const char usage_text[] =
   "  train  --data FILE --batch B --steps N --lr X --out DIR [--tokenizer byte|gpt2] [--tokenizer-dir DIR]\n"
   "         [--warmup W] [--schedule constant|cosine] [--clip 1.0] [--ema 0.9999] [--weight-decay 0]\n"
   "         [--seed 0] [--resume] [--backend cpu|interp] [--ckpt-every K] [--log-every K] [--stop-after K]\n"
+  "         [--loss NAME[:STEP],...,NAME] (objectives by step, e.g. curriculum_loss:5000,loss; default loss)\n"
   "      Trains the model's `loss` on the first 90% of FILE's tokens (seq_len windows drawn from the\n"
   "      seed) with AdamW (0.9, 0.999, 1e-8, decoupled weight decay), linear warmup, clipping by\n"
   "      global norm and an EMA (decay min(ema, (1+n)/(10+n))). Writes DIR/metrics.jsonl and\n"

@@ -1,4 +1,6 @@
-/* train.c — `dlmrun ART train ...`: trains the artifact's `loss` with its `loss.grad` function:
+/* train.c — `dlmrun ART train ...`: trains the artifact's `loss` with its `loss.grad` function (or,
+ * with --loss, a step schedule of its objectives: `curriculum_loss:N,loss` runs curriculum_loss.grad
+ * for steps 1..N and loss.grad after):
  * deterministic batches from the training 90% of the data, AdamW with warmup and a constant or
  * cosine schedule, global-norm clipping, an EMA of the weights, a live progress line, a JSON line
  * per logged step in OUT/metrics.jsonl and atomic checkpoints in OUT/checkpoint.safetensors.
@@ -20,7 +22,7 @@
 
 /* Options that make up the run's configuration (recorded in the checkpoint as "config.<key>"). */
 typedef struct { const char *flag, *key; char kind; const char *dflt; } Field;   /* kind: i integer, n number, s string */
-enum { F_DATA, F_TOK, F_TOKDIR, F_BATCH, F_STEPS, F_LR, F_WARMUP, F_SCHED, F_CLIP, F_EMA, F_WD, F_SEED, NFIELDS };
+enum { F_DATA, F_TOK, F_TOKDIR, F_BATCH, F_STEPS, F_LR, F_WARMUP, F_SCHED, F_CLIP, F_EMA, F_WD, F_SEED, F_LOSS, NFIELDS };
 static const Field fields[NFIELDS] = {
   {"--data", "data", 's', NULL},          {"--tokenizer", "tokenizer", 's', "byte"},
   {"--tokenizer-dir", "tokenizer_dir", 's', ""}, {"--batch", "batch", 'i', NULL},
@@ -28,6 +30,7 @@ static const Field fields[NFIELDS] = {
   {"--warmup", "warmup", 'i', "0"},       {"--schedule", "schedule", 's', "constant"},
   {"--clip", "clip", 'n', "1.0"},         {"--ema", "ema", 'n', "0.9999"},
   {"--weight-decay", "weight_decay", 'n', "0"}, {"--seed", "seed", 'i', "0"},
+  {"--loss", "loss", 's', "loss"},
 };
 
 typedef struct {
@@ -73,6 +76,7 @@ static int merge_config(TrainArgs *a, const CkptMeta *cm) {
   for (int k = 0; k < NFIELDS; k++) {
     snprintf(key, sizeof key, "config.%s", fields[k].key);
     const char *stored = ckpt_meta_get(cm, key);
+    if (!stored && k == F_LOSS) stored = fields[k].dflt;  /* checkpoints from before --loss */
     if (!stored) { fprintf(stderr, "dlmrun train: the checkpoint lacks metadata '%s'\n", key); return 0; }
     if (!a->val[k]) {
       if (!(a->val[k] = a->owned[k] = strdup(stored))) return 0;
@@ -183,11 +187,65 @@ static void fmt_eta(double ms, char *buf, size_t n) {
   snprintf(buf, n, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
 }
 
+/* One entry of the --loss schedule: the gradient function, its output index per parameter, and
+ * the last step it trains (INT64_MAX for the final entry). */
+enum { MAX_OBJECTIVES = 8 };
+typedef struct { const Func *g; int *gidx; int64_t until; } Objective;
+
 typedef struct {
-  const Module *m; const Func *g; const Backend *be; BackendState *bs;
+  const Module *m; const Backend *be; BackendState *bs;
   TrainArgs *a; TokData d; TrainState s; CkptMeta cm;
-  int *gidx; char *dir_ckpt; FILE *metrics;
+  Objective obj[MAX_OBJECTIVES]; int nobj;
+  char *dir_ckpt; FILE *metrics;
 } Run;
+
+/* The objective of update number t (1-based). */
+static const Objective *objective_at(const Run *r, int64_t t) {
+  int k = 0;
+  while (k + 1 < r->nobj && t > r->obj[k].until) k++;
+  return &r->obj[k];
+}
+
+/* Parse "NAME[:UNTIL],...,NAME" (every entry but the last has UNTIL, increasing) and find each
+ * NAME.grad with the training signature. */
+static int parse_objectives(Run *r, const char *spec, const char *artifact) {
+  const char *p = spec;
+  r->nobj = 0;
+  for (;;) {
+    if (r->nobj == MAX_OBJECTIVES) { fprintf(stderr, "dlmrun train: --loss: at most %d entries\n", MAX_OBJECTIVES); return 0; }
+    size_t len = strcspn(p, ":,");
+    char name[256];
+    if (len == 0 || len >= sizeof name - 8) { fprintf(stderr, "dlmrun train: --loss '%s': expected NAME[:STEP],...,NAME\n", spec); return 0; }
+    memcpy(name, p, len);
+    snprintf(name + len, sizeof name - len, ".grad");
+    Objective *o = &r->obj[r->nobj++];
+    o->until = INT64_MAX;
+    o->g = ir_func_find(r->m, name);
+    name[len] = 0;
+    if (!o->g || o->g->nargs != 3) {
+      fprintf(stderr, "dlmrun train: %s has no %s.grad(x0, seed, step): export a %s(x0: i32[B, seq_len], seed: i64, step: i64) -> f32 "
+              "(objectives are `loss` and functions named *_loss)\n", artifact, name, name);
+      return 0;
+    }
+    p += len;
+    if (*p == ':') {
+      char *end;
+      errno = 0;
+      long long u = strtoll(p + 1, &end, 10);
+      if (end == p + 1 || errno || u < 1 || (*end && *end != ',') || (r->nobj > 1 && u <= r->obj[r->nobj - 2].until)) {
+        fprintf(stderr, "dlmrun train: --loss '%s': the step after '%s:' must be a positive integer, larger than the previous one\n", spec, name);
+        return 0;
+      }
+      o->until = u;
+      p = end;
+    }
+    if (!*p) break;
+    if (o->until == INT64_MAX) { fprintf(stderr, "dlmrun train: --loss '%s': every entry but the last needs :STEP\n", spec); return 0; }
+    p++;
+  }
+  if (r->obj[r->nobj - 1].until != INT64_MAX) { fprintf(stderr, "dlmrun train: --loss '%s': the last entry takes no :STEP (it trains to the end)\n", spec); return 0; }
+  return 1;
+}
 
 static int save(Run *r) {
   DlmErr e = {0};
@@ -200,9 +258,12 @@ static int save(Run *r) {
 static int step_once(Run *r, double *loss, double *gnorm, double *lr) {
   const Module *m = r->m;
   int64_t t = r->s.step + 1;
+  const Objective *ob = objective_at(r, t);
+  const Func *g = ob->g;
+  const int *gidx = ob->gidx;
   int64_t shape[2] = {r->a->batch, r->d.seq_len};
   Tensor *x0 = tensor_new(DT_I32, 2, shape), *seed = tensor_new(DT_I64, 0, NULL), *stp = tensor_new(DT_I64, 0, NULL);
-  Tensor **outs = calloc((size_t)r->g->nout, sizeof *outs);
+  Tensor **outs = calloc((size_t)g->nout, sizeof *outs);
   Tensor **grads = calloc((size_t)m->nparams + 1, sizeof *grads);
   DlmErr e = {0};
   int ok = x0 && seed && stp && outs && grads;
@@ -212,8 +273,8 @@ static int step_once(Run *r, double *loss, double *gnorm, double *lr) {
     *(int64_t *)seed->data = r->a->seed;
     *(int64_t *)stp->data = r->s.step;
     Tensor *args[3] = {x0, seed, stp};
-    ok = r->be->run(r->bs, r->g, r->s.w, args, outs, NULL, &e);
-    if (!ok) fprintf(stderr, "dlmrun train: step %lld: %s (%s backend): %s\n", (long long)t, r->g->name, r->be->name, e.msg);
+    ok = r->be->run(r->bs, g, r->s.w, args, outs, NULL, &e);
+    if (!ok) fprintf(stderr, "dlmrun train: step %lld: %s (%s backend): %s\n", (long long)t, g->name, r->be->name, e.msg);
   }
   if (ok) {
     *loss = tensor_get(outs[0], 0);
@@ -222,19 +283,19 @@ static int step_once(Run *r, double *loss, double *gnorm, double *lr) {
   if (ok) {
     int n = 0;
     for (int i = 0; i < m->nparams; i++)
-      if (r->gidx[i] >= 0) grads[n++] = outs[r->gidx[i]];
+      if (gidx[i] >= 0) grads[n++] = outs[gidx[i]];
     *gnorm = grad_global_norm(grads, n);
     double scale = clip_factor(*gnorm, r->a->opt.clip);
     *lr = lr_at(&r->a->opt, t);
     double d = ema_decay(r->a->opt.ema, t);
     for (int i = 0; i < m->nparams; i++) {
-      if (r->gidx[i] < 0) continue;
-      adamw_update(&r->a->opt, t, *lr, scale, r->s.w->tensors[i], outs[r->gidx[i]], r->s.m->tensors[i], r->s.v->tensors[i]);
+      if (gidx[i] < 0) continue;
+      adamw_update(&r->a->opt, t, *lr, scale, r->s.w->tensors[i], outs[gidx[i]], r->s.m->tensors[i], r->s.v->tensors[i]);
     }
     for (int i = 0; i < m->nparams; i++) ema_update(d, r->s.ema->tensors[i], r->s.w->tensors[i]);
     r->s.step = t;
   }
-  for (int k = 0; outs && k < r->g->nout; k++) tensor_free(outs[k]);
+  for (int k = 0; outs && k < g->nout; k++) tensor_free(outs[k]);
   free(outs); free(grads);
   tensor_free(x0); tensor_free(seed); tensor_free(stp);
   return ok;
@@ -251,8 +312,10 @@ static void log_step(Run *r, double loss, double gnorm, double lr, double per, i
           newline || !isatty(2) ? "\n" : "");
   fflush(stderr);
   if (newline) {
-    fprintf(r->metrics, "{\"step\": %lld, \"loss\": %.9g, \"grad_norm\": %.9g, \"lr\": %.9g, \"ms_per_step\": %.3f, \"tokens_per_s\": %.1f}\n",
+    fprintf(r->metrics, "{\"step\": %lld, \"loss\": %.9g, \"grad_norm\": %.9g, \"lr\": %.9g, \"ms_per_step\": %.3f, \"tokens_per_s\": %.1f",
             (long long)r->s.step, loss, gnorm, lr, per, tps);
+    if (r->nobj > 1) fprintf(r->metrics, ", \"objective\": \"%.*s\"", (int)(strlen(objective_at(r, r->s.step)->g->name) - 5), objective_at(r, r->s.step)->g->name);
+    fprintf(r->metrics, "}\n");
     fflush(r->metrics);
   }
 }
@@ -300,18 +363,24 @@ static int setup(Run *r, const char *artifact) {
   if (!a->resume && have) { fprintf(stderr, "dlmrun train: %s already holds a checkpoint: pass --resume or choose another --out\n", a->out); return 0; }
   Module *m = rt_open_artifact(artifact);
   if (!(r->m = m)) return 0;
-  r->g = ir_func_find(m, "loss.grad");
-  if (!r->g || r->g->nargs != 3) { fprintf(stderr, "dlmrun train: %s has no loss.grad(x0, seed, step): compile a model that exports loss\n", artifact); return 0; }
-  const Node *x0 = NULL;
-  for (int i = 0; i < r->g->nnodes; i++)
-    if (r->g->nodes[i].op == OP_ARG && r->g->nodes[i].attr.i[0] == 0) x0 = &r->g->nodes[i];
-  if (!x0 || x0->type.rank != 2 || !dim_is_const(x0->type.dims[1])) { fprintf(stderr, "dlmrun train: loss's first argument must be i32[B, seq_len]\n"); return 0; }
-  int64_t seq_len = x0->type.dims[1].k;
   if (a->resume) {
     if (!ckpt_load(a->out, m, &r->s, &r->cm, &e)) { fprintf(stderr, "dlmrun train: %s\n", e.msg); return 0; }
     if (!merge_config(a, &r->cm)) return 0;
   }
-  if (!finish_config(a)) return 0;
+  if (!finish_config(a) || !parse_objectives(r, a->val[F_LOSS], artifact)) return 0;
+  int64_t seq_len = 0;
+  for (int k = 0; k < r->nobj; k++) {
+    const Func *g = r->obj[k].g;
+    const Node *x0 = NULL;
+    for (int i = 0; i < g->nnodes; i++)
+      if (g->nodes[i].op == OP_ARG && g->nodes[i].attr.i[0] == 0) x0 = &g->nodes[i];
+    if (!x0 || x0->type.dtype != DT_I32 || x0->type.rank != 2 || !dim_is_const(x0->type.dims[1]) || (seq_len && x0->type.dims[1].k != seq_len)) {
+      fprintf(stderr, "dlmrun train: the first argument of %.*s must be i32[B, seq_len] (the same seq_len for every --loss entry)\n",
+              (int)strlen(g->name) - 5, g->name);
+      return 0;
+    }
+    seq_len = x0->type.dims[1].k;
+  }
   if (a->resume && r->s.step > a->steps) { fprintf(stderr, "dlmrun train: the checkpoint is at step %lld, past --steps %lld\n", (long long)r->s.step, (long long)a->steps); return 0; }
   if (!(r->be = rt_backend(a->backend))) return 0;
   Tokenizer *tok = tok_open(a->val[F_TOK], a->val[F_TOKDIR][0] ? a->val[F_TOKDIR] : NULL, &e);
@@ -329,8 +398,10 @@ static int setup(Run *r, const char *artifact) {
   if (!ok) { fprintf(stderr, "dlmrun train: %s\n", e.msg); return 0; }
   if (!a->resume && !fresh_state(m, (uint64_t)a->seed, &r->s)) { fprintf(stderr, "dlmrun train: out of memory\n"); return 0; }
   record_config(a, seq_len, &r->d, &r->cm);
-  r->gidx = calloc((size_t)m->nparams + 1, sizeof *r->gidx);
-  if (!r->gidx || !map_grads(m, r->g, r->gidx)) return 0;
+  for (int k = 0; k < r->nobj; k++) {
+    r->obj[k].gidx = calloc((size_t)m->nparams + 1, sizeof *r->obj[k].gidx);
+    if (!r->obj[k].gidx || !map_grads(m, r->obj[k].g, r->obj[k].gidx)) return 0;
+  }
   size_t plen = strlen(a->out) + 32;
   char *mpath = malloc(plen);
   if (!mpath) return 0;
@@ -363,7 +434,7 @@ int dlmrun_train(const char *artifact, int argc, char **argv) {
   int ok = setup(&r, artifact) ? train_loop(&r) : 0;
   if (r.bs) r.be->close(r.bs);
   if (r.metrics) fclose(r.metrics);
-  free(r.gidx);
+  for (int k = 0; k < r.nobj; k++) free(r.obj[k].gidx);
   free(r.dir_ckpt);
   data_free(&r.d);
   train_state_free(&r.s);
