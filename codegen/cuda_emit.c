@@ -119,14 +119,17 @@ static int decide_fusion(const Func *f, CudaUnit *u, const char *keep, char *fus
         rd[2 * at] = id;
         rd[2 * at + 1] = j;
       }
+  /* cand: 1 = may be fused, 2 = may be fused and only attention masks read it (evaluated once per
+   * score anyway: fused for any number of readers, up to the single-reader cost) */
   for (int id = nn - 1; ok && id >= 0; id--) {
-    if (!u->live[id] || u->inl[id] || keep[id] || uses[id] < 1 || uses[id] > CUDA_FUSE_USES || !cuda_exprable(f, id)) continue;
-    int all = 1;
+    if (!u->live[id] || u->inl[id] || keep[id] || uses[id] < 1 || !cuda_exprable(f, id)) continue;
+    int all = 1, mask = 1;
     for (int k = first[id]; all && k < first[id + 1]; k++) {
-      int r = rd[2 * k];
-      all = f->nodes[r].op == OP_RESHAPE ? cand[r] : cuda_accepts(f, r, rd[2 * k + 1]);
+      int r = rd[2 * k], j = rd[2 * k + 1];
+      all = f->nodes[r].op == OP_RESHAPE ? cand[r] : cuda_accepts(f, r, j);
+      mask &= (f->nodes[r].op == OP_ATTENTION && j == 3) || cand[r] == 2;
     }
-    cand[id] = (char)all;
+    if (all && (mask || uses[id] <= CUDA_FUSE_USES)) cand[id] = (char)(mask ? 2 : 1);
   }
   for (int id = 0; ok && id < nn; id++) {
     const Node *n = &f->nodes[id];
@@ -134,7 +137,7 @@ static int decide_fusion(const Func *f, CudaUnit *u, const char *keep, char *fus
     int c = n->op == OP_RESHAPE ? 0 : 1;
     for (int j = 0; j < n->nin; j++) c += fused[n->in[j]] ? cost[n->in[j]] : 0;
     cost[id] = c;
-    if (!cand[id] || (n->op != OP_RESHAPE && c > (uses[id] == 1 ? CUDA_FUSE_MAX : CUDA_FUSE_SHARED_MAX))) continue;
+    if (!cand[id] || (n->op != OP_RESHAPE && c > (uses[id] == 1 || cand[id] == 2 ? CUDA_FUSE_MAX : CUDA_FUSE_SHARED_MAX))) continue;
     fused[id] = 1;
     u->inl[id] = 1;
     if (n->op == OP_RESHAPE) continue;

@@ -95,6 +95,9 @@ static void bcast_index(Cx *c, const Type *it, const Type *ot, const char *x, ch
   if (same_dims(it, ot)) { cpu_fmt(out, 32, "%s", x); return; }
   Strides st;
   bcast_strides(it, ot, st);
+  int all0 = 1;
+  for (int d = 0; d < ot->rank; d++) all0 &= strcmp(st[d], "0") == 0;
+  if (all0) { cpu_fmt(out, 32, "0"); return; } /* a broadcast scalar */
   index_by_strides(c, ot, &st, x, out);
 }
 
@@ -194,6 +197,8 @@ int cuda_is_map(const Func *f, int id, int producer) {
   int checks = 0;
   for (int j = 0; j < n->nin && j < 3; j++) cpu_fmt(reads[j], CPU_EXPR, "x");
   if (n->nin > 3 || !elem_expr(n, f->nodes[n->in[n->op == OP_WHERE ? 1 : 0]].type.dtype, reads, body, &checks)) return 0;
+  /* integer division or modulo by a nonzero constant cannot fail */
+  if (checks && (n->op == OP_DIV || n->op == OP_MOD) && f->nodes[n->in[1]].op == OP_CONST && f->nodes[n->in[1]].attr.f[0] != 0) checks = 0;
   return !producer || (!checks && n->type.dtype != DT_BF16 && n->type.dtype != DT_F16);
 }
 

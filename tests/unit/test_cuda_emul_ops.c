@@ -73,7 +73,7 @@ static void compare_all(const char *what, double tol) {
  * (a sink: the norm's kernel writes the operand), softmax -> operand B, attention -> transpose ->
  * reshape -> matmul (the attention kernel writes the operand), a rotary-like slice/neg/concat chain
  * fused into attention's queries, masks built from iotas (index expressions, one with a fully
- * masked row), a long key axis whose later tiles are fully masked for some rows (skipped), a value
+ * masked row, one block-causal by integer division and read by two attentions), a long key axis whose later tiles are fully masked for some rows (skipped), a value
  * read by several kernels (recomputed by each) and reductions of fused producers. */
 static void test_sinks(void) {
   fx_begin();
@@ -102,6 +102,12 @@ static void test_sinks(void) {
   int rl = op(OP_IOTA, "i32[3,300]", ia(1, 0), 0), cl = op(OP_IOTA, "i32[3,300]", ia(1, 1), 0);
   int lim = op(OP_MUL, NULL, none, 2, op(OP_ADD, NULL, none, 2, rl, op(OP_CONST, "i32[]", fa(1), 0)), op(OP_CONST, "i32[]", fa(100), 0));
   out(op(OP_ATTENTION, NULL, fa(0.3), 4, ql, kl, vl, op(OP_LT, NULL, none, 2, cl, lim)));
+  /* a block-causal mask (integer division by a constant: cannot fail, so fusable) read by two
+   * attentions: fused into both */
+  int two = op(OP_CONST, "i32[]", fa(2), 0);
+  int bmask = op(OP_LE, NULL, none, 2, op(OP_DIV, NULL, none, 2, col, two), op(OP_DIV, NULL, none, 2, row, two));
+  out(op(OP_ATTENTION, NULL, fa(0.4), 4, q, k, v, bmask));
+  out(op(OP_ATTENTION, NULL, fa(0.2), 4, qr, k, v, bmask));
   /* one value, several readers; reductions over fused producers */
   int z = op(OP_MUL, NULL, none, 2, x, op(OP_CONST, "f32[]", fa(2), 0));
   out(op(OP_SUM, NULL, ia(2, 1, 0), 1, z));
@@ -115,7 +121,7 @@ static void test_sinks(void) {
   CHECK_MSG(ok, "sinks: %s", e.msg);
   if (ok) {
     CHECK_MSG(u.nsinks == 3, "sinks: %d sink kernels, expected 3", u.nsinks);
-    CHECK_MSG(u.inl[mask] && u.inl[row] && u.inl[lim], "sinks: the attention masks are not index expressions");
+    CHECK_MSG(u.inl[mask] && u.inl[row] && u.inl[lim] && u.inl[bmask], "sinks: the attention masks are not index expressions");
     CHECK_MSG(u.inl[qr] && u.inl[rot], "sinks: the query chain is not fused into attention");
     cuda_unit_free(&u);
   }
