@@ -30,5 +30,8 @@ const Backend *backend_find(const char *name);
 void backend_cuda_last_times(double ms[3]);  /* NULL if unknown or not built */
 /* bytes of parameters the last CUDA run uploaded (0 when every parameter was resident already) */
 double backend_cuda_last_param_bytes(void);
+/* with $DLM_CUDA_GRAPHS=1: 1 if the last CUDA run replayed a captured graph, 2 if it captured one,
+ * 0 if it launched its plan plainly */
+int backend_cuda_last_graph(void);
 
 #endif

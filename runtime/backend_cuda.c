@@ -8,7 +8,9 @@
  * binds the shape symbols, lays out the other buffers (arguments, node results, scratch) in one
  * device allocation with a liveness-based first-fit planner, uploads the arguments, launches the
  * plan in order on the default stream (matmuls: cuBLAS, bf16 inputs, fp32 accumulation and
- * output), synchronizes once, checks the kernels' failure flag and downloads the outputs. */
+ * output), synchronizes once, checks the kernels' failure flag and downloads the outputs. With
+ * $DLM_CUDA_GRAPHS=1 the plan runs on the backend's stream as a CUDA graph, captured on the first
+ * run per symbol values and replayed after. */
 #include "backend.h"
 #include "bind.h"
 #include "cuda_emit.h"
@@ -54,6 +56,17 @@ typedef struct {
   CUresult (*MemcpyDtoH)(void *, CUdeviceptr, size_t);
   CUresult (*MemsetD8)(CUdeviceptr, unsigned char, size_t);
   CUresult (*GetErrorString)(CUresult, const char **);
+  /* CUDA graphs ($DLM_CUDA_GRAPHS=1; optional: absent entry points turn them off) */
+  CUresult (*StreamCreate)(void **, unsigned);
+  CUresult (*StreamDestroy)(void *);
+  CUresult (*StreamBeginCapture)(void *, int);
+  CUresult (*StreamEndCapture)(void *, void **);
+  CUresult (*GraphInstantiate)(void **, void *, unsigned long long);
+  CUresult (*GraphLaunch)(void *, void *);
+  CUresult (*GraphExecDestroy)(void *);
+  CUresult (*GraphDestroy)(void *);
+  CUresult (*MemsetD8Async)(CUdeviceptr, unsigned char, size_t, void *);
+  int (*blasSetStream)(void *, void *);
   int (*blasCreate)(void **);
   int (*blasDestroy)(void *);
   int (*GemmEx)(void *, int, int, int, int, int, const void *, const void *, int, int, const void *, int, int, const void *,
@@ -77,6 +90,12 @@ typedef struct {
   CudaUnit u;
   CUmodule *mods; int nmods; /* one module per NVRTC chunk */
   CUfunction *fn;   /* per launch (NULL for gemm) */
+  /* the captured launch plan (CUDA graphs): valid for these symbol values, arena and parameters */
+  void *exec;
+  int64_t exec_sv[DLM_MAX_SYMS];
+  CUdeviceptr exec_arena;
+  unsigned exec_gen;
+  int no_graph;     /* capture failed once: plain launches from then on */
 } CudaFn;
 
 struct BackendState {
@@ -90,9 +109,15 @@ struct BackendState {
   CUdeviceptr arena;
   size_t arena_size;
   DevParam *params;     /* per module parameter (index as in m->params) */
+  unsigned param_gen;   /* bumped when a parameter's device buffer moves */
   CUmodule util;        /* cuda_bf16_copy_src */
   CUfunction to_bf16;
+  void *stream;         /* with graphs: the stream plans are captured on and replayed (else 0) */
 };
+
+/* the last run replayed a captured graph (1), captured one (2) or launched plainly (0) */
+static int last_graph;
+int backend_cuda_last_graph(void) { return last_graph; }
 
 static SrcLoc noloc(void) { return (SrcLoc){0, 0, 0}; }
 
@@ -131,6 +156,15 @@ static int load_driver(Cu *cu, DlmErr *e) {
   LOAD(cu->lib, MemcpyDtoH, "cuMemcpyDtoH_v2");
   LOAD(cu->lib, MemsetD8, "cuMemsetD8_v2");
   LOAD(cu->lib, GetErrorString, "cuGetErrorString");
+  *(void **)&cu->StreamCreate = dlsym(cu->lib, "cuStreamCreate");
+  *(void **)&cu->StreamDestroy = dlsym(cu->lib, "cuStreamDestroy_v2");
+  *(void **)&cu->StreamBeginCapture = dlsym(cu->lib, "cuStreamBeginCapture_v2");
+  *(void **)&cu->StreamEndCapture = dlsym(cu->lib, "cuStreamEndCapture");
+  *(void **)&cu->GraphInstantiate = dlsym(cu->lib, "cuGraphInstantiateWithFlags");
+  *(void **)&cu->GraphLaunch = dlsym(cu->lib, "cuGraphLaunch");
+  *(void **)&cu->GraphExecDestroy = dlsym(cu->lib, "cuGraphExecDestroy");
+  *(void **)&cu->GraphDestroy = dlsym(cu->lib, "cuGraphDestroy");
+  *(void **)&cu->MemsetD8Async = dlsym(cu->lib, "cuMemsetD8Async");
   return 1;
 }
 
@@ -143,12 +177,14 @@ static int load_blas(Cu *cu, DlmErr *e) {
   LOAD(cu->blas, blasDestroy, "cublasDestroy_v2");
   LOAD(cu->blas, GemmEx, "cublasGemmEx");
   LOAD(cu->blas, GemmStridedBatchedEx, "cublasGemmStridedBatchedEx");
+  *(void **)&cu->blasSetStream = dlsym(cu->blas, "cublasSetStream_v2");
   return 1;
 }
 
 static void cuda_close(BackendState *s) {
   if (!s) return;
   for (int i = 0; i < s->nfns; i++) {
+    if (s->fns[i].exec) s->cu.GraphExecDestroy(s->fns[i].exec);
     for (int k = 0; k < s->fns[i].nmods; k++) s->cu.ModuleUnload(s->fns[i].mods[k]);
     free(s->fns[i].mods);
     free(s->fns[i].fn);
@@ -163,6 +199,7 @@ static void cuda_close(BackendState *s) {
   if (s->util) s->cu.ModuleUnload(s->util);
   if (s->arena) s->cu.MemFree(s->arena);
   if (s->blas) s->cu.blasDestroy(s->blas);
+  if (s->stream) s->cu.StreamDestroy(s->stream);
   if (s->ctx) s->cu.DevicePrimaryCtxRelease(s->dev);
   if (s->cu.blas) dlclose(s->cu.blas);
   if (s->cu.lib) dlclose(s->cu.lib);
@@ -197,6 +234,16 @@ static BackendState *cuda_open(const Module *m, DlmErr *e) {
   if (!cuda_have_nvrtc()) { err_set(e, noloc(), "cuda: this build has no NVRTC (configure with the CUDA toolkit)"); goto fail; }
   if (!load_blas(cu, e)) goto fail;
   if (cu->blasCreate(&s->blas) != 0) { s->blas = NULL; err_set(e, noloc(), "cuda: cublasCreate failed"); goto fail; }
+  const char *gr = getenv("DLM_CUDA_GRAPHS");
+  if (gr && strcmp(gr, "1") == 0 && cu->StreamCreate && cu->StreamDestroy && cu->StreamBeginCapture && cu->StreamEndCapture &&
+      cu->GraphInstantiate && cu->GraphLaunch && cu->GraphExecDestroy && cu->GraphDestroy && cu->MemsetD8Async && cu->blasSetStream) {
+    /* a blocking stream: ordered with the legacy default stream the uploads use */
+    if (cu->StreamCreate(&s->stream, 0) != 0) s->stream = NULL;
+    else if (cu->blasSetStream(s->blas, s->stream) != 0) {
+      cu->StreamDestroy(s->stream);
+      s->stream = NULL;
+    }
+  }
   s->params = calloc((size_t)(m->nparams ? m->nparams : 1), sizeof *s->params);
   if (!s->params) { err_set(e, noloc(), "out of memory"); goto fail; }
   size_t isz = 0;
@@ -371,7 +418,7 @@ static int run_gemm(BackendState *s, const CudaFn *fn, const CudaLaunch *l, cons
   CUdeviceptr A = P[0], B = P[1];
   if (!A || !B) { err_set(e, n->loc, "matmul: an operand has no device copy"); return 0; }
   if (M == 0 || N == 0 || NB == 0) return 1;
-  if (K == 0) return s->cu.MemsetD8(C, 0, (size_t)(NB * M * N) * 4) == 0;
+  if (K == 0) return s->stream ? s->cu.MemsetD8Async(C, 0, (size_t)(NB * M * N) * 4, s->stream) == 0 : s->cu.MemsetD8(C, 0, (size_t)(NB * M * N) * 4) == 0;
   if (M > 2147483647 || N > 2147483647 || K > 2147483647) { err_set(e, n->loc, "matmul: dimension too large for cuBLAS"); return 0; }
   float one = 1, zero = 0;
   int64_t sa = NB > 1 ? batch_off(at, ot, 1, sv) : 0, sb = NB > 1 ? batch_off(bt, ot, 1, sv) : 0;
@@ -418,13 +465,51 @@ static int launch_all(BackendState *s, CudaFn *fn, const CUdeviceptr *V, const C
       shmem = (unsigned)l->shmem_bytes;
       if (shmem > 48 * 1024) s->cu.FuncSetAttribute(fn->fn[i], 8, (int)shmem);
     }
-    CUresult r = s->cu.LaunchKernel(fn->fn[i], (unsigned)grid, 1, 1, block, 1, 1, shmem, NULL, params, NULL);
+    CUresult r = s->cu.LaunchKernel(fn->fn[i], (unsigned)grid, 1, 1, block, 1, 1, shmem, s->stream, params, NULL);
     if (r != 0) {
       err_set(e, f->nodes[l->node].loc, "cuda: launch of %s (%s) failed: %s", l->name, op_info[f->nodes[l->node].op].name, cu_err(&s->cu, r));
       return 0;
     }
   }
   return 1;
+}
+
+/* Run the plan through a CUDA graph: replay the one captured for the same symbol values, arena
+ * and parameter buffers, else capture launch_all on the stream (kernels and cuBLAS calls become
+ * graph nodes; the uploads stay outside), instantiate and launch it. A capture that fails turns
+ * graphs off for this function (then it launches plainly). */
+static int run_graph(BackendState *s, CudaFn *fn, const CUdeviceptr *V, const CUdeviceptr *V16, CUdeviceptr Vdev, CUdeviceptr bad,
+                     const int64_t *sv, DlmErr *e) {
+  Cu *cu = &s->cu;
+  int same = fn->exec && fn->exec_arena == s->arena && fn->exec_gen == s->param_gen;
+  for (int i = 0; same && i < DLM_MAX_SYMS; i++) same = fn->exec_sv[i] == sv[i];
+  if (same) {
+    last_graph = 1;
+    if (cu->GraphLaunch(fn->exec, s->stream) == 0) return 1;
+    err_set(e, noloc(), "cuda: %s: graph launch failed", fn->f->name);
+    return 0;
+  }
+  if (fn->exec) cu->GraphExecDestroy(fn->exec);
+  fn->exec = NULL;
+  void *graph = NULL, *exec = NULL;
+  if (cu->StreamBeginCapture(s->stream, 2 /* relaxed */) != 0) { fn->no_graph = 1; return launch_all(s, fn, V, V16, Vdev, bad, sv, e); }
+  int ok = launch_all(s, fn, V, V16, Vdev, bad, sv, e);
+  CUresult r = cu->StreamEndCapture(s->stream, &graph);
+  if (!ok) { if (graph) cu->GraphDestroy(graph); return 0; }
+  if (r != 0 || !graph || cu->GraphInstantiate(&exec, graph, 0) != 0) {
+    if (graph) cu->GraphDestroy(graph);
+    fn->no_graph = 1;
+    return launch_all(s, fn, V, V16, Vdev, bad, sv, e);
+  }
+  cu->GraphDestroy(graph);
+  fn->exec = exec;
+  fn->exec_arena = s->arena;
+  fn->exec_gen = s->param_gen;
+  memcpy(fn->exec_sv, sv, sizeof fn->exec_sv);
+  last_graph = 2;
+  if (cu->GraphLaunch(exec, s->stream) == 0) return 1;
+  err_set(e, noloc(), "cuda: %s: graph launch failed", fn->f->name);
+  return 0;
 }
 
 /* a 64-bit hash of n bytes (four multiply-xor lanes over 8-byte words): a change of any one word
@@ -454,6 +539,7 @@ static DevParam *resident_param(BackendState *s, const Node *n, const Tensor *t,
   uint64_t h = hash_bytes(t->data, bytes);
   if (d->dev && d->bytes == bytes && d->host == t->data && d->hash == h) return d;
   if (d->bytes != bytes) {
+    s->param_gen++; /* captured plans read the old addresses */
     if (d->dev) cu->MemFree(d->dev);
     if (d->dev16) cu->MemFree(d->dev16);
     d->dev = d->dev16 = 0;
@@ -594,7 +680,9 @@ static int cuda_run(BackendState *s, const Func *f, const ParamStore *ps, Tensor
     ok = 0;
   }
   t1 = now_ms();
-  ok = ok && launch_all(s, fn, V, V16, Vdev, bad, sv, e);
+  last_graph = 0;
+  if (ok && s->stream && !fn->no_graph) ok = run_graph(s, fn, V, V16, Vdev, bad, sv, e);
+  else ok = ok && launch_all(s, fn, V, V16, Vdev, bad, sv, e);
   if (ok) {
     CUresult r = cu->CtxSynchronize();
     t2 = now_ms();

@@ -184,6 +184,14 @@ if stage "$lim" "$LOGS/sample.log" "$B/gpu_bench" sample models/mdlm.dsl 20 "${D
 else
   row "sampling timing" "$(tail_of "$LOGS/sample.log" 2)" "FAIL"
 fi
+# the same with the plan captured once and replayed as a CUDA graph
+lim=$(( $(left) - 10 ))
+(( lim > 90 )) && lim=90
+if stage "$lim" "$LOGS/sample-graphs.log" env DLM_CUDA_GRAPHS=1 "$B/gpu_bench" sample models/mdlm.dsl 20 "${DEFS[@]}"; then
+  while IFS= read -r l; do ROWS+=("$l"); done < <(grep '^| ' "$LOGS/sample-graphs.log" | grep 'CUDA graphs')
+else
+  row "sampling timing [CUDA graphs]" "$(tail_of "$LOGS/sample-graphs.log" 2)" "FAIL"
+fi
 
 # ---------------------------------------------------------------- NVRTC sm_80 + sm_90 of every model function (if time is left)
 if (( $(left) > 150 )); then

@@ -7,6 +7,7 @@
  *     device, checked by hash each call, and the bytes uploaded are reported), the device part
  *     alone, tokens/s, and MFU = 6*(N + layers*dim*seq_len) FLOPs/token (llm.c) times
  *     tokens/s over 989 TFLOP/s (H100 bf16 dense).
+ *   With $DLM_CUDA_GRAPHS=1 the rows are tagged [CUDA graphs] and say whether every step replayed.
  *   gpu_bench sample MODEL.dsl STEPS [-D ...]
  *     the ancestral sampler's step function (ancestral.1) on one sequence, fed back STEPS times after
  *     one warm-up call; seconds per sample extrapolated to T = 1000 steps (labelled so).
@@ -162,6 +163,8 @@ int main(int argc, char **argv) {
   if (!backend_cuda.run(st, f, ps, args, outs, NULL, &e)) { fail("first call", &e); goto out; }
   printf("| %s first call (NVRTC compile + load + run) | %.1f s | |\n", f->name, now_s() - t0);
   double host = 0, dev = 0, up = 0, ms[3];
+  int replays = 0;
+  const char *gr = getenv("DLM_CUDA_GRAPHS"), *tag = gr && strcmp(gr, "1") == 0 ? " [CUDA graphs]" : "";
   int xout = -1;
   for (int k = 0; k < f->nout; k++)
     if (xarg >= 0 && outs[k]->rank == 2 && outs[k]->dtype == DT_I32) xout = k;
@@ -180,23 +183,24 @@ int main(int argc, char **argv) {
     backend_cuda_last_times(ms);
     dev += ms[1] / 1e3;
     up += backend_cuda_last_param_bytes();
+    replays += backend_cuda_last_graph() == 1;
   }
   char pnote[160];
-  snprintf(pnote, sizeof pnote, "parameters resident on the device: %.1f MB uploaded per step (hash check of the host copies each call)",
-           up / (double)steps / 1e6);
+  snprintf(pnote, sizeof pnote, "parameters resident on the device: %.1f MB uploaded per step (hash check of the host copies each call)%s",
+           up / (double)steps / 1e6, *tag ? (replays == steps ? "; every step replayed its graph" : "; graphs NOT replayed") : "");
   if (train) {
     double step = host / (double)steps, dstep = dev / (double)steps, tok = (double)(batch * L);
     double fpt = 6.0 * (double)nparam + 6.0 * (double)layers * (double)dim * (double)L;
-    printf("| train step B=%lld L=%lld (loss %.4f) | %.1f ms/step | incl. grad download; %s (no optimizer here: a host optimizer changes them every step); device part %.1f ms |\n",
-           (long long)batch, (long long)L, outs[0] ? ((float *)outs[0]->data)[0] : 0.0f, step * 1e3, pnote, dstep * 1e3);
+    printf("| train step B=%lld L=%lld (loss %.4f)%s | %.1f ms/step | incl. grad download; %s (no optimizer here: a host optimizer changes them every step); device part %.1f ms |\n",
+           (long long)batch, (long long)L, outs[0] ? ((float *)outs[0]->data)[0] : 0.0f, tag, step * 1e3, pnote, dstep * 1e3);
     printf("| tokens/s | %.0f | device part only: %.0f |\n", tok / step, tok / dstep);
     printf("| MFU (989 TFLOP/s bf16) | %.2f%% | %.3g FLOPs/token; device part only: %.2f%% |\n", 100 * fpt * tok / step / 989e12, fpt,
            100 * fpt * tok / dstep / 989e12);
   } else {
     double per = host / (double)steps;
-    printf("| sampler step (ancestral.1, B=1, L=%lld) | %.1f ms/step | device part %.1f ms |\n", (long long)L, per * 1e3, dev / (double)steps * 1e3);
-    printf("| sample of %lld tokens, T=1000 | %.1f s/sample | extrapolated from %lld steps (%s); device part only: %.1f s |\n",
-           (long long)L, per * 1000, (long long)steps, pnote, dev / (double)steps * 1000);
+    printf("| sampler step (ancestral.1, B=1, L=%lld)%s | %.1f ms/step | device part %.1f ms |\n", (long long)L, tag, per * 1e3, dev / (double)steps * 1e3);
+    printf("| sample of %lld tokens, T=1000%s | %.1f s/sample | extrapolated from %lld steps (%s); device part only: %.1f s |\n",
+           (long long)L, tag, per * 1000, (long long)steps, pnote, dev / (double)steps * 1000);
   }
   rc = 0;
 out:

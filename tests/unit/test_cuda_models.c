@@ -3,7 +3,8 @@
  * each `loss`, at a small size, with the same random parameters and arguments, twice: with fp32
  * matrix products ($DLM_CUDA_GEMM=f32) every float output within the normalized error 1e-4 and every
  * integer output (sampled tokens) identical, with and without elementwise fusion
- * ($DLM_CUDA_FUSE=0); then as configured for speed (bf16 products, fp32
+ * ($DLM_CUDA_FUSE=0), and (MDLM) with the plans captured and launched as CUDA graphs
+ * ($DLM_CUDA_GRAPHS=1); then as configured for speed (bf16 products, fp32
  * accumulation) within 3e-2 (forward outputs) or 1e-1 (parameter gradients, which pass through
  * about 26 bf16 products: docs/cuda.md derives it, test_cuda_emul_bf16 measures 0.01-0.035 for
  * the operand rounding alone) and at most 5% of the tokens differing (a bf16 product can flip a
@@ -156,6 +157,11 @@ int main(int argc, char **argv) {
   check_model(only ? only : "models/mdlm.dsl", &gpu);
   if (!only) check_model("models/duo.dsl", &gpu);
   unsetenv("DLM_CUDA_FUSE");
+  /* the plans captured as CUDA graphs and launched (each function's first call captures) */
+  setenv("DLM_CUDA_GRAPHS", "1", 1);
+  mode = "fp32 gemm, CUDA graphs";
+  check_model(only ? only : "models/mdlm.dsl", &gpu);
+  unsetenv("DLM_CUDA_GRAPHS");
   setenv("DLM_CUDA_GEMM", "bf16", 1);
   gpu_tol = 3e-2;
   gpu_tol_grad = 1e-1; /* docs/cuda.md "bf16 tolerance"; measured by test_cuda_emul_bf16 */
