@@ -47,6 +47,9 @@ typedef struct {
   int *scratch_from;             /* scratch_from[id]: the node whose kernel first writes id's scratch
                                   * (id itself, or the sink that writes a matmul operand) */
   int *scratch_to;               /* scratch_to[id]: the last matmul that reads id's scratch */
+  int *store_at;                 /* store_at[id] >= 0: id (a map) has no kernel of its own: the row
+                                  * kernel of node store_at[id] computes it in its first pass and
+                                  * stores it to id's buffer for the readers after it */
   int nkernels;                  /* kernels in src */
   size_t prelude_len;            /* src starts with a header and the prelude, then the kernels */
   int nfused;                    /* nodes computed inside their readers' kernels (reshapes not counted) */

@@ -19,6 +19,7 @@ typedef struct {
   char *opnd_sunk;  /* opnd_sunk[2 * m + x]: a sink kernel writes operand x of matmul m */
   char (*sub)[32];  /* sub[id] (when has_sub[id]): the local holding id's value in a sink epilogue */
   char *has_sub;
+  int cur, stored;  /* the node whose kernel is open; its first pass stored a store_at input */
   int *rounded;     /* rounded[id]: 1 + the scratch region (2 * matmul + r) holding id as a gemm operand, or 0 */
   int oom;
 } Cx;

@@ -449,6 +449,15 @@ static void begin_rows(Cx *c, int id, const Type *t, int axis) {
  * the caller closes the loop */
 static int row_loop(Cx *c, int in, char *rd, DlmErr *e) {
   sb_printf(c->em.b, "    for (int64_t j = threadIdx.x; j < LEN_; j += blockDim.x) {\n");
+  if (c->u->store_at[in] == c->cur && !c->stored) {
+    /* the first pass computes the input and stores it (a later pass's thread reads its own j) */
+    char x[32];
+    c->stored = 1;
+    index_var(c, "base_ + j * IN_", x);
+    if (!node_value(c, in, x, rd, e)) return 0;
+    sb_printf(c->em.b, "    v%d[%s] = %s;\n", in, x, rd);
+    return 1;
+  }
   return read_at(c, in, "base_ + j * IN_", rd, e);
 }
 

@@ -615,7 +615,8 @@ static int cuda_run(BackendState *s, const Func *f, const ParamStore *ps, Tensor
   /* A fused node is computed inside each of its readers' kernels, so its own reads happen when
    * the last of those kernels runs: when[id] = the position of the last kernel that evaluates id
    * (readers come after id, so a backward sweep sees every reader's when first). */
-  for (int id = 0; ok && id < nn; id++) when[id] = inl[id] ? -1 : id;
+  /* a stored-through map is computed by its reader's row kernel (codegen: store_at) */
+  for (int id = 0; ok && id < nn; id++) when[id] = inl[id] ? -1 : fn->u.store_at[id] >= 0 ? fn->u.store_at[id] : id;
   for (int r = nn - 1; ok && r >= 0; r--)
     if (live[r])
       for (int j = 0; j < f->nodes[r].nin; j++) {

@@ -74,7 +74,8 @@ static void compare_all(const char *what, double tol) {
  * reshape -> matmul (the attention kernel writes the operand), a rotary-like slice/neg/concat chain
  * fused into attention's queries, masks built from iotas (index expressions, one with a fully
  * masked row, one block-causal by integer division and read by two attentions), a long key axis whose later tiles are fully masked for some rows (skipped), a value
- * read by several kernels (recomputed by each) and reductions of fused producers. */
+ * read by several kernels (recomputed by each), one too costly for that (stored by its first
+ * reader, a layer_norm) and reductions of fused producers. */
 static void test_sinks(void) {
   fx_begin();
   Attrs none = attrs_none();
@@ -108,6 +109,13 @@ static void test_sinks(void) {
   int bmask = op(OP_LE, NULL, none, 2, op(OP_DIV, NULL, none, 2, col, two), op(OP_DIV, NULL, none, 2, row, two));
   out(op(OP_ATTENTION, NULL, fa(0.4), 4, q, k, v, bmask));
   out(op(OP_ATTENTION, NULL, fa(0.2), 4, qr, k, v, bmask));
+  /* store-through: a chain too costly to recompute in two readers, read first by a layer_norm
+   * (whose first pass computes and stores it) and then by a map */
+  int chain = x;
+  for (int i = 0; i < 8; i++) chain = op(OP_ADD, NULL, none, 2, op(OP_SIN, NULL, none, 1, chain), x);
+  int ln2 = op(OP_LAYER_NORM, NULL, fa(1e-5), 1, chain);
+  out(ln2);
+  out(op(OP_EXP, NULL, none, 1, chain));
   /* one value, several readers; reductions over fused producers */
   int z = op(OP_MUL, NULL, none, 2, x, op(OP_CONST, "f32[]", fa(2), 0));
   out(op(OP_SUM, NULL, ia(2, 1, 0), 1, z));
@@ -123,6 +131,7 @@ static void test_sinks(void) {
     CHECK_MSG(u.nsinks == 3, "sinks: %d sink kernels, expected 3", u.nsinks);
     CHECK_MSG(u.inl[mask] && u.inl[row] && u.inl[lim] && u.inl[bmask], "sinks: the attention masks are not index expressions");
     CHECK_MSG(u.inl[qr] && u.inl[rot], "sinks: the query chain is not fused into attention");
+    CHECK_MSG(u.store_at[chain] == ln2, "sinks: the chain is not stored through by the layer_norm (%d)", u.store_at[chain]);
     cuda_unit_free(&u);
   }
   compare_all("sinks and index fusion", CPU_TOL);
