@@ -40,7 +40,11 @@ static Module *recompile(const Module *m, int L, DlmErr *e) {
   snprintf(lv, sizeof lv, "%d", L);
   int nd = 0;
   for (int i = 0; i < m->nmeta && nd < 64; i++) {
-    if (strcmp(m->meta_keys[i], "tokenizer") == 0) continue;
+    /* consts only: other metadata (tokenizer, frozen_copy:NAME ...) is not an identifier or not a const */
+    const char *k = m->meta_keys[i];
+    int ident = (*k >= 'a' && *k <= 'z') || (*k >= 'A' && *k <= 'Z') || *k == '_';
+    for (const char *p = k; ident && *p; p++) ident = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_';
+    if (!ident || strcmp(k, "tokenizer") == 0) continue;
     defs[nd].name = m->meta_keys[i];
     defs[nd].value = strcmp(m->meta_keys[i], "layers") == 0 ? lv : m->meta_vals[i];
     nd++;
