@@ -1,7 +1,8 @@
 /* test_kvcache.c — the KV-cache planning pass (passes/kvcache*.c) and its execution:
- *   - tests/dsl/kv_blocks.dsl (two block-causal layers, BD3-shaped sampler) with blocks of 4, 8 and
- *     16 rows gets an exact plan with four buffers (keys and values of two attentions), which
- *     prints and parses back byte for byte;
+ *   - tests/dsl/kv_blocks.dsl (two block-causal layers, BD3-shaped sampler) and models/bd3lm.dsl at
+ *     a tiny size (two layers, two heads, RoPE, adaLN), each with blocks of 4, 8 and 16 rows, get an
+ *     exact plan with four buffers (keys and values of two attentions), which prints and parses
+ *     back byte for byte;
  *   - sampling with the plan and with --no-cache (SchedMemo.no_cache) gives identical tokens for
  *     the same seed, on the interpreter and (block 8) the CPU backend; with random weights large
  *     enough that the attention matters (a wrong cache row changes the tokens);
@@ -34,8 +35,9 @@ static char *read_text(const char *path, size_t *len) {
   return s;
 }
 
-/* Compiles path (with `from` replaced by `to` in its text when from is not NULL) and runs the passes. */
-static Module *compile(const char *path, const char *block, const char *from, const char *to) {
+/* Compiles path with -D block=BLOCK and the extra defines (with `from` replaced by `to` in its text
+ * when from is not NULL) and runs the passes. */
+static Module *compile(const char *path, const char *block, const DslDefine *more, int nmore, const char *from, const char *to) {
   size_t len;
   char *src = read_text(path, &len);
   if (!src) return NULL;
@@ -51,8 +53,9 @@ static Module *compile(const char *path, const char *block, const char *from, co
     src = g;
     len = strlen(src);
   }
-  DslDefine d[1] = {{"block", block}};
-  Module *m = dsl_compile_string(path, src, len, d, 1, stderr);
+  DslDefine d[8] = {{"block", block}};
+  for (int i = 0; i < nmore && i < 7; i++) d[i + 1] = more[i];
+  Module *m = dsl_compile_string(path, src, len, d, 1 + nmore, stderr);
   free(src);
   DlmErr e = {0};
   PassOptions po = {0};
@@ -135,6 +138,8 @@ static int same_tokens(const Tensor *a, const Tensor *b) {
   return a && b && a->numel == b->numel && !memcmp(a->data, b->data, (size_t)a->numel * dtype_size(a->dtype));
 }
 
+static int mask_id(const Module *m) { return atoi(ir_meta_get(m, "mask_id")); }
+
 static void check_exact_sampling(const Module *m, const Backend *be, const char *what) {
   ParamStore *ps = random_params(m);
   SchedCache on, off;
@@ -143,7 +148,7 @@ static void check_exact_sampling(const Module *m, const Backend *be, const char 
   CHECK_MSG(on.cached_loops == 1 && off.cached_loops == 0, "%s: cached loops %lld / %lld", what, (long long)on.cached_loops,
             (long long)off.cached_loops);
   int64_t masks = 0;
-  for (int64_t i = 0; x && i < x->numel; i++) masks += tensor_get(x, i) == 16;
+  for (int64_t i = 0; x && i < x->numel; i++) masks += tensor_get(x, i) == mask_id(m);
   CHECK_MSG(x && masks == 0, "%s: %lld masks left", what, (long long)masks);
   tensor_free(x);
   tensor_free(y);
@@ -192,7 +197,7 @@ static void check_logits(const Module *m, int64_t bs) {
   for (int64_t b = 0; b < pl->rows / bs; b++) {
     Tensor *x = tensor_clone(final);
     for (int64_t r = 0; r < 2; r++)
-      for (int64_t j = b * bs + bs / 2; j < pl->rows; j++) tensor_set(x, r * pl->rows + j, 16);
+      for (int64_t j = b * bs + bs / 2; j < pl->rows; j++) tensor_set(x, r * pl->rows + j, mask_id(m));
     Tensor *want[4] = {0}, *got[4] = {0};
     if (run_call(m, orig, ps, xvar, x, b, cache, want) && run_call(m, cached, ps, xvar, x, b, cache, got)) {
       CHECK(want[0]->numel == got[0]->numel);
@@ -218,9 +223,9 @@ done:
   pstore_free(ps);
 }
 
-static void check_blocks(const char *block, int64_t bs, int cpu) {
-  Module *m = compile("tests/dsl/kv_blocks.dsl", block, NULL, NULL);
-  CHECK_MSG(m != NULL, "kv_blocks.dsl -D block=%s", block);
+static void check_blocks(const char *path, const DslDefine *defs, int ndefs, const char *block, int64_t bs, int cpu) {
+  Module *m = compile(path, block, defs, ndefs, NULL, NULL);
+  CHECK_MSG(m != NULL, "%s -D block=%s", path, block);
   if (!m) return;
   const SchedPlan *pl = plan_of(m);
   CHECK(pl && !strcmp(pl->policy, "exact") && !pl->approximate);
@@ -236,7 +241,7 @@ static void check_blocks(const char *block, int64_t bs, int cpu) {
 }
 
 static void check_none(const char *from, const char *to, const char *reason) {
-  Module *m = compile("tests/dsl/kv_blocks.dsl", "8", from, to);
+  Module *m = compile("tests/dsl/kv_blocks.dsl", "8", NULL, 0, from, to);
   CHECK(m != NULL);
   if (!m) return;
   const SchedPlan *pl = plan_of(m);
@@ -253,7 +258,7 @@ static void check_none(const char *from, const char *to, const char *reason) {
 }
 
 static void check_block_sampler(void) {
-  Module *m = compile("docs/examples/block_sampler.dsl", "8", NULL, NULL);
+  Module *m = compile("docs/examples/block_sampler.dsl", "8", NULL, 0, NULL, NULL);
   CHECK(m != NULL);
   if (!m) return;
   const SchedPlan *pl = plan_of(m);
@@ -269,10 +274,16 @@ static void check_block_sampler(void) {
   ir_module_free(m);
 }
 
+/* models/bd3lm.dsl at a tiny size: two layers, two heads, RoPE, adaLN. */
+static const DslDefine bd3_tiny[] = {{"vocab", "32"}, {"seq_len", "32"}, {"layers", "2"}, {"dim", "16"}, {"heads", "2"}, {"cond_dim", "8"}};
+
 int main(void) {
-  check_blocks("4", 4, 0);
-  check_blocks("8", 8, 1);
-  check_blocks("16", 16, 0);
+  check_blocks("tests/dsl/kv_blocks.dsl", NULL, 0, "4", 4, 0);
+  check_blocks("tests/dsl/kv_blocks.dsl", NULL, 0, "8", 8, 1);
+  check_blocks("tests/dsl/kv_blocks.dsl", NULL, 0, "16", 16, 0);
+  check_blocks("models/bd3lm.dsl", bd3_tiny, 6, "4", 4, 0);
+  check_blocks("models/bd3lm.dsl", bd3_tiny, 6, "8", 8, 1);
+  check_blocks("models/bd3lm.dsl", bd3_tiny, 6, "16", 16, 0);
   check_block_sampler();
   check_none("k / BS <= q / BS", "true", "bidirectional");
   check_none("return where(inside,", "return where(inside || rel < 0,", "outside block");
