@@ -5,8 +5,9 @@
  * shape whose condition has a proved block-b conjunct (outside block b it is its else-branch, so it
  * becomes where(pred, place(rows(n)), else)), and a `gather` by a proved index b*bs + j (that is
  * rows(table) itself). rows(n, a) is rows [b*bs, b*bs+bs) of n along axis a: row-local ops (elementwise,
- * matmul by a matrix without the row axis, reductions/normalizations/layout over other axes) are
- * applied to the rows of their inputs; attention on the query rows is the cached attention (keys
+ * matmul by a matrix without the row axis, reductions/normalizations/layout over other axes, consts,
+ * and iotas offset by b*bs, so that masks and position tables shrink too) are applied to the rows
+ * of their inputs; attention on the query rows is the cached attention (keys
  * and values = the cache buffer with the current block's rows merged in); anything else is computed
  * on all rows and its rows taken. Such a value that reads x is "tainted": it is exact here (it is F's
  * own computation), but keys and values must not be tainted, since a cached row would then depend on
@@ -205,7 +206,7 @@ static int rows_attention(Build *b, int n, char *taint) {
   *taint |= b->taint[nd->in[0]];
   in[1] = merged(b, nd->in[1], n);
   in[2] = merged(b, nd->in[2], n);
-  in[3] = mt->rank >= 2 && dim_is(mt->dims[mt->rank - 2], b->c->L) ? take_rows(b, full(b, nd->in[3]), mt->rank - 2) : full(b, nd->in[3]);
+  in[3] = mt->rank >= 2 && dim_is(mt->dims[mt->rank - 2], b->c->L) ? rows(b, nd->in[3], mt->rank - 2) : full(b, nd->in[3]);
   b->ncached++;
   return emit(b, OP_ATTENTION, NULL, 4, in, &nd->attr, nd->loc);
 }
@@ -223,7 +224,8 @@ static int reshape_axis(const Build *b, int n, int a) {
   return -1;
 }
 
-/* rows(n, a) by op; -1 with *handled = 0 when n is not row-local along a. */
+/* rows(n, a) by op; -1 with *handled = 0 when n is not row-local along a. A const is the same fill
+ * over fewer rows; an iota along the row axis is offset by b*bs. */
 static int rows_op(Build *b, int n, int a, char *taint, int *handled) {
   const Node *nd = &b->F->nodes[n];
   const int r = nd->type.rank;
@@ -242,6 +244,15 @@ static int rows_op(Build *b, int n, int a, char *taint, int *handled) {
   }
   const Type *it = nd->nin > 0 ? &b->F->nodes[nd->in[0]].type : NULL;
   switch (nd->op) {
+  case OP_CONST:
+    return emit(b, nd->op, &t, 0, NULL, &nd->attr, nd->loc);
+  case OP_IOTA: {
+    int io = emit(b, nd->op, &t, 0, NULL, &nd->attr, nd->loc);
+    if (nd->attr.i[0] != a) return io;
+    Type st = type_scalar(t.dtype);
+    int first = bin(b, OP_MUL, bnode(b), cst(b, (double)b->c->bs));
+    return bin(b, OP_ADD, io, emit(b, OP_CAST, &st, 1, &first, NULL, nd->loc));
+  }
   case OP_SUM: case OP_MEAN: case OP_RMAX: case OP_LOGSUMEXP: case OP_ARGMAX: {
     int ax = (int)(nd->attr.i[0] < 0 ? nd->attr.i[0] + it->rank : nd->attr.i[0]);
     int ai = nd->attr.i[1] || a < ax ? a : a + 1;
@@ -314,7 +325,7 @@ static int rows(Build *b, int n, int a) {
   const KvFunc *kf = b->kf;
   char taint = 0;
   int handled = 0, id = -1;
-  if ((kf->deps[n] & kf->xbits) && b->F->nodes[n].op != OP_ARG) id = rows_op(b, n, a, &taint, &handled);
+  if (b->F->nodes[n].op != OP_ARG) id = rows_op(b, n, a, &taint, &handled);
   if (!handled && !b->failed) {
     id = take_rows(b, full(b, n), a);
     taint = (kf->deps[n] & kf->xbits) && b->F->nodes[n].op != OP_ARG;
