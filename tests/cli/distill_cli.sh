@@ -103,6 +103,9 @@ expect 0 "$DLMRUN" "$tmp/duo.dlmc" train --backend interp --data "$tmp/text.txt"
 expect 0 "$DLMRUN" "$tmp/duo.dlmc" distill --backend interp --ckpt "$tmp/duo" --rounds 2 --steps-per-round 2 --batch 2 --lr 1e-3 --log-every 1 --out "$tmp/dcd"
 [ "$(grep -c '"round": 1' "$tmp/dcd/metrics.jsonl")" -eq 2 ] || fail "DCD: expected 2 steps in round 1: $(cat "$tmp/dcd/metrics.jsonl")"
 grep -aq 'teacher' "$tmp/dcd/checkpoint.safetensors" && fail "the DCD checkpoint stores the teacher"
+# round trip: a distilled checkpoint distills again (its raw weights are the student's)
+expect 0 "$DLMRUN" "$tmp/duo.dlmc" distill --backend interp --ckpt "$tmp/dcd" --rounds 1 --steps-per-round 1 --out "$tmp/dcd2"
+grep -aq "\"distill.from\":\"$tmp/dcd\"" "$tmp/dcd2/checkpoint.safetensors" || fail "dcd2 does not record distill.from"
 for knobs in "--set greedy_tail=0" "--set greedy_tail=1" "--top-p 0.9"; do
   expect 0 "$DLMRUN" "$tmp/duo.dlmc" sample --backend interp --ckpt "$tmp/dcd" --steps 4 --n 2 --json $knobs
   has "$tmp/out" '"nfe": 5,'
