@@ -14,7 +14,11 @@
  * Then the keys/values of rows before block b are the ones committed when their block finished.
  * The plan: buffers (cache variables) zeroed before the loop (init), the network calls replaced by
  * functions computing only block b's rows against the buffers, and at the end of each iteration a
- * commit call writing block b's keys/values. */
+ * commit call writing block b's keys/values.
+ * `cache(dual)` (Fast-dLLM's dual cache, approximate) skips the mask proof (3.'s first half): a
+ * refresh call at the start of each iteration recomputes every row's keys/values as the original
+ * network does, and the calls inside the iteration reuse them for all rows but block b's. The plan
+ * is labelled approximate. `cache(prefix)` is not planned (its active rows vary with the block). */
 #include "kvcache.h"
 #include "diag.h"
 #include <stdarg.h>
@@ -132,12 +136,13 @@ static const char *describe(KvCtx *c, const KvBuf *b) {
 static int plan(KvCtx *c, SchedPlan *pl, DlmErr *e) {
   const SchedStmt *loop = c->loop;
   const SchedVar *lo = &c->s->vars[loop->lo];
-  if (strcmp(loop->cache_policy, "exact") != 0) {
-    if (!strcmp(loop->cache_policy, "prefix") || !strcmp(loop->cache_policy, "dual"))
-      return fail(c, "cache(%s): the approximate Fast-dLLM policies are not implemented; the loop runs without a cache",
-                  loop->cache_policy);
+  c->approx = !strcmp(loop->cache_policy, "dual");
+  if (!strcmp(loop->cache_policy, "prefix"))
+    return fail(c, "cache(prefix): Fast-dLLM's prefix cache recomputes the current block and every later row at each "
+                "step, a number of rows that changes with the block; plans have static shapes, so it is not planned (use "
+                "cache(dual), which caches the later rows too)");
+  if (strcmp(loop->cache_policy, "exact") != 0 && !c->approx)
     return fail(c, "unknown cache policy '%s' (exact, prefix or dual)", loop->cache_policy);
-  }
   if (lo->kind != SV_CONST || lo->value != 0)
     return fail(c, "the loop must start at block 0 (a constant) so that the cache fills from the first block");
   mark_written(c, loop->body, loop->nbody);
@@ -155,7 +160,7 @@ static int plan(KvCtx *c, SchedPlan *pl, DlmErr *e) {
     KvFunc kf;
     int *argv, nargs, ncached;
     kv_func_init(&kf, c, c->m->funcs[net[k]->func], net[k]);
-    int fi = kv_build(&kf, 0, &argv, &nargs, &ncached, e);
+    int fi = kv_build(&kf, KV_STEP, &argv, &nargs, &ncached, e);
     if (fi < 0) return fi;
     if (!ncached) { c->m->nfuncs--; continue; }
     from[nrepl] = net[k];
@@ -171,7 +176,7 @@ static int plan(KvCtx *c, SchedPlan *pl, DlmErr *e) {
     KvFunc kf;
     int *argv, nargs, ncached;
     kv_func_init(&kf, c, c->m->funcs[from[k]->func], from[k]);
-    int fi = kv_build(&kf, 1, &argv, &nargs, &ncached, e);
+    int fi = kv_build(&kf, c->approx ? KV_REFRESH : KV_COMMIT, &argv, &nargs, &ncached, e);
     if (fi < 0) return fi;
     SchedStmt *cs = &commits[ncommit++];
     *cs = (SchedStmt){.kind = SS_CALL, .loc = loop->loc, .func = fi, .args = argv, .nargs = nargs};
@@ -187,18 +192,31 @@ static int plan(KvCtx *c, SchedPlan *pl, DlmErr *e) {
   pl->init[0].res = arena_alloc(c->m->arena, (size_t)c->nbufs * sizeof(int));
   for (int i = 0; i < c->nbufs; i++) pl->init[0].res[i] = c->bufs[i].var;
   pl->body = copy_stmts(c, loop->body, loop->nbody, ncommit, from, repl, nrepl);
-  for (int k = 0; k < ncommit; k++) pl->body[loop->nbody + k] = commits[k];
+  if (c->approx) {   /* the refresh calls run first in each iteration */
+    memmove(pl->body + ncommit, pl->body, (size_t)loop->nbody * sizeof *pl->body);
+    for (int k = 0; k < ncommit; k++) pl->body[k] = commits[k];
+  } else {
+    for (int k = 0; k < ncommit; k++) pl->body[loop->nbody + k] = commits[k];
+  }
   pl->nbody = loop->nbody + ncommit;
-  pl->policy = "exact";
+  pl->policy = c->approx ? "dual" : "exact";
+  pl->approximate = c->approx;
   pl->block = c->bs;
   pl->rows = c->L;
   const char *b = c->s->vars[c->bvar].name;
   int64_t nb = c->L / c->bs;
-  pl->note = arena_printf(c->m->arena,
-                          "exact: iteration %s changes only rows [%lld*%s, %lld*%s+%lld) of %s and no query sees a later block; "
-                          "%d attention%s use the cache, their calls compute %lld of %lld rows",
-                          b, (long long)c->bs, b, (long long)c->bs, b, (long long)c->bs, c->s->vars[c->xvar].name, total,
-                          total == 1 ? "" : "s", (long long)c->bs, (long long)c->L);
+  if (c->approx)
+    pl->note = arena_printf(c->m->arena,
+                            "APPROXIMATE (Fast-dLLM dual cache, asked for by cache(dual)): keys/values of every row are recomputed "
+                            "at the start of iteration %s and reused inside it although the rows of block %s change; %d attention%s "
+                            "use the cache, their calls compute %lld of %lld rows",
+                            b, b, total, total == 1 ? "" : "s", (long long)c->bs, (long long)c->L);
+  else
+    pl->note = arena_printf(c->m->arena,
+                            "exact: iteration %s changes only rows [%lld*%s, %lld*%s+%lld) of %s and no query sees a later block; "
+                            "%d attention%s use the cache, their calls compute %lld of %lld rows",
+                            b, (long long)c->bs, b, (long long)c->bs, b, (long long)c->bs, c->s->vars[c->xvar].name, total,
+                            total == 1 ? "" : "s", (long long)c->bs, (long long)c->L);
   pl->nbufs = c->nbufs;
   pl->bufs = arena_alloc(c->m->arena, (size_t)(c->nbufs ? c->nbufs : 1) * sizeof *pl->bufs);
   for (int i = 0; i < c->nbufs; i++) {
@@ -209,6 +227,14 @@ static int plan(KvCtx *c, SchedPlan *pl, DlmErr *e) {
       if (from[k]->func == kb->func) commit = c->m->funcs[commits[k].func]->name;
     o->var = kb->var;
     o->what = describe(c, kb);
+    if (c->approx) {
+      o->written = arena_printf(c->m->arena, "zeros by @%s before the loop; all rows by @%s at the start of iteration %s",
+                                c->m->funcs[init]->name, commit, b);
+      o->valid = arena_printf(c->m->arena, "approximately: every row except block %s's during iteration %s (stale as block %s changes)",
+                              b, b, b);
+      o->evicted = arena_printf(c->m->arena, "overwritten by the next iteration's refresh");
+      continue;
+    }
     o->written = arena_printf(c->m->arena, "zeros by @%s before the loop; rows [%lld*%s, %lld*%s+%lld) by @%s at the end of iteration %s",
                               c->m->funcs[init]->name, (long long)c->bs, b, (long long)c->bs, b, (long long)c->bs, commit, b);
     o->valid = arena_printf(c->m->arena, "rows [0, %lld*%s) during iteration %s", (long long)c->bs, b, b);

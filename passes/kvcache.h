@@ -27,6 +27,7 @@ typedef struct {
   int xvar, bvar;       /* the token state and the loop's block variable */
   int64_t bs, L;        /* rows per block (0 until a writer proves it), rows of x */
   int64_t window;       /* blocks of keys a query block sees (the mask's reach), n = L / bs if all */
+  int approx;           /* cache(dual): no block-causality proof; buffers refreshed per iteration */
   int written[1024];    /* schedule variables written inside the loop body (1 = written) */
   KvBuf bufs[KV_MAX_BUFS]; int nbufs;
   char why[400];        /* set when the plan fails: why no cache */
@@ -59,11 +60,14 @@ int kv_is_rows_index(KvFunc *kf, int n);
 int kv_mask_block_causal(KvFunc *kf, int attn, int n);
 
 /* ================================================================ kvcache_build.c: rebuilding F */
-/* Builds G from F for the call: outputs as F's (cached attentions inside), or, with commit, the
- * merged keys/values of every buffer of F as outputs. Returns the new function's index with
- * *argvars and *nargs: the schedule variables to pass (arena), -1 with c->why set when the plan fails,
- * -2 with *e set on an internal error. *ncached: attentions that use a cache. */
-int kv_build(KvFunc *kf, int commit, int **argvars, int *nargs, int *ncached, DlmErr *e);
+/* What kv_build makes from F: the step (F's outputs, cached attentions inside), the commit (the
+ * merged keys/values of every buffer of F: block b's rows new, the rest from the buffers) or the
+ * refresh (every buffer's keys/values on all rows, computed as F does: the dual policy). */
+typedef enum { KV_STEP, KV_COMMIT, KV_REFRESH } KvBuildKind;
+/* Builds G from F for the call. Returns the new function's index with *argvars and *nargs: the
+ * schedule variables to pass (arena), -1 with c->why set when the plan fails, -2 with *e set on an
+ * internal error. *ncached: attentions that use a cache. */
+int kv_build(KvFunc *kf, KvBuildKind kind, int **argvars, int *nargs, int *ncached, DlmErr *e);
 /* A function of no arguments returning zeros of every buffer's type; its index or -2. */
 int kv_build_init(KvCtx *c, DlmErr *e);
 /* A fresh function name "<base><suffix>" (with a number when taken). */

@@ -188,27 +188,30 @@ static int merged(Build *b, int k, int attn) {
 static int rows_attention(Build *b, int n, char *taint) {
   const Node *nd = &b->F->nodes[n];
   char msg[400];
-  if (nd->nin < 4) {
+  if (nd->nin < 4 && !b->c->approx) {
     snprintf(msg, sizeof msg, "attention %%%d in @%s has no mask: it is bidirectional, so the keys of finished blocks change "
              "while a later block is decoded and no exact cache exists", n, b->F->name);
     fail(b, msg);
     return -1;
   }
-  const Type *qt = &b->F->nodes[nd->in[0]].type, *kt = &b->F->nodes[nd->in[1]].type, *mt = &b->F->nodes[nd->in[3]].type;
+  const Type *qt = &b->F->nodes[nd->in[0]].type, *kt = &b->F->nodes[nd->in[1]].type;
   if (kt->rank != qt->rank || !dim_is(kt->dims[kt->rank - 2], b->c->L) || !dim_is(b->F->nodes[nd->in[2]].type.dims[kt->rank - 2], b->c->L)) {
     snprintf(msg, sizeof msg, "attention %%%d in @%s: its keys are not the %lld rows of the sequence", n, b->F->name, (long long)b->c->L);
     fail(b, msg);
     return -1;
   }
-  if (!kv_mask_block_causal(b->kf, n, nd->in[3])) { b->failed = 1; return -1; }
+  if (!b->c->approx && !kv_mask_block_causal(b->kf, n, nd->in[3])) { b->failed = 1; return -1; }
   int in[4];
   in[0] = rows(b, nd->in[0], qt->rank - 2);
   *taint |= b->taint[nd->in[0]];
   in[1] = merged(b, nd->in[1], n);
   in[2] = merged(b, nd->in[2], n);
-  in[3] = mt->rank >= 2 && dim_is(mt->dims[mt->rank - 2], b->c->L) ? rows(b, nd->in[3], mt->rank - 2) : full(b, nd->in[3]);
+  if (nd->nin > 3) {
+    const Type *mt = &b->F->nodes[nd->in[3]].type;
+    in[3] = mt->rank >= 2 && dim_is(mt->dims[mt->rank - 2], b->c->L) ? rows(b, nd->in[3], mt->rank - 2) : full(b, nd->in[3]);
+  }
   b->ncached++;
-  return emit(b, OP_ATTENTION, NULL, 4, in, &nd->attr, nd->loc);
+  return emit(b, OP_ATTENTION, NULL, nd->nin, in, &nd->attr, nd->loc);
 }
 
 /* The input axis of reshape n that output axis a (of size L) comes from, or -1. */
@@ -372,7 +375,7 @@ const char *kv_func_name(Module *m, const char *base, const char *suffix) {
   return name;
 }
 
-int kv_build(KvFunc *kf, int commit, int **argvars, int *nargs, int *ncached, DlmErr *e) {
+int kv_build(KvFunc *kf, KvBuildKind kind, int **argvars, int *nargs, int *ncached, DlmErr *e) {
   KvCtx *c = kf->c;
   const Func *F = kf->F;
   Build b = {0};
@@ -389,16 +392,16 @@ int kv_build(KvFunc *kf, int commit, int **argvars, int *nargs, int *ncached, Dl
     for (size_t j = 0; j < nn; j++) (*maps[i])[j] = -1;
   }
   b.taint = arena_alloc(c->m->arena, nn);
-  b.G = ir_func_new(c->m, kv_func_name(c->m, F->name, commit ? ".kv_commit" : ".kv"));
+  b.G = ir_func_new(c->m, kv_func_name(c->m, F->name, kind == KV_COMMIT ? ".kv_commit" : kind == KV_REFRESH ? ".kv_refresh" : ".kv"));
   int outs[256];
   const char *names[256];
   int nout = 0;
-  if (commit) {
+  if (kind != KV_STEP) {
     int fi = ir_func_index(c->m, F->name);
     for (int i = 0; i < c->nbufs && !b.failed; i++)
       if (c->bufs[i].func == fi) {
         names[nout] = c->s->vars[c->bufs[i].var].name;
-        outs[nout++] = merged(&b, c->bufs[i].fnode, c->bufs[i].attn);
+        outs[nout++] = kind == KV_COMMIT ? merged(&b, c->bufs[i].fnode, c->bufs[i].attn) : full(&b, c->bufs[i].fnode);
       }
   } else {
     for (int i = 0; i < F->nout && i < 256 && !b.failed; i++) {
