@@ -5,7 +5,8 @@
 # same tokens with the same seed and the same 32 network evaluations, reports which cache ran
 # (stderr and --json: 4 commit passes with the cache, none without); with the mask made
 # bidirectional dlmc prints a note saying why no cache is planned, the plan is "none", and sampling
-# says so. Env: DLMC, BUILD_DIR, SRC_DIR.
+# says so; cache(dual) is planned as approximate and sampling says APPROXIMATE. Env: DLMC,
+# BUILD_DIR, SRC_DIR.
 NEED_BUILD_DIR=1
 . "$(dirname "$0")/lib/common.sh"
 ids() { grep -o '"ids": \[[^]]*\]' "$1"; }
@@ -50,5 +51,16 @@ has "$tmp/err" "note: sampler blocks: cache(exact) planned no cache: attention"
 has "$tmp/err" "bidirectional"
 expect 0 "$DLMRUN" "$tmp/bidir.dlmc" sample --backend interp --ckpt "$tmp/run" --sampler blocks --n 1 --seed 5
 has "$tmp/err" "KV cache: none (the compiler planned no cache"
+
+# cache(dual): planned on request, labelled approximate in the plan and in sample's output
+sed 's/cache(exact)/cache(dual)/' "$SRC_DIR/models/bd3lm.dsl" >"$tmp/models/dual.dsl"
+# shellcheck disable=SC2086
+expect 0 "$DLMC" compile "$tmp/models/dual.dsl" $tiny --emit ir
+has "$tmp/out" 'plan "dual" approximate block 8'
+# shellcheck disable=SC2086
+expect 0 "$DLMC" compile "$tmp/models/dual.dsl" $tiny -o "$tmp/dual.dlmc"
+expect 0 "$DLMRUN" "$tmp/dual.dlmc" sample --backend interp --ckpt "$tmp/run" --sampler blocks --n 1 --seed 5 --json
+has "$tmp/err" "KV cache: APPROXIMATE"
+has "$tmp/out" '"kv_cache": "approximate"'
 
 finish kv_cache.sh
