@@ -495,10 +495,11 @@ static int run_graph(BackendState *s, CudaFn *fn, const CUdeviceptr *V, const CU
   if (cu->StreamBeginCapture(s->stream, 2 /* relaxed */) != 0) { fn->no_graph = 1; return launch_all(s, fn, V, V16, Vdev, bad, sv, e); }
   int ok = launch_all(s, fn, V, V16, Vdev, bad, sv, e);
   CUresult r = cu->StreamEndCapture(s->stream, &graph);
-  if (!ok) { if (graph) cu->GraphDestroy(graph); return 0; }
-  if (r != 0 || !graph || cu->GraphInstantiate(&exec, graph, 0) != 0) {
+  if (!ok || r != 0 || !graph || cu->GraphInstantiate(&exec, graph, 0) != 0) {
+    /* nothing ran while capturing: launch plainly (a failure there is reported) */
     if (graph) cu->GraphDestroy(graph);
     fn->no_graph = 1;
+    memset(e, 0, sizeof *e);
     return launch_all(s, fn, V, V16, Vdev, bad, sv, e);
   }
   cu->GraphDestroy(graph);
