@@ -106,8 +106,8 @@ static int decide_fusion(const Func *f, CudaUnit *u, const char *keep, char *fus
   int nn = f->nnodes, sz = nn ? nn : 1;
   int *uses = calloc((size_t)sz, sizeof *uses), *cost = calloc((size_t)sz, sizeof *cost), *first = calloc((size_t)sz + 1, sizeof *first);
   int *rd = NULL;
-  char *cand = calloc((size_t)sz, 1);
-  int ok = uses && cost && first && cand;
+  char *cand = calloc((size_t)sz, 1), *arith = calloc((size_t)sz, 1);
+  int ok = uses && cost && first && cand && arith;
   int nedges = 0;
   for (int id = 0; ok && id < nn; id++)
     if (u->live[id])
@@ -141,9 +141,23 @@ static int decide_fusion(const Func *f, CudaUnit *u, const char *keep, char *fus
     const Node *n = &f->nodes[id];
     if (!u->live[id]) continue;
     int c = n->op == OP_RESHAPE ? 0 : 1;
-    for (int j = 0; j < n->nin; j++) c += fused[n->in[j]] ? cost[n->in[j]] : 0;
+    OpKind op = n->op;
+    /* arith: the value needs arithmetic, not only index arithmetic, to compute */
+    int ar = !(op == OP_RESHAPE || op == OP_BROADCAST || op == OP_TRANSPOSE || op == OP_SLICE || op == OP_PAD || op == OP_CONCAT ||
+               op == OP_IOTA || op == OP_CONST || op == OP_PARAM || op == OP_ARG);
+    for (int j = 0; j < n->nin; j++)
+      if (fused[n->in[j]]) {
+        c += cost[n->in[j]];
+        ar |= arith[n->in[j]];
+      }
     cost[id] = c;
+    arith[id] = (char)ar;
     if (!cand[id] || (n->op != OP_RESHAPE && c > (uses[id] == 1 || cand[id] == 2 ? CUDA_FUSE_MAX : CUDA_FUSE_SHARED_MAX))) continue;
+    /* attention reads its keys and values once per query tile: only index arithmetic is
+     * recomputed there (RoPE'd keys get a buffer; values in head layout are read in place) */
+    int kv = 0;
+    for (int k = first[id]; k < first[id + 1]; k++) kv |= f->nodes[rd[2 * k]].op == OP_ATTENTION && (rd[2 * k + 1] == 1 || rd[2 * k + 1] == 2);
+    if (kv && ar) continue;
     fused[id] = 1;
     u->inl[id] = 1;
     if (n->op == OP_RESHAPE) continue;
@@ -158,6 +172,7 @@ static int decide_fusion(const Func *f, CudaUnit *u, const char *keep, char *fus
   free(first);
   free(rd);
   free(cand);
+  free(arith);
   free(fill);
   return ok;
 }

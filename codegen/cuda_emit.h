@@ -18,7 +18,7 @@
 typedef enum {
   CL_THREADS,   /* one thread per unit, grid-stride; units = product of dims */
   CL_BLOCKS,    /* one block of 256 threads per unit (row kernels) */
-  CL_ATTN,      /* one block of 128 threads per unit, dynamic shared memory of shmem_bytes */
+  CL_ATTN,      /* one block of 128 threads per unit (a tile of query rows), dynamic shared memory of shmem_bytes */
   CL_GEMM       /* no kernel: the host calls cuBLAS for matmul node `node` */
 } CudaLaunchKind;
 
@@ -67,7 +67,8 @@ typedef struct {
  * operands. cuda_emit_func_fuse takes the fusion choice as an argument instead. */
 int cuda_emit_func(const Module *m, const Func *f, CudaUnit *u, DlmErr *e);
 int cuda_emit_func_fuse(const Module *m, const Func *f, int fuse, CudaUnit *u, DlmErr *e);
-#define CUDA_ATT_TILE 128  /* keys per tile of the attention kernel */
+#define CUDA_ATT_TILE 32   /* keys per tile of the attention kernel */
+#define CUDA_ATT_QT 16     /* query rows per block of the attention kernel (constant query length) */
 void cuda_unit_free(CudaUnit *u);
 
 /* codegen/cuda_prelude.c: device helpers at the top of every unit (no system headers needed) */

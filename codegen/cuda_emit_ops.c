@@ -334,9 +334,8 @@ int cuda_accepts(const Func *f, int id, int j) {
   switch (n->op) {
   case OP_SORT_DESC: return 0;   /* reads its row through a pointer */
   case OP_RESHAPE: return 0;     /* an alias of its input's buffer unless it is fused itself */
-  /* keys and values are read once per query row, integer / f64 matmul operands once per output
-   * column: a fused producer would be recomputed that many times */
-  case OP_ATTENTION: return j == 0 || j == 3;
+  /* integer / f64 matmul operands are read once per output column: a fused producer would be
+   * recomputed that many times (attention's keys and values: see cuda_emit.c, arith) */
   case OP_MATMUL: return cpu_is_floatish(n->type.dtype);
   default: return 1;
   }
@@ -805,18 +804,22 @@ static int emit_matmul(Cx *c, int id, DlmErr *e) {
   return 1;
 }
 
-/* Flash-style attention: one block per query row (batch..., i). The query row is read once into
- * shared memory; keys go by tiles of CUDA_ATT_TILE: each thread scores its keys of the tile (the
- * mask first: a tile with no allowed key is skipped), the running maximum m_ and sum l_ are
- * updated online (the accumulator rescaled by exp(m_old - m_new)) and each thread accumulates its
- * output features over the tile. Shared memory: DV doubles (accumulator), D + tile floats. */
+/* Flash-style attention over tiles: one block per tile of CUDA_ATT_QT query rows of one batch
+ * entry (one row when the query length is symbolic). The query tile is read once into shared
+ * memory; keys go by tiles of CUDA_ATT_TILE: the mask is evaluated first for the query x key tile
+ * (a tile with no allowed pair is skipped before anything else is read), then the key and value
+ * tiles are read once for all the block's rows (through their fused producers), the scores
+ * computed, each row's running maximum, sum and accumulator updated online (the accumulator
+ * rescaled by exp(m_old - m_new)). Shared memory: accumulators and row state in double, the
+ * query, key and value tiles in the value type, the probabilities in float. */
 static int emit_attention(Cx *c, int id, DlmErr *e) {
   const Node *n = N_(c, id);
   const Type *ot = &n->type;
   int q = n->in[0], k = n->in[1], v = n->in[2], mask = n->nin == 4 ? n->in[3] : -1, r = ot->rank;
   const Type *qt = T_(c, q), *kt = T_(c, k), *vt = T_(c, v);
-  Dim dq = qt->dims[qt->rank - 1], dv = vt->dims[vt->rank - 1];
+  Dim dq = qt->dims[qt->rank - 1], dv = vt->dims[vt->rank - 1], lq = qt->dims[qt->rank - 2];
   if (dq.syms || dv.syms) { err_set(e, n->loc, "cuda: attention needs constant head dimensions"); return 0; }
+  int64_t QT = lq.syms ? 1 : CUDA_ATT_QT, TL = CUDA_ATT_TILE, D = dq.k, DV = dv.k;
   Strides sq, sk, sv, sm;
   lead_strides(qt, ot, sq);
   lead_strides(kt, ot, sk);
@@ -827,56 +830,78 @@ static int emit_attention(Cx *c, int id, DlmErr *e) {
     scores.dims[r - 1] = kt->dims[kt->rank - 2];
     bcast_strides(T_(c, mask), &scores, sm);
   }
-  char LQ[CPU_EXPR], LK[CPU_EXPR], rq[CPU_EXPR], rk[CPU_EXPR], rv[CPU_EXPR], rm[CPU_EXPR], idx[4 * CPU_EXPR];
-  cpu_dim(qt->dims[qt->rank - 2], LQ);
+  char LQ[CPU_EXPR], LK[CPU_EXPR], rq[CPU_EXPR], rk[CPU_EXPR], rv[CPU_EXPR], rm[CPU_EXPR], idx[4 * CPU_EXPR], w[XL];
+  cpu_dim(lq, LQ);
   cpu_dim(kt->dims[kt->rank - 2], LK);
   const char *ct = cpu_ctype(ot->dtype);
+  int es = ot->dtype == DT_F64 ? 8 : 4;
   Dim d[DLM_MAX_RANK];
-  for (int i = 0; i < r - 1; i++) d[i] = ot->dims[i];
+  for (int i = 0; i < r - 2; i++) d[i] = ot->dims[i];
+  d[r - 2] = lq.syms ? lq : dim_const((lq.k + QT - 1) / QT); /* query tiles */
   cx_begin(c, id, CL_ATTN, r - 1, d);
-  c->u->launch[c->u->nlaunch - 1].shmem_bytes = (size_t)(8 * dv.k + 4 * (dq.k + CUDA_ATT_TILE));
+  c->u->launch[c->u->nlaunch - 1].shmem_bytes = (size_t)(8 * (QT * DV + 4 * QT) + es * (QT * D + TL * D + TL * DV) + 4 * QT * TL);
   Sb *b = c->em.b;
   sb_printf(b, "    extern __shared__ double sh_[];\n");
-  sb_printf(b, "    double *acc_ = sh_;\n    float *qr_ = (float *)(sh_ + %lld), *p_ = qr_ + %lld;\n", (long long)dv.k, (long long)dq.k);
-  sb_printf(b, "    const int64_t LQ_ = %s, LK_ = %s, D_ = %lld, DV_ = %lld, TL_ = %d, bt = q / LQ_, i = q %% LQ_;\n    const double SC_ = %.17g;\n",
-            LQ, LK, (long long)dq.k, (long long)dv.k, CUDA_ATT_TILE, n->attr.f[0]);
+  sb_printf(b, "    double *acc_ = sh_, *m_ = acc_ + %lld, *l_ = m_ + %lld, *cr_ = l_ + %lld, *an_ = cr_ + %lld;\n", (long long)(QT * DV),
+            (long long)QT, (long long)QT, (long long)QT);
+  sb_printf(b, "    %s *qs_ = (%s *)(an_ + %lld), *ks_ = qs_ + %lld, *vs_ = ks_ + %lld;\n    float *p_ = (float *)(vs_ + %lld);\n", ct, ct,
+            (long long)QT, (long long)(QT * D), (long long)(TL * D), (long long)(TL * DV));
+  sb_printf(b, "    const int64_t LQ_ = %s, LK_ = %s, D_ = %lld, DV_ = %lld, QT_ = %lld, TL_ = %lld;\n", LQ, LK, (long long)D, (long long)DV,
+            (long long)QT, (long long)TL);
+  sb_printf(b, "    const int64_t NT_ = (LQ_ + QT_ - 1) / QT_, bt = q / NT_, i0 = (q %% NT_) * QT_;\n    const double SC_ = %.17g;\n", n->attr.f[0]);
   const char *names[4] = {"oq_", "ok_", "ov_", "om_"};
   Strides *sts[4] = {&sq, &sk, &sv, &sm};
   offsets(c, ot, r - 2, "bt", mask >= 0 ? 4 : 3, names, sts);
-  sb_printf(b, "    __syncthreads();\n    for (int64_t d = threadIdx.x; d < D_; d += blockDim.x) {\n");
+  /* the query tile, accumulators, row state */
+  sb_printf(b, "    __syncthreads();\n    for (int64_t e = threadIdx.x; e < QT_ * D_; e += blockDim.x) {\n");
+  sb_printf(b, "      const int64_t i = i0 + e / D_, d = e %% D_;\n      if (i >= LQ_) { qs_[e] = 0; continue; }\n");
   cpu_fmt(idx, sizeof idx, "oq_ + i * %s + d * %s", sq[r - 2], sq[r - 1]);
   if (!read_at(c, q, idx, rq, e)) return 0;
-  sb_printf(b, "      qr_[d] = (float)%s;\n    }\n    for (int64_t d = threadIdx.x; d < DV_; d += blockDim.x) acc_[d] = 0;\n", rq);
-  sb_printf(b, "    double m_ = -INFINITY, l_ = 0;\n    int any_ = 0;\n");
+  sb_printf(b, "      qs_[e] = (%s)%s;\n    }\n", ct, rq);
+  sb_printf(b, "    for (int64_t e = threadIdx.x; e < QT_ * DV_; e += blockDim.x) acc_[e] = 0;\n");
+  sb_printf(b, "    for (int64_t r = threadIdx.x; r < QT_; r += blockDim.x) { m_[r] = -INFINITY; l_[r] = 0; an_[r] = 0; }\n");
   sb_printf(b, "    for (int64_t j0 = 0; j0 < LK_; j0 += TL_) {\n      const int64_t n_ = LK_ - j0 < TL_ ? LK_ - j0 : TL_;\n");
-  sb_printf(b, "      __syncthreads();\n      double tm_ = -INFINITY;\n      int ta_ = 0;\n");
-  sb_printf(b, "      for (int64_t jj = threadIdx.x; jj < n_; jj += blockDim.x) {\n        const int64_t j = j0 + jj;\n");
+  /* the mask of the tile: p_ = 1 where allowed */
+  sb_printf(b, "      __syncthreads();\n      int ta_ = 0;\n");
+  sb_printf(b, "      for (int64_t e = threadIdx.x; e < QT_ * TL_; e += blockDim.x) {\n");
+  sb_printf(b, "        const int64_t i = i0 + e / TL_, jj = e %% TL_, j = j0 + jj;\n        p_[e] = 0;\n        if (i >= LQ_ || jj >= n_) continue;\n");
   if (mask >= 0) {
     cpu_fmt(idx, sizeof idx, "om_ + i * %s + j * %s", sm[r - 2], sm[r - 1]);
     if (!read_at(c, mask, idx, rm, e)) return 0;
   } else cpu_fmt(rm, sizeof rm, "1");
-  sb_printf(b, "        if ((%s) == 0) { p_[jj] = -INFINITY; continue; }\n        %s s_ = 0;\n", rm, ct);
-  sb_printf(b, "        for (int64_t d = 0; d < D_; d++) {\n");
+  sb_printf(b, "        if ((%s) != 0) { p_[e] = 1; ta_ = 1; }\n      }\n", rm);
+  sb_printf(b, "      if (dlm_bsum((double)ta_) == 0) continue; /* every pair of the tile is masked */\n");
+  /* key and value tiles */
+  sb_printf(b, "      for (int64_t e = threadIdx.x; e < n_ * D_; e += blockDim.x) {\n        const int64_t j = j0 + e / D_, d = e %% D_;\n");
   cpu_fmt(idx, sizeof idx, "ok_ + j * %s + d * %s", sk[r - 2], sk[r - 1]);
   if (!read_at(c, k, idx, rk, e)) return 0;
-  sb_printf(b, "          s_ += qr_[d] * %s;\n        }\n", rk);
-  sb_printf(b, "        s_ *= (%s)SC_;\n        p_[jj] = (float)s_;\n        ta_ = 1;\n        const double x_ = (double)s_;\n"
-               "        tm_ = isnan(tm_) ? tm_ : isnan(x_) ? x_ : (x_ > tm_ ? x_ : tm_);\n      }\n", ct);
-  sb_printf(b, "      if (dlm_bsum((double)ta_) == 0) continue; /* every key of the tile is masked */\n");
-  sb_printf(b, "      const double mt_ = dlm_bmax(tm_), mn_ = !any_ || isnan(mt_) || mt_ > m_ ? mt_ : m_;\n");
-  sb_printf(b, "      const double cr_ = any_ ? exp(m_ - mn_) : 0;\n      double ls_ = 0;\n");
-  sb_printf(b, "      for (int64_t jj = threadIdx.x; jj < n_; jj += blockDim.x) {\n"
-               "        const float e_ = p_[jj] == -INFINITY ? 0.0f : expf((float)(p_[jj] - mn_));\n        p_[jj] = e_;\n        ls_ += e_;\n      }\n");
-  sb_printf(b, "      l_ = l_ * cr_ + dlm_bsum(ls_);\n");
-  sb_printf(b, "      for (int64_t d = threadIdx.x; d < DV_; d += blockDim.x) {\n        double a_ = acc_[d] * cr_;\n");
-  sb_printf(b, "        for (int64_t jj = 0; jj < n_; jj++) {\n          if (p_[jj] == 0) continue;\n          const int64_t j = j0 + jj;\n");
+  sb_printf(b, "        ks_[e] = (%s)%s;\n      }\n", ct, rk);
+  sb_printf(b, "      for (int64_t e = threadIdx.x; e < n_ * DV_; e += blockDim.x) {\n        const int64_t j = j0 + e / DV_, d = e %% DV_;\n");
   cpu_fmt(idx, sizeof idx, "ov_ + j * %s + d * %s", sv[r - 2], sv[r - 1]);
   if (!read_at(c, v, idx, rv, e)) return 0;
-  sb_printf(b, "          a_ += (double)p_[jj] * %s;\n        }\n        acc_[d] = a_;\n      }\n      m_ = mn_;\n      any_ = 1;\n    }\n", rv);
-  char w[XL];
-  cpu_fmt(w, sizeof w, "any_ ? (%s)(acc_[d] / l_) : (%s)0", ct, ct);
-  sb_printf(b, "    for (int64_t d = threadIdx.x; d < DV_; d += blockDim.x) {\n");
-  if (!write_out(c, id, "q * DV_ + d", w, e)) return 0;
+  sb_printf(b, "        vs_[e] = (%s)%s;\n      }\n      __syncthreads();\n", ct, rv);
+  /* scores */
+  sb_printf(b, "      for (int64_t e = threadIdx.x; e < QT_ * TL_; e += blockDim.x) {\n        if (p_[e] == 0) { p_[e] = -INFINITY; continue; }\n");
+  sb_printf(b, "        const int64_t rr = e / TL_, jj = e %% TL_;\n        %s s_ = 0;\n", ct);
+  sb_printf(b, "        for (int64_t d = 0; d < D_; d++) s_ += qs_[rr * D_ + d] * ks_[jj * D_ + d];\n");
+  sb_printf(b, "        s_ *= (%s)SC_;\n        p_[e] = (float)s_;\n      }\n      __syncthreads();\n", ct);
+  /* each row's online softmax update */
+  sb_printf(b, "      for (int64_t rr = threadIdx.x; rr < QT_; rr += blockDim.x) {\n        double tm_ = -INFINITY;\n        int any_ = 0;\n");
+  sb_printf(b, "        for (int64_t jj = 0; jj < n_; jj++) {\n          const double x_ = p_[rr * TL_ + jj];\n          if (x_ == -INFINITY) continue;\n"
+               "          any_ = 1;\n          tm_ = isnan(tm_) ? tm_ : isnan(x_) ? x_ : (x_ > tm_ ? x_ : tm_);\n        }\n");
+  sb_printf(b, "        if (!any_) { cr_[rr] = 1; continue; }\n");
+  sb_printf(b, "        const double mn_ = !an_[rr] || isnan(tm_) || tm_ > m_[rr] ? tm_ : m_[rr], c_ = an_[rr] ? exp(m_[rr] - mn_) : 0;\n");
+  sb_printf(b, "        double ls_ = 0;\n        for (int64_t jj = 0; jj < n_; jj++) {\n          float *pe_ = &p_[rr * TL_ + jj];\n"
+               "          const float e_ = *pe_ == -INFINITY ? 0.0f : expf((float)(*pe_ - mn_));\n          *pe_ = e_;\n          ls_ += e_;\n        }\n");
+  sb_printf(b, "        l_[rr] = l_[rr] * c_ + ls_;\n        m_[rr] = mn_;\n        an_[rr] = 1;\n        cr_[rr] = c_;\n      }\n      __syncthreads();\n");
+  /* accumulate */
+  sb_printf(b, "      for (int64_t e = threadIdx.x; e < QT_ * DV_; e += blockDim.x) {\n        const int64_t rr = e / DV_, d = e %% DV_;\n");
+  sb_printf(b, "        double a_ = acc_[e] * cr_[rr];\n        for (int64_t jj = 0; jj < n_; jj++) {\n          const float pv_ = p_[rr * TL_ + jj];\n"
+               "          if (pv_ != 0 && pv_ != -INFINITY) a_ += (double)pv_ * (double)vs_[jj * DV_ + d];\n        }\n        acc_[e] = a_;\n      }\n    }\n");
+  sb_printf(b, "    __syncthreads();\n    for (int64_t e = threadIdx.x; e < QT_ * DV_; e += blockDim.x) {\n");
+  sb_printf(b, "      const int64_t rr = e / DV_, i = i0 + rr, d = e %% DV_;\n      if (i >= LQ_) continue;\n");
+  cpu_fmt(w, sizeof w, "an_[rr] != 0 ? (%s)(acc_[e] / l_[rr]) : (%s)0", ct, ct);
+  if (!write_out(c, id, "(bt * LQ_ + i) * DV_ + d", w, e)) return 0;
   sb_printf(b, "    }\n");
   cx_end(c, id);
   return 1;

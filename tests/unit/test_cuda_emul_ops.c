@@ -103,6 +103,12 @@ static void test_sinks(void) {
   int rl = op(OP_IOTA, "i32[3,300]", ia(1, 0), 0), cl = op(OP_IOTA, "i32[3,300]", ia(1, 1), 0);
   int lim = op(OP_MUL, NULL, none, 2, op(OP_ADD, NULL, none, 2, rl, op(OP_CONST, "i32[]", fa(1), 0)), op(OP_CONST, "i32[]", fa(100), 0));
   out(op(OP_ATTENTION, NULL, fa(0.3), 4, ql, kl, vl, op(OP_LT, NULL, none, 2, cl, lim)));
+  /* keys j < 40 + row only: the key tiles from 64 on are masked for the whole query tile (skipped) */
+  int lim2 = op(OP_ADD, NULL, none, 2, rl, op(OP_CONST, "i32[]", fa(40), 0));
+  out(op(OP_ATTENTION, NULL, fa(0.3), 4, ql, kl, vl, op(OP_LT, NULL, none, 2, cl, lim2)));
+  /* a symbolic query length (one query row per block) */
+  int qs = rarg("f32[B,4]", DT_F32, R(2, 2, 4), -1, 1);
+  out(op(OP_ATTENTION, NULL, fa(0.5), 3, qs, op(OP_SLICE, NULL, ia(4, 0, 0, 6, 1), 1, kl), op(OP_SLICE, NULL, ia(4, 0, 0, 6, 1), 1, vl)));
   /* a block-causal mask (integer division by a constant: cannot fail, so fusable) read by two
    * attentions: fused into both */
   int two = op(OP_CONST, "i32[]", fa(2), 0);
