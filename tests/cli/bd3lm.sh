@@ -5,7 +5,8 @@
 # ancestral inner steps: every output id is a real token (no mask left), the first-hitting sampler
 # makes exactly seq_len network calls (one per token), and the variable-length stop with an
 # impossible entropy threshold pads the tail with -1; with -D gen_len=2*seq_len it generates twice
-# the training length. Env: DLMC, BUILD_DIR, SRC_DIR.
+# the training length; at the released OWT size it has MDLM's 169,627,218 parameters.
+# Env: DLMC, BUILD_DIR, SRC_DIR.
 NEED_BUILD_DIR=1
 . "$(dirname "$0")/lib/common.sh"
 ids() { grep -o '"ids": \[[^]]*\]' "$1" | sed 's/"ids": \[//; s/\]//; s/, /\n/g'; }
@@ -53,5 +54,10 @@ if "$DLMC" compile "$SRC_DIR/models/bd3lm.dsl" $tiny -D block=16 -D gen_len=64 -
 else
   fail "gen_len 64: compile: $(head -c 400 "$tmp/out")"
 fi
+
+# the released OWT size: the same 169,627,218 parameters as MDLM (the checkpoints' tensor names)
+"$DLMC" compile "$SRC_DIR/models/bd3lm.dsl" -D vocab=50257 -D seq_len=1024 -D layers=12 -D dim=768 -D heads=12 -D cond_dim=128 -D block=16 --stats >"$tmp/out" 2>&1 ||
+  fail "OWT size: $(head -c 400 "$tmp/out")"
+grep -q "169,627,218" "$tmp/out" || fail "OWT size: not 169,627,218 parameters"
 
 finish bd3lm.sh

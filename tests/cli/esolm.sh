@@ -3,7 +3,8 @@
 # takes two training steps with gradients through the interpreter (finite loss and gradient norm),
 # and its sampler runs: every id is a real token; with alpha = 0 (pure AR) it makes one network
 # call per token (seq_len); with alpha = 1 and T steps at most T calls; a hybrid alpha makes a
-# number of calls strictly between T and seq_len. Env: DLMC, BUILD_DIR, SRC_DIR.
+# number of calls strictly between T and seq_len; at the released OWT size it has MDLM's
+# 169,627,218 parameters. Env: DLMC, BUILD_DIR, SRC_DIR.
 NEED_BUILD_DIR=1
 . "$(dirname "$0")/lib/common.sh"
 ids() { grep -o '"ids": \[[^]]*\]' "$1" | sed 's/"ids": \[//; s/\]//; s/, /\n/g'; }
@@ -33,5 +34,10 @@ run() {  # run NAME ARGS...: samples into $tmp/NAME
 run ar --set alpha=0 --seed 5 && { [ "$(nfe "$tmp/ar")" -eq 32 ] || fail "alpha 0: $(nfe "$tmp/ar") network calls, expected 32"; }
 run mdm --set alpha=1 --steps 8 --seed 5 && { n=$(nfe "$tmp/mdm"); [ "$n" -ge 1 ] && [ "$n" -le 8 ] || fail "alpha 1, 8 steps: $n network calls"; }
 run hybrid --set alpha=0.5 --steps 8 --seed 5 --top-p 0.9 && { n=$(nfe "$tmp/hybrid"); [ "$n" -gt 8 ] && [ "$n" -lt 32 ] || fail "alpha 0.5, 8 steps: $n network calls"; }
+
+# the released OWT size: the same 169,627,218 parameters as MDLM (the checkpoints' tensor names)
+"$DLMC" compile "$SRC_DIR/models/esolm.dsl" -D vocab=50257 -D seq_len=1024 -D layers=12 -D dim=768 -D heads=12 -D cond_dim=128 --stats >"$tmp/out" 2>&1 ||
+  fail "OWT size: $(head -c 400 "$tmp/out")"
+grep -q "169,627,218" "$tmp/out" || fail "OWT size: not 169,627,218 parameters"
 
 finish esolm.sh
