@@ -1,5 +1,8 @@
 /* cpu_emit.h — C code generation for the CPU backend: one C translation unit per IR function, with
- * one kernel (a commented loop nest, a cblas_sgemm call, or a row kernel) per live IR node.
+ * one kernel (a commented loop nest, a cblas_sgemm call, or a row kernel) per live IR node, except
+ * where nodes are computed together: elementwise chains in their last node's loop, a weight
+ * gradient sum_to(matmul) as one product, and autodiff's attention backward as one kernel
+ * (codegen/cpu_emit_attn.c).
  *
  * The generated unit defines
  *   int dlm_entry(const int64_t *S, void *const *A, void *const *P, void *const *O, void **ws,
@@ -12,8 +15,9 @@
  * uint8_t; outputs are float for every float dtype. Returns 0, -1 when out of memory, or 1 + the id
  * of the node whose kernel failed (err holds the message).
  *
- * Numerics: elementwise float math in the node's precision (float functions for f32), sums and
- * normalization statistics accumulated in double, matmul by cblas_sgemm / cblas_dgemm (OpenBLAS),
+ * Numerics: elementwise float math in the node's precision (float functions for f32; exp in
+ * softmax rows and GELU by a branch-free polynomial within 1e-7), sums and normalization
+ * statistics accumulated in double (contiguous f32 rows in 8 interleaved partial sums), matmul by cblas_sgemm / cblas_dgemm (OpenBLAS),
  * rand_uniform by the Philox definition of ir/interp.h (bit-identical). */
 #ifndef DLM_CPU_EMIT_H
 #define DLM_CPU_EMIT_H
