@@ -2,7 +2,8 @@
 # bd3lm.sh — models/bd3lm.dsl at a tiny size for each block size 4, 8 and 16: compiles, takes two
 # training steps with gradients through the interpreter (a finite loss and gradient norm), and its
 # block sampler (outer loop over blocks declared cache(exact)) runs with the first-hitting and the
-# ancestral inner steps: every output id is a real token (no mask left), the first-hitting sampler
+# ancestral inner steps: every output id is a real token (no mask left), the same ids with and
+# without the planned KV cache (--no-cache), the first-hitting sampler
 # makes exactly seq_len network calls (one per token), and the variable-length stop with an
 # impossible entropy threshold pads the tail with -1; with -D gen_len=2*seq_len it generates twice
 # the training length; at the released OWT size it has MDLM's 169,627,218 parameters.
@@ -33,6 +34,11 @@ for bs in 4 8 16; do
   "$DLMRUN" "$art" sample --backend interp --ckpt "$tmp/r$bs" --sampler blocks --n 2 --seed 2 --set first_hitting=0 --steps 3 --top-p 0.9 --json >"$tmp/s" 2>"$tmp/err" ||
     { fail "block $bs: ancestral sample: $(head -c 400 "$tmp/err")"; continue; }
   ids "$tmp/s" | awk '$1 < 0 || $1 >= 256 { bad = 1 } END { exit bad }' || fail "block $bs: ancestral: an id outside the vocabulary"
+  # the KV cache the compiler plans for the block loop runs and changes no token (bd3lms issue #26)
+  grep -q "KV cache: exact" "$tmp/err" || fail "block $bs: no exact KV cache planned: $(head -c 300 "$tmp/err")"
+  "$DLMRUN" "$art" sample --backend interp --ckpt "$tmp/r$bs" --sampler blocks --n 2 --seed 2 --set first_hitting=0 --steps 3 --top-p 0.9 --json --no-cache >"$tmp/s2" 2>"$tmp/err" ||
+    fail "block $bs: --no-cache sample: $(head -c 400 "$tmp/err")"
+  [ "$(ids "$tmp/s")" = "$(ids "$tmp/s2")" ] || fail "block $bs: cached and --no-cache samples differ"
   # var_len with min_entropy 100 stops after the first full window (8 tokens): 8 tokens are dropped
   "$DLMRUN" "$art" sample --backend interp --ckpt "$tmp/r$bs" --sampler blocks --n 1 --seed 2 --set var_len=1 --set window=8 --set min_entropy=100 --json >"$tmp/s" 2>"$tmp/err" ||
     { fail "block $bs: var_len sample: $(head -c 400 "$tmp/err")"; continue; }
