@@ -86,20 +86,28 @@ fn mdm_term(x0: i32[B, seq_len], seed: i64, step: i64) -> f32[B] {
   return mdm_term_given(x0, masked, rand_uniform(seed, step, [B, seq_len], f32), alpha_t)
 }
 
-// The AR term of each sequence given z0's masked tokens and sort keys in [0, 1) for the clean
-// ones. Order: the clean tokens first by decreasing key, then the masked ones left to right; one
-// pass over [z0 ; x] in that order (both halves at the tokens' original RoPE positions) with
-// ar_mask; a masked token costs -log p(x | z0 and the true tokens before it in the order). f32[B].
-fn ar_term_given(x0: i32[B, seq_len], masked: bool[B, seq_len], key: f32[B, seq_len]) -> f32[B] {
-  pos = iota([B, seq_len], 1, f32)
-  order = slot_order(descending_slots(where(masked, 1.0 - pos / seq_len, 2.0 + key)))
-  zs = take_along(where(masked, mask_id, x0), order)
+// log p(x[order[r]] | x[order[0..r-1]]) for every row r of the order (the any-order AR factors):
+// one pass over [MASK ... ; x] in that order (both halves at the tokens' original RoPE positions)
+// with ar_mask: noisy row r sees only itself and the clean rows before it. f32[B, seq_len].
+fn order_logp(x0: i32[B, seq_len], order: i32[B, seq_len]) -> f32[B, seq_len] {
   xs = take_along(x0, order)
+  zs = full([B, seq_len], mask_id, i32)
   pos2 = cast(concat(order, order, axis = 1), f32)
   both = concat(zs, xs, axis = 1)
   out = dit_logits_at(both, pos2, ar_mask(both), net)
-  logp = take_along(subs(out[:, 0:seq_len, :], zs), reshape(xs, [B, seq_len, 1]))
-  return -sum(reshape(logp, [B, seq_len]), axis = 1)
+  return reshape(take_along(subs(out[:, 0:seq_len, :], zs), reshape(xs, [B, seq_len, 1])), [B, seq_len])
+}
+
+// The AR term of each sequence given z0's masked tokens and sort keys in [0, 1) for the clean
+// ones. Order: the clean tokens first by decreasing key, then the masked ones left to right; a
+// masked token costs -log p(x | z0 and the true tokens before it in the order), which is its
+// order_logp factor (a noisy row sees no other noisy row, so z0's clean tokens need not be
+// shown in the noisy half). f32[B].
+fn ar_term_given(x0: i32[B, seq_len], masked: bool[B, seq_len], key: f32[B, seq_len]) -> f32[B] {
+  pos = iota([B, seq_len], 1, f32)
+  order = slot_order(descending_slots(where(masked, 1.0 - pos / seq_len, 2.0 + key)))
+  logp = order_logp(x0, order)
+  return -sum(where(take_along(masked, order), logp, 0.0), axis = 1)
 }
 
 // The AR term's noise: z0 masks each token with probability 1 - alpha0.
@@ -113,6 +121,18 @@ fn ar_term(x0: i32[B, seq_len], seed: i64, step: i64) -> f32[B] {
 export fn loss(x0: i32[B, seq_len], seed: i64, step: i64) -> f32 {
   tokens = sum(ones([B], f32), axis = 0) * seq_len
   return sum(mdm_term(x0, seed, step) + ar_term(x0, seed, step), axis = 0) / tokens
+}
+
+// The exact negative log-likelihood per token under one random decoding order of the sampler's
+// kind (§3.5): the first Binomial(seq_len, alpha0) slots hold a random subset of the positions in
+// random order, the rest follow left to right; -log p_order(x) = -sum of the order_logp factors.
+// Averaged over orders it bounds -log p(x) from above (Jensen), like the NELBO.
+export fn exact_nll(x0: i32[B, seq_len], seed: i64, step: i64) -> f32 {
+  first = rand_uniform(seed, step, [B, seq_len], f32) < alpha0
+  pos = iota([B, seq_len], 1, f32)
+  order = slot_order(descending_slots(where(first, 2.0 + rand_uniform(seed, step, [B, seq_len], f32), 1.0 - pos / seq_len)))
+  tokens = sum(ones([B], f32), axis = 0) * seq_len
+  return -sum(sum(order_logp(x0, order), axis = 1), axis = 0) / tokens
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@
  *  - the MDM term against the weighted NLL computed here from `logits` on the order sorted here;
  *  - the AR term (one pass over [z0 ; x] with the 2L mask) against an independent computation: for
  *    every masked token, the L-row causal network on (its predecessors in the order, then [MASK])
- *    and a float64 log-softmax here;
+ *    and a float64 log-softmax here; the same for order_logp (exact_nll's factors) on every row;
  *  - the sampler's pieces: the schedule (diffusion events nondecreasing and below T, then one
  *    event per sequential token; alpha 0 and 1), the decoding order (a permutation whose sequential
  *    tail is increasing), one decoding event (only its window changes) and the unpermutation. */
@@ -33,6 +33,7 @@ static const char probe_src[] =
   "  return decoding_order(events, steps, seed, n)\n}\n"
   "export fn p_event(z: i32[B, seq_len], p: f32[B, seq_len, V], events: f64[seq_len], done: i64, seed: i64) -> (i32[B, seq_len], i64) {\n"
   "  return decode_event(z, p, events, done, seed)\n}\n"
+  "export fn p_order_logp(x0: i32[B, seq_len], order: i32[B, seq_len]) -> f32[B, seq_len] { return order_logp(x0, order) }\n"
   "export fn p_unpermute(z: i32[B, seq_len], order: i32[B, seq_len]) -> i32[B, seq_len] { return unpermute(z, order) }\n";
 
 static void check_masks(const Module *m) {
@@ -173,6 +174,26 @@ static void check_terms(const Module *m, const ParamStore *ps) {
   probe_free(a, 4);
 }
 
+/* order_logp (the factors of exact_nll) for a random order: row r against the causal network on
+ * (the tokens before r in the order, then [MASK]) and a float64 log-softmax here. */
+static void check_order_logp(const Module *m, const ParamStore *ps) {
+  int x0[L], order[L];
+  double key[L];
+  for (int i = 0; i < L; i++) { x0[i] = (int)(probe_uniform() * VOCAB); key[i] = probe_uniform(); }
+  sort_order(key, order);
+  Tensor *a[2] = {probe_tensor(DT_I32, 2, 1, L, 0), probe_tensor(DT_I32, 2, 1, L, 0)}, *out = NULL;
+  for (int i = 0; i < L; i++) { tensor_set(a[0], i, x0[i]); tensor_set(a[1], i, order[i]); }
+  if (probe_run(m, ps, "p_order_logp", a, &out))
+    for (int r = 0; r < L; r++) {
+      int w[L];
+      double lg[L * VV];
+      for (int j = 0; j < L; j++) w[j] = j < r ? x0[order[j]] : MASK;
+      if (run_logits(m, ps, w, order, lg)) CHECK_NEAR(tensor_get(out, r), -nll_row(lg + r * VV, x0[order[r]]), 1e-9);
+    }
+  tensor_free(out);
+  probe_free(a, 2);
+}
+
 static int run_schedule(const Module *m, int steps, double alpha, int seed, double *ev) {
   Tensor *a[3] = {probe_scalar(DT_I64, steps), probe_scalar(DT_F32, alpha), probe_scalar(DT_I64, seed)}, *out = NULL;
   int ok = probe_run(m, NULL, "p_schedule", a, &out);
@@ -251,6 +272,7 @@ int main(void) {
   check_permutations(m);
   check_causal_network(m, ps);
   check_terms(m, ps);
+  check_order_logp(m, ps);
   check_sampler(m);
   pstore_free(ps);
   ir_module_free(m);
