@@ -209,14 +209,14 @@ static int plan(KvCtx *c, SchedPlan *pl, DlmErr *e) {
     pl->note = arena_printf(c->m->arena,
                             "APPROXIMATE (Fast-dLLM dual cache, asked for by cache(dual)): keys/values of every row are recomputed "
                             "at the start of iteration %s and reused inside it although the rows of block %s change; %d attention%s "
-                            "use the cache, their calls compute %lld of %lld rows",
-                            b, b, total, total == 1 ? "" : "s", (long long)c->bs, (long long)c->L);
+                            "the cache, their calls compute %lld of %lld rows",
+                            b, b, total, total == 1 ? " uses" : "s use", (long long)c->bs, (long long)c->L);
   else
     pl->note = arena_printf(c->m->arena,
                             "exact: iteration %s changes only rows [%lld*%s, %lld*%s+%lld) of %s and no query sees a later block; "
-                            "%d attention%s use the cache, their calls compute %lld of %lld rows",
+                            "%d attention%s the cache, their calls compute %lld of %lld rows",
                             b, (long long)c->bs, b, (long long)c->bs, b, (long long)c->bs, c->s->vars[c->xvar].name, total,
-                            total == 1 ? "" : "s", (long long)c->bs, (long long)c->L);
+                            total == 1 ? " uses" : "s use", (long long)c->bs, (long long)c->L);
   pl->nbufs = c->nbufs;
   pl->bufs = arena_alloc(c->m->arena, (size_t)(c->nbufs ? c->nbufs : 1) * sizeof *pl->bufs);
   for (int i = 0; i < c->nbufs; i++) {
