@@ -39,9 +39,11 @@ static void mark_written(KvCtx *c, const SchedStmt *st, int n) {
   }
 }
 
+/* The calls of a statement list, loops included; *nout may exceed MAX_CALLS (only MAX_CALLS kept). */
 static void collect_calls(const SchedStmt *st, int n, const SchedStmt **out, int *nout) {
   for (int i = 0; i < n; i++, st++) {
-    if (st->kind == SS_CALL && *nout < MAX_CALLS) out[(*nout)++] = st;
+    if (st->kind == SS_CALL && *nout < MAX_CALLS) out[*nout] = st;
+    if (st->kind == SS_CALL) ++*nout;
     if (st->kind == SS_LOOP) collect_calls(st->body, st->nbody, out, nout);
   }
 }
@@ -149,6 +151,7 @@ static int plan(KvCtx *c, SchedPlan *pl, DlmErr *e) {
   const SchedStmt *calls[MAX_CALLS], *net[MAX_CALLS];
   int ncalls = 0, nnet = 0;
   collect_calls(loop->body, loop->nbody, calls, &ncalls);
+  if (ncalls > MAX_CALLS) return fail(c, "the loop body makes more than %d calls", MAX_CALLS);
   for (int k = 0; k < ncalls; k++)
     if (has_attention(c->m->funcs[calls[k]->func])) net[nnet++] = calls[k];
   if (!nnet) return fail(c, "the loop body calls no function with an attention");
