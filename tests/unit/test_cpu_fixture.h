@@ -2,12 +2,16 @@
  * test binary's own (build) directory, warnings as errors in generated code, random tensors, and
  * the comparison of a CPU result with the interpreter's (float32 mode): integer and bool outputs
  * exactly, float outputs by the per-tensor normalized error |a - b|_2 / |b|_2 <= tol, with NaN and
- * infinities required at the same places. */
+ * infinities required at the same places; and the model tests' setup (compile a model with its
+ * gradients and random parameters). */
 #ifndef TEST_CPU_FIXTURE_H
 #define TEST_CPU_FIXTURE_H
+#include "autodiff.h"
 #include "backend.h"
 #include "check.h"
+#include "frontend.h"
 #include "interp.h"
+#include "passes.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,4 +106,36 @@ static __attribute__((unused)) void cpu_compare(const char *what, const Module *
     tensor_free(got[k]);
   }
 }
+/* Compiles the DSL file at path with defs, adds the gradient of `loss` (or, with all_objectives, of
+ * every objective: loss and *_loss) and runs the pass pipeline. NULL, with a failed check, on error. */
+static __attribute__((unused)) Module *cpu_compile_model(const char *path, const DslDefine *defs, int ndefs,
+                                                         int all_objectives) {
+  Module *m = dsl_compile_file(path, defs, ndefs, stderr);
+  CHECK_MSG(m != NULL, "%s does not compile", path);
+  if (!m) return NULL;
+  DlmErr e = {0};
+  Func *loss = ir_func_find(m, "loss");
+  int ok = all_objectives ? ad_loss_grads(m, &e) > 0 : loss && ad_grad(m, loss, 0, NULL, 0, 1, &e);
+  CHECK_MSG(ok, "%s: gradients: %s", path, e.msg);
+  PassOptions po = {0};
+  if (ok) {
+    ok = pass_pipeline_run(m, &po, &e);
+    CHECK_MSG(ok, "%s: passes: %s", path, e.msg);
+  }
+  if (!ok) { ir_module_free(m); return NULL; }
+  return m;
+}
+
+/* uniform values in [-0.5, 0.5) for every parameter of m (all dims concrete) */
+static __attribute__((unused)) ParamStore *cpu_random_params(const Module *m) {
+  ParamStore *ps = pstore_new();
+  for (int p = 0; p < m->nparams; p++) {
+    const Type *t = &m->params[p].type;
+    int64_t d[DLM_MAX_RANK];
+    for (int i = 0; i < t->rank; i++) d[i] = t->dims[i].k;
+    pstore_put(ps, m->params[p].name, cpu_rand_tensor(DT_F32, t->rank, d, -0.5, 0.5));
+  }
+  return ps;
+}
+
 #endif

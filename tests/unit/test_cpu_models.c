@@ -3,24 +3,10 @@
  * size, and on the autodiff gradient function of each objective (`loss`, Duo's `curriculum_loss`
  * and `distill_loss`: every parameter's gradient), after the pass pipeline; random parameters and
  * arguments. */
-#include "autodiff.h"
-#include "frontend.h"
-#include "passes.h"
 #include "test_cpu_fixture.h"
 
 static const DslDefine tiny[] = {{"vocab", "5"}, {"seq_len", "4"}, {"layers", "1"},
                                  {"dim", "8"}, {"heads", "2"}, {"cond_dim", "4"}};
-
-static ParamStore *random_params(const Module *m) {
-  ParamStore *ps = pstore_new();
-  for (int p = 0; p < m->nparams; p++) {
-    const Type *t = &m->params[p].type;
-    int64_t d[DLM_MAX_RANK];
-    for (int i = 0; i < t->rank; i++) d[i] = t->dims[i].k;
-    pstore_put(ps, m->params[p].name, cpu_rand_tensor(DT_F32, t->rank, d, -0.5, 0.5));
-  }
-  return ps;
-}
 
 /* arguments for f with every symbol = 2: tokens in [0, 5), floats in [0.1, 0.9), i64 scalars small */
 static void make_args(const Func *f, Tensor **args) {
@@ -37,14 +23,10 @@ static void make_args(const Func *f, Tensor **args) {
 }
 
 static void check_model(const char *path) {
-  Module *m = dsl_compile_file(path, tiny, (int)(sizeof tiny / sizeof *tiny), stderr);
-  CHECK_MSG(m != NULL, "%s does not compile", path);
+  Module *m = cpu_compile_model(path, tiny, (int)(sizeof tiny / sizeof *tiny), 1);
   if (!m) return;
   DlmErr e = {0};
-  CHECK_MSG(ad_loss_grads(m, &e) > 0, "%s: objective gradients: %s", path, e.msg);
-  PassOptions po = {0};
-  CHECK_MSG(pass_pipeline_run(m, &po, &e), "%s: passes: %s", path, e.msg);
-  ParamStore *ps = random_params(m);
+  ParamStore *ps = cpu_random_params(m);
   BackendState *st = backend_cpu.open(m, &e);
   CHECK_MSG(st != NULL, "%s: cpu open: %s", path, e.msg);
   int saw_grad = 0;

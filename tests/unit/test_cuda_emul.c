@@ -5,26 +5,12 @@
  * executor (matrix products as plain loops in double, like $DLM_CUDA_GEMM=f32 without cuBLAS);
  * outputs are compared with the interpreter (normalized error 1e-4, integers exactly). Skips (77)
  * when no C++ compiler is found. */
-#include "autodiff.h"
 #include "cuda_emit.h"
-#include "frontend.h"
-#include "passes.h"
 #include "cuda_emul.h"
 #include "test_cpu_fixture.h"
 
 static const DslDefine tiny[] = {{"vocab", "5"}, {"seq_len", "4"}, {"layers", "1"},
                                  {"dim", "8"}, {"heads", "2"}, {"cond_dim", "4"}};
-
-static ParamStore *random_params(const Module *m) {
-  ParamStore *ps = pstore_new();
-  for (int p = 0; p < m->nparams; p++) {
-    const Type *t = &m->params[p].type;
-    int64_t d[DLM_MAX_RANK];
-    for (int i = 0; i < t->rank; i++) d[i] = t->dims[i].k;
-    pstore_put(ps, m->params[p].name, cpu_rand_tensor(DT_F32, t->rank, d, -0.5, 0.5));
-  }
-  return ps;
-}
 
 static void make_args(const Func *f, Tensor **args) {
   for (int id = 0; id < f->nnodes; id++) {
@@ -40,15 +26,10 @@ static void make_args(const Func *f, Tensor **args) {
 }
 
 static void check_model(const char *path, char *dir) {
-  Module *m = dsl_compile_file(path, tiny, (int)(sizeof tiny / sizeof *tiny), stderr);
-  CHECK_MSG(m != NULL, "%s does not compile", path);
+  Module *m = cpu_compile_model(path, tiny, (int)(sizeof tiny / sizeof *tiny), 0);
   if (!m) return;
   DlmErr e = {0};
-  Func *loss = ir_func_find(m, "loss");
-  CHECK_MSG(loss && ad_grad(m, loss, 0, NULL, 0, 1, &e), "%s: loss.grad: %s", path, e.msg);
-  PassOptions po = {0};
-  CHECK_MSG(pass_pipeline_run(m, &po, &e), "%s: passes: %s", path, e.msg);
-  ParamStore *ps = random_params(m);
+  ParamStore *ps = cpu_random_params(m);
   int64_t sv[DLM_MAX_SYMS];
   for (int s = 0; s < DLM_MAX_SYMS; s++) sv[s] = 2;
   setenv("DLM_CUDA_GEMM", "f32", 1);

@@ -7,10 +7,7 @@
  * normalized error |a - b|_2 / |b|_2 of test_cuda_models.c. Each output must stay within the bf16
  * tolerance that tests/gpu and docs/cuda.md derive for it (BF16_TOL_FWD for forward outputs,
  * BF16_TOL_GRAD for gradients); the errors are printed. Skips (77) without a C++ compiler. */
-#include "autodiff.h"
 #include "cuda_emit.h"
-#include "frontend.h"
-#include "passes.h"
 #include "cuda_emul.h"
 #include "test_cpu_fixture.h"
 
@@ -35,21 +32,10 @@ static double nerr(const Tensor *got, const Tensor *want) {
 }
 
 static void check_model(const char *path, char *dir) {
-  Module *m = dsl_compile_file(path, small, (int)(sizeof small / sizeof *small), stderr);
-  CHECK_MSG(m != NULL, "%s does not compile", path);
+  Module *m = cpu_compile_model(path, small, (int)(sizeof small / sizeof *small), 0);
   if (!m) return;
   DlmErr e = {0};
-  Func *loss = ir_func_find(m, "loss");
-  CHECK_MSG(loss && ad_grad(m, loss, 0, NULL, 0, 1, &e), "%s: loss.grad: %s", path, e.msg);
-  PassOptions po = {0};
-  CHECK_MSG(pass_pipeline_run(m, &po, &e), "%s: passes: %s", path, e.msg);
-  ParamStore *ps = pstore_new();
-  for (int p = 0; p < m->nparams; p++) {
-    const Type *t = &m->params[p].type;
-    int64_t d[DLM_MAX_RANK];
-    for (int i = 0; i < t->rank; i++) d[i] = t->dims[i].k;
-    pstore_put(ps, m->params[p].name, cpu_rand_tensor(DT_F32, t->rank, d, -0.5, 0.5));
-  }
+  ParamStore *ps = cpu_random_params(m);
   int64_t sv[DLM_MAX_SYMS];
   for (int s = 0; s < DLM_MAX_SYMS; s++) sv[s] = 3;
   const char *fns[3] = {"logits", "loss", "loss.grad"};

@@ -10,9 +10,6 @@
  * the operand rounding alone) and at most 5% of the tokens differing (a bf16 product can flip a
  * near tie; every difference is printed). Without a usable GPU, opening the backend must fail with "no CUDA device: <reason>"
  * (checked) and the test then skips (77). */
-#include "autodiff.h"
-#include "frontend.h"
-#include "passes.h"
 #include "test_cpu_fixture.h"
 
 static double gpu_tol = 1e-4, gpu_tol_grad = 1e-4, token_frac = 0;
@@ -20,17 +17,6 @@ static const char *mode = "fp32 gemm";
 
 static const DslDefine small[] = {{"vocab", "37"}, {"seq_len", "16"}, {"layers", "2"},
                                   {"dim", "32"}, {"heads", "2"}, {"cond_dim", "16"}};
-
-static ParamStore *random_params(const Module *m) {
-  ParamStore *ps = pstore_new();
-  for (int p = 0; p < m->nparams; p++) {
-    const Type *t = &m->params[p].type;
-    int64_t d[DLM_MAX_RANK];
-    for (int i = 0; i < t->rank; i++) d[i] = t->dims[i].k;
-    pstore_put(ps, m->params[p].name, cpu_rand_tensor(DT_F32, t->rank, d, -0.5, 0.5));
-  }
-  return ps;
-}
 
 static void make_args(const Func *f, Tensor **args) {
   for (int id = 0; id < f->nnodes; id++) {
@@ -101,15 +87,10 @@ static void compare(const char *what, const Func *f, BackendState *gpu, BackendS
 }
 
 static void check_model(const char *path, BackendState **gpu_io) {
-  Module *m = dsl_compile_file(path, small, (int)(sizeof small / sizeof *small), stderr);
-  CHECK_MSG(m != NULL, "%s does not compile", path);
+  Module *m = cpu_compile_model(path, small, (int)(sizeof small / sizeof *small), 0);
   if (!m) return;
   DlmErr e = {0};
-  Func *loss = ir_func_find(m, "loss");
-  CHECK_MSG(loss && ad_grad(m, loss, 0, NULL, 0, 1, &e), "%s: loss.grad: %s", path, e.msg);
-  PassOptions po = {0};
-  CHECK_MSG(pass_pipeline_run(m, &po, &e), "%s: passes: %s", path, e.msg);
-  ParamStore *ps = random_params(m);
+  ParamStore *ps = cpu_random_params(m);
   BackendState *cpu = backend_cpu.open(m, &e), *gpu = backend_cuda.open(m, &e);
   CHECK_MSG(cpu != NULL, "%s: cpu open: %s", path, e.msg);
   *gpu_io = gpu;
