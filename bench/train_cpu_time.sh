@@ -11,27 +11,9 @@
 #   SEQ_LEN [128] BATCH [32] COND_DIM [64] LR [3e-4] WARMUP [3] STEPS [10] THREADS [2] ROUNDS [1]
 #   DATA [as train_step.sh]. Each round measures both; the medians over rounds are printed.
 set -eu
-BUILD_DIR=${BUILD_DIR:-build-rel}
-LAYERS=${LAYERS:-2} DIM=${DIM:-128} HEADS=${HEADS:-4} SEQ_LEN=${SEQ_LEN:-128} BATCH=${BATCH:-32}
-COND_DIM=${COND_DIM:-64} LR=${LR:-3e-4} WARMUP=${WARMUP:-3} STEPS=${STEPS:-10} THREADS=${THREADS:-2}
-ROUNDS=${ROUNDS:-1}
-PY=/usr/bin/python3
-for tool in dlmc dlmrun; do
-  [ -x "$BUILD_DIR/$tool" ] || { echo "train_cpu_time.sh: $BUILD_DIR/$tool not found (build it, or set BUILD_DIR)" >&2; exit 2; }
-done
+BENCH=train_cpu_time.sh
 [ -x /usr/bin/time ] || { echo "train_cpu_time.sh: /usr/bin/time not found" >&2; exit 2; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-if [ -z "${DATA:-}" ]; then
-  DATA=$tmp/text.txt
-  cat README.md docs/*.md models/*.dsl models/std/*.dsl ir/*.c frontend/*.c passes/*.c runtime/*.c >"$DATA"
-fi
-width=dim
-grep -q '^const hidden_dim\b' models/mdlm.dsl && width=hidden_dim
-"$BUILD_DIR/dlmc" compile models/mdlm.dsl -D layers="$LAYERS" -D "$width=$DIM" -D heads="$HEADS" -D seq_len="$SEQ_LEN" \
-  -D cond_dim="$COND_DIM" -D vocab=256 -o "$tmp/m.dlmc" >/dev/null
-have_torch=0
-"$PY" -c 'import torch' 2>/dev/null && have_torch=1
+. "$(dirname "$0")/lib/mdlm_setup.sh"
 export OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS
 
 # cpu_seconds STEPS IMPL: user + system seconds of one run of IMPL with STEPS steps after the warm-up

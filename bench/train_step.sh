@@ -18,30 +18,8 @@
 # (the mean since the previous logged line). Without torch for /usr/bin/python3 only the dlmc line is printed
 # (bench/install-bench-deps.sh installs it).
 set -eu
-BUILD_DIR=${BUILD_DIR:-build-rel}
-LAYERS=${LAYERS:-2} DIM=${DIM:-128} HEADS=${HEADS:-4} SEQ_LEN=${SEQ_LEN:-128} BATCH=${BATCH:-32}
-COND_DIM=${COND_DIM:-64} LR=${LR:-3e-4} WARMUP=${WARMUP:-3} STEPS=${STEPS:-10} THREADS=${THREADS:-2}
-ROUNDS=${ROUNDS:-1}
-PY=/usr/bin/python3
-for tool in dlmc dlmrun; do
-  [ -x "$BUILD_DIR/$tool" ] || { echo "train_step.sh: $BUILD_DIR/$tool not found (build it, or set BUILD_DIR)" >&2; exit 2; }
-done
-[ -x "$PY" ] || { echo "train_step.sh: $PY not found" >&2; exit 2; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-if [ -z "${DATA:-}" ]; then
-  DATA=$tmp/text.txt
-  cat README.md docs/*.md models/*.dsl models/std/*.dsl ir/*.c frontend/*.c passes/*.c runtime/*.c >"$DATA"
-fi
-# The width const is `hidden_dim` or `dim`, whichever models/mdlm.dsl declares.
-width=dim
-grep -q '^const hidden_dim\b' models/mdlm.dsl && width=hidden_dim
-defs=(-D layers="$LAYERS" -D "$width=$DIM" -D heads="$HEADS" -D seq_len="$SEQ_LEN" -D cond_dim="$COND_DIM" -D vocab=256)
-"$BUILD_DIR/dlmc" compile models/mdlm.dsl "${defs[@]}" -o "$tmp/m.dlmc" >"$tmp/compile.txt"
-
-have_torch=0
-"$PY" -c 'import torch' 2>/dev/null && have_torch=1
+BENCH=train_step.sh
+. "$(dirname "$0")/lib/mdlm_setup.sh"
 total=$((WARMUP + STEPS))
 : >"$tmp/dlmc_ms"
 : >"$tmp/torch_ms"
