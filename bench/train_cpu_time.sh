@@ -55,6 +55,9 @@ for impl in sys.argv[5:]:
     per = [(float(b) - float(a)) * 1e3 / steps for a, b in (l.split() for l in open(f"{tmp}/{impl}"))]
     med[impl] = statistics.median(per)
     print(f"{impl:12} {med[impl]:21.1f} {' '.join(f'{x:.1f}' for x in per):>30}")
+if min(med.values()) <= 0:
+    sys.exit("train_cpu_time.sh: a median CPU time per step is not positive: the timed steps cost less than "
+             "the run-to-run noise of start-up; use more STEPS")
 if len(med) == 2:
     print(f"ratio (pytorch CPU time / dlmc CPU time per step): {med['pytorch'] / med['dlmc']:.2f}x")
 EOF
