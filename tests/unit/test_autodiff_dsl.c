@@ -14,17 +14,6 @@ static const DslDefine tiny[] = {{"vocab", "5"}, {"seq_len", "4"}, {"layers", "1
 
 /* every parameter as a float64 tensor with values uniform in [-0.5, 0.5] (so no path is switched
  * off by a zero initialization) */
-static ParamStore *random_params(const Module *m) {
-  ParamStore *ps = pstore_new();
-  for (int p = 0; p < m->nparams; p++) {
-    const Type *t = &m->params[p].type;
-    int64_t d[DLM_MAX_RANK];
-    for (int i = 0; i < t->rank; i++) d[i] = t->dims[i].k;
-    pstore_put(ps, m->params[p].name, fd_rand(t->rank, d, -0.5, 0.5));
-  }
-  return ps;
-}
-
 static void check_model(const char *path) {
   Module *m = dsl_compile_file(path, tiny, (int)(sizeof tiny / sizeof *tiny), stderr);
   CHECK_MSG(m != NULL, "%s does not compile", path);
@@ -32,7 +21,7 @@ static void check_model(const char *path) {
   Func *f = ir_func_find(m, "loss");
   CHECK_MSG(f != NULL, "%s has no loss function", path);
   if (f) {
-    ParamStore *ps = random_params(m);
+    ParamStore *ps = fd_random_params(m);
     Tensor *args[3] = {tensor_new(DT_I32, 2, T(2, 4)), tensor_new(DT_I64, 0, NULL), tensor_new(DT_I64, 0, NULL)};
     const int64_t x0[8] = {0, 4, 2, 2, 1, 3, 0, 4};
     for (int i = 0; i < 8; i++) tensor_set(args[0], i, (double)x0[i]);

@@ -75,6 +75,18 @@ static inline Tensor *fd_rand(int rank, const int64_t *dims, double lo, double h
   return t;
 }
 
+/* f64 values uniform in [-0.5, 0.5] for every parameter of m (all dims concrete) */
+static inline ParamStore *fd_random_params(const Module *m) {
+  ParamStore *ps = pstore_new();
+  for (int p = 0; p < m->nparams; p++) {
+    const Type *t = &m->params[p].type;
+    int64_t d[DLM_MAX_RANK];
+    for (int i = 0; i < t->rank; i++) d[i] = t->dims[i].k;
+    pstore_put(ps, m->params[p].name, fd_rand(t->rank, d, -0.5, 0.5));
+  }
+  return ps;
+}
+
 /* a tensor matching the type of f's argument `pos` (constant dims), uniform in [lo, hi] (ints: floor) */
 static inline Tensor *fd_rand_arg(const Func *f, int pos, double lo, double hi) {
   for (int i = 0; i < f->nnodes; i++) {

@@ -17,17 +17,6 @@ enum { NB = 2, L = 6, K = 5, W = K + 1 };   /* logits have a BOS column (id K) *
 static const DslDefine tiny[] = {{"vocab", "5"}, {"seq_len", "6"}, {"layers", "1"},
                                  {"dim", "8"}, {"heads", "2"}, {"cond_dim", "4"}};
 
-static ParamStore *random_params(const Module *m) {
-  ParamStore *ps = pstore_new();
-  for (int p = 0; p < m->nparams; p++) {
-    const Type *t = &m->params[p].type;
-    int64_t d[DLM_MAX_RANK];
-    for (int i = 0; i < t->rank; i++) d[i] = t->dims[i].k;
-    pstore_put(ps, m->params[p].name, fd_rand(t->rank, d, -0.5, 0.5));
-  }
-  return ps;
-}
-
 static Tensor *tokens(const int32_t *x) {
   Tensor *t = tensor_new(DT_I32, 2, T(NB, L));
   for (int i = 0; i < NB * L; i++) tensor_set(t, i, x[i]);
@@ -58,7 +47,7 @@ int main(void) {
   Module *m = dsl_compile_file("models/ar.dsl", tiny, 6, stderr);
   CHECK(m != NULL);
   if (!m) return check_summary("test_models_ar");
-  ParamStore *ps = random_params(m);
+  ParamStore *ps = fd_random_params(m);
   const int32_t x[NB * L] = {0, 4, 2, 2, 1, 3, 3, 0, 1, 4, 4, 2};
   for (int k = 0; k < L; k++) {
     int32_t y[NB * L];
