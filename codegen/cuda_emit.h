@@ -73,13 +73,27 @@ void cuda_unit_free(CudaUnit *u);
 
 /* codegen/cuda_prelude.c: device helpers at the top of every unit (no system headers needed) */
 extern const char cuda_prelude[];
-/* A standalone unit with the AdamW update kernel
- *   dlm_adamw(float *p, float *m, float *v, const float *g, long long n, float lr, float b1, float b2,
- *             float eps, float wd, float bc1, float bc2)   (bc = 1 - beta^t) */
-extern const char cuda_adamw_src[];
+/* A unit (compiled after cuda_prelude) with the training step's optimizer kernels on a device
+ * table of struct DlmOptT { float *p, *m, *v, *ema; const float *g; unsigned short *p16; long long n; }
+ * (g NULL: no gradient, EMA only; p16 NULL: no bf16 copy):
+ *   dlm_opt_sumsq(const DlmOptT *t, int nt, double *part)          grid of CUDA_OPT_BLOCKS blocks
+ *   dlm_opt_norm(const double *part, int np, const double *h, double *out)   out[0] norm, out[1] clip factor
+ *   dlm_opt_update(const DlmOptT *t, int nt, const double *sc, const double *h)
+ * h (device memory) = {lr, b1, 1 - b1, b2, 1 - b2, eps, 1 - lr wd, 1 - b1^t, 1 - b2^t, 1 - EMA decay, clip}
+ * The arithmetic of runtime/optim.c (grad_global_norm, clip_factor, adamw_update, ema_update). */
+extern const char cuda_optim_src[];
+#define CUDA_OPT_BLOCKS 256
+#define CUDA_OPT_H 11   /* doubles in h */
 /* A standalone unit with dlm_bf16_copy(const float *x, unsigned short *y, long long n): the bf16
  * bits of x (the backend's resident bf16 copies of parameters) */
 extern const char cuda_bf16_copy_src[];
+
+/* A unit (compiled after cuda_prelude) with the resident-value kernels of the CUDA backend:
+ *   dlm_convert(void *dst, int dk, const void *src, int sk, long long n, const unsigned char *skip)
+ *   dlm_set_int(void *v, int k, long long x, const unsigned char *skip)
+ *   dlm_flag_or(unsigned char *dst, const unsigned char *src)
+ * element kinds: 0 f32, 1 f64, 2 i32, 3 i64, 4 bool, 5 f32 rounded to bf16, 6 to f16 */
+extern const char cuda_value_ops_src[];
 
 /* codegen/cuda_nvrtc.c: compile a unit with NVRTC for sm_<arch> into a CUBIN, cached on disk by the
  * FNV-1a hash of the source and options ($DLM_CACHE_DIR etc. as for the CPU backend, under cuda/).

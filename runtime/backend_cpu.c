@@ -3,7 +3,7 @@
  * by content hash), and then called with host buffers. This file checks and converts the arguments
  * and parameters (the same rules and messages as the interpreter), binds the shape symbols from the
  * argument shapes (or takes them from the caller), allocates the outputs and reports kernel failures at their node's location. */
-#include "backend.h"
+#include "backend_host.h"
 #include "bind.h"
 #include "cpu_emit.h"
 #include <dlfcn.h>
@@ -21,6 +21,7 @@ typedef struct {
 } CpuFn;
 
 struct BackendState {
+  HostHead head;   /* first (backend_host.h) */
   const Module *m;
   CpuFn *fns;
   int nfns, cap;
@@ -28,9 +29,13 @@ struct BackendState {
 
 static SrcLoc noloc(void) { return (SrcLoc){0, 0, 0}; }
 
+static int cpu_run(BackendState *s, const Func *f, const ParamStore *ps, Tensor *const *args, Tensor **outs,
+                   const int64_t *presym, DlmErr *e);
+
 static BackendState *cpu_open(const Module *m, DlmErr *e) {
   BackendState *s = calloc(1, sizeof *s);
   if (!s) { err_set(e, noloc(), "out of memory"); return NULL; }
+  s->head.run = cpu_run;
   s->m = m;
   return s;
 }
@@ -188,4 +193,4 @@ static int cpu_run(BackendState *s, const Func *f, const ParamStore *ps, Tensor 
   return ok;
 }
 
-const Backend backend_cpu = {"cpu", cpu_open, cpu_run, cpu_close};
+const Backend backend_cpu = {"cpu", cpu_open, backend_host_run, cpu_close, &backend_host_dev, 0, NULL};

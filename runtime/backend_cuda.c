@@ -10,10 +10,10 @@
  * plan in order on the default stream (matmuls: cuBLAS, bf16 inputs, fp32 accumulation and
  * output), synchronizes once, checks the kernels' failure flag and downloads the outputs. With
  * $DLM_CUDA_GRAPHS=1 the plan runs on the backend's stream as a CUDA graph, captured on the first
- * run per symbol values and replayed after. */
-#include "backend.h"
+ * run per symbol values and addresses and replayed after. Resident values (the loop state of a
+ * sampler, run without waiting) are in backend_cuda_values.c. */
+#include "backend_cuda_internal.h"
 #include "bind.h"
-#include "cuda_emit.h"
 #include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,97 +31,13 @@ static double now_ms(void) {
   return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-typedef int CUresult;
-typedef unsigned long long CUdeviceptr;
-typedef void *CUcontext, *CUmodule, *CUfunction;
-
-typedef struct {
-  void *lib, *blas;
-  CUresult (*Init)(unsigned);
-  CUresult (*DeviceGetCount)(int *);
-  CUresult (*DeviceGet)(int *, int);
-  CUresult (*DeviceGetAttribute)(int *, int, int);
-  CUresult (*DevicePrimaryCtxRetain)(CUcontext *, int);
-  CUresult (*DevicePrimaryCtxRelease)(int);
-  CUresult (*CtxSetCurrent)(CUcontext);
-  CUresult (*CtxSynchronize)(void);
-  CUresult (*ModuleLoadData)(CUmodule *, const void *);
-  CUresult (*ModuleUnload)(CUmodule);
-  CUresult (*ModuleGetFunction)(CUfunction *, CUmodule, const char *);
-  CUresult (*FuncSetAttribute)(CUfunction, int, int);
-  CUresult (*LaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, void *, void **, void **);
-  CUresult (*MemAlloc)(CUdeviceptr *, size_t);
-  CUresult (*MemFree)(CUdeviceptr);
-  CUresult (*MemcpyHtoD)(CUdeviceptr, const void *, size_t);
-  CUresult (*MemcpyDtoH)(void *, CUdeviceptr, size_t);
-  CUresult (*MemsetD8)(CUdeviceptr, unsigned char, size_t);
-  CUresult (*GetErrorString)(CUresult, const char **);
-  /* CUDA graphs ($DLM_CUDA_GRAPHS=1; optional: absent entry points turn them off) */
-  CUresult (*StreamCreate)(void **, unsigned);
-  CUresult (*StreamDestroy)(void *);
-  CUresult (*StreamBeginCapture)(void *, int);
-  CUresult (*StreamEndCapture)(void *, void **);
-  CUresult (*GraphInstantiate)(void **, void *, unsigned long long);
-  CUresult (*GraphLaunch)(void *, void *);
-  CUresult (*GraphExecDestroy)(void *);
-  CUresult (*GraphDestroy)(void *);
-  CUresult (*MemsetD8Async)(CUdeviceptr, unsigned char, size_t, void *);
-  int (*blasSetStream)(void *, void *);
-  int (*blasCreate)(void **);
-  int (*blasDestroy)(void *);
-  int (*GemmEx)(void *, int, int, int, int, int, const void *, const void *, int, int, const void *, int, int, const void *,
-                void *, int, int, int, int);
-  int (*GemmStridedBatchedEx)(void *, int, int, int, int, int, const void *, const void *, int, int, long long, const void *,
-                              int, int, long long, const void *, void *, int, int, long long, int, int, int);
-} Cu;
-
-enum { CUDA_R_32F = 0, CUDA_R_16BF = 14, CUBLAS_COMPUTE_32F = 68, CUBLAS_GEMM_DEFAULT = -1, OP_N = 0, OP_T = 1 };
-
-/* a parameter resident on the device: fp32 master copy and its bf16 rounding (for gemms) */
-typedef struct {
-  const void *host;  /* the host tensor's data when uploaded */
-  size_t bytes;
-  uint64_t hash;     /* of those bytes */
-  CUdeviceptr dev, dev16;
-} DevParam;
-
-typedef struct {
-  const Func *f;
-  CudaUnit u;
-  CUmodule *mods; int nmods; /* one module per NVRTC chunk */
-  CUfunction *fn;   /* per launch (NULL for gemm) */
-  /* the captured launch plan (CUDA graphs): valid for these symbol values, arena and parameters */
-  void *exec;
-  int64_t exec_sv[DLM_MAX_SYMS];
-  CUdeviceptr exec_arena;
-  unsigned exec_gen;
-  int no_graph;     /* capture failed once: plain launches from then on */
-} CudaFn;
-
-struct BackendState {
-  const Module *m;
-  Cu cu;
-  int dev, arch;
-  CUcontext ctx;
-  void *blas;
-  CudaFn *fns;
-  int nfns, cap;
-  CUdeviceptr arena;
-  size_t arena_size;
-  DevParam *params;     /* per module parameter (index as in m->params) */
-  unsigned param_gen;   /* bumped when a parameter's device buffer moves */
-  CUmodule util;        /* cuda_bf16_copy_src */
-  CUfunction to_bf16;
-  void *stream;         /* with graphs: the stream plans are captured on and replayed (else 0) */
-};
-
 /* the last run replayed a captured graph (1), captured one (2) or launched plainly (0) */
 static int last_graph;
 int backend_cuda_last_graph(void) { return last_graph; }
 
-static SrcLoc noloc(void) { return (SrcLoc){0, 0, 0}; }
+SrcLoc cuda_noloc(void) { return (SrcLoc){0, 0, 0}; }
 
-static const char *cu_err(const Cu *cu, CUresult r) {
+const char *cu_err(const Cu *cu, CUresult r) {
   const char *s = NULL;
   if (cu->GetErrorString) cu->GetErrorString(r, &s);
   return s ? s : "unknown CUDA error";
@@ -130,13 +46,13 @@ static const char *cu_err(const Cu *cu, CUresult r) {
 #define LOAD(lib, field, name)                                                              \
   do {                                                                                       \
     *(void **)&cu->field = dlsym(lib, name);                                                 \
-    if (!cu->field) { err_set(e, noloc(), "no CUDA device: %s lacks %s", what, name); return 0; } \
+    if (!cu->field) { err_set(e, cuda_noloc(), "no CUDA device: %s lacks %s", what, name); return 0; } \
   } while (0)
 
 static int load_driver(Cu *cu, DlmErr *e) {
   const char *what = "libcuda.so.1";
   cu->lib = dlopen(what, RTLD_NOW | RTLD_LOCAL);
-  if (!cu->lib) { err_set(e, noloc(), "no CUDA device: cannot load the driver library %s (%s)", what, dlerror()); return 0; }
+  if (!cu->lib) { err_set(e, cuda_noloc(), "no CUDA device: cannot load the driver library %s (%s)", what, dlerror()); return 0; }
   LOAD(cu->lib, Init, "cuInit");
   LOAD(cu->lib, DeviceGetCount, "cuDeviceGetCount");
   LOAD(cu->lib, DeviceGet, "cuDeviceGet");
@@ -172,7 +88,7 @@ static int load_blas(Cu *cu, DlmErr *e) {
   const char *names[] = {"libcublas.so.13", "libcublas.so.12", "libcublas.so"};
   const char *what = "libcublas";
   for (size_t i = 0; i < sizeof names / sizeof *names && !cu->blas; i++) cu->blas = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
-  if (!cu->blas) { err_set(e, noloc(), "cuda: cannot load cuBLAS (libcublas.so.13/.12): %s", dlerror()); return 0; }
+  if (!cu->blas) { err_set(e, cuda_noloc(), "cuda: cannot load cuBLAS (libcublas.so.13/.12): %s", dlerror()); return 0; }
   LOAD(cu->blas, blasCreate, "cublasCreate_v2");
   LOAD(cu->blas, blasDestroy, "cublasDestroy_v2");
   LOAD(cu->blas, GemmEx, "cublasGemmEx");
@@ -183,6 +99,12 @@ static int load_blas(Cu *cu, DlmErr *e) {
 
 static void cuda_close(BackendState *s) {
   if (!s) return;
+  if (s->ctx) {
+    s->cu.CtxSetCurrent(s->ctx);
+    s->cu.CtxSynchronize();  /* queued work on resident values */
+    cuda_train_close(s);
+    cuda_values_close(s);
+  }
   for (int i = 0; i < s->nfns; i++) {
     if (s->fns[i].exec) s->cu.GraphExecDestroy(s->fns[i].exec);
     for (int k = 0; k < s->fns[i].nmods; k++) s->cu.ModuleUnload(s->fns[i].mods[k]);
@@ -208,32 +130,32 @@ static void cuda_close(BackendState *s) {
 
 static BackendState *cuda_open(const Module *m, DlmErr *e) {
   BackendState *s = calloc(1, sizeof *s);
-  if (!s) { err_set(e, noloc(), "out of memory"); return NULL; }
+  if (!s) { err_set(e, cuda_noloc(), "out of memory"); return NULL; }
   s->m = m;
   Cu *cu = &s->cu;
   CUresult r;
   int n = 0;
   if (!load_driver(cu, e)) goto fail;
-  if ((r = cu->Init(0)) != 0) { err_set(e, noloc(), "no CUDA device: cuInit failed: %s", cu_err(cu, r)); goto fail; }
+  if ((r = cu->Init(0)) != 0) { err_set(e, cuda_noloc(), "no CUDA device: cuInit failed: %s", cu_err(cu, r)); goto fail; }
   if ((r = cu->DeviceGetCount(&n)) != 0 || n < 1) {
-    err_set(e, noloc(), "no CUDA device: %s", r ? cu_err(cu, r) : "the driver reports 0 devices");
+    err_set(e, cuda_noloc(), "no CUDA device: %s", r ? cu_err(cu, r) : "the driver reports 0 devices");
     goto fail;
   }
   int major = 0, minor = 0;
   if ((r = cu->DeviceGet(&s->dev, 0)) != 0 || (r = cu->DeviceGetAttribute(&major, 75, s->dev)) != 0 ||
       (r = cu->DeviceGetAttribute(&minor, 76, s->dev)) != 0) {
-    err_set(e, noloc(), "no CUDA device: %s", cu_err(cu, r));
+    err_set(e, cuda_noloc(), "no CUDA device: %s", cu_err(cu, r));
     goto fail;
   }
   s->arch = major * 10 + minor;
   if ((r = cu->DevicePrimaryCtxRetain(&s->ctx, s->dev)) != 0 || (r = cu->CtxSetCurrent(s->ctx)) != 0) {
     s->ctx = NULL;
-    err_set(e, noloc(), "no CUDA device: cannot create a context: %s", cu_err(cu, r));
+    err_set(e, cuda_noloc(), "no CUDA device: cannot create a context: %s", cu_err(cu, r));
     goto fail;
   }
-  if (!cuda_have_nvrtc()) { err_set(e, noloc(), "cuda: this build has no NVRTC (configure with the CUDA toolkit)"); goto fail; }
+  if (!cuda_have_nvrtc()) { err_set(e, cuda_noloc(), "cuda: this build has no NVRTC (configure with the CUDA toolkit)"); goto fail; }
   if (!load_blas(cu, e)) goto fail;
-  if (cu->blasCreate(&s->blas) != 0) { s->blas = NULL; err_set(e, noloc(), "cuda: cublasCreate failed"); goto fail; }
+  if (cu->blasCreate(&s->blas) != 0) { s->blas = NULL; err_set(e, cuda_noloc(), "cuda: cublasCreate failed"); goto fail; }
   const char *gr = getenv("DLM_CUDA_GRAPHS");
   if (gr && strcmp(gr, "1") == 0 && cu->StreamCreate && cu->StreamDestroy && cu->StreamBeginCapture && cu->StreamEndCapture &&
       cu->GraphInstantiate && cu->GraphLaunch && cu->GraphExecDestroy && cu->GraphDestroy && cu->MemsetD8Async && cu->blasSetStream) {
@@ -245,7 +167,7 @@ static BackendState *cuda_open(const Module *m, DlmErr *e) {
     }
   }
   s->params = calloc((size_t)(m->nparams ? m->nparams : 1), sizeof *s->params);
-  if (!s->params) { err_set(e, noloc(), "out of memory"); goto fail; }
+  if (!s->params) { err_set(e, cuda_noloc(), "out of memory"); goto fail; }
   size_t isz = 0;
   void *img = cuda_compile(cuda_bf16_copy_src, s->arch, &isz, e);
   if (!img) goto fail;
@@ -253,22 +175,23 @@ static BackendState *cuda_open(const Module *m, DlmErr *e) {
   free(img);
   if (r != 0 || (r = cu->ModuleGetFunction(&s->to_bf16, s->util, "dlm_bf16_copy")) != 0) {
     s->util = NULL;
-    err_set(e, noloc(), "cuda: cannot load the bf16 copy kernel: %s", cu_err(cu, r));
+    err_set(e, cuda_noloc(), "cuda: cannot load the bf16 copy kernel: %s", cu_err(cu, r));
     goto fail;
   }
+  if (!cuda_values_open(s, e)) goto fail;
   return s;
 fail:
   cuda_close(s);
   return NULL;
 }
 
-static CudaFn *get_fn(BackendState *s, const Func *f, DlmErr *e) {
+CudaFn *cuda_get_fn(BackendState *s, const Func *f, DlmErr *e) {
   for (int i = 0; i < s->nfns; i++)
     if (s->fns[i].f == f) return &s->fns[i];
   if (s->nfns == s->cap) {
     int cap = s->cap ? 2 * s->cap : 8;
     CudaFn *n = realloc(s->fns, (size_t)cap * sizeof *n);
-    if (!n) { err_set(e, noloc(), "out of memory"); return NULL; }
+    if (!n) { err_set(e, cuda_noloc(), "out of memory"); return NULL; }
     s->fns = n;
     s->cap = cap;
   }
@@ -281,15 +204,15 @@ static CudaFn *get_fn(BackendState *s, const Func *f, DlmErr *e) {
   void **img = NULL;
   size_t *sizes = NULL;
   fn.fn = calloc((size_t)nl, sizeof *fn.fn);
-  if (!chunk_of || !fn.fn) { err_set(e, noloc(), "out of memory"); ok = 0; }
+  if (!chunk_of || !fn.fn) { err_set(e, cuda_noloc(), "out of memory"); ok = 0; }
   ok = ok && cuda_compile_unit(&fn.u, s->arch, &img, &sizes, &nimg, chunk_of, e);
   if (ok) {
     fn.mods = calloc((size_t)(nimg ? nimg : 1), sizeof *fn.mods);
-    if (!fn.mods) { err_set(e, noloc(), "out of memory"); ok = 0; }
+    if (!fn.mods) { err_set(e, cuda_noloc(), "out of memory"); ok = 0; }
   }
   for (int k = 0; ok && k < nimg; k++) {
     CUresult r = s->cu.ModuleLoadData(&fn.mods[k], img[k]);
-    if (r != 0) { err_set(e, noloc(), "cuda: %s: cannot load module %d: %s", f->name, k, cu_err(&s->cu, r)); ok = 0; }
+    if (r != 0) { err_set(e, cuda_noloc(), "cuda: %s: cannot load module %d: %s", f->name, k, cu_err(&s->cu, r)); ok = 0; }
     else fn.nmods++;
   }
   for (int k = 0; img && k < nimg; k++) free(img[k]);
@@ -299,7 +222,7 @@ static CudaFn *get_fn(BackendState *s, const Func *f, DlmErr *e) {
     if (fn.u.launch[i].kind == CL_GEMM) continue;
     CUresult r = s->cu.ModuleGetFunction(&fn.fn[i], fn.mods[chunk_of[i]], fn.u.launch[i].name);
     if (r != 0) {
-      err_set(e, noloc(), "cuda: %s: kernel %s: %s", f->name, fn.u.launch[i].name, cu_err(&s->cu, r));
+      err_set(e, cuda_noloc(), "cuda: %s: kernel %s: %s", f->name, fn.u.launch[i].name, cu_err(&s->cu, r));
       ok = 0;
     }
   }
@@ -321,8 +244,8 @@ static int64_t eval_dims(const Dim *d, int n, const int64_t *sv) {
   for (int i = 0; i < n; i++) p *= dim_eval(d[i], sv);
   return p;
 }
-static int64_t numel_of(const Type *t, const int64_t *sv) { return eval_dims(t->dims, t->rank, sv); }
-static size_t storage_size(DType t) { return t == DT_F64 || t == DT_I64 ? 8 : t == DT_BOOL ? 1 : 4; }
+int64_t cuda_numel(const Type *t, const int64_t *sv) { return eval_dims(t->dims, t->rank, sv); }
+size_t cuda_storage_size(DType t) { return t == DT_F64 || t == DT_I64 ? 8 : t == DT_BOOL ? 1 : 4; }
 static size_t align256(size_t n) { return (n + 255) / 256 * 256; }
 
 /* host tensor t converted to the storage of dtype `to` into buf (numel elements) */
@@ -337,7 +260,7 @@ static int to_storage(const Tensor *t, DType to, void *buf, const char *what, Dl
     case DT_I64: ((int64_t *)buf)[k] = t->dtype == DT_I64 ? ((const int64_t *)t->data)[k] : (int64_t)v; break;
     case DT_I32:
       if (dtype_is_float(t->dtype) || v < INT32_MIN || v > INT32_MAX) {
-        err_set(e, noloc(), "%s: element %lld is not an i32 value", what, (long long)k);
+        err_set(e, cuda_noloc(), "%s: element %lld is not an i32 value", what, (long long)k);
         return 0;
       }
       ((int32_t *)buf)[k] = (int32_t)v;
@@ -412,7 +335,7 @@ static int run_gemm(BackendState *s, const CudaFn *fn, const CudaLaunch *l, cons
   CUdeviceptr C = V[id], P[2];
   for (int x = 0; x < 2; x++) {
     int sm = l->src[x] / 2; /* the matmul whose scratch holds the operand */
-    P[x] = V[f->nnodes + sm] + (l->src[x] % 2 ? align256((size_t)numel_of(&f->nodes[f->nodes[sm].in[0]].type, sv) * es) : 0);
+    P[x] = V[f->nnodes + sm] + (l->src[x] % 2 ? align256((size_t)cuda_numel(&f->nodes[f->nodes[sm].in[0]].type, sv) * es) : 0);
     if (l->opnd[x] >= 0) P[x] = f32 ? V[l->opnd[x]] : V16[l->opnd[x]];
   }
   CUdeviceptr A = P[0], B = P[1];
@@ -442,8 +365,17 @@ static int run_gemm(BackendState *s, const CudaFn *fn, const CudaLaunch *l, cons
 }
 
 /* ---------------------------------------------------------------- run */
-static int launch_all(BackendState *s, CudaFn *fn, const CUdeviceptr *V, const CUdeviceptr *V16, CUdeviceptr Vdev, CUdeviceptr bad,
-                      const int64_t *sv, DlmErr *e) {
+int cuda_launch1(BackendState *s, CUfunction k, int64_t n, void **params, const char *what, DlmErr *e) {
+  int64_t grid = (n + 255) / 256;
+  if (grid > (1 << 20)) grid = 1 << 20;
+  if (grid < 1) grid = 1;
+  CUresult r = s->cu.LaunchKernel(k, (unsigned)grid, 1, 1, n > 1 ? 256 : 1, 1, 1, 0, s->stream, params, NULL);
+  if (r != 0) { err_set(e, cuda_noloc(), "cuda: launch of %s failed: %s", what, cu_err(&s->cu, r)); return 0; }
+  return 1;
+}
+
+int cuda_launch_all(BackendState *s, CudaFn *fn, const CUdeviceptr *V, const CUdeviceptr *V16, CUdeviceptr Vdev, CUdeviceptr bad,
+                    const int64_t *sv, DlmErr *e) {
   const Func *f = fn->f;
   struct { int64_t s[16]; } S;
   memset(&S, 0, sizeof S);
@@ -474,48 +406,44 @@ static int launch_all(BackendState *s, CudaFn *fn, const CUdeviceptr *V, const C
   return 1;
 }
 
-/* Run the plan through a CUDA graph: replay the one captured for the same symbol values, arena
- * and parameter buffers, else capture launch_all on the stream (kernels and cuBLAS calls become
- * graph nodes; the uploads stay outside), instantiate and launch it. A capture that fails turns
- * graphs off for this function (then it launches plainly). */
-static int run_graph(BackendState *s, CudaFn *fn, const CUdeviceptr *V, const CUdeviceptr *V16, CUdeviceptr Vdev, CUdeviceptr bad,
-                     const int64_t *sv, DlmErr *e) {
+/* Queue the work through a CUDA graph: replay the one captured with the same key, else capture
+ * emit on the stream (kernels and cuBLAS calls become graph nodes; uploads stay outside),
+ * instantiate and launch it. A capture that fails turns graphs off for this function (then it
+ * launches plainly). */
+int cuda_run_graph(BackendState *s, CudaFn *fn, uint64_t key, CudaEmit emit, void *ctx, DlmErr *e) {
   Cu *cu = &s->cu;
-  int same = fn->exec && fn->exec_arena == s->arena && fn->exec_gen == s->param_gen;
-  for (int i = 0; same && i < DLM_MAX_SYMS; i++) same = fn->exec_sv[i] == sv[i];
-  if (same) {
+  if (!s->stream || fn->no_graph) return emit(s, ctx, e);
+  if (fn->exec && fn->exec_key == key) {
     last_graph = 1;
     if (cu->GraphLaunch(fn->exec, s->stream) == 0) return 1;
-    err_set(e, noloc(), "cuda: %s: graph launch failed", fn->f->name);
+    err_set(e, cuda_noloc(), "cuda: %s: graph launch failed", fn->f->name);
     return 0;
   }
   if (fn->exec) cu->GraphExecDestroy(fn->exec);
   fn->exec = NULL;
   void *graph = NULL, *exec = NULL;
-  if (cu->StreamBeginCapture(s->stream, 2 /* relaxed */) != 0) { fn->no_graph = 1; return launch_all(s, fn, V, V16, Vdev, bad, sv, e); }
-  int ok = launch_all(s, fn, V, V16, Vdev, bad, sv, e);
+  if (cu->StreamBeginCapture(s->stream, 2 /* relaxed */) != 0) { fn->no_graph = 1; return emit(s, ctx, e); }
+  int ok = emit(s, ctx, e);
   CUresult r = cu->StreamEndCapture(s->stream, &graph);
   if (!ok || r != 0 || !graph || cu->GraphInstantiate(&exec, graph, 0) != 0) {
     /* nothing ran while capturing: launch plainly (a failure there is reported) */
     if (graph) cu->GraphDestroy(graph);
     fn->no_graph = 1;
     memset(e, 0, sizeof *e);
-    return launch_all(s, fn, V, V16, Vdev, bad, sv, e);
+    return emit(s, ctx, e);
   }
   cu->GraphDestroy(graph);
   fn->exec = exec;
-  fn->exec_arena = s->arena;
-  fn->exec_gen = s->param_gen;
-  memcpy(fn->exec_sv, sv, sizeof fn->exec_sv);
+  fn->exec_key = key;
   last_graph = 2;
   if (cu->GraphLaunch(exec, s->stream) == 0) return 1;
-  err_set(e, noloc(), "cuda: %s: graph launch failed", fn->f->name);
+  err_set(e, cuda_noloc(), "cuda: %s: graph launch failed", fn->f->name);
   return 0;
 }
 
 /* a 64-bit hash of n bytes (four multiply-xor lanes over 8-byte words): a change of any one word
  * always changes it (each step is a bijection of the lane) */
-static uint64_t hash_bytes(const void *p, size_t n) {
+uint64_t cuda_hash(const void *p, size_t n) {
   const unsigned char *c = p;
   uint64_t h[4] = {0x9E3779B97F4A7C15ull, 0xC2B2AE3D27D4EB4Full, 0x165667B19E3779F9ull, 0x27D4EB2F165667C5ull};
   const uint64_t P = 0x100000001B3ull;
@@ -529,90 +457,101 @@ static uint64_t hash_bytes(const void *p, size_t n) {
   return (h[0] ^ (h[1] * 31) ^ (h[2] * 961) ^ (h[3] * 29791)) + n;
 }
 
-/* the resident device copy of parameter tensor t (fp32, numel elements), uploaded again (and its
- * bf16 copy refreshed) when the host bytes changed; *up += bytes uploaded */
-static DevParam *resident_param(BackendState *s, const Node *n, const Tensor *t, double *up, DlmErr *e) {
-  int pi = ir_param_find(s->m, n->attr.s);
-  if (pi < 0) { err_set(e, n->loc, "parameter %s is not declared by the module", n->attr.s); return NULL; }
+DevParam *cuda_resident_param(BackendState *s, const char *name, SrcLoc loc, const Tensor *t, double *up, DlmErr *e) {
+  int pi = ir_param_find(s->m, name);
+  if (pi < 0) { err_set(e, loc, "parameter %s is not declared by the module", name); return NULL; }
   DevParam *d = &s->params[pi];
   Cu *cu = &s->cu;
   size_t bytes = (size_t)t->numel * 4;
-  uint64_t h = hash_bytes(t->data, bytes);
+  if (s->held && d->dev && d->bytes == bytes && d->host == t->data) return d; /* BackendDev.hold */
+  uint64_t h = cuda_hash(t->data, bytes);
   if (d->dev && d->bytes == bytes && d->host == t->data && d->hash == h) return d;
-  if (d->bytes != bytes) {
-    s->param_gen++; /* captured plans read the old addresses */
+  if (d->bytes != bytes) { /* captured work reads the old addresses: its key changes with them */
     if (d->dev) cu->MemFree(d->dev);
     if (d->dev16) cu->MemFree(d->dev16);
     d->dev = d->dev16 = 0;
     d->bytes = 0;
     if (cu->MemAlloc(&d->dev, bytes ? bytes : 4) != 0 || cu->MemAlloc(&d->dev16, bytes ? bytes / 2 : 4) != 0) {
-      err_set(e, n->loc, "cuda: cannot allocate device memory for parameter %s", n->attr.s);
+      err_set(e, loc, "cuda: cannot allocate device memory for parameter %s", name);
       return NULL;
     }
     d->bytes = bytes;
   }
   d->host = NULL;
-  if (bytes && cu->MemcpyHtoD(d->dev, t->data, bytes) != 0) { err_set(e, n->loc, "cuda: upload of %s failed", n->attr.s); return NULL; }
+  if (bytes && cu->MemcpyHtoD(d->dev, t->data, bytes) != 0) { err_set(e, loc, "cuda: upload of %s failed", name); return NULL; }
   long long ne = (long long)t->numel;
   void *params[3] = {&d->dev, &d->dev16, &ne};
   int64_t grid = (ne + 255) / 256;
   if (grid > (1 << 20)) grid = 1 << 20;
   if (ne && cu->LaunchKernel(s->to_bf16, (unsigned)grid, 1, 1, 256, 1, 1, 0, NULL, params, NULL) != 0) {
-    err_set(e, n->loc, "cuda: the bf16 copy of %s failed", n->attr.s);
+    err_set(e, loc, "cuda: the bf16 copy of %s failed", name);
     return NULL;
   }
   d->host = t->data;
   d->hash = h;
   *up += (double)bytes;
+  s->up++;
   return d;
 }
 
-static int cuda_run(BackendState *s, const Func *f, const ParamStore *ps, Tensor *const *args, Tensor **outs, const int64_t *presym,
-                    DlmErr *e) {
-  const Module *m = s->m;
+void cuda_flag_error(const Func *f, int flag, DlmErr *e) {
+  if (flag <= 0 || flag > f->nnodes) { err_set(e, cuda_noloc(), "cuda: %s: a kernel failed (flag %d)", f->name, flag); return; }
+  const Node *n = &f->nodes[flag - 1];
+  err_set(e, n->loc, "%s: %s", op_info[n->op].name,
+          n->op == OP_CAST ? "value out of range for the integer type" : n->op == OP_POW ? "integer base to a negative integer power" :
+          n->op == OP_DIV || n->op == OP_MOD ? "integer division by zero" : n->op == OP_MEAN || n->op == OP_RMAX || n->op == OP_ARGMAX ?
+          "reduction over an empty axis" : "index out of range");
+}
+
+void cuda_layout_free(Layout *L) {
+  free(L->V);
+  free(L->V16);
+  L->V = L->V16 = NULL;
+}
+
+int cuda_layout(BackendState *s, CudaFn *fn, const ParamStore *ps, const CUdeviceptr *alias, Layout *L, DlmErr *e) {
+  const Func *f = fn->f;
   Cu *cu = &s->cu;
-  for (int k = 0; k < f->nout; k++) outs[k] = NULL;
-  const Node *argn[256];
-  if (!argbind_nodes(f, argn, 256, e)) return 0;
-  int64_t sv[DLM_MAX_SYMS] = {0};
-  if (!rt_bind_args(m, f, argn, args, presym, sv, e)) return 0;
-  if (cu->CtxSetCurrent(s->ctx) != 0) { err_set(e, noloc(), "cuda: cannot make the context current"); return 0; }
-  CudaFn *fn = get_fn(s, f, e);
-  if (!fn) return 0;
+  const int64_t *sv = L->sv;
   int nn = f->nnodes, sz = nn ? nn : 1;
   const char *live = fn->u.live, *inl = fn->u.inl;
   int *root = malloc((size_t)sz * sizeof *root);
   int64_t *last = malloc((size_t)sz * sizeof *last), *when = malloc((size_t)sz * sizeof *when);
   Buf *bufs = malloc((size_t)(2 * nn + 1) * sizeof *bufs);
   Span *spans = malloc((size_t)(2 * nn + 1) * sizeof *spans);
-  CUdeviceptr *V = calloc((size_t)(2 * nn + 1), sizeof *V), *V16 = calloc((size_t)sz, sizeof *V16);
+  CUdeviceptr *V = L->V = calloc((size_t)(2 * nn + 1), sizeof *V), *V16 = L->V16 = calloc((size_t)sz, sizeof *V16);
   char *resident = calloc((size_t)sz, 1);
-  void *host = NULL;
   int ok = root && last && when && bufs && V && V16 && spans && resident;
-  if (!ok) err_set(e, noloc(), "out of memory");
+  if (!ok) err_set(e, cuda_noloc(), "out of memory");
   int nb = 0;
+  L->upbytes = 0;
   for (int id = 0; ok && id < nn; id++) {
     root[id] = f->nodes[id].op == OP_RESHAPE ? root[f->nodes[id].in[0]] : id;
     last[id] = -1;
   }
   /* Parameters: resident device copies (fp32 parameters read from an fp32 tensor) */
-  double t0 = now_ms(), upbytes = 0;
   for (int id = 0; ok && id < nn; id++) {
     const Node *n = &f->nodes[id];
     if (!live[id] || n->op != OP_PARAM || n->type.dtype != DT_F32) continue;
     const Tensor *t = ps && n->attr.s ? pstore_get(ps, n->attr.s) : NULL;
-    if (!t || t->dtype != DT_F32) continue; /* reported (or converted) with the arguments below */
-    if (t->numel != numel_of(&n->type, sv)) {
-      err_set(e, n->loc, "%s: stored tensor has %lld elements, expected %lld", n->attr.s, (long long)t->numel, (long long)numel_of(&n->type, sv));
+    if (!t || t->dtype != DT_F32) continue; /* reported (or converted) with the arguments */
+    if (t->numel != cuda_numel(&n->type, sv)) {
+      err_set(e, n->loc, "%s: stored tensor has %lld elements, expected %lld", n->attr.s, (long long)t->numel, (long long)cuda_numel(&n->type, sv));
       ok = 0;
       break;
     }
-    DevParam *d = resident_param(s, n, t, &upbytes, e);
+    DevParam *d = cuda_resident_param(s, n->attr.s, n->loc, t, &L->upbytes, e);
     if (!d) { ok = 0; break; }
     V[id] = d->dev;
     V16[id] = d->dev16;
     resident[id] = 1;
   }
+  /* arguments read where they are */
+  for (int id = 0; ok && alias && id < nn; id++)
+    if (live[id] && f->nodes[id].op == OP_ARG && alias[f->nodes[id].attr.i[0]]) {
+      V[id] = alias[f->nodes[id].attr.i[0]];
+      resident[id] = 1;
+    }
   /* A fused node is computed inside each of its readers' kernels, so its own reads happen when
    * the last of those kernels runs: when[id] = the position of the last kernel that evaluates id
    * (readers come after id, so a backward sweep sees every reader's when first). */
@@ -635,11 +574,11 @@ static int cuda_run(BackendState *s, const Func *f, const ParamStore *ps, Tensor
     const Node *n = &f->nodes[id];
     if (!live[id] || inl[id] || root[id] != id || resident[id] || fn->u.nobuf[id]) continue;
     int src = n->op == OP_ARG || n->op == OP_PARAM;
-    bufs[nb++] = (Buf){src ? 0 : id, last[id] < id ? id : last[id], align256((size_t)numel_of(&n->type, sv) * storage_size(n->type.dtype)), 0, id};
+    bufs[nb++] = (Buf){src ? 0 : id, last[id] < id ? id : last[id], align256((size_t)cuda_numel(&n->type, sv) * cuda_storage_size(n->type.dtype)), 0, id};
     size_t scratch = 0, es = fn->u.gemm_f32 ? 4 : 2;
-    if (n->op == OP_SORT_DESC) scratch = (size_t)numel_of(&n->type, sv) * 16;
-    if (n->op == OP_MATMUL && storage_size(n->type.dtype) == 4 && dtype_is_float(n->type.dtype))
-      scratch = align256((size_t)numel_of(&f->nodes[n->in[0]].type, sv) * es) + (size_t)numel_of(&f->nodes[n->in[1]].type, sv) * es;
+    if (n->op == OP_SORT_DESC) scratch = (size_t)cuda_numel(&n->type, sv) * 16;
+    if (n->op == OP_MATMUL && cuda_storage_size(n->type.dtype) == 4 && dtype_is_float(n->type.dtype))
+      scratch = align256((size_t)cuda_numel(&f->nodes[n->in[0]].type, sv) * es) + (size_t)cuda_numel(&f->nodes[n->in[1]].type, sv) * es;
     /* a sink may write the scratch first; later matmuls may read operands rounded here */
     if (scratch) bufs[nb++] = (Buf){fn->u.scratch_from[id], fn->u.scratch_to[id], align256(scratch), 0, nn + id};
   }
@@ -649,23 +588,40 @@ static int cuda_run(BackendState *s, const Func *f, const ParamStore *ps, Tensor
     s->arena = 0;
     s->arena_size = 0;
     CUresult r = cu->MemAlloc(&s->arena, total);
-    if (r != 0) { err_set(e, noloc(), "cuda: %s: cannot allocate %zu bytes of device memory: %s", f->name, total, cu_err(cu, r)); ok = 0; }
+    if (r != 0) { err_set(e, cuda_noloc(), "cuda: %s: cannot allocate %zu bytes of device memory: %s", f->name, total, cu_err(cu, r)); ok = 0; }
     else s->arena_size = total;
   }
-  CUdeviceptr Vdev = s->arena + (total - vbytes - 256), bad = s->arena + (total - 256);
   for (int i = 0; ok && i < nb; i++) V[bufs[i].id] = s->arena + bufs[i].off;
   for (int id = 0; ok && id < nn; id++)
     if (live[id] && root[id] != id) V[id] = V[root[id]];
-  /* arguments, and parameters that are not resident */
-  double t1 = t0, t2 = t0;
+  L->total = total;
+  L->vbytes = vbytes;
+  free(root);
+  free(last);
+  free(when);
+  free(bufs);
+  free(spans);
+  free(resident);
+  if (!ok) cuda_layout_free(L);
+  return ok;
+}
+
+int cuda_upload_args(BackendState *s, CudaFn *fn, const Layout *L, const ParamStore *ps, Tensor *const *args, DlmErr *e) {
+  const Func *f = fn->f;
+  Cu *cu = &s->cu;
+  const int64_t *sv = L->sv;
+  const CUdeviceptr *V = L->V;
+  const char *live = fn->u.live;
+  int nn = f->nnodes, ok = 1;
+  void *host = NULL;
   for (int id = 0; ok && id < nn; id++) {
     const Node *n = &f->nodes[id];
-    if (!live[id] || resident[id] || (n->op != OP_ARG && n->op != OP_PARAM)) continue;
+    if (!live[id] || (n->op == OP_PARAM && L->V16[id]) || (n->op != OP_ARG && n->op != OP_PARAM)) continue;
     const Tensor *t = n->op == OP_ARG ? args[n->attr.i[0]] : ps && n->attr.s ? pstore_get(ps, n->attr.s) : NULL;
     const char *what = n->attr.s ? n->attr.s : "argument";
     if (!t) { err_set(e, n->loc, "parameter %s is missing from the parameter store", what); ok = 0; break; }
-    if (t->numel != numel_of(&n->type, sv)) { err_set(e, n->loc, "%s: stored tensor has %lld elements, expected %lld", what, (long long)t->numel, (long long)numel_of(&n->type, sv)); ok = 0; break; }
-    size_t bytes = (size_t)t->numel * storage_size(n->type.dtype);
+    if (t->numel != cuda_numel(&n->type, sv)) { err_set(e, n->loc, "%s: stored tensor has %lld elements, expected %lld", what, (long long)t->numel, (long long)cuda_numel(&n->type, sv)); ok = 0; break; }
+    size_t bytes = (size_t)t->numel * cuda_storage_size(n->type.dtype);
     const void *src = t->data;
     if (!(n->type.dtype == t->dtype && (n->type.dtype == DT_F32 || n->type.dtype == DT_F64 || !dtype_is_float(n->type.dtype)))) {
       free(host);
@@ -676,26 +632,83 @@ static int cuda_run(BackendState *s, const Func *f, const ParamStore *ps, Tensor
     }
     if (bytes && cu->MemcpyHtoD(V[id], src, bytes) != 0) { err_set(e, n->loc, "cuda: upload of %s failed", what); ok = 0; }
   }
+  free(host);
+  return ok;
+}
+
+int cuda_fn_table(BackendState *s, CudaFn *fn, const Layout *L, DlmErr *e) {
+  Cu *cu = &s->cu;
+  size_t tbytes = (size_t)(2 * fn->f->nnodes + 1) * sizeof *L->V;
+  if (!fn->vtab) {
+    fn->vhost = calloc(1, tbytes);
+    if (!fn->vhost || cu->MemAlloc(&fn->vtab, tbytes) != 0) {
+      fn->vtab = 0;
+      err_set(e, cuda_noloc(), "cuda: %s: cannot allocate its pointer table", fn->f->name);
+      return 0;
+    }
+    memset(fn->vhost, 0xff, tbytes);
+  }
+  if (!memcmp(fn->vhost, L->V, tbytes)) return 1;
+  if (cu->MemcpyHtoD(fn->vtab, L->V, tbytes) != 0) { err_set(e, cuda_noloc(), "cuda: %s: cannot upload its pointer table", fn->f->name); return 0; }
+  memcpy(fn->vhost, L->V, tbytes);
+  s->up++;
+  return 1;
+}
+
+/* the host path's work: the plan, with its pointer table and failure flag at the arena's end */
+typedef struct { CudaFn *fn; const Layout *L; CUdeviceptr Vdev, bad; } HostWork;
+
+static int host_emit(BackendState *s, void *ctx, DlmErr *e) {
+  HostWork *w = ctx;
+  return cuda_launch_all(s, w->fn, w->L->V, w->L->V16, w->Vdev, w->bad, w->L->sv, e);
+}
+
+static int cuda_run(BackendState *s, const Func *f, const ParamStore *ps, Tensor *const *args, Tensor **outs, const int64_t *presym,
+                    DlmErr *e) {
+  const Module *m = s->m;
+  Cu *cu = &s->cu;
+  for (int k = 0; k < f->nout; k++) outs[k] = NULL;
+  const Node *argn[256];
+  if (!argbind_nodes(f, argn, 256, e)) return 0;
+  Layout L;
+  memset(&L, 0, sizeof L);
+  if (!rt_bind_args(m, f, argn, args, presym, L.sv, e)) return 0;
+  if (cu->CtxSetCurrent(s->ctx) != 0) { err_set(e, cuda_noloc(), "cuda: cannot make the context current"); return 0; }
+  CudaFn *fn = cuda_get_fn(s, f, e);
+  if (!fn) return 0;
+  s->up += f->nargs;
+  double t0 = now_ms();
+  if (!cuda_layout(s, fn, ps, NULL, &L, e)) return 0;
+  const int64_t *sv = L.sv;
+  int nn = f->nnodes, ok = 1;
+  const char *inl = fn->u.inl;
+  CUdeviceptr *V = L.V;
+  void *host = NULL;
+  size_t total = L.total, vbytes = L.vbytes;
+  CUdeviceptr Vdev = s->arena + (total - vbytes - 256), bad = s->arena + (total - 256);
+  /* arguments, and parameters that are not resident */
+  double t1 = t0, t2 = t0;
+  ok = cuda_upload_args(s, fn, &L, ps, args, e);
   int flag = 0;
   if (ok && (cu->MemcpyHtoD(Vdev, V, (size_t)(2 * nn + 1) * sizeof *V) != 0 || cu->MemsetD8(bad, 0, 4) != 0)) {
-    err_set(e, noloc(), "cuda: cannot initialize the launch state");
+    err_set(e, cuda_noloc(), "cuda: cannot initialize the launch state");
     ok = 0;
   }
   t1 = now_ms();
   last_graph = 0;
-  if (ok && s->stream && !fn->no_graph) ok = run_graph(s, fn, V, V16, Vdev, bad, sv, e);
-  else ok = ok && launch_all(s, fn, V, V16, Vdev, bad, sv, e);
+  if (ok) {
+    HostWork w = {fn, &L, Vdev, bad};
+    uint64_t key = cuda_hash(sv, DLM_MAX_SYMS * sizeof *sv) ^ (cuda_hash(V, (size_t)(2 * nn + 1) * sizeof *V) * 3) ^
+                   (cuda_hash(L.V16, (size_t)nn * sizeof *L.V16) * 5) ^ (Vdev * 7);
+    ok = cuda_run_graph(s, fn, key, host_emit, &w, e);
+  }
   if (ok) {
     CUresult r = cu->CtxSynchronize();
     t2 = now_ms();
     if (r == 0) r = cu->MemcpyDtoH(&flag, bad, 4);
-    if (r != 0) { err_set(e, noloc(), "cuda: %s failed on the device: %s", f->name, cu_err(cu, r)); ok = 0; }
-    else if (flag > 0 && flag <= nn) {
-      const Node *n = &f->nodes[flag - 1];
-      err_set(e, n->loc, "%s: %s", op_info[n->op].name,
-              n->op == OP_CAST ? "value out of range for the integer type" : n->op == OP_POW ? "integer base to a negative integer power" :
-              n->op == OP_DIV || n->op == OP_MOD ? "integer division by zero" : n->op == OP_MEAN || n->op == OP_RMAX || n->op == OP_ARGMAX ?
-              "reduction over an empty axis" : "index out of range");
+    if (r != 0) { err_set(e, cuda_noloc(), "cuda: %s failed on the device: %s", f->name, cu_err(cu, r)); ok = 0; }
+    else if (flag) {
+      cuda_flag_error(f, flag, e);
       ok = 0;
     }
   }
@@ -705,7 +718,7 @@ static int cuda_run(BackendState *s, const Func *f, const ParamStore *ps, Tensor
     for (int d = 0; d < n->type.rank; d++) shape[d] = dim_eval(n->type.dims[d], sv);
     outs[k] = tensor_new(dtype_is_float(n->type.dtype) ? DT_F32 : n->type.dtype, n->type.rank, shape);
     if (!outs[k]) { err_set(e, n->loc, "out of memory for output %d", k); ok = 0; break; }
-    size_t bytes = (size_t)outs[k]->numel * storage_size(n->type.dtype);
+    size_t bytes = (size_t)outs[k]->numel * cuda_storage_size(n->type.dtype);
     if (inl[f->outs[k]]) { err_set(e, n->loc, "cuda: output %d has no buffer", k); ok = 0; break; }
     void *dst = outs[k]->data;
     if (n->type.dtype == DT_F64) {
@@ -720,19 +733,13 @@ static int cuda_run(BackendState *s, const Func *f, const ParamStore *ps, Tensor
   last_ms[0] = t1 - t0;
   last_ms[1] = t2 - t1;
   last_ms[2] = now_ms() - t2;
-  last_param_bytes = upbytes;
+  last_param_bytes = L.upbytes;
+  s->down += ok ? f->nout : 0;
   free(host);
-  free(root);
-  free(last);
-  free(when);
-  free(bufs);
-  free(spans);
-  free(V);
-  free(V16);
-  free(resident);
+  cuda_layout_free(&L);
   if (!ok)
     for (int k = 0; k < f->nout; k++) { tensor_free(outs[k]); outs[k] = NULL; }
   return ok;
 }
 
-const Backend backend_cuda = {"cuda", cuda_open, cuda_run, cuda_close};
+const Backend backend_cuda = {"cuda", cuda_open, cuda_run, cuda_close, &backend_cuda_dev, 1, &backend_cuda_train};

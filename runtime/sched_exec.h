@@ -27,6 +27,24 @@ typedef struct {
   int64_t cached_loops, approx_loops, commits;
 } SchedCache;
 
+/* Loop state resident in the backend (Backend.dev; docs/cuda.md "Runtime"). mode: 0 = the
+ * backend's preference (Backend.prefer_resident), 1 = host tensors, 2 = resident values. With
+ * resident values every variable lives in the backend: calls take and overwrite values, loop
+ * variables are set by queued work, and inside a loop nothing is uploaded or downloaded and
+ * nothing waits for the device, except that a loop with `break if` reads its break flag every
+ * check_every iterations (0: 8): the break condition is or-ed into a device flag that freezes
+ * the rest of the loop (later results are discarded on the device), so the results are those of
+ * the host path; up to check_every - 1 frozen iterations run in vain. Memo calls always run (a
+ * comparison of their arguments would wait for the device): same results, more evaluations.
+ * Counts (both modes, when the backend counts transfers): transfers in all, loop_transfers those
+ * made inside top-level loops (after the loop's entry uploaded its knobs and constants),
+ * flag_reads the break-flag reads; resident says which mode ran. */
+typedef struct {
+  int mode, check_every;
+  int64_t transfers, loop_transfers, flag_reads;
+  int resident;
+} SchedDev;
+
 /* Run s. Knobs not given keep their defaults; an unknown knob name or bad value is an error.
  * symval[k] is the value of module symbol k (0 = unknown), passed to every call for the symbols
  * no argument carries (an initializer returning i32[B, L] from no arguments). outs[0..nout)
@@ -40,5 +58,9 @@ int sched_run_memo(const Module *m, const Sched *s, const Backend *be, BackendSt
 int sched_run_cache(const Module *m, const Sched *s, const Backend *be, BackendState *bs, const ParamStore *ps,
                     const SchedKnob *knobs, int nknobs, const int64_t *symval, SchedMemo *memo, SchedCache *cache,
                     Tensor **outs, DlmErr *e);
+/* sched_run_cache with the choice of resident loop state (dev may be NULL: the backend's preference). */
+int sched_run_dev(const Module *m, const Sched *s, const Backend *be, BackendState *bs, const ParamStore *ps,
+                  const SchedKnob *knobs, int nknobs, const int64_t *symval, SchedMemo *memo, SchedCache *cache,
+                  SchedDev *dev, Tensor **outs, DlmErr *e);
 
 #endif

@@ -5,7 +5,11 @@
  * cosine schedule, global-norm clipping, an EMA of the weights, a live progress line, a JSON line
  * per logged step in OUT/metrics.jsonl and atomic checkpoints in OUT/checkpoint.safetensors.
  * --resume continues from OUT's checkpoint and reproduces an uninterrupted run bit for bit: the
- * batch and the model's random streams of a step depend only on (seed, step). */
+ * batch and the model's random streams of a step depend only on (seed, step).
+ * --device cuda trains on the GPU with the parameters, the EMA and the AdamW moments resident
+ * there (Backend.train: the gradient norm, clipping, AdamW and the EMA run as kernels, only the
+ * batch goes up and the loss and norm come back; the host state is synced for checkpoints);
+ * --device cpu is the cpu backend with this file's optimizer. */
 #define _XOPEN_SOURCE 700   /* realpath */
 #include "dlmrun.h"
 #include "json_mini.h"
@@ -36,7 +40,7 @@ static const Field fields[NFIELDS] = {
 typedef struct {
   const char *val[NFIELDS];      /* as given, from the checkpoint, or the default */
   char *owned[NFIELDS];          /* copies of values taken from the checkpoint */
-  const char *out, *backend;
+  const char *out, *backend, *device;
   int64_t ckpt_every, log_every, stop_after;
   int resume;
   int64_t batch, steps, seed;
@@ -56,17 +60,22 @@ static int parse(int argc, char **argv, TrainArgs *a) {
     int k = -1;
     for (int j = 0; j < NFIELDS; j++)
       if (!strcmp(f, fields[j].flag)) k = j;
-    if (k < 0 && strcmp(f, "--out") && strcmp(f, "--backend") && strcmp(f, "--ckpt-every") && strcmp(f, "--log-every") &&
-        strcmp(f, "--stop-after"))
+    if (k < 0 && strcmp(f, "--out") && strcmp(f, "--backend") && strcmp(f, "--device") && strcmp(f, "--ckpt-every") &&
+        strcmp(f, "--log-every") && strcmp(f, "--stop-after"))
       return rt_usage("train", "unknown option '%s'", f);
     if (!(v = rt_value(argc, argv, &i))) return 2;
     if (k >= 0) a->val[k] = v;
     else if (!strcmp(f, "--out")) a->out = v;
     else if (!strcmp(f, "--backend")) a->backend = v;
+    else if (!strcmp(f, "--device")) a->device = v;
     else if (!rt_int(f, v, 0, INT64_MAX, !strcmp(f, "--ckpt-every") ? &a->ckpt_every : !strcmp(f, "--log-every") ? &a->log_every : &a->stop_after))
       return 2;
   }
   if (!a->out) return rt_usage("train", "%s", "needs --out DIR");
+  if (a->device && strcmp(a->device, "cpu") && strcmp(a->device, "cuda")) return rt_usage("train", "--device wants cpu or cuda, got '%s'", a->device);
+  if (a->device && a->backend && strcmp(a->device, a->backend))
+    return rt_usage("train", "--device %s contradicts --backend", a->device);
+  if (a->device) a->backend = a->device;
   return 0;
 }
 
@@ -197,6 +206,7 @@ typedef struct {
   TrainArgs *a; TokData d; TrainState s; CkptMeta cm;
   Objective obj[MAX_OBJECTIVES]; int nobj;
   char *dir_ckpt; FILE *metrics;
+  const BackendTrain *dtrain;   /* --device cuda: the training state lives in the backend */
 } Run;
 
 /* The objective of update number t (1-based). */
@@ -249,6 +259,7 @@ static int parse_objectives(Run *r, const char *spec, const char *artifact) {
 
 static int save(Run *r) {
   DlmErr e = {0};
+  if (r->dtrain && !r->dtrain->sync(r->bs, &e)) { fprintf(stderr, "dlmrun train: %s\n", e.msg); return 0; }
   record_position(r->a, r->s.step, &r->cm);
   if (!ckpt_save(r->a->out, r->m, &r->s, &r->cm, &e)) { fprintf(stderr, "dlmrun train: %s\n", e.msg); return 0; }
   return 1;
@@ -273,8 +284,18 @@ static int step_once(Run *r, double *loss, double *gnorm, double *lr) {
     *(int64_t *)seed->data = r->a->seed;
     *(int64_t *)stp->data = r->s.step;
     Tensor *args[3] = {x0, seed, stp};
-    ok = r->be->run(r->bs, g, r->s.w, args, outs, NULL, &e);
+    if (r->dtrain) {
+      const OptConfig *c = &r->a->opt;
+      *lr = lr_at(c, t);
+      BackendOptStep o = {t, *lr, c->beta1, c->beta2, c->eps, c->weight_decay, c->clip, ema_decay(c->ema, t)};
+      ok = r->dtrain->step(r->bs, g, gidx, args, &o, loss, gnorm, &e);
+    } else ok = r->be->run(r->bs, g, r->s.w, args, outs, NULL, &e);
     if (!ok) fprintf(stderr, "dlmrun train: step %lld: %s (%s backend): %s\n", (long long)t, g->name, r->be->name, e.msg);
+  }
+  if (ok && r->dtrain) {
+    if (!isfinite(*loss)) { fprintf(stderr, "dlmrun train: step %lld: the loss is %g; stopping\n", (long long)t, *loss); ok = 0; }
+    else r->s.step = t;
+    goto done;
   }
   if (ok) {
     *loss = tensor_get(outs[0], 0);
@@ -295,6 +316,7 @@ static int step_once(Run *r, double *loss, double *gnorm, double *lr) {
     for (int i = 0; i < m->nparams; i++) ema_update(d, r->s.ema->tensors[i], r->s.w->tensors[i]);
     r->s.step = t;
   }
+done:
   for (int k = 0; outs && k < g->nout; k++) tensor_free(outs[k]);
   free(outs); free(grads);
   tensor_free(x0); tensor_free(seed); tensor_free(stp);
@@ -412,8 +434,13 @@ static int setup(Run *r, const char *artifact) {
   free(mpath);
   if (!r->metrics) return 0;
   if (!(r->bs = r->be->open(m, &e))) { fprintf(stderr, "dlmrun train: %s backend: %s\n", r->be->name, e.msg); return 0; }
-  fprintf(stderr, "dlmrun train: %s backend, %lld training / %lld held-out windows of %lld tokens, batch %lld, %s from step %lld to %lld\n",
-          r->be->name, (long long)r->d.train_windows, (long long)r->d.heldout_windows, (long long)seq_len, (long long)a->batch,
+  if (a->device && !strcmp(a->device, "cuda")) {
+    if (!r->be->train) { fprintf(stderr, "dlmrun train: the %s backend cannot train on the device\n", r->be->name); return 0; }
+    if (!r->be->train->begin(r->bs, r->s.w, r->s.ema, r->s.m, r->s.v, &e)) { fprintf(stderr, "dlmrun train: --device cuda: %s\n", e.msg); return 0; }
+    r->dtrain = r->be->train;
+  }
+  fprintf(stderr, "dlmrun train: %s backend%s, %lld training / %lld held-out windows of %lld tokens, batch %lld, %s from step %lld to %lld\n",
+          r->be->name, r->dtrain ? " (optimizer on the device)" : "", (long long)r->d.train_windows, (long long)r->d.heldout_windows, (long long)seq_len, (long long)a->batch,
           a->resume ? "resuming" : "training", (long long)r->s.step, (long long)a->steps);
   return 1;
 }
@@ -432,6 +459,7 @@ int dlmrun_train(const char *artifact, int argc, char **argv) {
   memset(&r, 0, sizeof r);
   r.a = &a;
   int ok = setup(&r, artifact) ? train_loop(&r) : 0;
+  if (r.dtrain) r.dtrain->end(r.bs);
   if (r.bs) r.be->close(r.bs);
   if (r.metrics) fclose(r.metrics);
   for (int k = 0; k < r.nobj; k++) free(r.obj[k].gidx);

@@ -31,6 +31,11 @@ static const char shim[] =
   "static inline int atomicExch(int *p, int v) { pthread_mutex_lock(&dlm_mu); int o = *p; *p = v; pthread_mutex_unlock(&dlm_mu); return o; }\n"
   "template <class T> static inline T atomicAdd(T *p, T v) { pthread_mutex_lock(&dlm_mu); T o = *p; *p = o + v; pthread_mutex_unlock(&dlm_mu); return o; }\n"
   "static double dlm_emul_shared[1 << 16];\n"
+  "static inline double __dadd_rn(double a, double b) { return a + b; }\n"
+  "static inline double __dsub_rn(double a, double b) { return a - b; }\n"
+  "static inline double __dmul_rn(double a, double b) { return a * b; }\n"
+  "static inline double __ddiv_rn(double a, double b) { return a / b; }\n"
+  "static inline double __dsqrt_rn(double a) { return sqrt(a); }\n"
   "#undef INFINITY\n#undef NAN\n#undef isnan\n#undef isinf\n#undef INT64_MIN\n";
 
 /* appended to the unit: runs kernel k as one block of n threads */
@@ -45,6 +50,20 @@ static const char launcher[] =
   "  if (n > 256 || pthread_barrier_init(&dlm_bar, 0, n) != 0) return 0;\n"
   "  for (unsigned t = 0; t < n; t++) { a[t] = DlmEmulArg{k, s, V, bad, t}; if (pthread_create(&th[t], 0, dlm_emul_thread, &a[t]) != 0) break; made++; }\n"
   "  if (made < n) abort(); /* the barrier would wait forever */\n"
+  "  for (unsigned t = 0; t < n; t++) pthread_join(th[t], 0);\n"
+  "  pthread_barrier_destroy(&dlm_bar);\n"
+  "  return 1;\n"
+  "}\n"
+  "/* runs f() as one block of n threads (for standalone kernels with their own signatures) */\n"
+  "template <class F> struct DlmEmulPar { F *f; unsigned t; };\n"
+  "template <class F> static void *dlm_emul_par_thread(void *p) { DlmEmulPar<F> *a = (DlmEmulPar<F> *)p; threadIdx.x = a->t; (*a->f)(); return 0; }\n"
+  "template <class F> static int dlm_emul_par(F f, unsigned n) {\n"
+  "  blockDim.x = n;\n"
+  "  if (n == 1) { threadIdx.x = 0; f(); return 1; }\n"
+  "  pthread_t th[256]; DlmEmulPar<F> a[256]; unsigned made = 0;\n"
+  "  if (n > 256 || pthread_barrier_init(&dlm_bar, 0, n) != 0) return 0;\n"
+  "  for (unsigned t = 0; t < n; t++) { a[t] = DlmEmulPar<F>{&f, t}; if (pthread_create(&th[t], 0, dlm_emul_par_thread<F>, &a[t]) != 0) break; made++; }\n"
+  "  if (made < n) abort();\n"
   "  for (unsigned t = 0; t < n; t++) pthread_join(th[t], 0);\n"
   "  pthread_barrier_destroy(&dlm_bar);\n"
   "  return 1;\n"
@@ -84,7 +103,7 @@ static void *build(const char *src, char *dir) {
   if (!fp) return NULL;
   fputs(src, fp);
   fclose(fp);
-  snprintf(cmd, sizeof cmd, "c++ -O0 -w -shared -fPIC -pthread -o '%s' '%s' 2>&1 | head -20", so, path);
+  snprintf(cmd, sizeof cmd, "c++ -O0 -ffp-contract=off -w -shared -fPIC -pthread -o '%s' '%s' 2>&1 | head -20", so, path);
   if (system(cmd) != 0) return NULL;
   void *lib = dlopen(so, RTLD_NOW | RTLD_LOCAL);
   if (!lib) fprintf(stderr, "dlopen %s: %s\n", so, dlerror());
@@ -180,7 +199,7 @@ typedef int (*Launch)(void *, Syms, void *const *, int *, unsigned);
 
 /* run f's unit u (loaded as lib) on the arguments with blocks of nthreads threads; outs receive
  * host tensors */
-static int run_emul(const Func *f, const CudaUnit *u, void *lib, const ParamStore *ps, Tensor **args, Tensor **outs, const int64_t *sv,
+static inline int run_emul(const Func *f, const CudaUnit *u, void *lib, const ParamStore *ps, Tensor **args, Tensor **outs, const int64_t *sv,
                     unsigned nthreads) {
   int nn = f->nnodes, ok = 1;
   Launch launch = (Launch)(uintptr_t)dlsym(lib, "dlm_emul_launch");

@@ -3,7 +3,8 @@
  * functions) and the autodiff gradient of each `loss`, after the pass pipeline, at the models'
  * default sizes, fused (so every kernel template appears: index-expression fusion, sinks writing
  * matmul operands, store-through, flash attention with its mask inlined; the unfused kernels are
- * the same templates reading buffers); plus the AdamW update and bf16 copy kernels. A failure
+ * the same templates reading buffers); plus the optimizer kernels (norm, clip, AdamW, EMA, bf16
+ * copies), the resident-value kernels and the bf16 copy kernel. A failure
  * prints NVRTC's log. Skips (77) in a build without the CUDA toolkit. Also checks that the
  * generated launch plan covers every kernel. */
 #include "autodiff.h"
@@ -37,6 +38,17 @@ static void compile_all(const char *what, const char *src) {
     CHECK_MSG(img != NULL && size > 0, "%s sm_%d: %s", what, archs[a], e.msg);
     free(img);
   }
+}
+
+/* a unit that the backend compiles after the prelude */
+static void compile_after_prelude(const char *what, const char *src) {
+  char *unit = malloc(strlen(cuda_prelude) + strlen(src) + 1);
+  CHECK(unit != NULL);
+  if (!unit) return;
+  strcpy(unit, cuda_prelude);
+  strcat(unit, src);
+  compile_all(what, unit);
+  free(unit);
 }
 
 /* the unit as the backend compiles it: in chunks, in parallel */
@@ -105,7 +117,8 @@ int main(void) {
     return 77;
   }
   test_env();
-  compile_all("adamw", cuda_adamw_src);
+  compile_after_prelude("optimizer", cuda_optim_src);
+  compile_after_prelude("value kernels", cuda_value_ops_src);
   compile_all("bf16 copy", cuda_bf16_copy_src);
   check_model("models/mdlm.dsl");
   check_model("models/duo.dsl");

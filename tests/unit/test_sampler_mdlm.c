@@ -71,7 +71,7 @@ static int rec_run(BackendState *s, const Func *f, const ParamStore *ps, Tensor 
   if (f == rec.greedy && rec.nwin < 8) rec.win[rec.nwin++] = tensor_clone(outs[0]);
   return 1;
 }
-static const Backend recorder = {"recorder", rec_open, rec_run, rec_close};
+static const Backend recorder = {"recorder", rec_open, rec_run, rec_close, NULL, 0, NULL};  /* host tensors only */
 
 static const Sched *find_sched(const Module *m, const char *name) {
   for (int i = 0; i < m->nscheds; i++)

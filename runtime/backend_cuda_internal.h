@@ -1,0 +1,156 @@
+/* backend_cuda_internal.h — what the CUDA backend's files share (runtime/backend_cuda.c: driver
+ * and cuBLAS loading, compile, memory layout, launches, the host-tensor `run`;
+ * backend_cuda_values.c: resident values; backend_cuda_train.c: the training step). The driver API is loaded with dlopen, so its types are
+ * declared here by their ABI. */
+#ifndef DLM_BACKEND_CUDA_INTERNAL_H
+#define DLM_BACKEND_CUDA_INTERNAL_H
+#include "backend.h"
+#include "cuda_emit.h"
+
+typedef int CUresult;
+typedef unsigned long long CUdeviceptr;
+typedef void *CUcontext, *CUmodule, *CUfunction;
+
+typedef struct {
+  void *lib, *blas;
+  CUresult (*Init)(unsigned);
+  CUresult (*DeviceGetCount)(int *);
+  CUresult (*DeviceGet)(int *, int);
+  CUresult (*DeviceGetAttribute)(int *, int, int);
+  CUresult (*DevicePrimaryCtxRetain)(CUcontext *, int);
+  CUresult (*DevicePrimaryCtxRelease)(int);
+  CUresult (*CtxSetCurrent)(CUcontext);
+  CUresult (*CtxSynchronize)(void);
+  CUresult (*ModuleLoadData)(CUmodule *, const void *);
+  CUresult (*ModuleUnload)(CUmodule);
+  CUresult (*ModuleGetFunction)(CUfunction *, CUmodule, const char *);
+  CUresult (*FuncSetAttribute)(CUfunction, int, int);
+  CUresult (*LaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, void *, void **, void **);
+  CUresult (*MemAlloc)(CUdeviceptr *, size_t);
+  CUresult (*MemFree)(CUdeviceptr);
+  CUresult (*MemcpyHtoD)(CUdeviceptr, const void *, size_t);
+  CUresult (*MemcpyDtoH)(void *, CUdeviceptr, size_t);
+  CUresult (*MemsetD8)(CUdeviceptr, unsigned char, size_t);
+  CUresult (*GetErrorString)(CUresult, const char **);
+  /* CUDA graphs ($DLM_CUDA_GRAPHS=1; optional: absent entry points turn them off) */
+  CUresult (*StreamCreate)(void **, unsigned);
+  CUresult (*StreamDestroy)(void *);
+  CUresult (*StreamBeginCapture)(void *, int);
+  CUresult (*StreamEndCapture)(void *, void **);
+  CUresult (*GraphInstantiate)(void **, void *, unsigned long long);
+  CUresult (*GraphLaunch)(void *, void *);
+  CUresult (*GraphExecDestroy)(void *);
+  CUresult (*GraphDestroy)(void *);
+  CUresult (*MemsetD8Async)(CUdeviceptr, unsigned char, size_t, void *);
+  int (*blasSetStream)(void *, void *);
+  int (*blasCreate)(void **);
+  int (*blasDestroy)(void *);
+  int (*GemmEx)(void *, int, int, int, int, int, const void *, const void *, int, int, const void *, int, int, const void *,
+                void *, int, int, int, int);
+  int (*GemmStridedBatchedEx)(void *, int, int, int, int, int, const void *, const void *, int, int, long long, const void *,
+                              int, int, long long, const void *, void *, int, int, long long, int, int, int);
+} Cu;
+
+enum { CUDA_R_32F = 0, CUDA_R_16BF = 14, CUBLAS_COMPUTE_32F = 68, CUBLAS_GEMM_DEFAULT = -1, OP_N = 0, OP_T = 1 };
+
+/* a parameter resident on the device: fp32 master copy and its bf16 rounding (for gemms) */
+typedef struct {
+  const void *host;  /* the host tensor's data when uploaded */
+  size_t bytes;
+  uint64_t hash;     /* of those bytes */
+  CUdeviceptr dev, dev16;
+} DevParam;
+
+typedef struct {
+  const Func *f;
+  CudaUnit u;
+  CUmodule *mods; int nmods; /* one module per NVRTC chunk */
+  CUfunction *fn;   /* per launch (NULL for gemm) */
+  /* the captured work (CUDA graphs): valid while exec_key (symbol values, every device address
+   * the work uses) is the same */
+  void *exec;
+  uint64_t exec_key;
+  int no_graph;     /* capture failed once: plain launches from then on */
+  /* resident values (backend_cuda_values.c): the function's own pointer table on the device
+   * and its host copy (uploaded when it changes) */
+  CUdeviceptr vtab;
+  CUdeviceptr *vhost;
+} CudaFn;
+
+typedef struct CudaTrain CudaTrain;
+struct BackendState {
+  const Module *m;
+  Cu cu;
+  int dev, arch;
+  CUcontext ctx;
+  void *blas;
+  CudaFn *fns;
+  int nfns, cap;
+  CUdeviceptr arena;
+  size_t arena_size;
+  DevParam *params;     /* per module parameter (index as in m->params) */
+  CUmodule util;        /* cuda_bf16_copy_src */
+  CUfunction to_bf16;
+  void *stream;         /* with graphs: the stream plans are captured on and replayed (else 0) */
+  /* resident values (backend_cuda_values.c) */
+  CUmodule vmod;        /* cuda_value_ops_src */
+  CUfunction convert, set_int, flag_or;
+  CUdeviceptr bads;     /* one failure flag per function (CUDA_MAX_FNS ints), for work not waited on */
+  const ParamStore *held; /* BackendDev.hold: parameters not checked again while this store is held */
+  struct { CUdeviceptr p; size_t cap; } *pool; int npool, cappool; /* released value buffers */
+  int64_t up, down;     /* transfers (BackendDev.transfers) */
+  CudaTrain *train;     /* backend_cuda_train.c: the resident training state, or NULL */
+};
+
+#define CUDA_MAX_FNS 1024   /* functions per backend state (failure flag slots) */
+
+/* One run's buffers: the pointer table V (2 * nnodes + 1 entries: node buffers, then matmul
+ * scratch), the bf16 copies of resident parameters V16, the arena bytes used (total, of which the
+ * last vbytes + 256 hold the host path's pointer table and failure flag). */
+typedef struct {
+  int64_t sv[DLM_MAX_SYMS];
+  CUdeviceptr *V, *V16;
+  size_t total, vbytes;
+  double upbytes;   /* parameter bytes uploaded */
+} Layout;
+
+SrcLoc cuda_noloc(void);
+const char *cu_err(const Cu *cu, CUresult r);
+CudaFn *cuda_get_fn(BackendState *s, const Func *f, DlmErr *e);
+size_t cuda_storage_size(DType t);
+int64_t cuda_numel(const Type *t, const int64_t *sv);
+/* lay out f's buffers for the symbol values in L->sv: resident parameters, then the arguments
+ * (alias[a] != 0: argument a is read where it is, at that device address), results and scratch
+ * in the arena (grown when too small). L->V/V16 are malloc'd (free with cuda_layout_free). */
+int cuda_layout(BackendState *s, CudaFn *fn, const ParamStore *ps, const CUdeviceptr *alias, Layout *L, DlmErr *e);
+void cuda_layout_free(Layout *L);
+/* upload host arguments (converted to their storage) and the parameters that are not resident
+ * into their buffers of layout L */
+int cuda_upload_args(BackendState *s, CudaFn *fn, const Layout *L, const ParamStore *ps, Tensor *const *args, DlmErr *e);
+/* fn's own pointer table on the device (fn->vtab) = L->V, uploaded when it changed */
+int cuda_fn_table(BackendState *s, CudaFn *fn, const Layout *L, DlmErr *e);
+/* queue fn's launch plan (kernels and gemms) on s->stream */
+int cuda_launch_all(BackendState *s, CudaFn *fn, const CUdeviceptr *V, const CUdeviceptr *V16, CUdeviceptr Vdev, CUdeviceptr bad,
+                    const int64_t *sv, DlmErr *e);
+/* queue the work emit(s, ctx) for fn: as a CUDA graph (replayed while key is the same) when the
+ * backend has a stream for graphs, else plainly */
+typedef int (*CudaEmit)(BackendState *s, void *ctx, DlmErr *e);
+int cuda_run_graph(BackendState *s, CudaFn *fn, uint64_t key, CudaEmit emit, void *ctx, DlmErr *e);
+uint64_t cuda_hash(const void *p, size_t n);
+/* the message of failure flag value flag (1 + node id) of f */
+void cuda_flag_error(const Func *f, int flag, DlmErr *e);
+/* the resident device copy of parameter `name` (host tensor t, f32), uploaded again (and its
+ * bf16 copy refreshed) when the host bytes changed (unless held); *up += bytes uploaded */
+DevParam *cuda_resident_param(BackendState *s, const char *name, SrcLoc loc, const Tensor *t, double *up, DlmErr *e);
+/* launch k with grid x block threads on s->stream */
+int cuda_launch1(BackendState *s, CUfunction k, int64_t n, void **params, const char *what, DlmErr *e);
+
+/* backend_cuda_train.c */
+extern const BackendTrain backend_cuda_train;
+void cuda_train_close(BackendState *s);
+
+/* backend_cuda_values.c */
+extern const BackendDev backend_cuda_dev;
+int cuda_values_open(BackendState *s, DlmErr *e);
+void cuda_values_close(BackendState *s);
+#endif
