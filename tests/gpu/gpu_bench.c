@@ -11,17 +11,30 @@
  *   gpu_bench sample MODEL.dsl STEPS [-D ...]
  *     the ancestral sampler's step function (ancestral.1) on one sequence, fed back STEPS times after
  *     one warm-up call; seconds per sample extrapolated to T = 1000 steps (labelled so).
+ *   gpu_bench loop MODEL.dsl STEPS [-D ...]
+ *     the whole `ancestral` sampler (batch 1, steps = STEPS) through the schedule executor: the
+ *     host path (every call uploads its arguments and downloads its results, memo on) and then
+ *     twice with resident loop state (runtime/sched_exec.c SchedDev: the loop queues launches
+ *     only); seconds per sample extrapolated to T = 1000, the transfers inside the loop, and
+ *     whether the tokens are identical. With $DLM_CUDA_GRAPHS=1 each call replays a graph.
+ *   gpu_bench train-device MODEL.dsl BATCH STEPS [-D ...]
+ *     training steps with the optimizer on the device (Backend.train: loss.grad, gradient norm,
+ *     clipping, AdamW, EMA, bf16 refresh; only the batch goes up, loss and norm come back):
+ *     ms/step, tokens/s and MFU as for train.
  *   gpu_bench probe
  *     opens the CUDA backend and prints one row: "ok" or the reason there is no device.
  *   gpu_bench compile ARCH MODEL.dsl [-D ...]
- *     only generates and NVRTC-compiles (sm_ARCH, into the on-disk cache) the two functions the
- *     benchmarks run, so check.sh can do it in parallel with other work; needs no GPU.
+ *     only generates and NVRTC-compiles (sm_ARCH, into the on-disk cache) the functions the
+ *     benchmarks run (loss.grad and every function the ancestral sampler calls), so check.sh can
+ *     do it in parallel with other work; needs no GPU.
  * Exit status 0, or 1 with the error on stderr ("no CUDA device: ..." without a GPU). */
 #include "autodiff.h"
 #include "backend.h"
 #include "cuda_emit.h"
 #include "frontend.h"
 #include "passes.h"
+#include "sched_exec.h"
+#include "train.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,17 +91,122 @@ static int probe(void) {
   return st ? 0 : 1;
 }
 
+static const Sched *find_sched(const Module *m, const char *name) {
+  for (int i = 0; i < m->nscheds; i++)
+    if (!strcmp(m->scheds[i]->name, name)) return m->scheds[i];
+  return NULL;
+}
+
+/* the functions a schedule body calls, added to names[*n] (unique, at most cap) */
+static void sched_funcs(const Module *m, const SchedStmt *b, int nb, const char **names, int *n, int cap) {
+  for (int i = 0; i < nb; i++) {
+    if (b[i].kind == SS_CALL) {
+      const char *nm = m->funcs[b[i].func]->name;
+      int seen = 0;
+      for (int k = 0; k < *n; k++) seen |= !strcmp(names[k], nm);
+      if (!seen && *n < cap) names[(*n)++] = nm;
+    }
+    if (b[i].kind == SS_LOOP) sched_funcs(m, b[i].body, b[i].nbody, names, n, cap);
+  }
+}
+
+/* gpu_bench loop: the ancestral sampler, host path and resident values */
+static int bench_loop(Module *m, ParamStore *ps, BackendState *st, int64_t steps, int64_t L) {
+  const Sched *s = find_sched(m, "ancestral");
+  if (!s) { fprintf(stderr, "gpu_bench: no ancestral sampler\n"); return 1; }
+  char sv[32];
+  snprintf(sv, sizeof sv, "%lld", (long long)steps);
+  SchedKnob knobs[1] = {{"steps", sv}};
+  int64_t symval[DLM_MAX_SYMS] = {0};
+  symval[ir_sym_find(m, "B")] = 1;
+  const char *gr = getenv("DLM_CUDA_GRAPHS"), *tag = gr && strcmp(gr, "1") == 0 ? " [CUDA graphs]" : "";
+  Tensor *out[3] = {0};
+  SchedDev d[3] = {{1, 0, 0, 0, 0, 0}, {2, 0, 0, 0, 0, 0}, {2, 0, 0, 0, 0, 0}};
+  SchedMemo memo[3];
+  double secs[3];
+  DlmErr e = {0};
+  int rc = 0;
+  for (int r = 0; r < 3 && !rc; r++) {
+    memset(&memo[r], 0, sizeof memo[r]);
+    double t0 = now_s();
+    if (!sched_run_dev(m, s, &backend_cuda, st, ps, knobs, 1, symval, &memo[r], NULL, &d[r], &out[r], &e)) rc = fail("ancestral", &e);
+    secs[r] = now_s() - t0;
+  }
+  if (!rc) {
+    int same = out[0]->numel == out[1]->numel && !memcmp(out[0]->data, out[1]->data, (size_t)out[0]->numel * 4) &&
+               !memcmp(out[0]->data, out[2]->data, (size_t)out[0]->numel * 4);
+    printf("| sampler loop, host path (ancestral, B=1, L=%lld, %lld steps)%s | %.1f s/sample at T=1000 | %.2f s for %lld steps (first run: "
+           "includes NVRTC compiles); %lld network evaluations (memo); %lld transfers inside the loop |\n",
+           (long long)L, (long long)steps, tag, secs[0] / (double)steps * 1000, secs[0], (long long)steps, (long long)memo[0].nfe,
+           (long long)d[0].loop_transfers);
+    printf("| sampler loop, resident values%s | %.1f s/sample at T=1000 | %.2f s for %lld steps (second resident run); %lld network "
+           "evaluations; transfers inside the loop: %lld (first run), %lld (second) | %s |\n",
+           tag, secs[2] / (double)steps * 1000, secs[2], (long long)steps, (long long)memo[2].nfe, (long long)d[1].loop_transfers,
+           (long long)d[2].loop_transfers, same ? (d[2].loop_transfers == 0 ? "PASS: tokens identical to the host path" : "FAIL: transfers in the loop")
+                                                : "FAIL: tokens differ from the host path");
+    rc = !same || d[2].loop_transfers != 0;
+  }
+  for (int r = 0; r < 3; r++) tensor_free(out[r]);
+  return rc;
+}
+
+/* gpu_bench train-device: training steps with the optimizer on the device */
+static int bench_train_device(Module *m, ParamStore *ps, BackendState *st, const Func *g, Tensor **args, int64_t batch, int64_t steps,
+                              int64_t L, double flops_per_token) {
+  DlmErr e = {0};
+  ParamStore *ema = pstore_new(), *mo = pstore_new(), *vo = pstore_new();
+  int *gidx = calloc((size_t)m->nparams + 1, sizeof *gidx);
+  int rc = !ema || !mo || !vo || !gidx;
+  for (int i = 0; !rc && i < ps->n; i++) {
+    Tensor *t = ps->tensors[i];
+    rc = !pstore_put(ema, ps->names[i], tensor_clone(t)) || !pstore_put(mo, ps->names[i], tensor_new(t->dtype, t->rank, t->shape)) ||
+         !pstore_put(vo, ps->names[i], tensor_new(t->dtype, t->rank, t->shape));
+  }
+  for (int i = 0; !rc && i < m->nparams; i++) {
+    gidx[i] = -1;
+    for (int k = 1; k < g->nout; k++)
+      if (g->outnames && g->outnames[k] && !strncmp(g->outnames[k], "grad:", 5) && !strcmp(g->outnames[k] + 5, m->params[i].name)) gidx[i] = k;
+  }
+  if (rc) fprintf(stderr, "gpu_bench: out of memory\n");
+  if (!rc && !backend_cuda.train->begin(st, ps, ema, mo, vo, &e)) rc = fail("train begin", &e);
+  OptConfig c = {.lr = 1e-4, .warmup = 0, .steps = steps + 1, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0, .clip = 1.0, .ema = 0.9999};
+  double loss = 0, gnorm = 0, total = 0, first = 0;
+  const char *gr = getenv("DLM_CUDA_GRAPHS"), *tag = gr && strcmp(gr, "1") == 0 ? " [CUDA graphs]" : "";
+  for (int64_t t = 1; !rc && t <= steps + 1; t++) {
+    BackendOptStep o = {t, lr_at(&c, t), c.beta1, c.beta2, c.eps, c.weight_decay, c.clip, ema_decay(c.ema, t)};
+    double t0 = now_s();
+    if (!backend_cuda.train->step(st, g, gidx, args, &o, &loss, &gnorm, &e)) { rc = fail("device step", &e); break; }
+    if (t == 1) first = now_s() - t0;
+    else total += now_s() - t0;
+  }
+  if (!rc && !backend_cuda.train->sync(st, &e)) rc = fail("sync", &e);
+  if (!rc) {
+    double step = total / (double)steps, tok = (double)(batch * L);
+    printf("| train step, optimizer on the device, B=%lld L=%lld%s | %.1f ms/step | loss %.4f, grad norm %.3f; first step %.1f s (compile); "
+           "nothing but the batch, loss and norm crosses per step |\n",
+           (long long)batch, (long long)L, tag, step * 1e3, loss, gnorm, first);
+    printf("| tokens/s (device optimizer)%s | %.0f | MFU (989 TFLOP/s bf16) %.2f%% |\n", tag, tok / step, 100 * flops_per_token * tok / step / 989e12);
+  }
+  backend_cuda.train->end(st);
+  pstore_free(ema);
+  pstore_free(mo);
+  pstore_free(vo);
+  free(gidx);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   if (argc == 2 && strcmp(argv[1], "probe") == 0) return probe();
   if (argc < 4) {
-    fprintf(stderr, "usage: gpu_bench train MODEL.dsl BATCH STEPS [-D N=V ...] | sample MODEL.dsl STEPS [-D N=V ...]\n"
+    fprintf(stderr, "usage: gpu_bench train|train-device MODEL.dsl BATCH STEPS [-D N=V ...] | sample|loop MODEL.dsl STEPS [-D N=V ...]\n"
                     "       gpu_bench compile ARCH MODEL.dsl [-D N=V ...] | probe\n");
     return 2;
   }
-  int train = strcmp(argv[1], "train") == 0, only_compile = strcmp(argv[1], "compile") == 0;
+  int train_dev = strcmp(argv[1], "train-device") == 0, train = train_dev || strcmp(argv[1], "train") == 0;
+  int only_compile = strcmp(argv[1], "compile") == 0, loop = strcmp(argv[1], "loop") == 0;
   const char *path = argv[only_compile ? 3 : 2];
-  int64_t batch = train ? strtoll(argv[3], NULL, 10) : 1, steps = strtoll(argv[train ? 4 : only_compile ? 2 : 3], NULL, 10);
   if (train && argc < 5) { fprintf(stderr, "gpu_bench: train needs BATCH and STEPS\n"); return 2; }
+  int64_t batch = train ? strtoll(argv[3], NULL, 10) : 1, steps = strtoll(argv[train ? 4 : only_compile ? 2 : 3], NULL, 10);
   DslDefine defs[32];
   int ndefs = 0;
   for (int i = train ? 5 : 4; i + 1 < argc && ndefs < 32; i += 2) {
@@ -112,8 +230,11 @@ int main(int argc, char **argv) {
   PassOptions po = {0};
   if (!pass_pipeline_run(m, &po, &e)) { fail("passes", &e); goto out; }
   if (only_compile) {
-    const char *names[2] = {"loss.grad", "ancestral.1"};
-    for (int i = 0; i < 2; i++) {
+    const char *names[64] = {"loss.grad", "ancestral.1"};
+    int nnames = 2;
+    const Sched *anc = find_sched(m, "ancestral");
+    if (anc) sched_funcs(m, anc->body, anc->nbody, names, &nnames, 64);
+    for (int i = 0; i < nnames; i++) {
       const Func *g = ir_func_find(m, names[i]);
       CudaUnit u;
       size_t *sizes = NULL;
@@ -148,6 +269,10 @@ int main(int argc, char **argv) {
   printf("| model build (%s, %lld params) | %.1f s | host: frontend, autodiff, passes |\n", path, (long long)nparam, now_s() - t0);
   st = backend_cuda.open(m, &e);
   if (!st) { fail("open", &e); goto out; }
+  if (loop) {
+    rc = bench_loop(m, ps, st, steps, L);
+    goto out;
+  }
   f = ir_func_find(m, train ? "loss.grad" : "ancestral.1");
   if (!f) { fprintf(stderr, "gpu_bench: no function %s\n", train ? "loss.grad" : "ancestral.1"); goto out; }
   if (f->nout > 1024 || f->nargs > 8) { fprintf(stderr, "gpu_bench: unexpected signature of %s\n", f->name); f = NULL; goto out; }
@@ -158,6 +283,10 @@ int main(int argc, char **argv) {
     int a = (int)n->attr.i[0];
     if (n->type.rank == 2) { args[a] = tokens(batch, L, vocab); xarg = a; }
     else args[a] = scalar_i64(n->attr.s && strcmp(n->attr.s, "steps") == 0 ? 1000 : a);
+  }
+  if (train_dev) {
+    rc = bench_train_device(m, ps, st, f, args, batch, steps, L, 6.0 * (double)nparam + 6.0 * (double)layers * (double)dim * (double)L);
+    goto out;
   }
   t0 = now_s();
   if (!backend_cuda.run(st, f, ps, args, outs, NULL, &e)) { fail("first call", &e); goto out; }

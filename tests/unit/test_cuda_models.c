@@ -8,9 +8,18 @@
  * accumulation) within 3e-2 (forward outputs) or 1e-1 (parameter gradients, which pass through
  * about 26 bf16 products: docs/cuda.md derives it, test_cuda_emul_bf16 measures 0.01-0.035 for
  * the operand rounding alone) and at most 5% of the tokens differing (a bf16 product can flip a
- * near tie; every difference is printed). Without a usable GPU, opening the backend must fail with "no CUDA device: <reason>"
- * (checked) and the test then skips (77). */
+ * near tie; every difference is printed). With fp32 products (MDLM), the runtime paths that keep
+ * state on the device: the ancestral sampler with resident loop state (plain and with CUDA
+ * graphs) gives the host path's tokens exactly and, run a second time, transfers nothing inside
+ * its loop; a sampler with `break if` in nested loops gives the interpreter's results with the
+ * break flag read every 3 iterations; and two device training steps (BackendTrain: norm, clip,
+ * AdamW, EMA on the device) match the host optimizer (runtime/optim.c) applied to the CUDA
+ * backend's gradients within 1e-4 (weights, EMA) and 1e-3 (moments) normalized error (the
+ * gradients' atomic sums and the norm's summation order differ). Without a usable GPU, opening the
+ * backend must fail with "no CUDA device: <reason>" (checked) and the test then skips (77). */
+#include "sched_exec.h"
 #include "test_cpu_fixture.h"
+#include "train.h"
 
 static double gpu_tol = 1e-4, gpu_tol_grad = 1e-4, token_frac = 0;
 static const char *mode = "fp32 gemm";
@@ -110,6 +119,179 @@ static void check_model(const char *path, BackendState **gpu_io) {
   ir_module_free(m);
 }
 
+/* the ancestral sampler, host path against resident values, on the CUDA backend */
+static void check_resident_sampler(const char *path) {
+  Module *m = cpu_compile_model(path, small, (int)(sizeof small / sizeof *small), 0);
+  if (!m) return;
+  DlmErr e = {0};
+  ParamStore *ps = cpu_random_params(m);
+  BackendState *gpu = backend_cuda.open(m, &e);
+  const Sched *s = NULL;
+  for (int i = 0; i < m->nscheds; i++)
+    if (!strcmp(m->scheds[i]->name, "ancestral")) s = m->scheds[i];
+  CHECK_MSG(gpu && s, "%s: %s", path, gpu ? "no ancestral sampler" : e.msg);
+  int64_t symval[DLM_MAX_SYMS] = {0};
+  symval[ir_sym_find(m, "B")] = 2;
+  SchedKnob knobs[1] = {{"steps", "8"}};
+  Tensor *host[1] = {0}, *res[1] = {0}, *again[1] = {0};
+  SchedDev dh = {1, 0, 0, 0, 0, 0}, d1 = {2, 0, 0, 0, 0, 0}, d2 = {2, 0, 0, 0, 0, 0};
+  int ok = gpu && s && sched_run_dev(m, s, &backend_cuda, gpu, ps, knobs, 1, symval, NULL, NULL, &dh, host, &e);
+  ok = ok && sched_run_dev(m, s, &backend_cuda, gpu, ps, knobs, 1, symval, NULL, NULL, &d1, res, &e);
+  ok = ok && sched_run_dev(m, s, &backend_cuda, gpu, ps, knobs, 1, symval, NULL, NULL, &d2, again, &e);
+  CHECK_MSG(ok, "%s: ancestral: %s", path, e.msg);
+  int same = ok && host[0]->numel == res[0]->numel && !memcmp(host[0]->data, res[0]->data, (size_t)host[0]->numel * 4) &&
+             !memcmp(host[0]->data, again[0]->data, (size_t)host[0]->numel * 4);
+  CHECK_MSG(same, "%s (%s): resident tokens differ from the host path's", path, mode);
+  CHECK_MSG(ok && d2.loop_transfers == 0, "%s (%s): %lld transfers inside the resident loop", path, mode, (long long)d2.loop_transfers);
+  printf("| cuda resident sampler loop (%s): %s ancestral, 8 steps, B 2 | tokens %s the host path's; transfers in the loop: host path %lld, "
+         "resident %lld (first run: pointer tables), %lld (second run) | %s |\n",
+         mode, path, same ? "identical to" : "DIFFER from", (long long)dh.loop_transfers, (long long)d1.loop_transfers,
+         (long long)d2.loop_transfers, same && d2.loop_transfers == 0 ? "PASS" : "FAIL");
+  tensor_free(host[0]);
+  tensor_free(res[0]);
+  tensor_free(again[0]);
+  if (gpu) backend_cuda.close(gpu);
+  pstore_free(ps);
+  ir_module_free(m);
+}
+
+/* `break if` in nested loops with resident values on the device: the interpreter's results */
+static void check_resident_breaks(void) {
+  static const char src[] =
+    "sym B\n"
+    "sampler brk(n: i64 = 10, lim: i32 = 40, stop: i32 = 20) -> (i32[B, 4], i32[B, 4]) {\n"
+    "  state x: i32[B, 4] = full([B, 4], 0, i32)\n"
+    "  state acc: i32[B, 4] = full([B, 4], 0, i32)\n"
+    "  loop i in 0..n {\n"
+    "    x = x + cast(i, i32)\n"
+    "    loop j in 0..3 {\n"
+    "      acc = acc + x + cast(j, i32)\n"
+    "      break if sum(sum(acc, axis = 1), axis = 0) > lim * 8\n"
+    "      acc = acc + 1\n"
+    "    }\n"
+    "    break if sum(sum(x, axis = 1), axis = 0) > stop * 8\n"
+    "    x = x + 1\n"
+    "  }\n"
+    "  return x, acc\n"
+    "}\n";
+  Module *m = dsl_compile_string("brk.dsl", src, strlen(src), NULL, 0, stderr);
+  CHECK(m != NULL);
+  if (!m) return;
+  DlmErr e = {0};
+  PassOptions po = {0};
+  CHECK(pass_pipeline_run(m, &po, &e));
+  BackendState *in = backend_interp.open(m, &e), *gpu = backend_cuda.open(m, &e);
+  int64_t symval[DLM_MAX_SYMS] = {0};
+  symval[ir_sym_find(m, "B")] = 2;
+  const char *lims[3] = {"40", "1000", "5"};
+  for (int l = 0; in && gpu && l < 3; l++) {
+    SchedKnob knobs[1] = {{"lim", lims[l]}};
+    SchedDev dh = {1, 0, 0, 0, 0, 0}, dr = {2, 3, 0, 0, 0, 0};
+    Tensor *want[2] = {0}, *got[2] = {0};
+    int ok = sched_run_dev(m, m->scheds[0], &backend_interp, in, NULL, knobs, 1, symval, NULL, NULL, &dh, want, &e);
+    ok = ok && sched_run_dev(m, m->scheds[0], &backend_cuda, gpu, NULL, knobs, 1, symval, NULL, NULL, &dr, got, &e);
+    CHECK_MSG(ok, "brk lim %s: %s", lims[l], e.msg);
+    int same = ok;
+    for (int k = 0; same && k < 2; k++) same = want[k]->numel == got[k]->numel && !memcmp(want[k]->data, got[k]->data, (size_t)want[k]->numel * 4);
+    CHECK_MSG(same, "brk lim %s: cuda resident results differ from the interpreter's", lims[l]);
+    printf("| cuda resident loops with break (%s): lim %s, flag read every 3 iterations | %s the interpreter; %lld flag reads | %s |\n", mode,
+           lims[l], same ? "same results as" : "DIFFERENT from", (long long)dr.flag_reads, same ? "PASS" : "FAIL");
+    for (int k = 0; k < 2; k++) { tensor_free(want[k]); tensor_free(got[k]); }
+  }
+  if (in) backend_interp.close(in);
+  if (gpu) backend_cuda.close(gpu);
+  ir_module_free(m);
+}
+
+static double norm_err(const ParamStore *a, const ParamStore *b) {
+  double num = 0, den = 0;
+  for (int i = 0; i < b->n; i++) {
+    const Tensor *x = pstore_get(a, b->names[i]), *y = b->tensors[i];
+    if (!x || x->numel != y->numel) return INFINITY;
+    for (int64_t k = 0; k < y->numel; k++) {
+      double d = tensor_get(x, k) - tensor_get(y, k);
+      num += d * d;
+      den += tensor_get(y, k) * tensor_get(y, k);
+    }
+  }
+  return sqrt(num) / (den > 0 ? sqrt(den) : 1);
+}
+
+static ParamStore *clone_store(const ParamStore *ps, int zero) {
+  ParamStore *c = pstore_new();
+  for (int i = 0; c && i < ps->n; i++) {
+    Tensor *t = zero ? tensor_new(ps->tensors[i]->dtype, ps->tensors[i]->rank, ps->tensors[i]->shape) : tensor_clone(ps->tensors[i]);
+    if (!pstore_put(c, ps->names[i], t)) { pstore_free(c); return NULL; }
+  }
+  return c;
+}
+
+/* two device training steps against the host optimizer on the CUDA gradients */
+static void check_device_train(const char *path) {
+  Module *m = cpu_compile_model(path, small, (int)(sizeof small / sizeof *small), 0);
+  if (!m) return;
+  DlmErr e = {0};
+  const Func *g = ir_func_find(m, "loss.grad");
+  ParamStore *w = cpu_random_params(m);
+  ParamStore *hw = clone_store(w, 0), *hema = clone_store(w, 0), *hm = clone_store(w, 1), *hv = clone_store(w, 1);
+  ParamStore *dw = clone_store(w, 0), *dema = clone_store(w, 0), *dm = clone_store(w, 1), *dv = clone_store(w, 1);
+  BackendState *ref = backend_cuda.open(m, &e), *dev = ref ? backend_cuda.open(m, &e) : NULL;
+  int *gidx = calloc((size_t)m->nparams + 1, sizeof *gidx);
+  int ok = g && ref && dev && gidx && hw && hema && hm && hv && dw && dema && dm && dv;
+  CHECK_MSG(ok, "%s: device training setup: %s", path, e.msg);
+  for (int i = 0; ok && i < m->nparams; i++) {
+    gidx[i] = -1;
+    for (int k = 1; k < g->nout; k++)
+      if (g->outnames && g->outnames[k] && !strncmp(g->outnames[k], "grad:", 5) && !strcmp(g->outnames[k] + 5, m->params[i].name)) gidx[i] = k;
+  }
+  ok = ok && backend_cuda.train->begin(dev, dw, dema, dm, dv, &e);
+  CHECK_MSG(ok, "%s: begin: %s", path, e.msg);
+  OptConfig c = {.lr = 1e-3, .warmup = 0, .steps = 10, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01, .clip = 1.0, .ema = 0.99};
+  double lref = 0, nref = 0, ldev = 0, ndev = 0;
+  for (int64_t t = 1; ok && t <= 2; t++) {
+    Tensor *args[3] = {0}, *outs[512] = {0};
+    make_args(g, args);
+    if (g->nout > 512) { ok = 0; break; }
+    ok = backend_cuda.run(ref, g, hw, args, outs, NULL, &e);
+    CHECK_MSG(ok, "%s: loss.grad: %s", path, e.msg);
+    if (ok) {
+      Tensor *grads[512];
+      int n = 0;
+      for (int i = 0; i < m->nparams; i++)
+        if (gidx[i] >= 0) grads[n++] = outs[gidx[i]];
+      lref = tensor_get(outs[0], 0);
+      nref = grad_global_norm(grads, n);
+      double scale = clip_factor(nref, c.clip), lr = lr_at(&c, t), d = ema_decay(c.ema, t);
+      for (int i = 0; i < m->nparams; i++) {
+        const char *nm = m->params[i].name;
+        if (gidx[i] >= 0) adamw_update(&c, t, lr, scale, pstore_get(hw, nm), outs[gidx[i]], pstore_get(hm, nm), pstore_get(hv, nm));
+        ema_update(d, pstore_get(hema, nm), pstore_get(hw, nm));
+      }
+      BackendOptStep o = {t, lr, c.beta1, c.beta2, c.eps, c.weight_decay, c.clip, d};
+      ok = backend_cuda.train->step(dev, g, gidx, args, &o, &ldev, &ndev, &e);
+      CHECK_MSG(ok, "%s: device step %lld: %s", path, (long long)t, e.msg);
+    }
+    for (int k = 0; k < g->nout; k++) tensor_free(outs[k]);
+    for (int a = 0; a < 3; a++) tensor_free(args[a]);
+  }
+  ok = ok && backend_cuda.train->sync(dev, &e);
+  double ew = ok ? norm_err(dw, hw) : INFINITY, ee = ok ? norm_err(dema, hema) : INFINITY;
+  double em = ok ? norm_err(dm, hm) : INFINITY, ev = ok ? norm_err(dv, hv) : INFINITY;
+  int pass = ok && ew < 1e-4 && ee < 1e-4 && em < 1e-3 && ev < 1e-3 && fabs(ldev - lref) <= 1e-5 * fabs(lref) && fabs(ndev - nref) <= 1e-4 * nref;
+  CHECK_MSG(pass, "%s: device training: weights %.3g ema %.3g m %.3g v %.3g loss %.9g/%.9g norm %.9g/%.9g (%s)", path, ew, ee, em, ev, ldev,
+            lref, ndev, nref, e.msg);
+  printf("| cuda device training step (%s): %s, 2 steps vs the host optimizer | norm. error weights %.3g, EMA %.3g, m %.3g, v %.3g; "
+         "loss %.6g vs %.6g; grad norm %.6g vs %.6g | %s |\n",
+         mode, path, ew, ee, em, ev, ldev, lref, ndev, nref, pass ? "PASS" : "FAIL");
+  if (dev) backend_cuda.train->end(dev);
+  if (dev) backend_cuda.close(dev);
+  if (ref) backend_cuda.close(ref);
+  free(gidx);
+  pstore_free(w); pstore_free(hw); pstore_free(hema); pstore_free(hm); pstore_free(hv);
+  pstore_free(dw); pstore_free(dema); pstore_free(dm); pstore_free(dv);
+  ir_module_free(m);
+}
+
 /* argv[1], if given: the one model to check (check.sh runs the models in parallel) */
 int main(int argc, char **argv) {
   cpu_test_env();
@@ -138,10 +320,21 @@ int main(int argc, char **argv) {
   check_model(only ? only : "models/mdlm.dsl", &gpu);
   if (!only) check_model("models/duo.dsl", &gpu);
   unsetenv("DLM_CUDA_FUSE");
+  /* state kept on the device: resident sampler loops, the device training step */
+  mode = "fp32 gemm";
+  if (!only || strstr(only, "mdlm")) {
+    check_resident_sampler("models/mdlm.dsl");
+    check_resident_breaks();
+    check_device_train("models/mdlm.dsl");
+  }
   /* the plans captured as CUDA graphs and launched (each function's first call captures) */
   setenv("DLM_CUDA_GRAPHS", "1", 1);
   mode = "fp32 gemm, CUDA graphs";
   check_model(only ? only : "models/mdlm.dsl", &gpu);
+  if (!only || strstr(only, "mdlm")) {
+    check_resident_sampler("models/mdlm.dsl");
+    check_device_train("models/mdlm.dsl");
+  }
   unsetenv("DLM_CUDA_GRAPHS");
   setenv("DLM_CUDA_GEMM", "bf16", 1);
   gpu_tol = 3e-2;
