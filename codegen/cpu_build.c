@@ -16,6 +16,25 @@
 #define CPU_FLAGS "-O3 -fno-trapping-math -fPIC -shared -fopenmp -Wall"
 #define CPU_LIBS "-lopenblas -lm"
 
+/* The vector instruction sets of the CPU this process runs on, as compiler flags: kernels are
+ * compiled at run time on the machine that runs them, so they may use all of it (with AVX-512 the
+ * branch-free exp, GELU and the row reductions run 16 lanes wide instead of SSE2's 4).
+ * -ffp-contract=off keeps every product and sum rounded on its own, as in the baseline build and
+ * the interpreter (no fused multiply-adds), so results do not depend on the host. The flags are
+ * part of the cache key: a cache directory shared with another CPU gets its own kernels instead of
+ * code this one cannot run. Empty (the compiler's baseline) off x86-64 or without GCC builtins. */
+static const char *isa_flags(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512cd"))
+    return " -mavx2 -mfma -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx512cd -ffp-contract=off";
+  if (avx2) return " -mavx2 -mfma -ffp-contract=off";
+#endif
+  return "";
+}
+
 uint64_t cpu_fnv1a64(const void *data, size_t n, uint64_t h) {
   const unsigned char *p = data;
   for (size_t i = 0; i < n; i++) {
@@ -97,7 +116,8 @@ void *cpu_build(const char *src, CpuEntry *entry, DlmErr *e) {
   const char *cc = getenv("CC");
   if (!cc || !*cc) cc = "cc";
   const char *werror = getenv("DLM_CPU_WERROR");
-  const char *flags = werror && *werror && strcmp(werror, "0") != 0 ? CPU_FLAGS " -Werror" : CPU_FLAGS;
+  char flags[400];
+  snprintf(flags, sizeof flags, "%s%s%s", CPU_FLAGS, isa_flags(), werror && *werror && strcmp(werror, "0") != 0 ? " -Werror" : "");
   if (!cache_dir(dir, sizeof dir, e)) return NULL;
   uint64_t h = cpu_fnv1a64(src, strlen(src), 0xcbf29ce484222325ull);
   h = cpu_fnv1a64(cc, strlen(cc) + 1, h);

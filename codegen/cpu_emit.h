@@ -46,7 +46,11 @@ extern const char cpu_prelude[];
 /* codegen/cpu_build.c: compile a unit's source into a shared object under the cache directory
  * ($DLM_CACHE_DIR, else $XDG_CACHE_HOME/dlmc, else ~/.cache/dlmc), named by the FNV-1a 64 hash
  * of the source and the compiler command, reusing an existing one; then dlopen it. Compiler: $CC
- * or "cc"; flags "-O3 -fPIC -shared -fopenmp -Wall" (-O3: GCC 12 at -O2 leaves loops with run-time trip counts scalar) (plus -Werror when $DLM_CPU_WERROR is set).
+ * or "cc"; flags "-O3 -fno-trapping-math -fPIC -shared -fopenmp -Wall" (-O3: GCC 12 at -O2 leaves loops with
+ * run-time trip counts scalar), the host's vector ISA on x86-64 (AVX2/FMA, AVX-512; detected at
+ * run time, part of the cache key) with -ffp-contract=off, plus -Werror when $DLM_CPU_WERROR is set.
+ * With $DLM_CPU_PROFILE set, generated units time each kernel and print the times per call to
+ * stderr when unloaded (codegen/cpu_emit.c).
  * Returns the dlopen handle and the entry point, or NULL with *e set (the compiler's output and
  * the source path on a compile failure). */
 typedef int (*CpuEntry)(const int64_t *S, void *const *A, void *const *P, void *const *O, void **ws, int64_t *wsz,
