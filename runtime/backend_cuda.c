@@ -467,6 +467,7 @@ DevParam *cuda_resident_param(BackendState *s, const char *name, SrcLoc loc, con
   uint64_t h = cuda_hash(t->data, bytes);
   if (d->dev && d->bytes == bytes && d->host == t->data && d->hash == h) return d;
   if (d->bytes != bytes) { /* captured work reads the old addresses: its key changes with them */
+    if (d->dev) cu->CtxSynchronize(); /* queued work (resident values) may still read them */
     if (d->dev) cu->MemFree(d->dev);
     if (d->dev16) cu->MemFree(d->dev16);
     d->dev = d->dev16 = 0;
@@ -509,7 +510,7 @@ void cuda_layout_free(Layout *L) {
   L->V = L->V16 = NULL;
 }
 
-int cuda_layout(BackendState *s, CudaFn *fn, const ParamStore *ps, const CUdeviceptr *alias, Layout *L, DlmErr *e) {
+int cuda_layout(BackendState *s, CudaFn *fn, const ParamStore *ps, const CUdeviceptr *alias, int own, Layout *L, DlmErr *e) {
   const Func *f = fn->f;
   Cu *cu = &s->cu;
   const int64_t *sv = L->sv;
@@ -583,15 +584,18 @@ int cuda_layout(BackendState *s, CudaFn *fn, const ParamStore *ps, const CUdevic
     if (scratch) bufs[nb++] = (Buf){fn->u.scratch_from[id], fn->u.scratch_to[id], align256(scratch), 0, nn + id};
   }
   size_t vbytes = align256((size_t)(2 * nn + 1) * sizeof *V), total = ok ? plan(bufs, nb, spans) + vbytes + 256 : 0;
-  if (ok && total > s->arena_size) {
-    if (s->arena) cu->MemFree(s->arena);
-    s->arena = 0;
-    s->arena_size = 0;
-    CUresult r = cu->MemAlloc(&s->arena, total);
+  CUdeviceptr *arena = own ? &fn->arena : &s->arena;
+  size_t *arena_size = own ? &fn->arena_size : &s->arena_size;
+  if (ok && total > *arena_size) {
+    if (*arena) cu->CtxSynchronize(); /* queued work (resident values) may still use it */
+    if (*arena) cu->MemFree(*arena);
+    *arena = 0;
+    *arena_size = 0;
+    CUresult r = cu->MemAlloc(arena, total);
     if (r != 0) { err_set(e, cuda_noloc(), "cuda: %s: cannot allocate %zu bytes of device memory: %s", f->name, total, cu_err(cu, r)); ok = 0; }
-    else s->arena_size = total;
+    else *arena_size = total;
   }
-  for (int i = 0; ok && i < nb; i++) V[bufs[i].id] = s->arena + bufs[i].off;
+  for (int i = 0; ok && i < nb; i++) V[bufs[i].id] = *arena + bufs[i].off;
   for (int id = 0; ok && id < nn; id++)
     if (live[id] && root[id] != id) V[id] = V[root[id]];
   L->total = total;
@@ -678,7 +682,7 @@ static int cuda_run(BackendState *s, const Func *f, const ParamStore *ps, Tensor
   if (!fn) return 0;
   s->up += f->nargs;
   double t0 = now_ms();
-  if (!cuda_layout(s, fn, ps, NULL, &L, e)) return 0;
+  if (!cuda_layout(s, fn, ps, NULL, 0, &L, e)) return 0;
   const int64_t *sv = L.sv;
   int nn = f->nnodes, ok = 1;
   const char *inl = fn->u.inl;

@@ -75,6 +75,8 @@ typedef struct {
    * and its host copy (uploaded when it changes) */
   CUdeviceptr vtab;
   CUdeviceptr *vhost;
+  CUdeviceptr arena;  /* its own arena (resident values, training steps), or 0 */
+  size_t arena_size;
 } CudaFn;
 
 typedef struct CudaTrain CudaTrain;
@@ -121,8 +123,10 @@ size_t cuda_storage_size(DType t);
 int64_t cuda_numel(const Type *t, const int64_t *sv);
 /* lay out f's buffers for the symbol values in L->sv: resident parameters, then the arguments
  * (alias[a] != 0: argument a is read where it is, at that device address), results and scratch
- * in the arena (grown when too small). L->V/V16 are malloc'd (free with cuda_layout_free). */
-int cuda_layout(BackendState *s, CudaFn *fn, const ParamStore *ps, const CUdeviceptr *alias, Layout *L, DlmErr *e);
+ * in the backend's arena, or with own in the function's own arena (so its addresses do not move
+ * when other functions need more), grown when too small. L->V/V16 are malloc'd (free with
+ * cuda_layout_free). */
+int cuda_layout(BackendState *s, CudaFn *fn, const ParamStore *ps, const CUdeviceptr *alias, int own, Layout *L, DlmErr *e);
 void cuda_layout_free(Layout *L);
 /* upload host arguments (converted to their storage) and the parameters that are not resident
  * into their buffers of layout L */

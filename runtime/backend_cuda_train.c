@@ -160,7 +160,7 @@ static int ct_step(BackendState *s, const Func *g, const int *gidx, Tensor *cons
   if (!fn) return 0;
   int slot = (int)(fn - s->fns);
   if (slot >= CUDA_MAX_FNS) { err_set(e, cuda_noloc(), "cuda: more than %d functions in one backend state", CUDA_MAX_FNS); return 0; }
-  if (!cuda_layout(s, fn, t->w, NULL, &L, e)) return 0;
+  if (!cuda_layout(s, fn, t->w, NULL, 1, &L, e)) return 0;
   int ok = cuda_upload_args(s, fn, &L, t->w, args, e) && cuda_fn_table(s, fn, &L, e);
   s->up += g->nargs;
   /* the optimizer's table: every parameter, with its gradient where the plan writes it */

@@ -3,7 +3,8 @@
  * host path's outputs do). Running a function on values queues, on the backend's stream and
  * without waiting: conversion kernels for arguments whose storage differs from the value's (the
  * others are read where they are), the launch plan reading the function's own pointer table
- * (uploaded only when an address in it changes), and conversion kernels that write the outputs
+ * (uploaded only when an address in it changes) and its own arena (so that no other function's
+ * needs move its buffers), and conversion kernels that write the outputs
  * into the output values (skipped on the device when the skip flag is set). With
  * $DLM_CUDA_GRAPHS=1 all of it is one CUDA graph per function, replayed while every address and
  * symbol value stays the same, which they do in a loop: variables keep their buffers. Kernel
@@ -59,6 +60,7 @@ void cuda_values_close(BackendState *s) {
   s->npool = 0;
   for (int i = 0; i < s->nfns; i++) {
     if (s->fns[i].vtab) s->cu.MemFree(s->fns[i].vtab);
+    if (s->fns[i].arena) s->cu.MemFree(s->fns[i].arena);
     free(s->fns[i].vhost);
   }
   if (s->bads) s->cu.MemFree(s->bads);
@@ -214,7 +216,7 @@ static int cv_run(BackendState *s, const Func *f, const ParamStore *ps, BackendV
     while (f->nodes[r].op == OP_RESHAPE) r = f->nodes[r].in[0];
     if (f->nodes[r].op == OP_ARG) alias[f->nodes[r].attr.i[0]] = 0;
   }
-  if (!cuda_layout(s, fn, ps, alias, &L, e)) return 0;
+  if (!cuda_layout(s, fn, ps, alias, 1, &L, e)) return 0;
   int ok = 1;
   /* output values: kept when dtype and shape match, else replaced */
   for (int k = 0; ok && k < f->nout; k++) {

@@ -395,6 +395,8 @@ static int dev_iterate(Exec *x, const SchedStmt *st, int64_t a, int64_t b, const
   if (flag) ok = dv->set_int(x->bs, flag, 0, NULL, x->e) && (!outer || dv->flag_or(x->bs, flag, outer, x->e));
   x->guard = flag ? flag : outer;
   int every = x->dev->check_every > 0 ? x->dev->check_every : 8;
+  int top = x->depth == 1;   /* run_loop_counted counts the top-level loop */
+  int64_t base = 0;
   Tensor *ih = x->vals[st->var];
   if (!ih && !(ih = x->vals[st->var] = scalar(x->s->vars[st->var].type.dtype))) { err_set(x->e, st->loc, "out of memory"); ok = 0; }
   for (int64_t i = a; ok && i < b; i++) {
@@ -405,6 +407,7 @@ static int dev_iterate(Exec *x, const SchedStmt *st, int64_t a, int64_t b, const
     else tensor_set(ih, 0, (double)i);
     int brk = 0;
     ok = ok && run_body(x, body, nbody, &brk);
+    if (top && i == a) base = xfers(x);
     if (ok && flag && (i - a + 1) % every == 0 && i + 1 < b) {
       Tensor *t = dv->download(x->bs, flag, x->e);
       x->dev->flag_reads++;
@@ -415,6 +418,7 @@ static int dev_iterate(Exec *x, const SchedStmt *st, int64_t a, int64_t b, const
     }
   }
   x->guard = outer;
+  if (top && b > a) x->dev->steady_transfers += xfers(x) - base;
   return ok;
 }
 
@@ -467,7 +471,7 @@ int sched_run_dev(const Module *m, const Sched *s, const Backend *be, BackendSta
                   SchedDev *dev, Tensor **outs, DlmErr *e) {
   SchedMemo local = {0, 0, 0, 0, 0};
   SchedCache local_cache = {0, 0, 0, 0};
-  SchedDev local_dev = {0, 0, 0, 0, 0, 0};
+  SchedDev local_dev = {0, 0, 0, 0, 0, 0, 0};
   Exec x = {m, s, be, bs, ps, symval, calloc((size_t)s->nvars + 1, sizeof(Tensor *)), e, memo ? memo : &local,
             cache ? cache : &local_cache, find_first_memo(s->body, s->nbody), NULL, 0, 0,
             NULL, dev ? dev : &local_dev, NULL, NULL, NULL, NULL, NULL, 0, 0};

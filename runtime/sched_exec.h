@@ -38,11 +38,14 @@ typedef struct {
  * comparison of their arguments would wait for the device): same results, more evaluations.
  * Counts (both modes, when the backend counts transfers): transfers in all, loop_transfers those
  * made inside top-level loops (after the loop's entry uploaded its knobs and constants),
- * flag_reads the break-flag reads; resident says which mode ran. */
+ * flag_reads the break-flag reads; steady_transfers those made in the iterations of top-level
+ * loops after the first (a backend may set itself up in the first: the CUDA backend uploads each
+ * function's pointer table at its first use); resident says which mode ran. */
 typedef struct {
   int mode, check_every;
   int64_t transfers, loop_transfers, flag_reads;
   int resident;
+  int64_t steady_transfers;
 } SchedDev;
 
 /* Run s. Knobs not given keep their defaults; an unknown knob name or bad value is an error.

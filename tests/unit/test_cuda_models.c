@@ -10,8 +10,8 @@
  * the operand rounding alone) and at most 5% of the tokens differing (a bf16 product can flip a
  * near tie; every difference is printed). With fp32 products (MDLM), the runtime paths that keep
  * state on the device: the ancestral sampler with resident loop state (plain and with CUDA
- * graphs) gives the host path's tokens exactly and, run a second time, transfers nothing inside
- * its loop; a sampler with `break if` in nested loops gives the interpreter's results with the
+ * graphs) gives the host path's tokens exactly (also run a second time) and transfers nothing
+ * inside its loop after the first iteration (which uploads each function's pointer table); a sampler with `break if` in nested loops gives the interpreter's results with the
  * break flag read every 3 iterations; and two device training steps (BackendTrain: norm, clip,
  * AdamW, EMA on the device) match the host optimizer (runtime/optim.c) applied to the CUDA
  * backend's gradients within 1e-4 (weights, EMA) and 1e-3 (moments) normalized error (the
@@ -134,7 +134,7 @@ static void check_resident_sampler(const char *path) {
   symval[ir_sym_find(m, "B")] = 2;
   SchedKnob knobs[1] = {{"steps", "8"}};
   Tensor *host[1] = {0}, *res[1] = {0}, *again[1] = {0};
-  SchedDev dh = {1, 0, 0, 0, 0, 0}, d1 = {2, 0, 0, 0, 0, 0}, d2 = {2, 0, 0, 0, 0, 0};
+  SchedDev dh = {1, 0, 0, 0, 0, 0, 0}, d1 = {2, 0, 0, 0, 0, 0, 0}, d2 = {2, 0, 0, 0, 0, 0, 0};
   int ok = gpu && s && sched_run_dev(m, s, &backend_cuda, gpu, ps, knobs, 1, symval, NULL, NULL, &dh, host, &e);
   ok = ok && sched_run_dev(m, s, &backend_cuda, gpu, ps, knobs, 1, symval, NULL, NULL, &d1, res, &e);
   ok = ok && sched_run_dev(m, s, &backend_cuda, gpu, ps, knobs, 1, symval, NULL, NULL, &d2, again, &e);
@@ -142,11 +142,13 @@ static void check_resident_sampler(const char *path) {
   int same = ok && host[0]->numel == res[0]->numel && !memcmp(host[0]->data, res[0]->data, (size_t)host[0]->numel * 4) &&
              !memcmp(host[0]->data, again[0]->data, (size_t)host[0]->numel * 4);
   CHECK_MSG(same, "%s (%s): resident tokens differ from the host path's", path, mode);
-  CHECK_MSG(ok && d2.loop_transfers == 0, "%s (%s): %lld transfers inside the resident loop", path, mode, (long long)d2.loop_transfers);
+  int quiet = ok && d1.steady_transfers == 0 && d2.steady_transfers == 0;
+  CHECK_MSG(quiet, "%s (%s): %lld, %lld transfers after the first iteration of the resident loop", path, mode, (long long)d1.steady_transfers,
+            (long long)d2.steady_transfers);
   printf("| cuda resident sampler loop (%s): %s ancestral, 8 steps, B 2 | tokens %s the host path's; transfers in the loop: host path %lld, "
-         "resident %lld (first run: pointer tables), %lld (second run) | %s |\n",
+         "resident %lld and %lld (two runs), of which after the first iteration %lld and %lld | %s |\n",
          mode, path, same ? "identical to" : "DIFFER from", (long long)dh.loop_transfers, (long long)d1.loop_transfers,
-         (long long)d2.loop_transfers, same && d2.loop_transfers == 0 ? "PASS" : "FAIL");
+         (long long)d2.loop_transfers, (long long)d1.steady_transfers, (long long)d2.steady_transfers, same && quiet ? "PASS" : "FAIL");
   tensor_free(host[0]);
   tensor_free(res[0]);
   tensor_free(again[0]);
@@ -186,7 +188,7 @@ static void check_resident_breaks(void) {
   const char *lims[3] = {"40", "1000", "5"};
   for (int l = 0; in && gpu && l < 3; l++) {
     SchedKnob knobs[1] = {{"lim", lims[l]}};
-    SchedDev dh = {1, 0, 0, 0, 0, 0}, dr = {2, 3, 0, 0, 0, 0};
+    SchedDev dh = {1, 0, 0, 0, 0, 0, 0}, dr = {2, 3, 0, 0, 0, 0, 0};
     Tensor *want[2] = {0}, *got[2] = {0};
     int ok = sched_run_dev(m, m->scheds[0], &backend_interp, in, NULL, knobs, 1, symval, NULL, NULL, &dh, want, &e);
     ok = ok && sched_run_dev(m, m->scheds[0], &backend_cuda, gpu, NULL, knobs, 1, symval, NULL, NULL, &dr, got, &e);

@@ -58,7 +58,7 @@ static void check_mdlm(void) {
     SchedKnob knobs[2] = {{"steps", "6"}, {"top_p", tops[t]}};
     Tensor *host[1] = {0}, *res[1] = {0};
     SchedMemo mh = {1, 0, 0, 0, 0}, mr = {0, 0, 0, 0, 0};
-    SchedDev dh = {1, 0, 0, 0, 0, 0}, dr = {2, 0, 0, 0, 0, 0};
+    SchedDev dh = {1, 0, 0, 0, 0, 0, 0}, dr = {2, 0, 0, 0, 0, 0, 0};
     int ok1 = sched_run_dev(m, s, be, bs, ps, knobs, 2, symval, &mh, NULL, &dh, host, &e);
     CHECK_MSG(ok1, "host path: %s", e.msg);
     int ok2 = sched_run_dev(m, s, be, bs, ps, knobs, 2, symval, &mr, NULL, &dr, res, &e);
@@ -68,6 +68,7 @@ static void check_mdlm(void) {
       CHECK_MSG(!memcmp(host[0]->data, res[0]->data, (size_t)host[0]->numel * 4), "top_p %s: tokens differ", tops[t]);
       CHECK(!dh.resident && dr.resident);
       CHECK_MSG(dr.loop_transfers == 0, "top_p %s: %lld transfers inside the resident loop", tops[t], (long long)dr.loop_transfers);
+      CHECK(dr.steady_transfers == 0);
       const SchedStmt *loop = find_loop(s->body, s->nbody);
       int64_t nucleus = t == 1;
       int64_t want = loop ? 6 * body_moves(m, loop->body, loop->nbody, nucleus) : -1;
@@ -137,7 +138,7 @@ static void check_breaks(void) {
     simulate(10, atoi(lims[l]), 20, &wx, &wacc);
     for (int k = 0; k < 5; k++) {
       SchedKnob knobs[1] = {{"lim", lims[l]}};
-      SchedDev d = {k == 0 ? 1 : 2, every[k], 0, 0, 0, 0};
+      SchedDev d = {k == 0 ? 1 : 2, every[k], 0, 0, 0, 0, 0};
       Tensor *outs[2] = {0};
       int ok = sched_run_dev(m, m->scheds[0], be, bs, NULL, knobs, 1, symval, NULL, NULL, &d, outs, &e);
       CHECK_MSG(ok, "lim %s every %d: %s", lims[l], every[k], e.msg);
@@ -158,7 +159,7 @@ static void check_breaks(void) {
   /* 3. a backend without resident values */
   Backend plain = *be;
   plain.dev = NULL;
-  SchedDev d = {2, 0, 0, 0, 0, 0};
+  SchedDev d = {2, 0, 0, 0, 0, 0, 0};
   Tensor *outs[2] = {0};
   CHECK(!sched_run_dev(m, m->scheds[0], &plain, bs, NULL, NULL, 0, symval, NULL, NULL, &d, outs, &e) &&
         strstr(e.msg, "keeps no values between calls"));
