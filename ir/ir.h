@@ -131,11 +131,13 @@ typedef struct {
   SrcLoc loc;
 } SchedVar;
 
-typedef enum { SS_CALL, SS_LOOP, SS_BREAK_IF } SchedStmtKind;
+typedef enum { SS_CALL, SS_LOOP, SS_BREAK_IF, SS_WINDOW } SchedStmtKind;
 typedef struct SchedStmt {
   SchedStmtKind kind;
   SrcLoc loc;
-  /* SS_CALL: res = func(args); SS_BREAK_IF: leave the innermost loop when scalar bool var args[0] is true */
+  /* SS_CALL: res = func(args); SS_BREAK_IF: leave the innermost loop when scalar bool var args[0] is true;
+     SS_WINDOW (KV-cache plan bodies only): args = {lo, hi, next}, res = {rows, next}: checks that
+     lo == next and lo < hi <= the plan's rows, sets rows (i64[W]) to lo, lo+1, ..., hi-1 and next to hi */
   int func; int nargs; int *args; int nres; int *res;
   /* SS_LOOP: for var in [lo, hi): body; lo/hi are scalar variable ids */
   int var, lo, hi;
@@ -150,8 +152,10 @@ typedef struct SchedStmt {
  * (proved: the same results as the loop's own body), "dual" (approximate, Fast-dLLM style) or "none"
  * (nothing planned; note says why). With a plan the runtime runs init before the loop and body
  * instead of the loop's own body (unless caching is off); block/rows: the loop variable b walks the
- * blocks of `block` rows of a sequence axis of `rows` rows. Each buffer is a SV_CACHE variable with
- * what it holds and when it is written, valid and evicted, in words. */
+ * blocks of `block` rows of a sequence axis of `rows` rows; block 0 in a plan with a body: each
+ * iteration works on a window of rows with run-time bounds (an SS_WINDOW statement in the body).
+ * Each buffer is a SV_CACHE variable with what it holds and when it is written, valid and evicted,
+ * in words. */
 typedef struct {
   int var;
   const char *what, *written, *valid, *evicted;

@@ -477,6 +477,11 @@ static int parse_stmt(P *p, Sched *s, int depth, SchedStmt *st) {
     st->args = arena_alloc(p->m->arena, sizeof *st->args);
     return get_ref(p, s->nvars, "variable", &st->args[0]) && opt_loc(p, &st->loc) && expect_nl(p);
   }
+  if (is_word(&t, "window")) {
+    st->kind = SS_WINDOW;
+    return get_var_list(p, s, &st->args, &st->nargs) && expect_word(p, "->") && get_var_list(p, s, &st->res, &st->nres) &&
+           opt_loc(p, &st->loc) && expect_nl(p);
+  }
   if (is_word(&t, "loop")) {
     st->kind = SS_LOOP;
     if (depth >= MAX_DEPTH) return fail(p, &t, "loops nest deeper than %d", MAX_DEPTH);
@@ -497,7 +502,7 @@ static int parse_stmt(P *p, Sched *s, int depth, SchedStmt *st) {
     }
     return expect_nl(p);
   }
-  return fail(p, &t, "expected a statement (call, loop, break_if), found %s", tok_desc(&t, b, sizeof b));
+  return fail(p, &t, "expected a statement (call, loop, break_if, window), found %s", tok_desc(&t, b, sizeof b));
 }
 
 /* Statements up to (not including) the '}' closing a loop, or 'ret' at depth 0. */

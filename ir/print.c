@@ -24,6 +24,8 @@
  *     }
  *     ret %0
  *   }
+ * A KV-cache plan follows its loop's `}` (print_plan); a window plan's body holds
+ * `window %lo, %hi, %next -> %rows, %next` (SS_WINDOW).
  *
  * A node line is: %ID = OP [STRING] [%IN, ...] [{ATTRS}] : TYPE ["node name"] [!FILE:LINE:COL].
  * Every named attribute of the op is printed, in ops.def order; list attributes as [a,b,...].
@@ -215,6 +217,14 @@ static void print_stmts(const Module *m, const SchedStmt *st, int n, int depth, 
       break;
     case SS_BREAK_IF:
       fprintf(out, "break_if %%%d", st->nargs > 0 ? st->args[0] : -1);
+      print_loc(st->loc, out);
+      fputc('\n', out);
+      break;
+    case SS_WINDOW:
+      fputs("window ", out);
+      print_var_list(out, st->args, st->nargs);
+      fputs(" -> ", out);
+      print_var_list(out, st->res, st->nres);
       print_loc(st->loc, out);
       fputc('\n', out);
       break;

@@ -167,20 +167,29 @@ fn decoding_order(events: f64[seq_len], steps: i64, seed: i64, n: i32[B]) -> i32
   return slot_order(where(diff, rank, tail))
 }
 
-// The SUBS probabilities of every row of z (decoding order).
-fn event_probs(z: i32[B, seq_len], order: i32[B, seq_len]) -> f32[B, seq_len, V] {
-  return exp(denoise(z, order))
-}
-
-// One decoding event: the slots [done, end) with end = #{r : events[r] <= events[done]} are drawn
-// from p (exponential race in float64); other rows are unchanged. Returns z and end.
-fn decode_event(z: i32[B, seq_len], p: f32[B, seq_len, V], events: f64[seq_len], done: i64, seed: i64) -> (i32[B, seq_len], i64) {
+// The end of the decoding event that starts at slot `done`: #{r : events[r] <= events[done]} (the
+// events are nondecreasing, so the event decodes the slots [done, end)); seq_len once every slot is
+// decoded.
+fn event_end(events: f64[seq_len], done: i64) -> i64 {
   r = iota([seq_len], 0, i64)
   current = sum(where(r == done, events, 0.0), axis = 0)
-  end = sum(cast(events <= current, i64), axis = 0)
+  return where(done >= seq_len, seq_len, sum(cast(events <= current, i64), axis = 0))
+}
+
+// The SUBS probabilities of the rows [done, end) of z (decoding order), the rows the event
+// decodes; the other rows hold the uniform distribution (decode_event never reads them), so a
+// cached call needs to compute only the active rows.
+fn event_probs(z: i32[B, seq_len], order: i32[B, seq_len], done: i64, end: i64) -> f32[B, seq_len, V] {
+  r = iota([seq_len, 1], 0, i64)
+  return where(r >= done && r < end, exp(denoise(z, order)), 1.0 / V)
+}
+
+// One decoding event: the slots [done, end) are drawn from p (exponential race in float64); other
+// rows are unchanged. Returns z, the next event's start (end) and its end.
+fn decode_event(z: i32[B, seq_len], p: f32[B, seq_len, V], events: f64[seq_len], done: i64, end: i64, seed: i64) -> (i32[B, seq_len], i64, i64) {
+  r = iota([seq_len], 0, i64)
   drawn = sample_categorical(cast(p, f64), rand_uniform(seed, 2 + done, [B, seq_len, V], f64))
-  window = r >= done && r < end
-  return where(window, drawn, z), end
+  return where(r >= done && r < end, drawn, z), end, event_end(events, end)
 }
 
 // Tokens back in position order: x[b, order[b, r]] = z[b, r].
@@ -189,22 +198,27 @@ fn unpermute(z: i32[B, seq_len], order: i32[B, seq_len]) -> i32[B, seq_len] {
 }
 
 // Eso-LM (B) sampling: steps diffusion steps at the sampling alpha (default the training alpha0),
-// then the sequential phase. The loop over decoding events is cache(exact): rows before `done`
-// are decoded and only ever attend to decoded rows before them, so their keys and values are
-// final; each event's network call writes the rows decoded by the previous event and reads the
-// rows it decodes. Uncached, every event runs the network on all seq_len rows.
+// then the sequential phase. Each event decodes the slots [done, end) and the next starts at end.
+// The loop over decoding events is cache(exact): every row attends only to rows at or before it,
+// and an event changes only the rows [done, end) with done = the previous event's end, so the
+// keys/values of the rows before `done` are final. The planner (docs/passes.md, "dynamic row
+// windows") runs each event's network call on the rows [done, end) against the cached rows and then
+// commits those rows' keys/values; uncached (--no-cache), every event runs the network on all
+// seq_len rows. `end` is computed by the previous event (or before the loop) so that the window is
+// known before the network call.
 sampler ancestral(steps: i64 = 128, seed: i64 = 1, top_p: f32 = 1.0, alpha: f32 = alpha0) -> i32[B, seq_len] {
   state events: f64[seq_len] = schedule(steps, alpha, seed)
   state order: i32[B, seq_len] = decoding_order(events, steps, seed, zeros([B], i32))
   state z: i32[B, seq_len] = full([B, seq_len], mask_id, i32)
   state done: i64 = 0
+  state end: i64 = event_end(events, 0)
   nucleus = cast(top_p < 1.0, i64)
   loop e in 0..seq_len cache(exact) {
-    p = event_probs(z, order)
+    p = event_probs(z, order, done, end)
     loop k in 0..nucleus {
       p = top_p_inclusive(p, top_p)
     }
-    z, done = decode_event(z, p, events, done, seed)
+    z, done, end = decode_event(z, p, events, done, end, seed)
     break if done == seq_len
   }
   x = unpermute(z, order)

@@ -15,6 +15,11 @@
  * The plan: buffers (cache variables) zeroed before the loop (init), the network calls replaced by
  * functions computing only block b's rows against the buffers, and at the end of each iteration a
  * commit call writing block b's keys/values.
+ * Window plans (Eso-LM): when every writer returns where(r >= lo && r < hi && ..., new, x) with lo,
+ * hi scalar variables, 2. becomes "iteration changes only the rows [lo, hi)", 3. asks for a mask
+ * that is causal row by row, and the plan adds a window statement (before the first network call,
+ * with lo and hi unchanged until the last writer) that takes the rows [lo, hi) and checks at run
+ * time that each window starts where the previous one ended; the calls compute the window's rows.
  * `cache(dual)` (Fast-dLLM's dual cache, approximate) skips the mask proof (3.'s first half): a
  * refresh call at the start of each iteration recomputes every row's keys/values as the original
  * network does, and the calls inside the iteration reuse them for all rows but block b's. The plan
@@ -83,9 +88,11 @@ static int find_tokens(KvCtx *c, const SchedStmt *const *net, int nnet) {
   return 0;
 }
 
-/* Proves that each call writing x changes only block b's rows (and learns the block size). */
+/* Proves that each call writing x changes only block b's rows (and learns the block size), or only
+ * the rows of a window [lo, hi) of scalar variables, the same for every writer (c->win). */
 static int check_writers(KvCtx *c, const SchedStmt *const *calls, int ncalls) {
   const char *x = c->s->vars[c->xvar].name;
+  int nwriters = 0;
   for (int k = 0; k < ncalls; k++) {
     const SchedStmt *st = calls[k];
     const Func *F = c->m->funcs[st->func];
@@ -96,16 +103,83 @@ static int check_writers(KvCtx *c, const SchedStmt *const *calls, int ncalls) {
       const Node *o = &F->nodes[F->outs[r]];
       int keeps_x = o->op == OP_WHERE && F->nodes[o->in[2]].op == OP_ARG &&
                     (kf.xbits >> (F->nodes[o->in[2]].attr.i[0] < 63 ? F->nodes[o->in[2]].attr.i[0] : 63) & 1);
+      int raxis = -1;
+      if (keeps_x && (nwriters == 0 || c->win) && kv_find_window(&kf, o->in[0], &raxis) && raxis == 0) {
+        c->win = 1;
+        nwriters++;
+        continue;
+      }
+      if (c->win)
+        return fail(c, "@%s may change rows of %s outside the window [%s, %s): its result must be where(r >= %s && r < %s && ..., "
+                    "new, %s) like the loop's other writers", F->name, x, c->s->vars[c->lovar].name, c->s->vars[c->hivar].name,
+                    c->s->vars[c->lovar].name, c->s->vars[c->hivar].name, x);
       if (!kf.bbits)
-        return fail(c, "@%s writes the tokens %s but does not take the block index %s, so it may change any row", F->name, x,
-                    c->s->vars[c->bvar].name);
+        return fail(c, "@%s writes the tokens %s but does not take the block index %s, and its result is not where(r >= lo && "
+                    "r < hi, new, %s) with r the row index and lo, hi scalar variables (a row window), so it may change any row",
+                    F->name, x, c->s->vars[c->bvar].name, x);
       if (!keeps_x || kv_find_block_pred(&kf, o->in[0]) < 0)
         return fail(c, "@%s may change rows of %s outside block %s: its result must be where(cond, new, %s) with a condition "
                     "that is true only on the rows of the current block (proved for every block)",
                     F->name, x, c->s->vars[c->bvar].name, x);
+      nwriters++;
     }
   }
+  if (c->win) {
+    c->bs = 1;   /* the mask proof with blocks of one row: no row attends a later row */
+    return 0;
+  }
   if (!c->bs) return fail(c, "no call writes the tokens %s", x);
+  return 0;
+}
+
+/* 1 if statement st (a call, or a loop with everything inside it) writes variable v. */
+static int stmt_writes(const SchedStmt *st, int v) {
+  for (int r = 0; st->kind == SS_CALL && r < st->nres; r++)
+    if (st->res[r] == v) return 1;
+  if (st->kind != SS_LOOP) return 0;
+  if (st->var == v) return 1;
+  for (int i = 0; i < st->nbody; i++)
+    if (stmt_writes(&st->body[i], v)) return 1;
+  return 0;
+}
+
+/* 1 if statement st is or contains one of the calls. */
+static int stmt_has(const SchedStmt *st, const SchedStmt *const *calls, int n) {
+  for (int k = 0; k < n; k++)
+    if (calls[k] == st) return 1;
+  for (int i = 0; st->kind == SS_LOOP && i < st->nbody; i++)
+    if (stmt_has(&st->body[i], calls, n)) return 1;
+  return 0;
+}
+
+/* Window plans: where the window statement goes (*at: before the first top-level statement of the
+ * body holding a network call or a writer of x), proved to see the same [lo, hi) as every such
+ * call: no statement from there to the last of them writes lo or hi (the last may, if it is a
+ * call: it reads its arguments first). */
+static int window_place(KvCtx *c, const SchedStmt *const *calls, int ncalls, int *at) {
+  const SchedStmt *used[MAX_CALLS];
+  int nused = 0;
+  for (int k = 0; k < ncalls; k++) {
+    int w = has_attention(c->m->funcs[calls[k]->func]);
+    for (int r = 0; r < calls[k]->nres; r++) w |= calls[k]->res[r] == c->xvar;
+    if (w) used[nused++] = calls[k];
+  }
+  const SchedStmt *body = c->loop->body;
+  int first = -1, last = -1;
+  for (int i = 0; i < c->loop->nbody; i++)
+    if (stmt_has(&body[i], used, nused)) {
+      if (first < 0) first = i;
+      last = i;
+    }
+  for (int i = first; i >= 0 && i <= last; i++) {
+    if (i == last && body[i].kind == SS_CALL) break;
+    int v = stmt_writes(&body[i], c->lovar) ? c->lovar : stmt_writes(&body[i], c->hivar) ? c->hivar : -1;
+    if (v >= 0)
+      return fail(c, "the window bound %s is written (at line %d) between the first network call and the last use of the window "
+                  "[%s, %s): the window must be known before the network call and stay fixed until the tokens are written",
+                  c->s->vars[v].name, body[i].loc.line, c->s->vars[c->lovar].name, c->s->vars[c->hivar].name);
+  }
+  *at = first;
   return 0;
 }
 
@@ -134,6 +208,49 @@ static const char *describe(KvCtx *c, const KvBuf *b) {
                       b->attn, F->name, b->fnode, ty, F->nodes[b->fnode].type.rank - 2);
 }
 
+/* The rest of a window plan: the window statement before body[at], the commits at the end, the
+ * note and the buffers' descriptions. */
+static int finish_window(KvCtx *c, SchedPlan *pl, int at, int init, const SchedStmt *commits, int ncommit,
+                         const SchedStmt *const *from, int total) {
+  const SchedStmt *loop = c->loop;
+  memmove(pl->body + at + 1, pl->body + at, (size_t)(loop->nbody - at) * sizeof *pl->body);
+  SchedStmt *w = &pl->body[at];
+  *w = (SchedStmt){.kind = SS_WINDOW, .loc = loop->loc, .nargs = 3, .nres = 2};
+  w->args = arena_alloc(c->m->arena, 3 * sizeof *w->args);
+  w->res = arena_alloc(c->m->arena, 2 * sizeof *w->res);
+  w->args[0] = c->lovar;
+  w->args[1] = c->hivar;
+  w->args[2] = w->res[1] = c->nextvar;
+  w->res[0] = c->wvar;
+  for (int k = 0; k < ncommit; k++) pl->body[loop->nbody + 1 + k] = commits[k];
+  pl->nbody = loop->nbody + 1 + ncommit;
+  pl->policy = "exact";
+  pl->block = 0;
+  pl->rows = c->L;
+  const char *lo = c->s->vars[c->lovar].name, *hi = c->s->vars[c->hivar].name, *x = c->s->vars[c->xvar].name;
+  pl->note = arena_printf(c->m->arena,
+                          "exact: each iteration changes only the rows [%s, %s) of %s, a window of run-time bounds taken before the "
+                          "first network call (each window must start where the previous one ended, checked at run time), and no row "
+                          "attends a later row; %d attention%s the cache, their calls compute the window's rows of %lld",
+                          lo, hi, x, total, total == 1 ? " uses" : "s use", (long long)c->L);
+  pl->nbufs = c->nbufs;
+  pl->bufs = arena_alloc(c->m->arena, (size_t)(c->nbufs ? c->nbufs : 1) * sizeof *pl->bufs);
+  for (int i = 0; i < c->nbufs; i++) {
+    const KvBuf *kb = &c->bufs[i];
+    SchedKvBuf *o = &pl->bufs[i];
+    const char *commit = NULL;
+    for (int k = 0; k < ncommit; k++)
+      if (from[k]->func == kb->func) commit = c->m->funcs[commits[k].func]->name;
+    o->var = kb->var;
+    o->what = describe(c, kb);
+    o->written = arena_printf(c->m->arena, "zeros by @%s before the loop; the window's rows [%s, %s) by @%s at the end of each iteration",
+                              c->m->funcs[init]->name, lo, hi, commit);
+    o->valid = arena_printf(c->m->arena, "rows [0, %s) during an iteration (%s at its window statement)", lo, lo);
+    o->evicted = arena_printf(c->m->arena, "never: the buffer holds all %lld rows", (long long)c->L);
+  }
+  return 0;
+}
+
 /* Plans the loop into pl; 0, -1 with c->why (no cache), -2 with *e (internal error). */
 static int plan(KvCtx *c, SchedPlan *pl, DlmErr *e) {
   const SchedStmt *loop = c->loop;
@@ -156,6 +273,19 @@ static int plan(KvCtx *c, SchedPlan *pl, DlmErr *e) {
     if (has_attention(c->m->funcs[calls[k]->func])) net[nnet++] = calls[k];
   if (!nnet) return fail(c, "the loop body calls no function with an attention");
   if (find_tokens(c, net, nnet) < 0 || check_writers(c, calls, ncalls) < 0) return -1;
+  int wat = -1;
+  if (c->win && c->approx)
+    return fail(c, "cache(dual) over a row window [%s, %s) is not planned (use cache(exact))", c->s->vars[c->lovar].name,
+                c->s->vars[c->hivar].name);
+  if (c->win) {
+    if (window_place(c, calls, ncalls, &wat) < 0) return -1;
+    int sym = ir_sym(c->m, "KVW");
+    if (sym < 0) return fail(c, "too many shape symbols for the window's row count");
+    c->wdim = dim_sym(sym);
+    Type wt = {DT_I64, 1, {c->wdim}};
+    c->wvar = ir_sched_var(c->m, c->s, "kv.rows", SV_CACHE, wt, 0, c->loop->loc);
+    c->nextvar = ir_sched_var(c->m, c->s, "kv.next", SV_CACHE, type_scalar(DT_I64), 0, c->loop->loc);
+  }
   SchedStmt repl[MAX_CALLS];
   const SchedStmt *from[MAX_CALLS];
   int nrepl = 0, total = 0;
@@ -191,10 +321,12 @@ static int plan(KvCtx *c, SchedPlan *pl, DlmErr *e) {
   if (init < 0) return init;
   pl->init = arena_alloc(c->m->arena, sizeof *pl->init);
   pl->ninit = 1;
-  pl->init[0] = (SchedStmt){.kind = SS_CALL, .loc = loop->loc, .func = init, .nres = c->nbufs};
-  pl->init[0].res = arena_alloc(c->m->arena, (size_t)c->nbufs * sizeof(int));
+  pl->init[0] = (SchedStmt){.kind = SS_CALL, .loc = loop->loc, .func = init, .nres = c->nbufs + c->win};
+  pl->init[0].res = arena_alloc(c->m->arena, (size_t)(c->nbufs + 1) * sizeof(int));
   for (int i = 0; i < c->nbufs; i++) pl->init[0].res[i] = c->bufs[i].var;
-  pl->body = copy_stmts(c, loop->body, loop->nbody, ncommit, from, repl, nrepl);
+  if (c->win) pl->init[0].res[c->nbufs] = c->nextvar;
+  pl->body = copy_stmts(c, loop->body, loop->nbody, ncommit + c->win, from, repl, nrepl);
+  if (c->win) return finish_window(c, pl, wat, init, commits, ncommit, from, total);
   if (c->approx) {   /* the refresh calls run first in each iteration */
     memmove(pl->body + ncommit, pl->body, (size_t)loop->nbody * sizeof *pl->body);
     for (int k = 0; k < ncommit; k++) pl->body[k] = commits[k];
@@ -257,14 +389,15 @@ static int plan_loop(Module *m, Sched *s, SchedStmt *loop, DlmErr *e) {
   c->s = s;
   c->loop = loop;
   c->bvar = loop->var;
-  c->xvar = -1;
-  int nfuncs = m->nfuncs, nvars = s->nvars;
+  c->xvar = c->lovar = c->hivar = c->wvar = c->nextvar = -1;
+  int nfuncs = m->nfuncs, nvars = s->nvars, nsyms = m->nsyms;
   SchedPlan *pl = arena_alloc(m->arena, sizeof *pl);
   int r = plan(c, pl, e);
   if (r == -2) { free(c); return -1; }
   if (r == -1) {
     m->nfuncs = nfuncs;
     s->nvars = nvars;
+    m->nsyms = nsyms;
     memset(pl, 0, sizeof *pl);
     pl->policy = "none";
     pl->note = arena_printf(m->arena, "no cache: %s", c->why);

@@ -6,7 +6,13 @@
  * (proved from the writers' `where`). A function F called in the loop body is rebuilt as G, whose
  * values are either "full" (as in F) or "rows" (rows [b*bs, b*bs+bs) of an F value along one axis).
  * A cached attention takes its queries' rows and keys/values merged from a cache buffer (rows of
- * finished blocks) and the current block's rows. */
+ * finished blocks) and the current block's rows.
+ *
+ * Dynamic row windows. When the writers of x return where(r >= lo && r < hi && ..., new, x) with
+ * lo, hi scalar schedule variables (Eso-LM's [done, end)), the plan works on the rows of a window
+ * instead of a block: a `window` statement before the first network call takes the rows
+ * [lo, hi) into an i64[W] cache variable (W a module symbol bound from its shape at each call), the
+ * rebuilt calls compute those rows, and the mask must be row-causal (blocks of one row). */
 #ifndef DLM_KVCACHE_H
 #define DLM_KVCACHE_H
 #include "passes.h"
@@ -27,6 +33,10 @@ typedef struct {
   int xvar, bvar;       /* the token state and the loop's block variable */
   int64_t bs, L;        /* rows per block (0 until a writer proves it), rows of x */
   int64_t window;       /* blocks of keys a query block sees (the mask's reach), n = L / bs if all */
+  int win;              /* 1: a dynamic row window [lovar, hivar) (bs is then 1, for the mask proof) */
+  int lovar, hivar;     /* the window's bounds (scalar schedule variables), -1 until found */
+  int wvar, nextvar;    /* the window's rows (i64[W]) and the row the next window must start at */
+  Dim wdim;             /* W: the number of rows of a window */
   int approx;           /* cache(dual): no block-causality proof; buffers refreshed per iteration */
   int written[1024];    /* schedule variables written inside the loop body (1 = written) */
   KvBuf bufs[KV_MAX_BUFS]; int nbufs;
@@ -53,6 +63,12 @@ int kv_func_init(KvFunc *kf, KvCtx *c, const Func *F, const SchedStmt *call);
 int kv_is_block_pred(KvFunc *kf, int n);
 /* A conjunct of the bool node n (through `and`) that kv_is_block_pred proves, or -1. */
 int kv_find_block_pred(KvFunc *kf, int n);
+/* 1 if the bool node n has conjuncts (through `and`) r >= lo and r < hi (or lo <= r, hi > r), with
+ * r an iota along one axis of size L (other dims 1, possibly cast) and lo, hi scalar integer
+ * arguments (possibly cast); *raxis = that axis counted from the last (0 = the last axis). With
+ * c->lovar/hivar set, lo and hi must be passed those variables; else they are set from the first
+ * window found. */
+int kv_find_window(KvFunc *kf, int n, int *raxis);
 /* 1 if integer node n is i64/i32[bs] reading only b and equal to b*bs + j for every block b. */
 int kv_is_rows_index(KvFunc *kf, int n);
 /* 1 if the bool mask node n ([..., L, L], reading no argument) lets no query attend a key of a
@@ -68,7 +84,8 @@ typedef enum { KV_STEP, KV_COMMIT, KV_REFRESH } KvBuildKind;
  * schedule variables to pass (arena), -1 with c->why set when the plan fails, -2 with *e set on an
  * internal error. *ncached: attentions that use a cache. */
 int kv_build(KvFunc *kf, KvBuildKind kind, int **argvars, int *nargs, int *ncached, DlmErr *e);
-/* A function of no arguments returning zeros of every buffer's type; its index or -2. */
+/* A function of no arguments returning zeros of every buffer's type (and a window plan's kv.next);
+ * its index or -2. */
 int kv_build_init(KvCtx *c, DlmErr *e);
 /* A fresh function name "<base><suffix>" (with a number when taken). */
 const char *kv_func_name(Module *m, const char *base, const char *suffix);

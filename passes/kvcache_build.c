@@ -27,7 +27,7 @@ typedef struct {
   int *full, *rows, *rowax, *merged;
   char *taint;
   int argvar[MAX_GARGS]; int nargs;
-  int bnode, idx_rows, idx_place;
+  int bnode, idx_rows, idx_place, first, last;
   int ncached;
   int failed;           /* 1: the plan fails (c->why), 2: internal error (*e) */
   DlmErr *e;
@@ -85,11 +85,44 @@ static int bin(Build *b, OpKind op, int x, int y) {
   return emit(b, op, NULL, 2, in, NULL, b->c->loop->loc);
 }
 
-/* i64[bs]: b*bs + j clamped to the rows; i64[L]: i - b*bs clamped to the block. */
-static int idx_rows(Build *b) {
+/* The number of rows computed: bs, or the window's W. */
+static Dim rowdim(const Build *b) { return b->c->win ? b->c->wdim : dim_const(b->c->bs); }
+
+static int reduce_max(Build *b, int x) {
+  Attrs a = attrs_none();
+  a.ni = 2;   /* axis 0, keepdim 0 */
+  return emit(b, OP_RMAX, NULL, 1, &x, &a, b->c->loop->loc);
+}
+
+static int neg(Build *b, int x) { return emit(b, OP_NEG, NULL, 1, &x, NULL, b->c->loop->loc); }
+
+/* The window's rows lo, lo+1, ..., hi-1 (i64[W], the window statement's result). */
+static int wnode(Build *b) {
   if (b->idx_rows < 0) {
-    int first = bin(b, OP_MUL, bnode(b), cst(b, (double)b->c->bs));
-    int v = bin(b, OP_ADD, iota0(b, b->c->bs, 1), first);
+    Type t = {DT_I64, 1, {b->c->wdim}};
+    b->idx_rows = g_arg(b, b->c->wvar, "kv.rows", t);
+  }
+  return b->idx_rows;
+}
+
+/* The first row computed (b*bs, or the window's lo) and, for a window, its last row (hi - 1). */
+static int first_row(Build *b) {
+  if (b->first < 0)
+    b->first = b->c->win ? neg(b, reduce_max(b, neg(b, wnode(b)))) : bin(b, OP_MUL, bnode(b), cst(b, (double)b->c->bs));
+  return b->first;
+}
+
+static int last_row(Build *b) {
+  if (b->last < 0) b->last = reduce_max(b, wnode(b));
+  return b->last;
+}
+
+/* i64[bs]: b*bs + j clamped to the rows (for a window, its rows); i64[L]: i - first clamped to the
+ * computed rows. */
+static int idx_rows(Build *b) {
+  if (b->c->win) return wnode(b);
+  if (b->idx_rows < 0) {
+    int v = bin(b, OP_ADD, iota0(b, b->c->bs, 1), first_row(b));
     b->idx_rows = bin(b, OP_MAXIMUM, bin(b, OP_MINIMUM, v, cst(b, (double)(b->c->L - 1))), cst(b, 0));
   }
   return b->idx_rows;
@@ -97,11 +130,18 @@ static int idx_rows(Build *b) {
 
 static int idx_place(Build *b) {
   if (b->idx_place < 0) {
-    int first = bin(b, OP_MUL, bnode(b), cst(b, (double)b->c->bs));
-    int v = bin(b, OP_SUB, iota0(b, b->c->L, 1), first);
-    b->idx_place = bin(b, OP_MAXIMUM, bin(b, OP_MINIMUM, v, cst(b, (double)(b->c->bs - 1))), cst(b, 0));
+    int v = bin(b, OP_SUB, iota0(b, b->c->L, 1), first_row(b));
+    int top = b->c->win ? bin(b, OP_SUB, last_row(b), first_row(b)) : cst(b, (double)(b->c->bs - 1));
+    b->idx_place = bin(b, OP_MAXIMUM, bin(b, OP_MINIMUM, v, top), cst(b, 0));
   }
   return b->idx_place;
+}
+
+/* bool[L, 1, ..., 1] (rank r): true on the computed rows. */
+static int rows_pred(Build *b, int r) {
+  int i = iota0(b, b->c->L, r);
+  if (b->c->win) return bin(b, OP_AND, bin(b, OP_GE, i, first_row(b)), bin(b, OP_LE, i, last_row(b)));
+  return bin(b, OP_EQ, bin(b, OP_DIV, i, cst(b, (double)b->c->bs)), bnode(b));
 }
 
 static int transpose(Build *b, int x, const int64_t *perm, int r) {
@@ -179,8 +219,7 @@ static int merged(Build *b, int k, int attn) {
     fail(b, msg);
     return -1;
   }
-  int pred = bin(b, OP_EQ, bin(b, OP_DIV, iota0(b, b->c->L, 2), cst(b, (double)b->c->bs)), bnode(b));
-  int in[3] = {pred, place_rows(b, r, t->rank - 2), cache_arg(b, k, attn)};
+  int in[3] = {rows_pred(b, 2), place_rows(b, r, t->rank - 2), cache_arg(b, k, attn)};
   return b->merged[k] = emit(b, OP_WHERE, t, 3, in, NULL, b->F->nodes[k].loc);
 }
 
@@ -233,7 +272,7 @@ static int rows_op(Build *b, int n, int a, char *taint, int *handled) {
   const Node *nd = &b->F->nodes[n];
   const int r = nd->type.rank;
   Type t = nd->type;
-  t.dims[a] = dim_const(b->c->bs);
+  t.dims[a] = rowdim(b);
   int in[16];
   *handled = 1;
   switch (op_info[nd->op].fclass) {
@@ -253,7 +292,7 @@ static int rows_op(Build *b, int n, int a, char *taint, int *handled) {
     int io = emit(b, nd->op, &t, 0, NULL, &nd->attr, nd->loc);
     if (nd->attr.i[0] != a) return io;
     Type st = type_scalar(t.dtype);
-    int first = bin(b, OP_MUL, bnode(b), cst(b, (double)b->c->bs));
+    int first = first_row(b);
     return bin(b, OP_ADD, io, emit(b, OP_CAST, &st, 1, &first, NULL, nd->loc));
   }
   case OP_SUM: case OP_MEAN: case OP_RMAX: case OP_LOGSUMEXP: case OP_ARGMAX: {
@@ -349,11 +388,17 @@ static int full(Build *b, int n) {
   const KvFunc *kf = b->kf;
   const Node *nd = &b->F->nodes[n];
   const Type *t = &nd->type;
-  int id, pred;
+  int id, pred, raxis;
   if (nd->op == OP_ARG) {
     int var = kf->call->args[nd->attr.i[0]];
     id = var == b->c->bvar ? bnode(b) : g_arg(b, var, nd->attr.s, *t);
-  } else if (nd->op == OP_WHERE && (kf->deps[n] & kf->xbits) && t->rank >= 1 && dim_is(t->dims[t->rank - 1], b->c->L) &&
+  } else if (b->c->win && nd->op == OP_WHERE && (kf->deps[n] & kf->xbits) && kv_find_window(b->kf, nd->in[0], &raxis) &&
+             raxis < t->rank && dim_is(t->dims[t->rank - 1 - raxis], b->c->L)) {
+    /* outside the window [lo, hi) the condition is false: the else branch */
+    int r = rows(b, n, t->rank - 1 - raxis);
+    int in[3] = {rows_pred(b, raxis + 1), place_rows(b, r, t->rank - 1 - raxis), full(b, nd->in[2])};
+    id = emit(b, OP_WHERE, t, 3, in, NULL, nd->loc);
+  } else if (!b->c->win && nd->op == OP_WHERE && (kf->deps[n] & kf->xbits) && t->rank >= 1 && dim_is(t->dims[t->rank - 1], b->c->L) &&
              (pred = kv_find_block_pred(b->kf, nd->in[0])) >= 0) {
     int r = rows(b, n, t->rank - 1);
     int in[3] = {full(b, pred), place_rows(b, r, t->rank - 1), full(b, nd->in[2])};
@@ -384,7 +429,7 @@ int kv_build(KvFunc *kf, KvBuildKind kind, int **argvars, int *nargs, int *ncach
   b.m = c->m;
   b.F = F;
   b.e = e;
-  b.bnode = b.idx_rows = b.idx_place = -1;
+  b.bnode = b.idx_rows = b.idx_place = b.first = b.last = -1;
   size_t nn = (size_t)(F->nnodes ? F->nnodes : 1);
   int **maps[4] = {&b.full, &b.rows, &b.rowax, &b.merged};
   for (int i = 0; i < 4; i++) {
@@ -423,14 +468,15 @@ int kv_build(KvFunc *kf, KvBuildKind kind, int **argvars, int *nargs, int *ncach
 
 int kv_build_init(KvCtx *c, DlmErr *e) {
   Func *G = ir_func_new(c->m, kv_func_name(c->m, c->s->name, ".kv_init"));
-  int outs[KV_MAX_BUFS];
-  const char *names[KV_MAX_BUFS];
-  for (int i = 0; i < c->nbufs; i++) {
+  int outs[KV_MAX_BUFS + 1];
+  const char *names[KV_MAX_BUFS + 1];
+  int n = c->nbufs + c->win;
+  for (int i = 0; i < n; i++) {
     Attrs a = attrs_none();
-    const SchedVar *v = &c->s->vars[c->bufs[i].var];
+    const SchedVar *v = &c->s->vars[i < c->nbufs ? c->bufs[i].var : c->nextvar];
     if ((outs[i] = ir_emit(c->m, G, OP_CONST, &v->type, 0, NULL, &a, c->loop->loc, e)) < 0) return -2;
     names[i] = v->name;
   }
-  ir_set_outputs(c->m, G, c->nbufs, outs, names);
+  ir_set_outputs(c->m, G, n, outs, names);
   return c->m->nfuncs - 1;
 }

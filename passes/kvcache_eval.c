@@ -3,7 +3,9 @@
  * subgraphs in the reference interpreter for every block index b, that a `where` condition selects
  * exactly the rows of block b, that an index vector is b*bs + j, and that an attention mask never
  * lets a query see a key of a later block. The evaluation is exhaustive over the compiled sizes
- * (every b, every query and key), so it is a proof for this module, whatever the mask expression. */
+ * (every b, every query and key), so it is a proof for this module, whatever the mask expression.
+ * A dynamic row window (r >= lo && r < hi with lo, hi run-time scalars) is recognised by its form
+ * instead: every (lo, hi) pair cannot be enumerated, and the form is exact. */
 #include "kvcache.h"
 #include "interp.h"
 #include <stdlib.h>
@@ -132,12 +134,78 @@ int kv_find_block_pred(KvFunc *kf, int n) {
   return r >= 0 ? r : kv_find_block_pred(kf, nd->in[1]);
 }
 
+/* n without the casts to i32, i64, f32 or f64 that keep the integers 0..2^24 exact. */
+static int uncast(const Func *F, int n) {
+  for (;;) {
+    const Node *nd = &F->nodes[n];
+    DType t = nd->type.dtype;
+    if (nd->op != OP_CAST || (t != DT_I32 && t != DT_I64 && t != DT_F32 && t != DT_F64)) return n;
+    n = nd->in[0];
+  }
+}
+
+/* The axis (from the last) along which node n is the row index 0..L-1 (an iota of size L on that
+ * axis and 1 on every other), or -1. */
+static int row_iota_axis(const KvFunc *kf, int n) {
+  const Node *nd = &kf->F->nodes[uncast(kf->F, n)];
+  if (nd->op != OP_IOTA || !dtype_is_int(nd->type.dtype) || kf->c->L > (1 << 24)) return -1;
+  int a = (int)nd->attr.i[0];
+  for (int d = 0; d < nd->type.rank; d++)
+    if (!dim_is_const(nd->type.dims[d]) || nd->type.dims[d].k != (d == a ? kf->c->L : 1)) return -1;
+  return nd->type.rank - 1 - a;
+}
+
+/* The schedule variable passed for scalar integer argument node n (through casts), or -1. */
+static int scalar_arg_var(const KvFunc *kf, int n) {
+  const Node *nd = &kf->F->nodes[uncast(kf->F, n)];
+  if (nd->op != OP_ARG || nd->type.rank != 0 || !dtype_is_int(nd->type.dtype)) return -1;
+  int64_t pos = nd->attr.i[0];
+  return pos >= 0 && pos < kf->call->nargs ? kf->call->args[pos] : -1;
+}
+
+/* Collects the conjuncts of n of the forms r >= v / v <= r (lower) and r < v / v > r (upper):
+ * var[] the bound's variable, ax[] r's axis from the last, lower[] 1 for a lower bound. */
+static void window_bounds(const KvFunc *kf, int n, int *var, int *ax, int *lower, int *k, int cap) {
+  const Node *nd = &kf->F->nodes[n];
+  if (nd->op == OP_AND) {
+    window_bounds(kf, nd->in[0], var, ax, lower, k, cap);
+    window_bounds(kf, nd->in[1], var, ax, lower, k, cap);
+    return;
+  }
+  if (*k >= cap || (nd->op != OP_GE && nd->op != OP_LE && nd->op != OP_LT && nd->op != OP_GT)) return;
+  int r = nd->op == OP_GE || nd->op == OP_LT ? nd->in[0] : nd->in[1];
+  int v = nd->op == OP_GE || nd->op == OP_LT ? nd->in[1] : nd->in[0];
+  int a = row_iota_axis(kf, r), sv = scalar_arg_var(kf, v);
+  if (a < 0 || sv < 0) return;
+  var[*k] = sv;
+  ax[*k] = a;
+  lower[*k] = nd->op == OP_GE || nd->op == OP_LE;
+  ++*k;
+}
+
+int kv_find_window(KvFunc *kf, int n, int *raxis) {
+  KvCtx *c = kf->c;
+  if (kf->F->nodes[n].type.dtype != DT_BOOL) return 0;
+  int var[16], ax[16], lower[16], k = 0;
+  window_bounds(kf, n, var, ax, lower, &k, 16);
+  for (int i = 0; i < k; i++)
+    for (int j = 0; j < k; j++) {
+      if (!lower[i] || lower[j] || ax[i] != ax[j] || var[i] == var[j]) continue;
+      if (c->lovar >= 0 && (var[i] != c->lovar || var[j] != c->hivar)) continue;
+      c->lovar = var[i];
+      c->hivar = var[j];
+      *raxis = ax[i];
+      return 1;
+    }
+  return 0;
+}
+
 int kv_is_rows_index(KvFunc *kf, int n) {
   KvCtx *c = kf->c;
   const Type *t = &kf->F->nodes[n].type;
   if (kf->ridx[n]) return kf->ridx[n] > 0;
   kf->ridx[n] = -1;
-  if (!c->bs || !reads_only_b(kf, n) || !dtype_is_int(t->dtype) || t->rank != 1 || dim_const_or(t->dims[0], -1) != c->bs)
+  if (!c->bs || c->win || !reads_only_b(kf, n) || !dtype_is_int(t->dtype) || t->rank != 1 || dim_const_or(t->dims[0], -1) != c->bs)
     return 0;
   Cone cn;
   if (!cone_build(kf, n, &cn)) return 0;

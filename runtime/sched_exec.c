@@ -4,8 +4,10 @@
  * innermost loop. A memo call keeps copies of its last arguments and results (one entry per call
  * statement) and reuses the results while the arguments stay byte-identical. A loop with a KV-cache
  * plan runs the plan's init statements and then the plan's body in place of its own (unless
- * no_cache); the plan's block range must cover the loop's. With resident loop state (SchedDev) the
- * variables are backend values instead (the section "resident loop state" below). */
+ * no_cache); the plan's block range must cover the loop's. A window statement (window plans) checks
+ * that the rows [lo, hi) start where the previous window ended and fit the plan, and takes them.
+ * With resident loop state (SchedDev) the variables are backend values instead (the section
+ * "resident loop state" below). */
 #include "sched_exec.h"
 #include <errno.h>
 #include <stdlib.h>
@@ -25,6 +27,7 @@ typedef struct {
   SchedCache *cache;
   const SchedStmt *first_memo;
   MemoEntry *entries; int nentries, capentries;
+  int64_t plan_rows;  /* the rows of the KV-cache plan whose body runs (window statements) */
   /* resident loop state (dv != NULL): per variable its backend value and which copy is current */
   const BackendDev *dv;
   SchedDev *dev;
@@ -207,7 +210,7 @@ static int run_loop(Exec *x, const SchedStmt *st) {
   int nbody = pl ? pl->nbody : st->nbody;
   if (pl) {
     int64_t nblocks = pl->block > 0 ? pl->rows / pl->block : 0;
-    if (a < 0 || b > nblocks) {
+    if (pl->block > 0 && (a < 0 || b > nblocks)) {
       err_set(x->e, st->loc, "%s: the cache plan of loop %s covers blocks 0..%lld, the loop runs %lld..%lld (run without the cache)",
               x->s->name, x->s->vars[st->var].name, (long long)nblocks - 1, (long long)a, (long long)b - 1);
       return 0;
@@ -217,17 +220,64 @@ static int run_loop(Exec *x, const SchedStmt *st) {
     if (pl->approximate) x->cache->approx_loops++;
     else x->cache->cached_loops++;
   }
-  if (x->dv) return dev_iterate(x, st, a, b, body, nbody);
-  Tensor *iv = x->vals[st->var];
-  if (!iv) {
-    if (!(iv = x->vals[st->var] = scalar(x->s->vars[st->var].type.dtype))) { err_set(x->e, st->loc, "out of memory"); return 0; }
+  int64_t outer_rows = x->plan_rows;
+  if (pl) x->plan_rows = pl->rows;
+  int ok = 1;
+  if (x->dv) {
+    ok = dev_iterate(x, st, a, b, body, nbody);
+    x->plan_rows = outer_rows;
+    return ok;
   }
-  for (int64_t i = a; i < b; i++) {
+  Tensor *iv = x->vals[st->var];
+  if (!iv && !(iv = x->vals[st->var] = scalar(x->s->vars[st->var].type.dtype))) { err_set(x->e, st->loc, "out of memory"); ok = 0; }
+  for (int64_t i = a; ok && i < b; i++) {
     if (iv->dtype == DT_I64) *(int64_t *)iv->data = i;
     else tensor_set(iv, 0, (double)i);
     int brk = 0;
-    if (!run_body(x, body, nbody, &brk)) return 0;
+    ok = run_body(x, body, nbody, &brk);
     if (brk) break;
+  }
+  x->plan_rows = outer_rows;
+  return ok;
+}
+
+/* window lo, hi, next -> rows, next: rows = lo..hi-1 (i64[hi - lo]), next = hi. With resident
+ * values the bounds are read back from the backend; an iteration frozen by a `break if` (its
+ * bounds are those of the finished loop) changes nothing. */
+static int run_window(Exec *x, const SchedStmt *st) {
+  const Tensor *lt = var_host(x, st->args[0]), *ht = var_host(x, st->args[1]), *nt = var_host(x, st->args[2]);
+  if (x->e->set) return 0;
+  if (!lt || !ht || !nt) { err_set(x->e, st->loc, "%s: window bound read before it is set", x->s->name); return 0; }
+  int64_t lo = as_int(lt), hi = as_int(ht), next = as_int(nt);
+  const char *ln = x->s->vars[st->args[0]].name, *hn = x->s->vars[st->args[1]].name;
+  if ((lo != next || hi <= lo || hi > x->plan_rows) && x->dv && x->guard) {
+    Tensor *t = x->dv->download(x->bs, x->guard, x->e);
+    int frozen = t && tensor_get(t, 0) != 0;
+    tensor_free(t);
+    x->dev->flag_reads++;
+    if (!t) return 0;
+    if (frozen) return 1;
+  }
+  if (lo != next) {
+    err_set(x->e, st->loc, "%s: KV cache: the window starts at %s = %lld but the rows before %lld are cached (the previous window "
+            "ended there); an exact cache needs consecutive windows (run with --no-cache)", x->s->name, ln, (long long)lo,
+            (long long)next);
+    return 0;
+  }
+  if (hi <= lo || hi > x->plan_rows) {
+    err_set(x->e, st->loc, "%s: KV cache: the window [%s, %s) = [%lld, %lld) is empty or leaves the %lld rows (run with --no-cache)",
+            x->s->name, ln, hn, (long long)lo, (long long)hi, (long long)x->plan_rows);
+    return 0;
+  }
+  int64_t n = hi - lo;
+  Tensor *rows = tensor_new(DT_I64, 1, &n), *nx = scalar(DT_I64);
+  if (!rows || !nx) { tensor_free(rows); tensor_free(nx); err_set(x->e, st->loc, "out of memory"); return 0; }
+  for (int64_t i = 0; i < n; i++) ((int64_t *)rows->data)[i] = lo + i;
+  *(int64_t *)nx->data = hi;
+  for (int r = 0; r < 2; r++) {
+    tensor_free(x->vals[st->res[r]]);
+    x->vals[st->res[r]] = r ? nx : rows;
+    if (x->dv) x->hcur[st->res[r]] = 1, x->dcur[st->res[r]] = 0;
   }
   return 1;
 }
@@ -237,6 +287,7 @@ static int run_body(Exec *x, const SchedStmt *body, int n, int *brk) {
     const SchedStmt *st = &body[i];
     if (st->kind == SS_CALL && !run_call(x, st)) return 0;
     if (st->kind == SS_LOOP && !run_loop_counted(x, st)) return 0;
+    if (st->kind == SS_WINDOW && !run_window(x, st)) return 0;
     if (st->kind == SS_BREAK_IF && x->dv) {
       if (!dev_break(x, st, brk)) return 0;
       if (*brk) return 1;
@@ -473,7 +524,7 @@ int sched_run_dev(const Module *m, const Sched *s, const Backend *be, BackendSta
   SchedCache local_cache = {0, 0, 0, 0};
   SchedDev local_dev = {0, 0, 0, 0, 0, 0, 0};
   Exec x = {m, s, be, bs, ps, symval, calloc((size_t)s->nvars + 1, sizeof(Tensor *)), e, memo ? memo : &local,
-            cache ? cache : &local_cache, find_first_memo(s->body, s->nbody), NULL, 0, 0,
+            cache ? cache : &local_cache, find_first_memo(s->body, s->nbody), NULL, 0, 0, 0,
             NULL, dev ? dev : &local_dev, NULL, NULL, NULL, NULL, NULL, 0, 0};
   if (!x.vals) { err_set(e, s->loc, "out of memory"); return 0; }
   int mode = x.dev->mode ? x.dev->mode : be->prefer_resident ? 2 : 1;

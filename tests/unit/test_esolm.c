@@ -32,7 +32,7 @@ static const char probe_src[] =
   "export fn p_decoding_order(events: f64[seq_len], steps: i64, seed: i64, n: i32[B]) -> i32[B, seq_len] {\n"
   "  return decoding_order(events, steps, seed, n)\n}\n"
   "export fn p_event(z: i32[B, seq_len], p: f32[B, seq_len, V], events: f64[seq_len], done: i64, seed: i64) -> (i32[B, seq_len], i64) {\n"
-  "  return decode_event(z, p, events, done, seed)\n}\n"
+  "  zz, next, next_end = decode_event(z, p, events, done, event_end(events, done), seed)\n  return zz, next\n}\n"
   "export fn p_order_logp(x0: i32[B, seq_len], order: i32[B, seq_len]) -> f32[B, seq_len] { return order_logp(x0, order) }\n"
   "export fn p_unpermute(z: i32[B, seq_len], order: i32[B, seq_len]) -> i32[B, seq_len] { return unpermute(z, order) }\n";
 

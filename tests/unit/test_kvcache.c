@@ -14,60 +14,15 @@
  *     cache(prefix), gets plan "none" and a reason, and runs uncached;
  *   - cache(dual) gets an approximate plan (refresh at the start of each iteration), equal to the
  *     uncached tokens under the block-causal mask, and runs labelled approximate when bidirectional. */
-#include "check.h"
-#include "frontend.h"
-#include "interp.h"
-#include "passes.h"
+#include "kv_fixture.h"
 #include "sched_exec.h"
-#include <math.h>
-#include <stdlib.h>
-#include <string.h>
 
-static char *read_text(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *s = malloc((size_t)n + 1);
-  if (s && fread(s, 1, (size_t)n, f) != (size_t)n) { free(s); s = NULL; }
-  if (s) s[n] = 0;
-  fclose(f);
-  *len = (size_t)n;
-  return s;
-}
-
-/* Compiles path with -D block=BLOCK and the extra defines, with each repl[2i] in its text replaced
- * by repl[2i+1] (the first occurrence; NULL if one is missing), and runs the passes. */
+/* Compiles path with -D block=BLOCK and the extra defines, with the text edits of kv_compile_edit. */
 static Module *compile_edit(const char *path, const char *block, const DslDefine *more, int nmore, const char *const *repl,
                             int nrepl) {
-  size_t len;
-  char *src = read_text(path, &len);
-  for (int r = 0; src && r < nrepl; r++) {
-    char *at = strstr(src, repl[2 * r]);
-    if (!at) { free(src); return NULL; }
-    size_t nf = strlen(repl[2 * r]), nt = strlen(repl[2 * r + 1]);
-    char *g = malloc(len - nf + nt + 1);
-    memcpy(g, src, (size_t)(at - src));
-    memcpy(g + (at - src), repl[2 * r + 1], nt);
-    strcpy(g + (at - src) + nt, at + nf);
-    free(src);
-    src = g;
-    len = strlen(src);
-  }
-  if (!src) return NULL;
   DslDefine d[8] = {{"block", block}};
   for (int i = 0; i < nmore && i < 7; i++) d[i + 1] = more[i];
-  Module *m = dsl_compile_string(path, src, len, d, 1 + nmore, stderr);
-  free(src);
-  DlmErr e = {0};
-  PassOptions po = {0};
-  if (m && !pass_pipeline_run(m, &po, &e)) {
-    fprintf(stderr, "passes: %s\n", e.msg);
-    ir_module_free(m);
-    return NULL;
-  }
-  return m;
+  return kv_compile_edit(path, d, 1 + (nmore < 7 ? nmore : 7), repl, nrepl);
 }
 
 static Module *compile(const char *path, const char *block, const DslDefine *more, int nmore, const char *from, const char *to) {
@@ -75,58 +30,10 @@ static Module *compile(const char *path, const char *block, const DslDefine *mor
   return compile_edit(path, block, more, nmore, repl, from ? 1 : 0);
 }
 
-static const SchedStmt *cache_loop(const SchedStmt *st, int n) {
-  for (int i = 0; i < n; i++) {
-    if (st[i].kind != SS_LOOP) continue;
-    if (st[i].cache_policy) return &st[i];
-    const SchedStmt *in = cache_loop(st[i].body, st[i].nbody);
-    if (in) return in;
-  }
-  return NULL;
-}
-
-static const SchedPlan *plan_of(const Module *m) {
-  const SchedStmt *l = cache_loop(m->scheds[0]->body, m->scheds[0]->nbody);
-  return l ? l->plan : NULL;
-}
-
-static void check_roundtrip(const Module *m) {
-  char *a = NULL, *b = NULL;
-  size_t na = 0, nb = 0;
-  FILE *f = open_memstream(&a, &na);
-  ir_print(m, f);
-  fclose(f);
-  DlmErr e = {0};
-  Module *back = ir_parse(a, "kv.ir", &e);
-  CHECK_MSG(back != NULL, "%s", e.msg);
-  if (back) {
-    f = open_memstream(&b, &nb);
-    ir_print(back, f);
-    fclose(f);
-    CHECK(na == nb && !memcmp(a, b, na));
-    CHECK(plan_of(back) && plan_of(back)->nbufs == plan_of(m)->nbufs);
-    ir_module_free(back);
-  }
-  free(a);
-  free(b);
-}
-
-/* Every parameter drawn from N(0, 0.5) (the declared zeros would make the attention irrelevant). */
-static ParamStore *random_params(const Module *m) {
-  ParamStore *ps = pstore_init(m, 7);
-  uint64_t st = 12345;
-  for (int i = 0; i < m->nparams; i++) {
-    Tensor *t = pstore_get(ps, m->params[i].name);
-    for (int64_t j = 0; t && j < t->numel; j++) {
-      st = st * 6364136223846793005ull + 1442695040888963407ull;
-      double u1 = ((double)(st >> 11) + 0.5) / 9007199254740992.0;
-      st = st * 6364136223846793005ull + 1442695040888963407ull;
-      double u2 = (double)(st >> 11) / 9007199254740992.0;
-      tensor_set(t, j, 0.5 * sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2));
-    }
-  }
-  return ps;
-}
+static const SchedStmt *cache_loop(const SchedStmt *st, int n) { return kv_cache_loop(st, n); }
+static const SchedPlan *plan_of(const Module *m) { return kv_plan_of(m, NULL); }
+static void check_roundtrip(const Module *m) { kv_check_roundtrip(m, 0); }
+static ParamStore *random_params(const Module *m) { return kv_random_params(m, 0.5); }
 
 static Tensor *sample(const Module *m, const Backend *be, const ParamStore *ps, int no_cache, SchedCache *memo) {
   int64_t symval[DLM_MAX_SYMS] = {0};
