@@ -217,7 +217,9 @@ static int cv_run(BackendState *s, const Func *f, const ParamStore *ps, BackendV
     if (f->nodes[r].op == OP_ARG) alias[f->nodes[r].attr.i[0]] = 0;
   }
   if (!cuda_layout(s, fn, ps, alias, 1, &L, e)) return 0;
-  int ok = 1;
+  int ok = 1, nold = 0;
+  BackendValue *old[256];  /* replaced output values, released once the work that may read them is queued */
+  if (f->nout > 256) { err_set(e, cuda_noloc(), "cuda: %s: more than 256 outputs", f->name); ok = 0; }
   /* output values: kept when dtype and shape match, else replaced */
   for (int k = 0; ok && k < f->nout; k++) {
     const Node *n = &f->nodes[f->outs[k]];
@@ -229,8 +231,8 @@ static int cv_run(BackendState *s, const Func *f, const ParamStore *ps, BackendV
     int same = o && o->t.dtype == dt && o->t.rank == n->type.rank;
     for (int d = 0; same && d < n->type.rank; d++) same = o->t.shape[d] == shape[d];
     if (same) continue;
-    cv_release(s, o);
-    ok = (outs[k] = value_new(s, dt, n->type.rank, shape, e)) != NULL;
+    if (!(outs[k] = value_new(s, dt, n->type.rank, shape, e))) { outs[k] = o; ok = 0; break; }
+    if (o) old[nold++] = o;
   }
   size_t tbytes = (size_t)(2 * nn + 1) * sizeof *L.V;
   ok = ok && cuda_fn_table(s, fn, &L, e);
@@ -258,6 +260,7 @@ static int cv_run(BackendState *s, const Func *f, const ParamStore *ps, BackendV
     for (int k = 0; k < f->nout; k++) key[4] = key[4] * 31 + outs[k]->p;
     ok = cuda_run_graph(s, fn, cuda_hash(key, sizeof key) ^ 0x5EEDull, value_emit, &w, e);
   }
+  for (int i = 0; i < nold; i++) cv_release(s, old[i]);
   cuda_layout_free(&L);
   return ok;
 }
