@@ -659,8 +659,14 @@ static void emit_scatter_add(Em *em, int id) {
 }
 
 /* ---------------------------------------------------------------- layout */
-/* Copy rows: out row q of OLEN_ x inner comes from input row (o * LEN_ + start + jj * step). */
-static void emit_rows_copy(Em *em, int id, int src, int axis, const char *olen, int64_t start, int64_t step, const char *at) {
+/* Copy rows along axis: a slice takes input rows start, start + step, ... (olen of them) of each
+ * outer block; pad / concat place the whole input at row `at` of the output axis. With step 1 (or
+ * pad / concat) each outer block is one contiguous run of CNT_ x IN_ elements on both sides,
+ * copied by one loop (a slice or pad of the last axis would otherwise be one element per outer
+ * iteration), and zero_rest (pad) zeroes the rest of the output block in the same pass; with
+ * step > 1, one run of IN_ per row. */
+static void emit_rows_copy(Em *em, int id, int src, int axis, const char *olen, int64_t start, int64_t step, const char *at,
+                           int zero_rest) {
   const Type *it = T_(em, src);
   char ou[CPU_EXPR], len[CPU_EXPR], in[CPU_EXPR], rd[CPU_EXPR];
   cpu_prod(it, 0, axis, ou);
@@ -669,35 +675,42 @@ static void emit_rows_copy(Em *em, int id, int src, int axis, const char *olen, 
   cpu_read(em, src, "sb_ + i", rd);
   sb_printf(em->b, "  {\n    const int64_t OU_ = %s, LEN_ = %s, IN_ = %s, OLEN_ = %s, CNT_ = %s;\n", ou, len, in, olen,
             step ? olen : len);
-  sb_printf(em->b, "#pragma omp parallel for if (OU_ * CNT_ * IN_ > %s) schedule(static)\n", PAR_MIN);
-  sb_printf(em->b, "    for (int64_t q = 0; q < OU_ * CNT_; q++) {\n      const int64_t o_ = q / CNT_, jj_ = q %% CNT_;\n");
-  if (step) /* slice */
+  if (step == 1 || step == 0) {
+    sb_printf(em->b, "#pragma omp parallel for if (OU_ * CNT_ * IN_ > %s && OU_ > 1) schedule(static)\n", PAR_MIN);
+    sb_printf(em->b, "    for (int64_t o_ = 0; o_ < OU_; o_++) {\n");
+    if (step) sb_printf(em->b, "      const int64_t sb_ = (o_ * LEN_ + %lld) * IN_, db_ = o_ * CNT_ * IN_;\n", (long long)start);
+    else sb_printf(em->b, "      const int64_t sb_ = o_ * CNT_ * IN_, db_ = (o_ * OLEN_ + %s) * IN_;\n", at);
+    if (zero_rest)
+      sb_printf(em->b, "      for (int64_t i = o_ * OLEN_ * IN_; i < db_; i++) v%d[i] = 0;\n"
+                       "      for (int64_t i = db_ + CNT_ * IN_; i < (o_ + 1) * OLEN_ * IN_; i++) v%d[i] = 0;\n", id, id);
+    sb_printf(em->b, "      for (int64_t i = 0; i < CNT_ * IN_; i++) v%d[db_ + i] = %s;\n    }\n", id, rd);
+  } else {
+    sb_printf(em->b, "#pragma omp parallel for if (OU_ * CNT_ * IN_ > %s) schedule(static)\n", PAR_MIN);
+    sb_printf(em->b, "    for (int64_t q = 0; q < OU_ * CNT_; q++) {\n      const int64_t o_ = q / CNT_, jj_ = q %% CNT_;\n");
     sb_printf(em->b, "      const int64_t sb_ = (o_ * LEN_ + %lld + jj_ * %lld) * IN_, db_ = q * IN_;\n", (long long)start, (long long)step);
-  else /* pad / concat: the whole input lands at offset `at` of the output axis */
-    sb_printf(em->b, "      const int64_t sb_ = q * IN_, db_ = (o_ * OLEN_ + %s + jj_) * IN_;\n", at);
-  sb_printf(em->b, "      for (int64_t i = 0; i < IN_; i++) v%d[db_ + i] = %s;\n    }\n    (void)OLEN_;\n    (void)LEN_;\n  }\n", id, rd);
+    sb_printf(em->b, "      for (int64_t i = 0; i < IN_; i++) v%d[db_ + i] = %s;\n    }\n", id, rd);
+  }
+  sb_printf(em->b, "    (void)OLEN_;\n    (void)LEN_;\n  }\n");
 }
 
 static int emit_layout(Em *em, int id, DlmErr *e) {
   const Node *n = N_(em, id);
   int axis;
-  char olen[CPU_EXPR], numel[CPU_EXPR];
+  char olen[CPU_EXPR];
   if (!norm_axis(n->attr.i[0], n->type.rank, &axis)) { err_set(e, n->loc, "%s: axis out of range", op_info[n->op].name); return 0; }
   cpu_dim(n->type.dims[axis], olen);
-  cpu_prod(&n->type, 0, n->type.rank, numel);
   if (n->op == OP_SLICE) {
     if (n->attr.i[3] < 1) { err_set(e, n->loc, "slice: step must be >= 1"); return 0; }
-    emit_rows_copy(em, id, n->in[0], axis, olen, n->attr.i[1], n->attr.i[3], "0");
+    emit_rows_copy(em, id, n->in[0], axis, olen, n->attr.i[1], n->attr.i[3], "0", 0);
   } else if (n->op == OP_PAD) {
     char at[32];
     cpu_fmt(at, sizeof at, "%lld", (long long)n->attr.i[1]);
-    sb_printf(em->b, "  memset(v%d, 0, (size_t)%s * sizeof *v%d);\n", id, numel, id);
-    emit_rows_copy(em, id, n->in[0], axis, olen, 0, 0, at);
+    emit_rows_copy(em, id, n->in[0], axis, olen, 0, 0, at, 1);
   } else { /* concat */
     char at[CPU_EXPR] = "0";
     for (int j = 0; j < n->nin; j++) {
       const Type *it = T_(em, n->in[j]);
-      emit_rows_copy(em, id, n->in[j], axis, olen, 0, 0, at);
+      emit_rows_copy(em, id, n->in[j], axis, olen, 0, 0, at, 0);
       char d[CPU_EXPR], nx[CPU_EXPR * 3];
       cpu_dim(it->dims[axis], d);
       cpu_fmt(nx, sizeof nx, "%s + %s", at, d);

@@ -68,6 +68,25 @@ static void test_rand(void) {
   fx_end();
 }
 
+/* slice, pad and concat on every axis of a tensor large enough for the threaded copies: the
+ * contiguous runs of step-1 slices, pads (zeroing around the copy) and concats, and a step-2 slice */
+static void test_layout_runs(void) {
+  fx_begin();
+  int x = rarg("f32[2,30,40,50]", DT_F32, R(4, 2, 30, 40, 50), -1, 1), y = rarg("f32[2,30,40,7]", DT_F32, R(4, 2, 30, 40, 7), -1, 1);
+  Attrs none = attrs_none();
+  /* a dead temporary first, so the outputs' workspace holds nonzero values the pads must clear */
+  out(op(OP_SUM, NULL, ia(2, 3, 0), 1, op(OP_EXP, NULL, none, 1, op(OP_CONCAT, NULL, ia(1, 3), 2, x, x))));
+  for (int ax = 0; ax < 4; ax++) {
+    out(op(OP_SLICE, NULL, ia(4, ax, 1, 2 + ax, 1), 1, x));
+    out(op(OP_PAD, NULL, ia(3, ax, ax, 3 - ax), 1, x));
+  }
+  out(op(OP_SLICE, NULL, ia(4, 3, 3, 50, 2), 1, x));
+  out(op(OP_CONCAT, NULL, ia(1, 3), 3, y, x, y));
+  out(op(OP_ADD, NULL, none, 2, op(OP_PAD, NULL, ia(3, 3, 0, 7), 1, x), op(OP_PAD, NULL, ia(3, 3, 50, 0), 1, y)));
+  compare_all("layout ops on every axis", CPU_TOL);
+  fx_end();
+}
+
 /* a kernel error must fail the call with the op named, as the interpreter does */
 static void expect_cpu_error(const char *frag) {
   ir_set_outputs(M, F, NOUT, OUTS, NULL);
@@ -132,6 +151,7 @@ int main(void) {
   test_float_ops();
   test_big_matmul();
   test_fusion();
+  test_layout_runs();
   test_int_ops();
   test_f64_ops();
   test_rand();
