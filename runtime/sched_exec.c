@@ -415,11 +415,13 @@ static int dev_prepare(Exec *x, const SchedStmt *top, const SchedStmt *body, int
       int b = k ? st->hi : st->lo;
       if (!writes_var(top, 1, b) && !x->hcur[b] && x->dcur[b] && !var_host(x, b)) return 0;
     }
-    if (!x->dvals[st->var]) {
+    if (!x->dvals[st->var]) { /* 0, as the host path's loop variable before its loop runs */
       Tensor *t = scalar(x->s->vars[st->var].type.dtype);
       x->dvals[st->var] = t ? x->dv->upload(x->bs, t, x->e) : NULL;
-      tensor_free(t);
-      if (!x->dvals[st->var]) return 0;
+      if (!x->dvals[st->var]) { tensor_free(t); return 0; }
+      if (!x->vals[st->var]) x->vals[st->var] = t, x->hcur[st->var] = 1;
+      else tensor_free(t);
+      x->dcur[st->var] = 1;
     }
     const SchedPlan *pl = st->plan && st->plan->nbody > 0 && !x->cache->no_cache ? st->plan : NULL;
     const SchedStmt *lb = pl ? pl->body : st->body;

@@ -10,9 +10,13 @@
  *     resident path with the break flag read every 1, 2, 3 or 100 iterations (frozen iterations
  *     change nothing); inside the loops only the flag reads transfer (0 when the flag is never
  *     read before the loops end).
- *  3. Mode 2 on a backend without values is refused with a clear message. */
+ *  3. Mode 2 on a backend without values is refused with a clear message.
+ *  4. BD3-LM's block sampler (tiny, block 8: a KV-cache plan, `break if` in the inner loop and a
+ *     stop condition in the outer one) on the interpreter: with the cache and without, the tokens
+ *     of the resident path (flag read every 1 or 3 iterations) are those of the host path. */
 #include "check.h"
 #include "frontend.h"
+#include "kv_fixture.h"
 #include "passes.h"
 #include "rt_fixture.h"
 #include "sched_exec.h"
@@ -167,8 +171,44 @@ static void check_breaks(void) {
   ir_module_free(m);
 }
 
+static void check_bd3lm(void) {
+  static const DslDefine defs[] = {{"block", "8"}, {"vocab", "32"}, {"seq_len", "32"}, {"layers", "2"}, {"dim", "16"}, {"heads", "2"}, {"cond_dim", "8"}};
+  Module *m = kv_compile_edit("models/bd3lm.dsl", defs, 7, NULL, 0);
+  CHECK(m != NULL);
+  if (!m) return;
+  ParamStore *ps = kv_random_params(m, 0.5);
+  DlmErr e = {0};
+  BackendState *bs = backend_interp.open(m, &e);
+  int64_t symval[DLM_MAX_SYMS] = {0};
+  symval[ir_sym_find(m, "B")] = 2;
+  for (int no_cache = 0; bs && no_cache < 2; no_cache++) {
+    Tensor *want[1] = {0};
+    SchedCache c = {no_cache, 0, 0, 0};
+    SchedDev dh = {1, 0, 0, 0, 0, 0, 0};
+    int ok = sched_run_dev(m, m->scheds[0], &backend_interp, bs, ps, NULL, 0, symval, NULL, &c, &dh, want, &e);
+    CHECK_MSG(ok, "bd3lm host path: %s", e.msg);
+    CHECK(no_cache || c.cached_loops > 0);
+    for (int every = 1; ok && every <= 3; every += 2) {
+      Tensor *got[1] = {0};
+      SchedCache c2 = {no_cache, 0, 0, 0};
+      SchedDev dr = {2, every, 0, 0, 0, 0, 0};
+      int ok2 = sched_run_dev(m, m->scheds[0], &backend_interp, bs, ps, NULL, 0, symval, NULL, &c2, &dr, got, &e);
+      CHECK_MSG(ok2, "bd3lm resident (every %d): %s", every, e.msg);
+      CHECK_MSG(ok2 && got[0]->numel == want[0]->numel && !memcmp(got[0]->data, want[0]->data, (size_t)want[0]->numel * 4),
+                "bd3lm %s, flag every %d: resident tokens differ", no_cache ? "without cache" : "cached", every);
+      CHECK(dr.flag_reads > 0 && dr.loop_transfers == dr.flag_reads);
+      tensor_free(got[0]);
+    }
+    tensor_free(want[0]);
+  }
+  if (bs) backend_interp.close(bs);
+  pstore_free(ps);
+  ir_module_free(m);
+}
+
 int main(void) {
   check_breaks();
+  check_bd3lm();
   if (backend_find("cpu")) check_mdlm();
   return check_summary("test_sched_resident");
 }
