@@ -250,7 +250,56 @@ static void decide_stores(const Func *f, CudaUnit *u, const char *fused) {
   }
 }
 
+/* Batched gemms: float matmuls with rank-2 operands and result that read the same operand A (the
+ * same node read directly, or the same rounded scratch) and each a parameter as B, of the same
+ * types and transposes, are one cublasGemmBatchedEx call at the first one's place (all its
+ * operands exist there: A before the first, B always). DiT blocks' adaLN linears on the
+ * conditioning vector are such a group: one launch for all blocks. */
+static int group_key_eq(const Func *f, const CudaLaunch *a, const CudaLaunch *b) {
+  const Node *x = &f->nodes[a->node], *y = &f->nodes[b->node];
+  if (x->attr.i[0] != y->attr.i[0] || x->attr.i[1] != y->attr.i[1] || !type_eq(&x->type, &y->type)) return 0;
+  if (!type_eq(&f->nodes[x->in[0]].type, &f->nodes[y->in[0]].type) || !type_eq(&f->nodes[x->in[1]].type, &f->nodes[y->in[1]].type)) return 0;
+  if (a->opnd[0] >= 0 || b->opnd[0] >= 0) return a->opnd[0] == b->opnd[0];
+  return a->src[0] == b->src[0];
+}
+
+static int groupable(const Func *f, const CudaLaunch *l) {
+  const Node *n = &f->nodes[l->node];
+  return l->kind == CL_GEMM && n->type.rank == 2 && f->nodes[n->in[0]].type.rank == 2 && f->nodes[n->in[1]].type.rank == 2 &&
+         l->opnd[1] >= 0 && f->nodes[l->opnd[1]].op == OP_PARAM && (l->opnd[0] >= 0 || l->src[0] >= 0);
+}
+
+static int batch_gemms(const Func *f, CudaUnit *u) {
+  int n = u->nlaunch, w = 0;
+  char *taken = calloc((size_t)(n ? n : 1), 1);
+  u->gmembers = malloc((size_t)(n ? n : 1) * sizeof *u->gmembers);
+  if (!taken || !u->gmembers) { free(taken); return 0; }
+  for (int i = 0; i < n; i++) {
+    if (taken[i]) continue;
+    CudaLaunch l = u->launch[i];
+    if (groupable(f, &l)) {
+      int first = u->ngmembers, count = 1;
+      u->gmembers[u->ngmembers++] = l.node;
+      for (int j = i + 1; j < n; j++)
+        if (!taken[j] && groupable(f, &u->launch[j]) && group_key_eq(f, &l, &u->launch[j])) {
+          taken[j] = 1;
+          u->gmembers[u->ngmembers++] = u->launch[j].node;
+          u->gemm_at[u->launch[j].node] = l.node;
+          count++;
+        }
+      if (count > 1) l.gfirst = first, l.gcount = count;
+      else u->ngmembers--;
+    }
+    u->launch[w++] = l;
+  }
+  u->nlaunch = w;
+  free(taken);
+  return 1;
+}
+
 void cuda_unit_free(CudaUnit *u) {
+  free(u->gmembers);
+  free(u->gemm_at);
   free(u->src);
   free(u->launch);
   free(u->live);
@@ -279,12 +328,13 @@ int cuda_emit_func_fuse(const Module *m, const Func *f, int fuse, CudaUnit *u, D
   u->scratch_from = malloc((size_t)sz * sizeof *u->scratch_from);
   u->scratch_to = malloc((size_t)sz * sizeof *u->scratch_to);
   u->store_at = malloc((size_t)sz * sizeof *u->store_at);
+  u->gemm_at = malloc((size_t)sz * sizeof *u->gemm_at);
   int *rounded = calloc((size_t)sz, sizeof *rounded);
   const char *gm = getenv("DLM_CUDA_GEMM");
   u->gemm_f32 = gm && strcmp(gm, "f32") == 0;
   Sb b = {0};
-  int ok = needbuf && fused && decl && next && opnd_sunk && sub && has_sub && u->live && u->inl && u->nobuf && u->scratch_from && u->scratch_to && u->store_at && rounded;
-  for (int id = 0; ok && id < nn; id++) { next[id] = -1; u->scratch_from[id] = u->scratch_to[id] = id; u->store_at[id] = -1; }
+  int ok = needbuf && fused && decl && next && opnd_sunk && sub && has_sub && u->live && u->inl && u->nobuf && u->scratch_from && u->scratch_to && u->store_at && u->gemm_at && rounded;
+  for (int id = 0; ok && id < nn; id++) { next[id] = -1; u->scratch_from[id] = u->scratch_to[id] = id; u->store_at[id] = u->gemm_at[id] = -1; }
   if (!ok) err_set(e, (SrcLoc){0, 0, 0}, "cuda: out of memory");
   char *live = u->live;
   for (int k = 0; ok && k < f->nout; k++) {
@@ -333,6 +383,7 @@ int cuda_emit_func_fuse(const Module *m, const Func *f, int fuse, CudaUnit *u, D
     }
   }
   if (ok && (b.oom || c.oom)) { err_set(e, (SrcLoc){0, 0, 0}, "cuda: out of memory generating code"); ok = 0; }
+  if (ok && fuse && !batch_gemms(f, u)) { err_set(e, (SrcLoc){0, 0, 0}, "cuda: out of memory"); ok = 0; }
   free(needbuf);
   free(fused);
   free(decl);

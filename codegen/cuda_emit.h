@@ -36,6 +36,11 @@ typedef struct {
                                   * read from that matmul's scratch */
   int src[2];
   size_t src_off;                /* where the kernel's text starts in CudaUnit.src */
+  int gfirst, gcount;            /* CL_GEMM: gcount > 1: a batch of gcount matmuls in one call
+                                  * (CudaUnit.gmembers[gfirst ...], node first): the same operand
+                                  * A (opnd[0]/src[0]), each its own parameter B (a rank-2
+                                  * product each); their pointer arrays are entries
+                                  * 2 nnodes + 1 + 3 gfirst ... of the pointer table (A, B, C) */
 } CudaLaunch;
 
 typedef struct {
@@ -57,7 +62,14 @@ typedef struct {
   int nreused;                   /* gemm operands read from an earlier matmul's scratch */
   double fused_bytes;            /* bytes those nodes no longer write (symbols counted as 1) */
   int gemm_f32;                  /* generated for $DLM_CUDA_GEMM=f32: gemm operands in fp32 */
+  int *gmembers, ngmembers;      /* the matmuls of batched gemm launches (malloc'd) */
+  int *gemm_at;                  /* gemm_at[id] >= 0: matmul id is computed by the batched gemm of
+                                  * matmul gemm_at[id] (earlier), where its result is written */
 } CudaUnit;
+
+/* the entries of a unit's pointer table: node buffers, scratch buffers, one spare, then the
+ * pointer arrays of batched gemms */
+#define CUDA_TABLE_LEN(f, u) (2 * (f)->nnodes + 1 + 3 * (u)->ngmembers)
 
 /* Generate the unit for f. Returns 1, or 0 with *e set naming the op (or dtype) that has no CUDA
  * kernel. Fusion (unless $DLM_CUDA_FUSE=0): a node that is an elementwise map or an index op

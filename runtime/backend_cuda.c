@@ -93,6 +93,7 @@ static int load_blas(Cu *cu, DlmErr *e) {
   LOAD(cu->blas, blasDestroy, "cublasDestroy_v2");
   LOAD(cu->blas, GemmEx, "cublasGemmEx");
   LOAD(cu->blas, GemmStridedBatchedEx, "cublasGemmStridedBatchedEx");
+  LOAD(cu->blas, GemmBatchedEx, "cublasGemmBatchedEx");
   *(void **)&cu->blasSetStream = dlsym(cu->blas, "cublasSetStream_v2");
   return 1;
 }
@@ -321,8 +322,18 @@ static int64_t batch_off(const Type *x, const Type *out, int64_t bt, const int64
   return off;
 }
 
+/* where the gemm of launch l reads operand x: a parameter's resident copy (or, in fp32 mode, any
+ * buffer), or a matmul's scratch region */
+static CUdeviceptr gemm_operand(const CudaFn *fn, const CudaLaunch *l, int x, const CUdeviceptr *V, const CUdeviceptr *V16, const int64_t *sv) {
+  const Func *f = fn->f;
+  size_t es = fn->u.gemm_f32 ? 4 : 2;
+  if (l->opnd[x] >= 0) return fn->u.gemm_f32 ? V[l->opnd[x]] : V16[l->opnd[x]];
+  int sm = l->src[x] / 2; /* the matmul whose scratch holds the operand */
+  return V[f->nnodes + sm] + (l->src[x] % 2 ? align256((size_t)cuda_numel(&f->nodes[f->nodes[sm].in[0]].type, sv) * es) : 0);
+}
+
 static int run_gemm(BackendState *s, const CudaFn *fn, const CudaLaunch *l, const CUdeviceptr *V, const CUdeviceptr *V16,
-                    const int64_t *sv, DlmErr *e) {
+                    CUdeviceptr Vdev, const int64_t *sv, DlmErr *e) {
   const Func *f = fn->f;
   int id = l->node, f32 = fn->u.gemm_f32;
   const Node *n = &f->nodes[id];
@@ -332,18 +343,28 @@ static int run_gemm(BackendState *s, const CudaFn *fn, const CudaLaunch *l, cons
   int64_t NB = eval_dims(ot->dims, r - 2, sv), lda = dim_eval(at->dims[at->rank - 1], sv), ldb = dim_eval(bt->dims[bt->rank - 1], sv);
   size_t es = f32 ? 4 : 2;
   int ty = f32 ? CUDA_R_32F : CUDA_R_16BF;
-  CUdeviceptr C = V[id], P[2];
-  for (int x = 0; x < 2; x++) {
-    int sm = l->src[x] / 2; /* the matmul whose scratch holds the operand */
-    P[x] = V[f->nnodes + sm] + (l->src[x] % 2 ? align256((size_t)cuda_numel(&f->nodes[f->nodes[sm].in[0]].type, sv) * es) : 0);
-    if (l->opnd[x] >= 0) P[x] = f32 ? V[l->opnd[x]] : V16[l->opnd[x]];
-  }
-  CUdeviceptr A = P[0], B = P[1];
+  CUdeviceptr C = V[id], A = gemm_operand(fn, l, 0, V, V16, sv), B = gemm_operand(fn, l, 1, V, V16, sv);
   if (!A || !B) { err_set(e, n->loc, "matmul: an operand has no device copy"); return 0; }
   if (M == 0 || N == 0 || NB == 0) return 1;
-  if (K == 0) return s->stream ? s->cu.MemsetD8Async(C, 0, (size_t)(NB * M * N) * 4, s->stream) == 0 : s->cu.MemsetD8(C, 0, (size_t)(NB * M * N) * 4) == 0;
+  for (int g = 0; K == 0 && g < (l->gcount > 1 ? l->gcount : 1); g++) { /* every member's result is 0 */
+    CUdeviceptr Cg = l->gcount > 1 ? V[fn->u.gmembers[l->gfirst + g]] : C;
+    size_t bytes = (size_t)(NB * M * N) * 4;
+    if ((s->stream ? s->cu.MemsetD8Async(Cg, 0, bytes, s->stream) : s->cu.MemsetD8(Cg, 0, bytes)) != 0) {
+      err_set(e, n->loc, "matmul: cannot clear an empty product");
+      return 0;
+    }
+  }
+  if (K == 0) return 1;
   if (M > 2147483647 || N > 2147483647 || K > 2147483647) { err_set(e, n->loc, "matmul: dimension too large for cuBLAS"); return 0; }
   float one = 1, zero = 0;
+  if (l->gcount > 1) { /* rank-2 products (NB = 1); the pointer arrays are in the device table */
+    CUdeviceptr arr = Vdev + 8 * (CUdeviceptr)(2 * f->nnodes + 1 + 3 * l->gfirst);
+    int rc = s->cu.GemmBatchedEx(s->blas, tb ? OP_T : OP_N, ta ? OP_T : OP_N, (int)N, (int)M, (int)K, &one, (const void *)(arr + 8 * (CUdeviceptr)l->gcount),
+                                 ty, (int)ldb, (const void *)arr, ty, (int)lda, &zero, (void *)(arr + 16 * (CUdeviceptr)l->gcount), CUDA_R_32F, (int)N,
+                                 l->gcount, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    if (rc != 0) { err_set(e, n->loc, "matmul: cuBLAS error %d (a batch of %d)", rc, l->gcount); return 0; }
+    return 1;
+  }
   int64_t sa = NB > 1 ? batch_off(at, ot, 1, sv) : 0, sb = NB > 1 ? batch_off(bt, ot, 1, sv) : 0;
   int uniform = 1;
   for (int64_t b = 2; uniform && b < NB; b++) uniform = batch_off(at, ot, b, sv) == b * sa && batch_off(bt, ot, b, sv) == b * sb;
@@ -384,7 +405,7 @@ int cuda_launch_all(BackendState *s, CudaFn *fn, const CUdeviceptr *V, const CUd
   for (int i = 0; i < fn->u.nlaunch; i++) {
     const CudaLaunch *l = &fn->u.launch[i];
     if (l->kind == CL_GEMM) {
-      if (!run_gemm(s, fn, l, V, V16, sv, e)) return 0;
+      if (!run_gemm(s, fn, l, V, V16, Vdev, sv, e)) return 0;
       continue;
     }
     int64_t units = eval_dims(l->dims, l->ndims, sv);
@@ -520,7 +541,8 @@ int cuda_layout(BackendState *s, CudaFn *fn, const ParamStore *ps, const CUdevic
   int64_t *last = malloc((size_t)sz * sizeof *last), *when = malloc((size_t)sz * sizeof *when);
   Buf *bufs = malloc((size_t)(2 * nn + 1) * sizeof *bufs);
   Span *spans = malloc((size_t)(2 * nn + 1) * sizeof *spans);
-  CUdeviceptr *V = L->V = calloc((size_t)(2 * nn + 1), sizeof *V), *V16 = L->V16 = calloc((size_t)sz, sizeof *V16);
+  int tlen = CUDA_TABLE_LEN(f, &fn->u);
+  CUdeviceptr *V = L->V = calloc((size_t)tlen, sizeof *V), *V16 = L->V16 = calloc((size_t)sz, sizeof *V16);
   char *resident = calloc((size_t)sz, 1);
   int ok = root && last && when && bufs && V && V16 && spans && resident;
   if (!ok) err_set(e, cuda_noloc(), "out of memory");
@@ -574,8 +596,8 @@ int cuda_layout(BackendState *s, CudaFn *fn, const ParamStore *ps, const CUdevic
   for (int id = 0; ok && id < nn; id++) {
     const Node *n = &f->nodes[id];
     if (!live[id] || inl[id] || root[id] != id || resident[id] || fn->u.nobuf[id]) continue;
-    int src = n->op == OP_ARG || n->op == OP_PARAM;
-    bufs[nb++] = (Buf){src ? 0 : id, last[id] < id ? id : last[id], align256((size_t)cuda_numel(&n->type, sv) * cuda_storage_size(n->type.dtype)), 0, id};
+    int src = n->op == OP_ARG || n->op == OP_PARAM, at = fn->u.gemm_at[id] >= 0 ? fn->u.gemm_at[id] : id; /* written there */
+    bufs[nb++] = (Buf){src ? 0 : at, last[id] < id ? id : last[id], align256((size_t)cuda_numel(&n->type, sv) * cuda_storage_size(n->type.dtype)), 0, id};
     size_t scratch = 0, es = fn->u.gemm_f32 ? 4 : 2;
     if (n->op == OP_SORT_DESC) scratch = (size_t)cuda_numel(&n->type, sv) * 16;
     if (n->op == OP_MATMUL && cuda_storage_size(n->type.dtype) == 4 && dtype_is_float(n->type.dtype))
@@ -583,7 +605,7 @@ int cuda_layout(BackendState *s, CudaFn *fn, const ParamStore *ps, const CUdevic
     /* a sink may write the scratch first; later matmuls may read operands rounded here */
     if (scratch) bufs[nb++] = (Buf){fn->u.scratch_from[id], fn->u.scratch_to[id], align256(scratch), 0, nn + id};
   }
-  size_t vbytes = align256((size_t)(2 * nn + 1) * sizeof *V), total = ok ? plan(bufs, nb, spans) + vbytes + 256 : 0;
+  size_t vbytes = align256((size_t)tlen * sizeof *V), total = ok ? plan(bufs, nb, spans) + vbytes + 256 : 0;
   CUdeviceptr *arena = own ? &fn->arena : &s->arena;
   size_t *arena_size = own ? &fn->arena_size : &s->arena_size;
   if (ok && total > *arena_size) {
@@ -598,6 +620,21 @@ int cuda_layout(BackendState *s, CudaFn *fn, const ParamStore *ps, const CUdevic
   for (int i = 0; ok && i < nb; i++) V[bufs[i].id] = *arena + bufs[i].off;
   for (int id = 0; ok && id < nn; id++)
     if (live[id] && root[id] != id) V[id] = V[root[id]];
+  /* the pointer arrays of batched gemms: A (the first member's), each member's B and C */
+  for (int i = 0; ok && i < fn->u.nlaunch; i++) {
+    const CudaLaunch *l = &fn->u.launch[i];
+    CUdeviceptr a = l->gcount > 1 ? gemm_operand(fn, l, 0, V, V16, sv) : 0;
+    for (int g = 0; g < l->gcount && l->gcount > 1; g++) {
+      int mnode = fn->u.gmembers[l->gfirst + g], b = f->nodes[mnode].in[1], base = 2 * nn + 1 + 3 * l->gfirst;
+      V[base + g] = a;
+      V[base + l->gcount + g] = fn->u.gemm_f32 ? V[b] : V16[b];
+      V[base + 2 * l->gcount + g] = V[mnode];
+      if (!V[base + g] || !V[base + l->gcount + g]) {
+        err_set(e, f->nodes[mnode].loc, "matmul: an operand of a batched gemm has no device copy (a parameter not stored as f32?)");
+        ok = 0;
+      }
+    }
+  }
   L->total = total;
   L->vbytes = vbytes;
   free(root);
@@ -642,7 +679,7 @@ int cuda_upload_args(BackendState *s, CudaFn *fn, const Layout *L, const ParamSt
 
 int cuda_fn_table(BackendState *s, CudaFn *fn, const Layout *L, DlmErr *e) {
   Cu *cu = &s->cu;
-  size_t tbytes = (size_t)(2 * fn->f->nnodes + 1) * sizeof *L->V;
+  size_t tbytes = (size_t)CUDA_TABLE_LEN(fn->f, &fn->u) * sizeof *L->V;
   if (!fn->vtab) {
     fn->vhost = calloc(1, tbytes);
     if (!fn->vhost || cu->MemAlloc(&fn->vtab, tbytes) != 0) {
@@ -694,7 +731,8 @@ static int cuda_run(BackendState *s, const Func *f, const ParamStore *ps, Tensor
   double t1 = t0, t2 = t0;
   ok = cuda_upload_args(s, fn, &L, ps, args, e);
   int flag = 0;
-  if (ok && (cu->MemcpyHtoD(Vdev, V, (size_t)(2 * nn + 1) * sizeof *V) != 0 || cu->MemsetD8(bad, 0, 4) != 0)) {
+  size_t tbytes = (size_t)CUDA_TABLE_LEN(f, &fn->u) * sizeof *V;
+  if (ok && (cu->MemcpyHtoD(Vdev, V, tbytes) != 0 || cu->MemsetD8(bad, 0, 4) != 0)) {
     err_set(e, cuda_noloc(), "cuda: cannot initialize the launch state");
     ok = 0;
   }
@@ -702,7 +740,7 @@ static int cuda_run(BackendState *s, const Func *f, const ParamStore *ps, Tensor
   last_graph = 0;
   if (ok) {
     HostWork w = {fn, &L, Vdev, bad};
-    uint64_t key = cuda_hash(sv, DLM_MAX_SYMS * sizeof *sv) ^ (cuda_hash(V, (size_t)(2 * nn + 1) * sizeof *V) * 3) ^
+    uint64_t key = cuda_hash(sv, DLM_MAX_SYMS * sizeof *sv) ^ (cuda_hash(V, tbytes) * 3) ^
                    (cuda_hash(L.V16, (size_t)nn * sizeof *L.V16) * 5) ^ (Vdev * 7);
     ok = cuda_run_graph(s, fn, key, host_emit, &w, e);
   }

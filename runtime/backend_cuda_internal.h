@@ -47,6 +47,8 @@ typedef struct {
   int (*blasDestroy)(void *);
   int (*GemmEx)(void *, int, int, int, int, int, const void *, const void *, int, int, const void *, int, int, const void *,
                 void *, int, int, int, int);
+  int (*GemmBatchedEx)(void *, int, int, int, int, int, const void *, const void *, int, int, const void *, int, int, const void *, void *,
+                       int, int, int, int, int);
   int (*GemmStridedBatchedEx)(void *, int, int, int, int, int, const void *, const void *, int, int, long long, const void *,
                               int, int, long long, const void *, void *, int, int, long long, int, int, int);
 } Cu;

@@ -192,7 +192,7 @@ static int ct_step(BackendState *s, const Func *g, const int *gidx, Tensor *cons
   CUdeviceptr bad = s->bads + (CUdeviceptr)slot * sizeof(int);
   if (ok) {
     StepWork w = {fn, &L, bad, m->nparams};
-    uint64_t key[4] = {cuda_hash(L.sv, sizeof L.sv), cuda_hash(L.V, (size_t)(2 * g->nnodes + 1) * sizeof *L.V),
+    uint64_t key[4] = {cuda_hash(L.sv, sizeof L.sv), cuda_hash(L.V, (size_t)CUDA_TABLE_LEN(g, &fn->u) * sizeof *L.V),
                        cuda_hash(L.V16, (size_t)g->nnodes * sizeof *L.V16), t->tab ^ 0x7124ull};
     ok = cuda_run_graph(s, fn, cuda_hash(key, sizeof key), step_emit, &w, e);
   }

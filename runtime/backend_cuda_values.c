@@ -234,7 +234,7 @@ static int cv_run(BackendState *s, const Func *f, const ParamStore *ps, BackendV
     if (!(outs[k] = value_new(s, dt, n->type.rank, shape, e))) { outs[k] = o; ok = 0; break; }
     if (o) old[nold++] = o;
   }
-  size_t tbytes = (size_t)(2 * nn + 1) * sizeof *L.V;
+  size_t tbytes = (size_t)CUDA_TABLE_LEN(f, &fn->u) * sizeof *L.V;
   ok = ok && cuda_fn_table(s, fn, &L, e);
   /* parameters that are not resident (not f32): uploaded as the host path does */
   for (int id = 0; ok && id < nn; id++) {

@@ -225,7 +225,16 @@ static inline int run_emul(const Func *f, const CudaUnit *u, void *lib, const Pa
   int bad = 0;
   for (int i = 0; ok && i < u->nlaunch; i++) {
     const CudaLaunch *l = &u->launch[i];
-    if (l->kind == CL_GEMM) { gemm(f, u, l, V, sv); continue; }
+    if (l->kind == CL_GEMM) {
+      gemm(f, u, l, V, sv);
+      for (int g = 1; g < l->gcount; g++) { /* a batched gemm: the same A, each member its B */
+        CudaLaunch m = *l;
+        m.node = u->gmembers[l->gfirst + g];
+        m.opnd[1] = f->nodes[m.node].in[1];
+        gemm(f, u, &m, V, sv);
+      }
+      continue;
+    }
     void *k = dlsym(lib, l->name);
     if (!k) { fprintf(stderr, "%s: no kernel %s\n", f->name, l->name); ok = 0; break; }
     if (!launch(k, S, V, &bad, nthreads)) { fprintf(stderr, "%s: cannot start %u threads\n", f->name, nthreads); ok = 0; break; }
