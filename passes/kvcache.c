@@ -317,6 +317,20 @@ static int plan(KvCtx *c, SchedPlan *pl, DlmErr *e) {
     for (int i = 0; i < c->nbufs; i++)
       if (c->bufs[i].func == from[k]->func) cs->res[cs->nres++] = c->bufs[i].var;
   }
+  for (int k = 0; c->win && k < ncalls; k++) {   /* window plans: the writers compute only the window's rows too */
+    const SchedStmt *st = calls[k];
+    int writes_x = 0;
+    for (int r = 0; r < st->nres; r++) writes_x |= st->res[r] == c->xvar;
+    if (!writes_x || has_attention(c->m->funcs[st->func])) continue;
+    KvFunc kf;
+    int *argv, nargs, ncached;
+    kv_func_init(&kf, c, c->m->funcs[st->func], st);
+    int fi = kv_build(&kf, KV_STEP, &argv, &nargs, &ncached, e);
+    if (fi == -2) return fi;
+    if (fi == -1) { c->why[0] = 0; continue; }   /* not rebuilt: the writer runs as it is */
+    from[nrepl] = st;
+    repl[nrepl++] = (SchedStmt){.func = fi, .args = argv, .nargs = nargs};
+  }
   int init = kv_build_init(c, e);
   if (init < 0) return init;
   pl->init = arena_alloc(c->m->arena, sizeof *pl->init);

@@ -3,8 +3,8 @@
  * two layers, two heads, RoPE at per-sequence positions, adaLN):
  *   - the event loop gets an exact plan with block 0 (a window), four buffers (keys and values of two
  *     attentions), a window statement before the network call taking [done, end), a cached call
- *     whose attention queries have the window's symbolic row count, and a commit; it prints and
- *     parses back byte for byte;
+ *     whose attention queries have the window's symbolic row count, a writer that draws only the
+ *     window's rows, and a commit; it prints and parses back byte for byte;
  *   - sampling with the plan and with --no-cache (SchedCache.no_cache) gives identical tokens for
  *     the same seed, with a diffusion phase and a sequential phase (alpha 0.5), pure diffusion
  *     (alpha 1), pure AR (alpha 0), top_p on and off, on the interpreter and the CPU backend; the
@@ -164,6 +164,15 @@ static void check_plan(const Module *m) {
     windowed += dim_eq(q->dims[q->rank - 2], dim_sym(wsym));
   }
   CHECK_MSG(windowed == 2, "%d attentions of the cached call run on the window's rows", windowed);
+  /* the writer of z draws only the window's rows: its argmax runs on KVW rows */
+  const Func *writer = NULL;
+  for (int i = 0; i < pl->nbody; i++)
+    for (int r = 0; pl->body[i].kind == SS_CALL && r < pl->body[i].nres; r++)
+      if (!strcmp(sampler(m)->vars[pl->body[i].res[r]].name, "z")) writer = m->funcs[pl->body[i].func];
+  int drawn = 0;
+  for (int i = 0; writer && wsym >= 0 && i < writer->nnodes; i++)
+    drawn += writer->nodes[i].op == OP_ARGMAX && dim_eq(writer->nodes[i].type.dims[1], dim_sym(wsym));
+  CHECK_MSG(writer && strstr(writer->name, ".kv") && drawn == 1, "writer @%s, %d argmax on the window", writer ? writer->name : "?", drawn);
   kv_check_roundtrip(m, (int)(sampler(m) - m->scheds[0]));
 }
 
