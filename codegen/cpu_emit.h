@@ -16,7 +16,7 @@
  * of the node whose kernel failed (err holds the message).
  *
  * Numerics: elementwise float math in the node's precision (float functions for f32; exp in
- * softmax rows and GELU by a branch-free polynomial within 1e-7), sums and normalization
+ * softmax rows, GELU, tanh and the f32 exp op by a branch-free polynomial within 1e-7), sums and normalization
  * statistics accumulated in double (contiguous f32 rows in 8 interleaved partial sums), matmul by cblas_sgemm / cblas_dgemm (OpenBLAS),
  * rand_uniform by the Philox definition of ir/interp.h (bit-identical). */
 #ifndef DLM_CPU_EMIT_H

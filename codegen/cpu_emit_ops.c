@@ -133,7 +133,7 @@ static int elem_expr(const Node *n, DType tin, char r[][CPU_EXPR], char *out, in
     switch (n->op) {
     case OP_NEG: cpu_fmt(out, L, "(-%s)", a); return 1;
     case OP_ABS: fn = f32 ? "fabsf" : "fabs"; break;
-    case OP_EXP: fn = f32 ? "expf" : "exp"; break;
+    case OP_EXP: fn = f32 ? "dlm_expf" : "exp"; break;
     case OP_LOG: fn = f32 ? "logf" : "log"; break;
     case OP_LOG1P: fn = f32 ? "log1pf" : "log1p"; break;
     case OP_EXPM1: fn = f32 ? "expm1f" : "expm1"; break;
@@ -200,6 +200,8 @@ static int is_map_op(const Node *n) {
 /* a value that can be computed inside its reader's loop: elementwise, no failure checks, kept in
  * its storage precision without a rounding pass */
 static int fusable_value(const Em *em, const Node *n) {
+  if (n->op == OP_IOTA)
+    return n->type.dtype != DT_BF16 && n->type.dtype != DT_F16 && n->attr.i[0] >= -n->type.rank && n->attr.i[0] < n->type.rank;
   if (!is_map_op(n) || n->type.dtype == DT_BF16 || n->type.dtype == DT_F16) return 0;
   DType tin = T_(em, n->in[n->op == OP_WHERE ? 1 : 0])->dtype;
   if (!dtype_is_float(tin) && (n->op == OP_DIV || n->op == OP_MOD || n->op == OP_POW)) return 0;
@@ -309,6 +311,17 @@ void cpu_mark_fusion(const Em *em, const char *live, const int *uses, const int 
   }
 }
 
+/* The value of iota node n at element k (j: the index along the last axis) of a map loop over
+ * its shape: j itself when it counts along the last axis. */
+static void iota_expr(const Node *n, char *out) {
+  int axis = (int)(n->attr.i[0] < 0 ? n->attr.i[0] + n->type.rank : n->attr.i[0]);
+  char inner[CPU_EXPR], len[CPU_EXPR];
+  if (axis == n->type.rank - 1) { cpu_fmt(out, 4 * CPU_EXPR, "(%s)j", cpu_ctype(n->type.dtype)); return; }
+  cpu_prod(&n->type, axis + 1, n->type.rank, inner);
+  cpu_dim(n->type.dims[axis], len);
+  cpu_fmt(out, 4 * CPU_EXPR, "(%s)((k / %s) %% %s)", cpu_ctype(n->type.dtype), inner, len);
+}
+
 static int emit_elementwise(Em *em, int id, DlmErr *e) {
   const Node *n = N_(em, id);
   int grp[64], ng = 0, leaves[CPU_MAX_LEAVES], nl = 0;
@@ -342,6 +355,11 @@ static int emit_elementwise(Em *em, int id, DlmErr *e) {
       else
         for (int l = 0; l < nl; l++)
           if (leaves[l] == in) memcpy(ch[j], reads[l], sizeof ch[j]);
+    }
+    if (xn->op == OP_IOTA) { /* an index along its axis: j itself along the last axis */
+      iota_expr(xn, body);
+      sb_printf(em->b, "        const %s t%d = %s;\n", cpu_ctype(xn->type.dtype), x, body);
+      continue;
     }
     DType tin = T_(em, xn->in[xn->op == OP_WHERE ? 1 : 0])->dtype;
     int ck;

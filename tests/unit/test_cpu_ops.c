@@ -87,6 +87,22 @@ static void test_layout_runs(void) {
   fx_end();
 }
 
+/* iota read only by an elementwise node is computed inside that node's loop: along the last axis
+ * (the loop index) and along a middle one; and exp over the whole float range (overflow to inf,
+ * subnormal results, NaN) by the vectorizing polynomial */
+static void test_fused_iota_exp(void) {
+  fx_begin();
+  int x = rarg("f32[B,3,70]", DT_F32, R(3, 2, 3, 70), -1, 1), ix = rarg("i32[B,3,70]", DT_I32, R(3, 2, 3, 70), 0, 70);
+  Attrs none = attrs_none();
+  out(op(OP_ADD, NULL, none, 2, x, op(OP_IOTA, "f32[B,3,70]", ia(1, 1), 0)));
+  out(op(OP_EQ, NULL, none, 2, ix, op(OP_IOTA, "i32[B,3,70]", ia(1, -1), 0)));
+  int big = op(OP_MUL, NULL, none, 2, x, op(OP_CONST, "f32[]", fa(120), 0));
+  out(op(OP_EXP, NULL, none, 1, big));
+  out(op(OP_EXP, NULL, none, 1, op(OP_LOG, NULL, none, 1, x))); /* NaN for x < 0 */
+  compare_all("fused iota, exp over the float range", CPU_TOL);
+  fx_end();
+}
+
 /* a kernel error must fail the call with the op named, as the interpreter does */
 static void expect_cpu_error(const char *frag) {
   ir_set_outputs(M, F, NOUT, OUTS, NULL);
@@ -152,6 +168,7 @@ int main(void) {
   test_big_matmul();
   test_fusion();
   test_layout_runs();
+  test_fused_iota_exp();
   test_int_ops();
   test_f64_ops();
   test_rand();
