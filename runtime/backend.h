@@ -53,6 +53,8 @@ struct BackendDev {
   /* transfers so far: tensors that crossed between the host and the backend (host tensors given
    * to or returned by `run`, uploads and downloads of values, and a backend's own copies) */
   void (*transfers)(BackendState *s, int64_t *up, int64_t *down);
+  /* NULL, or 0 when this state cannot keep values (the reason in *e): callers use host tensors */
+  int (*ready)(BackendState *s, DlmErr *e);
 };
 
 /* Training with the weights, their EMA and the AdamW moments resident in the backend: a step runs

@@ -179,7 +179,7 @@ static BackendState *cuda_open(const Module *m, DlmErr *e) {
     err_set(e, cuda_noloc(), "cuda: cannot load the bf16 copy kernel: %s", cu_err(cu, r));
     goto fail;
   }
-  if (!cuda_values_open(s, e)) goto fail;
+  cuda_values_open(s);
   return s;
 fail:
   cuda_close(s);

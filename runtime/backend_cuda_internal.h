@@ -103,6 +103,7 @@ struct BackendState {
   const ParamStore *held; /* BackendDev.hold: parameters not checked again while this store is held */
   struct { CUdeviceptr p; size_t cap; } *pool; int npool, cappool; /* released value buffers */
   int64_t up, down;     /* transfers (BackendDev.transfers) */
+  DlmErr values_err;    /* set: why resident values are unavailable (the value kernels did not load) */
   CudaTrain *train;     /* backend_cuda_train.c: the resident training state, or NULL */
 };
 
@@ -157,6 +158,6 @@ void cuda_train_close(BackendState *s);
 
 /* backend_cuda_values.c */
 extern const BackendDev backend_cuda_dev;
-int cuda_values_open(BackendState *s, DlmErr *e);
+void cuda_values_open(BackendState *s);   /* failure: s->values_err set, host tensors still work */
 void cuda_values_close(BackendState *s);
 #endif

@@ -69,6 +69,7 @@ static int upload_new(Cu *cu, CUdeviceptr *d, const Tensor *t, DlmErr *e) {
 static int ct_begin(BackendState *s, ParamStore *w, ParamStore *ema, ParamStore *m, ParamStore *v, DlmErr *e) {
   Cu *cu = &s->cu;
   const Module *mod = s->m;
+  if (s->values_err.set) { *e = s->values_err; return 0; } /* the failure flags live with the value kernels */
   if (cu->CtxSetCurrent(s->ctx) != 0) { err_set(e, cuda_noloc(), "cuda: cannot make the context current"); return 0; }
   cuda_train_close(s);
   CudaTrain *t = s->train = calloc(1, sizeof *t);

@@ -28,7 +28,7 @@ static int value_kind(DType t) { return t == DT_F64 ? K_F64 : t == DT_I32 ? K_I3
 static int storage_kind(DType t) { return t == DT_BF16 ? K_BF16 : t == DT_F16 ? K_F16 : value_kind(t); }
 static size_t value_bytes(const Tensor *t) { return (size_t)t->numel * cuda_storage_size(t->dtype); }
 
-int cuda_values_open(BackendState *s, DlmErr *e) {
+static int values_open(BackendState *s, DlmErr *e) {
   Cu *cu = &s->cu;
   size_t n = strlen(cuda_prelude) + strlen(cuda_value_ops_src) + 1, isz = 0;
   char *src = malloc(n);
@@ -51,6 +51,12 @@ int cuda_values_open(BackendState *s, DlmErr *e) {
     return 0;
   }
   return 1;
+}
+
+/* without the value kernels the backend still runs host tensors: the reason is kept for ready */
+void cuda_values_open(BackendState *s) {
+  memset(&s->values_err, 0, sizeof s->values_err);
+  values_open(s, &s->values_err);
 }
 
 void cuda_values_close(BackendState *s) {
@@ -286,4 +292,9 @@ static void cv_transfers(BackendState *s, int64_t *up, int64_t *down) {
   *down = s->down;
 }
 
-const BackendDev backend_cuda_dev = {cv_upload, cv_download, cv_release, cv_run, cv_set_int, cv_flag_or, cv_hold, cv_transfers};
+static int cv_ready(BackendState *s, DlmErr *e) {
+  if (s->values_err.set) *e = s->values_err;
+  return !s->values_err.set;
+}
+
+const BackendDev backend_cuda_dev = {cv_upload, cv_download, cv_release, cv_run, cv_set_int, cv_flag_or, cv_hold, cv_transfers, cv_ready};

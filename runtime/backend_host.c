@@ -90,4 +90,4 @@ static void host_transfers(BackendState *s, int64_t *up, int64_t *down) {
 }
 
 const BackendDev backend_host_dev = {host_upload, host_download, host_release, host_run_values, host_set_int, host_flag_or, NULL,
-                                     host_transfers};
+                                     host_transfers, NULL};

@@ -529,9 +529,12 @@ int sched_run_dev(const Module *m, const Sched *s, const Backend *be, BackendSta
             cache ? cache : &local_cache, find_first_memo(s->body, s->nbody), NULL, 0, 0, 0,
             NULL, dev ? dev : &local_dev, NULL, NULL, NULL, NULL, NULL, 0, 0};
   if (!x.vals) { err_set(e, s->loc, "out of memory"); return 0; }
-  int mode = x.dev->mode ? x.dev->mode : be->prefer_resident ? 2 : 1;
-  if (mode == 2 && !be->dev) {
-    err_set(e, s->loc, "%s: the %s backend keeps no values between calls (no resident loop state)", s->name, be->name);
+  DlmErr why = {0};
+  int ready = be->dev && (!be->dev->ready || be->dev->ready(bs, &why));
+  int mode = x.dev->mode ? x.dev->mode : be->prefer_resident && ready ? 2 : 1;
+  if (mode == 2 && !ready) {
+    err_set(e, s->loc, "%s: the %s backend keeps no values between calls (no resident loop state)%s%s", s->name, be->name,
+            why.set ? ": " : "", why.msg);
     free(x.vals);
     return 0;
   }
