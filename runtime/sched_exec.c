@@ -448,7 +448,7 @@ static int dev_iterate(Exec *x, const SchedStmt *st, int64_t a, int64_t b, const
   if (flag) ok = dv->set_int(x->bs, flag, 0, NULL, x->e) && (!outer || dv->flag_or(x->bs, flag, outer, x->e));
   x->guard = flag ? flag : outer;
   int every = x->dev->check_every > 0 ? x->dev->check_every : 8;
-  int top = x->depth == 1;   /* run_loop_counted counts the top-level loop */
+  int top = x->depth == 1;   /* a top-level loop (run_loop_counted counts the depth) */
   int64_t base = 0;
   Tensor *ih = x->vals[st->var];
   if (!ih && !(ih = x->vals[st->var] = scalar(x->s->vars[st->var].type.dtype))) { err_set(x->e, st->loc, "out of memory"); ok = 0; }
@@ -478,13 +478,13 @@ static int dev_iterate(Exec *x, const SchedStmt *st, int64_t a, int64_t b, const
 /* run_loop, counting the transfers made inside a top-level loop (with resident values, after
  * the values the loop reads are in the backend) */
 static int run_loop_counted(Exec *x, const SchedStmt *st) {
-  if (x->depth > 0) return run_loop(x, st);
-  if (x->dv && !dev_prepare(x, st, st, 1)) return 0;
-  int64_t before = xfers(x);
+  int top = x->depth == 0;
+  if (top && x->dv && !dev_prepare(x, st, st, 1)) return 0;
+  int64_t before = top ? xfers(x) : 0;
   x->depth++;
   int ok = run_loop(x, st);
   x->depth--;
-  x->dev->loop_transfers += xfers(x) - before;
+  if (top) x->dev->loop_transfers += xfers(x) - before;
   return ok;
 }
 
