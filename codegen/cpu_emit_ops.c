@@ -199,7 +199,15 @@ static int is_map_op(const Node *n) {
 
 /* a value that can be computed inside its reader's loop: elementwise, no failure checks, kept in
  * its storage precision without a rounding pass */
+/* a pad along the last axis: read inside its reader's loop as the input's element at j - before
+ * where that lies in the input, else 0 (masked loads, so the gradient of a chunk adds its pieces
+ * in one pass instead of padding each) */
+static int last_axis_pad(const Node *n) {
+  return n->op == OP_PAD && n->type.rank > 0 && (n->attr.i[0] == n->type.rank - 1 || n->attr.i[0] == -1);
+}
+
 static int fusable_value(const Em *em, const Node *n) {
+  if (last_axis_pad(n)) return n->type.dtype != DT_BF16 && n->type.dtype != DT_F16;
   if (n->op == OP_IOTA)
     return n->type.dtype != DT_BF16 && n->type.dtype != DT_F16 && n->attr.i[0] >= -n->type.rank && n->attr.i[0] < n->type.rank;
   if (!is_map_op(n) || n->type.dtype == DT_BF16 || n->type.dtype == DT_F16) return 0;
@@ -355,6 +363,21 @@ static int emit_elementwise(Em *em, int id, DlmErr *e) {
       else
         for (int l = 0; l < nl; l++)
           if (leaves[l] == in) memcpy(ch[j], reads[l], sizeof ch[j]);
+    }
+    if (xn->op == OP_PAD) {
+      int l = 0;
+      while (leaves[l] != xn->in[0]) l++;
+      char len[CPU_EXPR], rd[CPU_EXPR], off[2 * CPU_EXPR];
+      const Type *it = T_(em, xn->in[0]);
+      cpu_dim(it->dims[it->rank - 1], len);
+      const char *sl = ops[l].st[n->type.rank - 1];
+      sb_printf(em->b, "        const int64_t p%d_ = j - %lld;\n", x, (long long)xn->attr.i[1]);
+      if (strcmp(sl, "0") == 0) cpu_fmt(off, sizeof off, "o%d", l);
+      else cpu_fmt(off, sizeof off, "o%d + p%d_ * %s", l, x, sl);
+      cpu_read(em, xn->in[0], off, rd);
+      sb_printf(em->b, "        const %s t%d = p%d_ >= 0 && p%d_ < %s ? %s : (%s)0;\n", cpu_ctype(xn->type.dtype), x, x, x, len, rd,
+                cpu_ctype(xn->type.dtype));
+      continue;
     }
     if (xn->op == OP_IOTA) { /* an index along its axis: j itself along the last axis */
       iota_expr(xn, body);

@@ -69,7 +69,8 @@ static void test_rand(void) {
 }
 
 /* slice, pad and concat on every axis of a tensor large enough for the threaded copies: the
- * contiguous runs of step-1 slices, pads (zeroing around the copy) and concats, and a step-2 slice */
+ * contiguous runs of step-1 slices, pads (zeroing around the copy) and concats, a step-2 slice,
+ * and last-axis pads read inside an elementwise loop (a sum of the padded pieces) */
 static void test_layout_runs(void) {
   fx_begin();
   int x = rarg("f32[2,30,40,50]", DT_F32, R(4, 2, 30, 40, 50), -1, 1), y = rarg("f32[2,30,40,7]", DT_F32, R(4, 2, 30, 40, 7), -1, 1);
