@@ -104,10 +104,13 @@ static int check_writers(KvCtx *c, const SchedStmt *const *calls, int ncalls) {
       int keeps_x = o->op == OP_WHERE && F->nodes[o->in[2]].op == OP_ARG &&
                     (kf.xbits >> (F->nodes[o->in[2]].attr.i[0] < 63 ? F->nodes[o->in[2]].attr.i[0] : 63) & 1);
       int raxis = -1;
-      if (keeps_x && (nwriters == 0 || c->win) && kv_find_window(&kf, o->in[0], &raxis) && raxis == 0) {
-        c->win = 1;
-        nwriters++;
-        continue;
+      if (keeps_x && (nwriters == 0 || c->win) && kv_find_window(&kf, o->in[0], &raxis)) {
+        if (raxis == 0) {
+          c->win = 1;
+          nwriters++;
+          continue;
+        }
+        if (!c->win) c->lovar = c->hivar = -1;   /* a window on another axis: not the rows of x */
       }
       if (c->win)
         return fail(c, "@%s may change rows of %s outside the window [%s, %s): its result must be where(r >= %s && r < %s && ..., "
