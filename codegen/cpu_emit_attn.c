@@ -131,6 +131,7 @@ static int match(const Em *em, const char *live, const int *uses, int p0, CpuAtt
   if (ddn->in[0] != dp || !is_op(em, rsum, OP_SUM) || uses[rsum] != 1) return 0;
   const Node *sn = N_(em, rsum);
   if (sn->in[0] != x || (sn->attr.i[0] != r - 1 && sn->attr.i[0] != -1) || sn->attr.i[1] == 0) return 0;
+  if (c->mask >= 0 && N_(em, c->mask)->op == OP_CONST && N_(em, c->mask)->attr.f[0] != 0) c->mask = -1; /* all true */
   c->g = dpn->in[0];
   c->v = dpn->in[1];
   if (c->dv >= 0 && N_(em, c->dv)->in[1] != c->g) return 0;
@@ -232,7 +233,7 @@ int cpu_emit_attention_bw(CpuCx *cx, int id) {
   if (c->mask >= 0) sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) p_[j] = (%s) != 0 ? p_[j] * SC_ : %s;\n", rm, neg);
   else sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) p_[j] *= SC_;\n");
   sb_printf(em->b, "          const float mf_ = dlm_maxf_row(p_, LK_);\n          for (int64_t j = 0; j < LK_; j++) p_[j] = dlm_exp_le0(p_[j] - mf_);\n");
-  sb_printf(em->b, "          const double sum_ = dlm_sumf(p_, LK_);\n          for (int64_t j = 0; j < LK_; j++) p_[j] = (float)(p_[j] / sum_);\n");
+  sb_printf(em->b, "          const float inv_ = (float)(1 / dlm_sumf(p_, LK_));\n          for (int64_t j = 0; j < LK_; j++) p_[j] *= inv_;\n");
   if (c->mask >= 0) sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) p_[j] = (%s) != 0 ? p_[j] : 0.0f;\n", rm);
   sb_printf(em->b, "        }\n");
   if (c->dv >= 0)

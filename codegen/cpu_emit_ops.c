@@ -563,7 +563,8 @@ static int emit_softmax(Em *em, int id, DlmErr *e) {
     sb_printf(em->b, "      const float *x_ = v%d + base_, mf_ = dlm_maxf_row(x_, LEN_);\n      float *o_ = v%d + base_;\n", n->in[0], id);
     sb_printf(em->b, "      for (int64_t j = 0; j < LEN_; j++) o_[j] = dlm_exp_le0(x_[j] - mf_);\n");
     sb_printf(em->b, "      const double s_ = dlm_sumf(o_, LEN_);\n");
-    if (n->op == OP_SOFTMAX) sb_printf(em->b, "      for (int64_t j = 0; j < LEN_; j++) o_[j] = (float)(o_[j] / s_);\n");
+    if (n->op == OP_SOFTMAX) /* times the float reciprocal of the sum (a division per element is slow) */
+      sb_printf(em->b, "      const float inv_ = (float)(1 / s_);\n      for (int64_t j = 0; j < LEN_; j++) o_[j] *= inv_;\n");
     else sb_printf(em->b, "      const double ls_ = log(s_);\n      for (int64_t j = 0; j < LEN_; j++) o_[j] = (float)(((double)x_[j] - (double)mf_) - ls_);\n");
     rows_end(em);
     return 1;
@@ -891,6 +892,7 @@ static void emit_attention(Em *em, int id) {
   const Node *n = N_(em, id);
   const Type *ot = &n->type;
   int q = n->in[0], k = n->in[1], v = n->in[2], mask = n->nin == 4 ? n->in[3] : -1, r = ot->rank;
+  if (mask >= 0 && N_(em, mask)->op == OP_CONST && N_(em, mask)->attr.f[0] != 0) mask = -1; /* all true (MDLM's full mask) */
   const Type *qt = T_(em, q), *kt = T_(em, k), *vt = T_(em, v);
   Strides sq, sk, sv, sm;
   lead_strides(qt, ot, sq);
