@@ -12,7 +12,7 @@
  * from each call's arguments, summed by a counting wrapper around the backend), then the ratios and
  * whether both runs gave the same tokens.
  *   kv_cache [--model bd3lm] [--backend cpu] [--layers 2] [--dim 128] [--heads 4] [--vocab 256]
- *            [--len 1024] [--block 16] [--steps 1024] [--alpha A] [--n 1] [--cached-only]
+ *            [--len 1024] [--block 16] [--steps 1024] [--alpha A] [--top-p P] [--n 1] [--cached-only]
  * Parameters are drawn from N(0, 0.1) (seed fixed) so that the attention matters for the tokens. */
 #include "backend.h"
 #include "frontend.h"
@@ -56,7 +56,7 @@ static double now_s(void) {
 typedef struct { double seconds, flops; int64_t nfe, commits, loops; Tensor *x; } Run;
 
 static const char *sampler_name;
-static SchedKnob knobs[2];
+static SchedKnob knobs[3];
 static int nknobs;
 
 static int run_sampler(const Module *m, const Backend *be, const ParamStore *ps, int64_t n, int no_cache, Run *r) {
@@ -85,7 +85,7 @@ static int run_sampler(const Module *m, const Backend *be, const ParamStore *ps,
 }
 
 int main(int argc, char **argv) {
-  const char *backend = "cpu", *model = "bd3lm", *alpha = NULL;
+  const char *backend = "cpu", *model = "bd3lm", *alpha = NULL, *top_p = NULL;
   long layers = 2, dim = 128, heads = 4, vocab = 256, len = 1024, block = 16, n = 1, steps = 1024;
   int cached_only = 0;
   for (int i = 1; i < argc; i++) {
@@ -98,9 +98,10 @@ int main(int argc, char **argv) {
     else if (v && !strcmp(a, "--backend")) { backend = v; i++; }
     else if (v && !strcmp(a, "--model")) { model = v; i++; }
     else if (v && !strcmp(a, "--alpha")) { alpha = v; i++; }
+    else if (v && !strcmp(a, "--top-p")) { top_p = v; i++; }
     else {
       fprintf(stderr, "usage: %s [--model bd3lm|esolm|mdlm] [--backend B] [--layers N] [--dim N] [--heads N] [--vocab N] "
-              "[--len N] [--block N] [--steps T] [--alpha A] [--n N] [--cached-only]\n", argv[0]);
+              "[--len N] [--block N] [--steps T] [--alpha A] [--top-p P] [--n N] [--cached-only]\n", argv[0]);
       return 2;
     }
   }
@@ -120,6 +121,7 @@ int main(int argc, char **argv) {
   sampler_name = bd3 ? "blocks" : "ancestral";
   if (!bd3) knobs[nknobs++] = (SchedKnob){"steps", steps_text};
   if (alpha && !strcmp(model, "esolm")) knobs[nknobs++] = (SchedKnob){"alpha", alpha};
+  if (top_p) knobs[nknobs++] = (SchedKnob){"top_p", top_p};
   Module *m = dsl_compile_file(path, defs, bd3 ? 7 : 6, stderr);
   DlmErr e = {0};
   PassOptions po = {0};

@@ -19,7 +19,8 @@
  * hi scalar variables, 2. becomes "iteration changes only the rows [lo, hi)", 3. asks for a mask
  * that is causal row by row, and the plan adds a window statement (before the first network call,
  * with lo and hi unchanged until the last writer) that takes the rows [lo, hi) and checks at run
- * time that each window starts where the previous one ended; the calls compute the window's rows.
+ * time that each window starts where the previous one ended; the network calls and the writers
+ * (when they rebuild) compute only the window's rows, and the commit writes the window's keys/values.
  * `cache(dual)` (Fast-dLLM's dual cache, approximate) skips the mask proof (3.'s first half): a
  * refresh call at the start of each iteration recomputes every row's keys/values as the original
  * network does, and the calls inside the iteration reuse them for all rows but block b's. The plan
@@ -211,6 +212,126 @@ static const char *describe(KvCtx *c, const KvBuf *b) {
                       b->attn, F->name, b->fnode, ty, F->nodes[b->fnode].type.rank - 2);
 }
 
+/* 1 if statement st (a call, break_if, or a loop with everything inside it) reads variable v. */
+static int stmt_reads(const SchedStmt *st, int v) {
+  for (int a = 0; st->kind != SS_LOOP && a < st->nargs; a++)
+    if (st->args[a] == v) return 1;
+  if (st->kind != SS_LOOP) return 0;
+  if (st->lo == v || st->hi == v) return 1;
+  for (int i = 0; i < st->nbody; i++)
+    if (stmt_reads(&st->body[i], v)) return 1;
+  return 0;
+}
+
+/* 1 if a statement of st[0..n) other than the loop's body reads v (the loop's bounds count). */
+static int read_outside(const SchedStmt *st, int n, const SchedStmt *loop, int v) {
+  for (int i = 0; i < n; i++) {
+    if (&st[i] == loop) {
+      if (st[i].lo == v || st[i].hi == v) return 1;
+      continue;
+    }
+    if (st[i].kind != SS_LOOP ? stmt_reads(&st[i], v)
+                              : st[i].lo == v || st[i].hi == v || read_outside(st[i].body, st[i].nbody, loop, v))
+      return 1;
+  }
+  return 0;
+}
+
+/* 1 if the calls in st[0..n) that read v are all rebuilt (from[0..nrepl), or a kept candidate) and
+ * read only v's rows, and no break_if or loop bound reads v. */
+static int reads_rows_only(const SchedStmt *st, int n, int v, const SchedStmt *const *from, const uint64_t *fa, int nrepl) {
+  for (int i = 0; i < n; i++) {
+    if (st[i].kind == SS_LOOP) {
+      if (st[i].lo == v || st[i].hi == v || !reads_rows_only(st[i].body, st[i].nbody, v, from, fa, nrepl)) return 0;
+      continue;
+    }
+    if (!stmt_reads(&st[i], v)) continue;
+    if (st[i].kind != SS_CALL) return 0;
+    int k = 0;
+    while (k < nrepl && from[k] != &st[i]) k++;
+    if (k == nrepl) return 0;
+    for (int a = 0; a < st[i].nargs; a++)
+      if (st[i].args[a] == v && (fa[k] >> (a < 63 ? a : 63) & 1)) return 0;
+  }
+  return 1;
+}
+
+/* v's rows other than the window's are never read: v is a state variable with rows on axis 1,
+ * read neither after the loop nor by anything in the body but rebuilt calls that take only its
+ * window's rows, and each iteration writes it (its first statement touching v is a call that
+ * writes v without reading it) before reading it. */
+static int rows_dead(const KvCtx *c, int v, const SchedStmt *const *from, const uint64_t *fa, int nrepl) {
+  const SchedVar *sv = &c->s->vars[v];
+  if (sv->kind != SV_STATE || sv->type.rank < 2 || !dim_is_const(sv->type.dims[1]) || sv->type.dims[1].k != c->L) return 0;
+  for (int o = 0; o < c->s->nout; o++)
+    if (c->s->outs[o] == v) return 0;
+  if (read_outside(c->s->body, c->s->nbody, c->loop, v)) return 0;
+  const SchedStmt *body = c->loop->body;
+  for (int i = 0; i < c->loop->nbody; i++) {
+    int r = stmt_reads(&body[i], v), w = stmt_writes(&body[i], v);
+    if (!r && !w) continue;
+    if (body[i].kind != SS_CALL || r) return 0;
+    break;
+  }
+  return reads_rows_only(body, c->loop->nbody, v, from, fa, nrepl);
+}
+
+/* Window plans: the calls (after the window statement, neither network calls nor writers of x)
+ * whose results are all values whose other rows are never read (Eso-LM's nucleus filter of p)
+ * are rebuilt to compute only the window's rows (KV_ROWS). Candidates are dropped until every kept
+ * one's results are proved dead outside the window with the kept ones rebuilt; then the
+ * candidates' functions are discarded and the kept ones built again. 0, or -1 with *e set. */
+static int rows_only_calls(KvCtx *c, const SchedStmt *const *calls, int ncalls, int wat, const SchedStmt **from, SchedStmt *repl,
+                           uint64_t *fa, int *nrepl, DlmErr *e) {
+  const SchedStmt *cand[MAX_CALLS];
+  int ncand = 0, keep[MAX_CALLS], slot[MAX_CALLS], base = *nrepl, nfuncs = c->m->nfuncs;
+  for (int k = 0; k < ncalls; k++) {
+    const SchedStmt *st = calls[k];
+    int skip = has_attention(c->m->funcs[st->func]) || st->nres == 0;
+    for (int j = 0; j < base && !skip; j++) skip = from[j] == st;
+    for (int r = 0; r < st->nres && !skip; r++) {
+      const SchedVar *v = &c->s->vars[st->res[r]];
+      skip = st->res[r] == c->xvar || v->kind != SV_STATE || v->type.rank < 2 || !dim_is_const(v->type.dims[1]) ||
+             v->type.dims[1].k != c->L;
+    }
+    int at = 0;
+    while (!skip && at < c->loop->nbody && !stmt_has(&c->loop->body[at], &st, 1)) at++;
+    if (!skip && at >= wat) cand[ncand++] = st;
+  }
+  for (int pass = 0; pass < 2; pass++) {
+    int n = base;
+    for (int i = 0; i < ncand; i++) {
+      if (pass && !keep[i]) continue;
+      KvFunc kf;
+      int *argv, nargs, ncached;
+      kv_func_init(&kf, c, c->m->funcs[cand[i]->func], cand[i]);
+      int fi = kv_build(&kf, KV_ROWS, &argv, &nargs, &ncached, e);
+      if (fi == -2) return -1;
+      keep[i] = fi >= 0;
+      if (fi == -1) { c->why[0] = 0; continue; }   /* not rebuilt: it runs as it is */
+      slot[i] = n;
+      from[n] = cand[i];
+      fa[n] = kf.fullargs;
+      repl[n++] = (SchedStmt){.func = fi, .args = argv, .nargs = nargs};
+    }
+    if (pass) { *nrepl = n; return 0; }
+    for (int changed = 1; changed;) {
+      const SchedStmt *kept[MAX_CALLS];
+      uint64_t kfa[MAX_CALLS];
+      int nk = 0;
+      for (int k = 0; k < base; k++) kept[nk] = from[k], kfa[nk++] = fa[k];
+      for (int i = 0; i < ncand; i++)
+        if (keep[i]) kept[nk] = from[slot[i]], kfa[nk++] = fa[slot[i]];
+      changed = 0;
+      for (int i = 0; i < ncand; i++)
+        for (int r = 0; keep[i] && r < cand[i]->nres; r++)
+          if (!rows_dead(c, cand[i]->res[r], kept, kfa, nk)) keep[i] = 0, changed = 1;
+    }
+    c->m->nfuncs = nfuncs;   /* discarded: the kept ones are built again */
+  }
+  return 0;
+}
+
 /* The rest of a window plan: the window statement before body[at], the commits at the end, the
  * note and the buffers' descriptions. */
 static int finish_window(KvCtx *c, SchedPlan *pl, int at, int init, const SchedStmt *commits, int ncommit,
@@ -291,6 +412,7 @@ static int plan(KvCtx *c, SchedPlan *pl, DlmErr *e) {
   }
   SchedStmt repl[MAX_CALLS];
   const SchedStmt *from[MAX_CALLS];
+  uint64_t fa[MAX_CALLS];   /* the argument positions each rebuilt call reads in full */
   int nrepl = 0, total = 0;
   for (int k = 0; k < nnet; k++) {
     KvFunc kf;
@@ -300,6 +422,7 @@ static int plan(KvCtx *c, SchedPlan *pl, DlmErr *e) {
     if (fi < 0) return fi;
     if (!ncached) { c->m->nfuncs--; continue; }
     from[nrepl] = net[k];
+    fa[nrepl] = kf.fullargs;
     repl[nrepl] = (SchedStmt){.func = fi, .args = argv, .nargs = nargs};
     nrepl++;
     total += ncached;
@@ -332,8 +455,10 @@ static int plan(KvCtx *c, SchedPlan *pl, DlmErr *e) {
     if (fi == -2) return fi;
     if (fi == -1) { c->why[0] = 0; continue; }   /* not rebuilt: the writer runs as it is */
     from[nrepl] = st;
+    fa[nrepl] = kf.fullargs;
     repl[nrepl++] = (SchedStmt){.func = fi, .args = argv, .nargs = nargs};
   }
+  if (c->win && rows_only_calls(c, calls, ncalls, wat, from, repl, fa, &nrepl, e) < 0) return -2;
   int init = kv_build_init(c, e);
   if (init < 0) return init;
   pl->init = arena_alloc(c->m->arena, sizeof *pl->init);

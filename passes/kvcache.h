@@ -52,6 +52,8 @@ typedef struct {
   uint64_t *deps;
   uint64_t xbits, bbits, varbits;  /* F arg positions holding x, b, and values changing in the loop */
   signed char *pred, *ridx, *maskok; /* memoized proofs per node: 0 unknown, 1 yes, -1 no */
+  uint64_t fullargs;    /* set by kv_build: the argument positions the rebuilt function reads in
+                           full, not only through the computed rows */
 } KvFunc;
 
 /* ================================================================ kvcache_eval.c: proofs by evaluation */
@@ -77,9 +79,11 @@ int kv_mask_block_causal(KvFunc *kf, int attn, int n);
 
 /* ================================================================ kvcache_build.c: rebuilding F */
 /* What kv_build makes from F: the step (F's outputs, cached attentions inside), the commit (the
- * merged keys/values of every buffer of F: block b's rows new, the rest from the buffers) or the
- * refresh (every buffer's keys/values on all rows, computed as F does: the dual policy). */
-typedef enum { KV_STEP, KV_COMMIT, KV_REFRESH } KvBuildKind;
+ * merged keys/values of every buffer of F: block b's rows new, the rest from the buffers), the
+ * refresh (every buffer's keys/values on all rows, computed as F does: the dual policy) or, for
+ * window plans, the rows (outputs with rows on axis 1 computed on the window's rows only, zeros
+ * elsewhere: for values whose other rows are never read). */
+typedef enum { KV_STEP, KV_COMMIT, KV_REFRESH, KV_ROWS } KvBuildKind;
 /* Builds G from F for the call. Returns the new function's index with *argvars and *nargs: the
  * schedule variables to pass (arena), -1 with c->why set when the plan fails, -2 with *e set on an
  * internal error. *ncached: attentions that use a cache. */

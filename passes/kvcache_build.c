@@ -29,6 +29,8 @@ typedef struct {
   int argvar[MAX_GARGS]; int nargs;
   int bnode, idx_rows, idx_place, first, last;
   int ncached;
+  uint64_t fullargs;    /* F argument positions read in full (not only through their rows) */
+  int taking;           /* 1 while rows() takes the rows of an argument */
   int failed;           /* 1: the plan fails (c->why), 2: internal error (*e) */
   DlmErr *e;
 } Build;
@@ -319,6 +321,11 @@ static int rows_op(Build *b, int n, int a, char *taint, int *handled) {
     }
     return emit(b, nd->op, &t, nd->nin, in, &nd->attr, nd->loc);
   }
+  case OP_SORT_DESC:   /* along the last axis */
+    if (a == r - 1) break;
+    in[0] = rows(b, nd->in[0], a);
+    *taint |= b->taint[nd->in[0]];
+    return emit(b, nd->op, &t, 1, in, &nd->attr, nd->loc);
   case OP_TRANSPOSE:
     in[0] = rows(b, nd->in[0], (int)nd->attr.i[a]);
     *taint |= b->taint[nd->in[0]];
@@ -369,7 +376,10 @@ static int rows(Build *b, int n, int a) {
   int handled = 0, id = -1;
   if (b->F->nodes[n].op != OP_ARG) id = rows_op(b, n, a, &taint, &handled);
   if (!handled && !b->failed) {
-    id = take_rows(b, full(b, n), a);
+    b->taking = b->F->nodes[n].op == OP_ARG;
+    int whole = full(b, n);
+    b->taking = 0;
+    id = take_rows(b, whole, a);
     taint = (kf->deps[n] & kf->xbits) && b->F->nodes[n].op != OP_ARG;
   }
   if (b->rows[n] < 0) {
@@ -384,6 +394,8 @@ static int rows(Build *b, int n, int a) {
 
 static int full(Build *b, int n) {
   if (b->failed) return -1;
+  const Node *an = &b->F->nodes[n];
+  if (an->op == OP_ARG && !b->taking) b->fullargs |= 1ull << (an->attr.i[0] < 63 ? an->attr.i[0] : 63);
   if (b->full[n] >= 0) return b->full[n];
   const KvFunc *kf = b->kf;
   const Node *nd = &b->F->nodes[n];
@@ -441,7 +453,7 @@ int kv_build(KvFunc *kf, KvBuildKind kind, int **argvars, int *nargs, int *ncach
   int outs[256];
   const char *names[256];
   int nout = 0;
-  if (kind != KV_STEP) {
+  if (kind == KV_COMMIT || kind == KV_REFRESH) {
     int fi = ir_func_index(c->m, F->name);
     for (int i = 0; i < c->nbufs && !b.failed; i++)
       if (c->bufs[i].func == fi) {
@@ -451,7 +463,15 @@ int kv_build(KvFunc *kf, KvBuildKind kind, int **argvars, int *nargs, int *ncach
   } else {
     for (int i = 0; i < F->nout && i < 256 && !b.failed; i++) {
       names[nout] = F->outnames ? F->outnames[i] : NULL;
-      outs[nout++] = full(&b, F->outs[i]);
+      const Type *t = &F->nodes[F->outs[i]].type;
+      if (kind == KV_ROWS && t->rank >= 2 && dim_is(t->dims[1], c->L)) {   /* the window's rows, zeros elsewhere */
+        Attrs zero = attrs_none();
+        int in[3] = {rows_pred(&b, t->rank - 1), place_rows(&b, rows(&b, F->outs[i], 1), 1),
+                     emit(&b, OP_CONST, t, 0, NULL, &zero, c->loop->loc)};
+        outs[nout++] = emit(&b, OP_WHERE, t, 3, in, NULL, F->nodes[F->outs[i]].loc);
+      } else {
+        outs[nout++] = full(&b, F->outs[i]);
+      }
     }
   }
   if (b.failed) {
@@ -463,6 +483,7 @@ int kv_build(KvFunc *kf, KvBuildKind kind, int **argvars, int *nargs, int *ncach
   memcpy(*argvars, b.argvar, (size_t)b.nargs * sizeof **argvars);
   *nargs = b.nargs;
   *ncached = b.ncached;
+  kf->fullargs = b.fullargs;
   return c->m->nfuncs - 1;
 }
 

@@ -3,8 +3,9 @@
  * two layers, two heads, RoPE at per-sequence positions, adaLN):
  *   - the event loop gets an exact plan with block 0 (a window), four buffers (keys and values of two
  *     attentions), a window statement before the network call taking [done, end), a cached call
- *     whose attention queries have the window's symbolic row count, a writer that draws only the
- *     window's rows, and a commit; it prints and parses back byte for byte;
+ *     whose attention queries have the window's symbolic row count, a nucleus filter and a writer
+ *     that work on the window's rows only, and a commit; it prints and parses back byte for byte;
+ *     with p read after the loop (its other rows live) the nucleus call stays the original;
  *   - sampling with the plan and with --no-cache (SchedCache.no_cache) gives identical tokens for
  *     the same seed, with a diffusion phase and a sequential phase (alpha 0.5), pure diffusion
  *     (alpha 1), pure AR (alpha 0), top_p on and off, on the interpreter and the CPU backend; the
@@ -139,6 +140,19 @@ done:
   tensor_free(off.x);
 }
 
+/* 1 if the plan's nucleus call (the one in the inner loop) sorts only the window's rows, 0 if it is
+ * the original function, -1 if there is none. */
+static int nucleus_rows(const Module *m, const SchedPlan *pl) {
+  int wsym = ir_sym_find(m, "KVW");
+  for (int i = 0; i < pl->nbody; i++) {
+    if (pl->body[i].kind != SS_LOOP || pl->body[i].nbody != 1) continue;
+    const Func *f = m->funcs[pl->body[i].body[0].func];
+    for (int j = 0; j < f->nnodes; j++)
+      if (f->nodes[j].op == OP_SORT_DESC) return wsym >= 0 && dim_eq(f->nodes[j].type.dims[1], dim_sym(wsym));
+  }
+  return -1;
+}
+
 /* The plan's shape: window statement, symbolic query rows, commit, buffers; round trip. */
 static void check_plan(const Module *m) {
   const SchedStmt *loop = kv_cache_loop(sampler(m)->body, sampler(m)->nbody);
@@ -173,6 +187,7 @@ static void check_plan(const Module *m) {
   for (int i = 0; writer && wsym >= 0 && i < writer->nnodes; i++)
     drawn += writer->nodes[i].op == OP_ARGMAX && dim_eq(writer->nodes[i].type.dims[1], dim_sym(wsym));
   CHECK_MSG(writer && strstr(writer->name, ".kv") && drawn == 1, "writer @%s, %d argmax on the window", writer ? writer->name : "?", drawn);
+  CHECK(nucleus_rows(m, pl) == 1);
   kv_check_roundtrip(m, (int)(sampler(m) - m->scheds[0]));
 }
 
@@ -187,6 +202,21 @@ static void check_none(const char *from, const char *to, const char *reason) {
   Run r;
   CHECK_MSG(sample(m, &backend_interp, ps, k, 2, 0, NULL, &r) && r.cache.cached_loops == 0, "%s", r.err);
   tensor_free(r.x);
+  pstore_free(ps);
+  ir_module_free(m);
+}
+
+/* p read in full after the loop: its rows outside the window are live, so the nucleus call is not
+ * restricted (the network call and the writer still are) and the tokens stay exact. */
+static void check_p_live(void) {
+  Module *m = compile("  x = unpermute(z, order)\n", "  x = unpermute(z, order) + cast(sum(sum(sum(p, axis = 2), axis = 1), axis = 0) * 0.0, i32)\n");
+  CHECK(m != NULL);
+  if (!m) return;
+  const SchedPlan *pl = kv_plan_of(m, sampler(m));
+  CHECK_MSG(pl && !strcmp(pl->policy, "exact") && nucleus_rows(m, pl) == 0, "note: %s", pl ? pl->note : "(no plan)");
+  ParamStore *ps = kv_random_params(m, 0.5);
+  static const SchedKnob k[] = {{"alpha", "0.5"}, {"steps", "4"}, {"top_p", "0.9"}};
+  if (pl && !strcmp(pl->policy, "exact")) check_exact(m, &backend_interp, ps, k, 3, "p read after the loop");
   pstore_free(ps);
   ir_module_free(m);
 }
@@ -235,5 +265,6 @@ int main(void) {
   check_none("    p = event_probs(z, order, done, end)\n", "    end = event_end(events, done)\n    p = event_probs(z, order, done, end)\n",
              "window bound end is written");
   check_gap();
+  check_p_live();
   return check_summary("kvcache_window");
 }
