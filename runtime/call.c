@@ -34,15 +34,14 @@ static int out_index(const Func *f, const char *name) {
   return -1;
 }
 
-static int run_call(const Module *m, const Func *f, const char *ckpt, const char *backend, int allow_extra,
+static int run_call(const Module *m, const Func *f, const char *ckpt, const RtTarget *tgt, int allow_extra,
                     NameFile *ins, int nin, NameFile *outs, int nout) {
   DlmErr e = {0};
   int status = 1;
   Tensor *args[MAX_IO] = {0}, *res[MAX_IO] = {0};
   ParamStore *ps = NULL;
   BackendState *bs = NULL;
-  const Backend *be = rt_backend(backend);
-  if (!be) return 2;
+  const Backend *be = NULL;
   for (int a = 0; a < f->nargs; a++) {
     const char *an = arg_name(f, a);
     int k = -1;
@@ -73,7 +72,8 @@ static int run_call(const Module *m, const Func *f, const char *ckpt, const char
   } else {
     ps = pstore_new();
   }
-  if (!(bs = be->open(m, &e)) || !be->run(bs, f, ps, args, res, NULL, &e)) {
+  if (!(bs = rt_target_open("call", tgt, m, &be))) goto done;
+  if (!be->run(bs, f, ps, args, res, NULL, &e)) {
     fprintf(stderr, "dlmrun call: %s (%s backend): %s\n", f->name, be->name, e.msg);
     goto done;
   }
@@ -92,19 +92,20 @@ done:
 
 int dlmrun_call(const char *artifact, int argc, char **argv) {
   if (argc < 1 || argv[0][0] == '-') return rt_usage("call", "%s", "needs a FUNCTION name");
-  const char *fname = argv[0], *ckpt = NULL, *backend = NULL;
+  const char *fname = argv[0], *ckpt = NULL;
+  RtTarget tgt = {NULL, NULL};
   NameFile ins[MAX_IO], outs[MAX_IO];
   int nin = 0, nout = 0, allow_extra = 0, status = 2;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v;
     if (!strcmp(a, "--allow-extra")) { allow_extra = 1; continue; }
-    if (strcmp(a, "--ckpt") && strcmp(a, "--in") && strcmp(a, "--out") && strcmp(a, "--backend")) {
+    if (strcmp(a, "--ckpt") && strcmp(a, "--in") && strcmp(a, "--out") && strcmp(a, "--backend") && strcmp(a, "--device")) {
       rt_usage("call", "unknown option '%s'", a);
       goto done;
     }
     if (!(v = rt_value(argc, argv, &i))) goto done;
     if (!strcmp(a, "--ckpt")) ckpt = v;
-    else if (!strcmp(a, "--backend")) backend = v;
+    else if (rt_target_opt(a, v, &tgt)) continue;
     else {
       int *n = a[2] == 'i' ? &nin : &nout;
       NameFile *list = a[2] == 'i' ? ins : outs;
@@ -114,6 +115,7 @@ int dlmrun_call(const char *artifact, int argc, char **argv) {
     }
   }
   if (nout == 0) { rt_usage("call", "%s", "needs at least one --out NAME=FILE.npy"); goto done; }
+  if (rt_target_check("call", &tgt)) goto done;
   Module *m = rt_open_artifact(artifact);
   status = 1;
   if (m) {
@@ -125,7 +127,7 @@ int dlmrun_call(const char *artifact, int argc, char **argv) {
     } else if (f->nargs > MAX_IO || f->nout > MAX_IO) {
       fprintf(stderr, "dlmrun call: %s has too many arguments or outputs (at most %d)\n", fname, MAX_IO);
     } else {
-      status = run_call(m, f, ckpt, backend, allow_extra, ins, nin, outs, nout);
+      status = run_call(m, f, ckpt, &tgt, allow_extra, ins, nin, outs, nout);
     }
     ir_module_free(m);
   }

@@ -18,7 +18,8 @@
 #include <unistd.h>
 
 typedef struct {
-  const char *ckpt, *out, *data, *tok, *tokdir, *loss, *backend;
+  const char *ckpt, *out, *data, *tok, *tokdir, *loss;
+  RtTarget tgt;   /* --device, --backend */
   int64_t rounds, steps, batch, seed, log_every;
   int allow_extra;
   OptConfig opt;
@@ -230,7 +231,6 @@ static int setup(Distill *r, const char *artifact) {
   DlmErr e = {0};
   int64_t seq_len;
   if (!(r->m = rt_open_artifact(artifact)) || !find_loss(r, artifact, &seq_len) || !read_source_meta(r) || !load_state(r)) return 0;
-  if (!(r->be = rt_backend(a->backend))) return 0;
   const char *vs = ir_meta_get(r->m, "vocab");
   Tokenizer *tok = tok_open(a->tok, a->tokdir, &e);
   int ok = tok && vs && data_load(a->data, tok, seq_len, strtoll(vs, NULL, 10), &r->d, &e);
@@ -249,7 +249,7 @@ static int setup(Distill *r, const char *artifact) {
   if (!r->metrics) fprintf(stderr, "dlmrun distill: cannot write '%s': %s\n", mpath, strerror(errno));
   free(mpath);
   if (!r->metrics) return 0;
-  if (!(r->bs = r->be->open(r->m, &e))) { fprintf(stderr, "dlmrun distill: %s backend: %s\n", r->be->name, e.msg); return 0; }
+  if (!(r->bs = rt_target_open("distill", &a->tgt, r->m, &r->be))) return 0;
   fprintf(stderr, "dlmrun distill: %s backend, %s from %s, %lld rounds of %lld steps, batch %lld, %lld training windows\n",
           r->be->name, a->loss, a->ckpt, (long long)a->rounds, (long long)a->steps, (long long)a->batch, (long long)r->d.train_windows);
   return 1;
@@ -272,7 +272,7 @@ static int parse(int argc, char **argv, DistillArgs *a) {
     else if (!strcmp(f, "--tokenizer")) a->tok = v;
     else if (!strcmp(f, "--tokenizer-dir")) a->tokdir = v;
     else if (!strcmp(f, "--loss")) a->loss = v;
-    else if (!strcmp(f, "--backend")) a->backend = v;
+    else if (rt_target_opt(f, v, &a->tgt)) continue;
     else if (!strcmp(f, "--rounds")) ok = rt_int(f, v, 1, 1 << 20, &a->rounds);
     else if (!strcmp(f, "--steps-per-round")) ok = rt_int(f, v, 1, INT64_MAX >> 24, &a->steps);
     else if (!strcmp(f, "--batch")) ok = rt_int(f, v, 1, 1 << 20, &a->batch);
@@ -289,7 +289,7 @@ static int parse(int argc, char **argv, DistillArgs *a) {
   if (!a->ckpt || !a->out || !a->rounds || !a->steps)
     return rt_usage("distill", "%s", "needs --ckpt CKPT --rounds R --steps-per-round N --out DIR");
   o->steps = a->rounds * a->steps;
-  return 0;
+  return rt_target_check("distill", &a->tgt);
 }
 
 int dlmrun_distill(const char *artifact, int argc, char **argv) {

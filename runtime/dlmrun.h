@@ -19,9 +19,18 @@ int dlmrun_distill(const char *artifact, int argc, char **argv); /* runtime/dist
 /* ================================================================ runtime/rt_common.c */
 /* artifact_read, printing "dlmrun: <message>" on failure. */
 Module *rt_open_artifact(const char *path);
-/* The named backend; NULL name = "cpu" when built, else "interp". Prints an error and returns NULL
- * for an unknown name. */
-const Backend *rt_backend(const char *name);
+/* Where a command runs: --device cpu|cuda (the processor) and --backend interp|cpu|cuda (the
+ * executor; interp and cpu run on the cpu device, cuda on the cuda device). Neither given: cuda
+ * when a CUDA device opens, else cpu, and stderr says which was picked and why. */
+typedef struct { const char *device, *backend; } RtTarget;
+/* Takes --device/--backend VALUE into t: 1 when flag is one of them, else 0. */
+int rt_target_opt(const char *flag, const char *value, RtTarget *t);
+/* Parse-time check: prints "dlmrun CMD: ..." and returns 2 for a device that is not cpu or cuda,
+ * or one that contradicts --backend; else 0. (An unknown --backend name fails at rt_target_open.) */
+int rt_target_check(const char *cmd, const RtTarget *t);
+/* The backend for t opened on m (*be set), or NULL after printing "dlmrun CMD: ..." (for cuda
+ * without a device: "no CUDA device: <reason>"). */
+BackendState *rt_target_open(const char *cmd, const RtTarget *t, const Module *m, const Backend **be);
 /* Option values: print "dlmrun: FLAG: ..." and return 0 on a bad value. */
 int rt_int(const char *flag, const char *s, int64_t lo, int64_t hi, int64_t *out);
 int rt_num(const char *flag, const char *s, double lo, double hi, double *out);

@@ -14,7 +14,8 @@
 #define EVAL_SEED 0x6576616cLL   /* "eval" */
 
 typedef struct {
-  const char *ckpt, *data, *tok, *tokdir, *backend;
+  const char *ckpt, *data, *tok, *tokdir;
+  RtTarget tgt;   /* --device, --backend */
   int64_t batches, batch;
   int json, allow_extra, all;
 } EvalArgs;
@@ -69,23 +70,22 @@ static int eval_run(const char *artifact, EvalArgs *a) {
   Tokenizer *tok = NULL;
   TokData d = {0};
   BackendState *bs = NULL;
-  const Backend *be = rt_backend(a->backend);
+  const Backend *be = NULL;
   const Func *f = ir_func_find(m, "loss");
   const char *vs = ir_meta_get(m, "vocab");
   const Node *x0 = NULL;
   for (int i = 0; f && i < f->nnodes; i++)
     if (f->nodes[i].op == OP_ARG && f->nodes[i].attr.i[0] == 0) x0 = &f->nodes[i];
-  if (!be) goto done;
   if (!f || f->nargs != 3 || !x0 || x0->type.rank != 2 || !dim_is_const(x0->type.dims[1]) || !vs) {
     fprintf(stderr, "dlmrun eval: %s has no loss(x0: i32[B, seq_len], seed, step) with a vocab const\n", artifact);
     goto done;
   }
   if (!(ps = ckpt_load_weights(m, a->ckpt, 1, a->allow_extra, stderr, &e)) || !(tok = tok_open(a->tok, a->tokdir, &e)) ||
-      !(a->all ? load_all_windows : data_load)(a->data, tok, x0->type.dims[1].k, strtoll(vs, NULL, 10), &d, &e) ||
-      !(bs = be->open(m, &e))) {
+      !(a->all ? load_all_windows : data_load)(a->data, tok, x0->type.dims[1].k, strtoll(vs, NULL, 10), &d, &e)) {
     fprintf(stderr, "dlmrun eval: %s\n", e.msg);
     goto done;
   }
+  if (!(bs = rt_target_open("eval", &a->tgt, m, &be))) goto done;
   int64_t nb = (d.heldout_windows + a->batch - 1) / a->batch;
   if (a->batches && a->batches < nb) nb = a->batches;
   double sum = 0, tokens = 0;
@@ -137,12 +137,13 @@ int dlmrun_eval(const char *artifact, int argc, char **argv) {
     else if (!strcmp(f, "--data")) a.data = v;
     else if (!strcmp(f, "--tokenizer")) a.tok = v;
     else if (!strcmp(f, "--tokenizer-dir")) a.tokdir = v;
-    else if (!strcmp(f, "--backend")) a.backend = v;
+    else if (rt_target_opt(f, v, &a.tgt)) continue;
     else if (!strcmp(f, "--batches")) { if (!rt_int(f, v, 1, INT64_MAX, &a.batches)) return 2; }
     else if (!strcmp(f, "--batch")) { if (!rt_int(f, v, 1, 1 << 20, &a.batch)) return 2; }
     else return rt_usage("eval", "unknown option '%s'", f);
   }
   if (!a.ckpt || !a.data) return rt_usage("eval", "%s", "needs --ckpt CKPT and --data FILE");
+  if (rt_target_check("eval", &a.tgt)) return 2;
   char *owned[2] = {NULL, NULL};
   ckpt_defaults(&a, owned);
   if (!a.tok) a.tok = "byte";

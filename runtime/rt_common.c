@@ -13,15 +13,58 @@ Module *rt_open_artifact(const char *path) {
   return m;
 }
 
-const Backend *rt_backend(const char *name) {
-  if (!name) {
-    const Backend *b = backend_find("cpu");
-    return b ? b : &backend_interp;
+int rt_target_opt(const char *flag, const char *value, RtTarget *t) {
+  if (!strcmp(flag, "--device")) t->device = value;
+  else if (!strcmp(flag, "--backend")) t->backend = value;
+  else return 0;
+  return 1;
+}
+
+/* the device a backend name runs on (NULL for an unknown name) */
+static const char *backend_device(const char *name) {
+  if (!strcmp(name, "cuda")) return "cuda";
+  if (!strcmp(name, "cpu") || !strcmp(name, "interp")) return "cpu";
+  return NULL;
+}
+
+int rt_target_check(const char *cmd, const RtTarget *t) {
+  if (!t->device) return 0;
+  if (strcmp(t->device, "cpu") && strcmp(t->device, "cuda")) return rt_usage(cmd, "--device wants cpu or cuda, got '%s'", t->device);
+  const char *bd = t->backend ? backend_device(t->backend) : NULL;
+  if (bd && strcmp(bd, t->device)) {
+    fprintf(stderr, "dlmrun %s: --device %s contradicts --backend %s (which runs on the %s)\n(try dlmrun --help)\n", cmd, t->device,
+            t->backend, bd);
+    return 2;
+  }
+  return 0;
+}
+
+BackendState *rt_target_open(const char *cmd, const RtTarget *t, const Module *m, const Backend **be) {
+  DlmErr e = {0};
+  const char *name = t->backend ? t->backend : t->device && !strcmp(t->device, "cuda") ? "cuda" : t->device ? "cpu" : NULL;
+  if (!name) {   /* neither given: cuda when a device opens, else cpu */
+    BackendState *s = backend_cuda.open(m, &e);
+    if (s) {
+      fprintf(stderr, "dlmrun %s: device cuda (no --device given; a CUDA device opened)\n", cmd);
+      *be = &backend_cuda;
+      return s;
+    }
+    fprintf(stderr, "dlmrun %s: device cpu (no --device given; cuda: %s)\n", cmd, e.msg);
+    memset(&e, 0, sizeof e);
+    name = "cpu";
   }
   const Backend *b = backend_find(name);
-  if (!b) fprintf(stderr, "dlmrun: --backend: no backend named '%s' in this build (cpu%s, interp)\n", name,
-                  backend_find("cpu") ? "" : " is not built");
-  return b;
+  if (!b) {
+    fprintf(stderr, "dlmrun %s: --backend: no backend named '%s' (interp, cpu, cuda)\n", cmd, name);
+    return NULL;
+  }
+  BackendState *s = b->open(m, &e);
+  if (!s) {
+    fprintf(stderr, "dlmrun %s: %s%s: %s\n", cmd, t->backend ? "--backend " : "--device ", t->backend ? t->backend : t->device, e.msg);
+    return NULL;
+  }
+  *be = b;
+  return s;
 }
 
 int rt_int(const char *flag, const char *s, int64_t lo, int64_t hi, int64_t *out) {

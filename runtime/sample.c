@@ -19,7 +19,8 @@
 #define MAX_KNOBS 32
 
 typedef struct {
-  const char *ckpt, *tok, *tokdir, *backend, *sampler;
+  const char *ckpt, *tok, *tokdir, *sampler;
+  RtTarget tgt;   /* --device, --backend */
   int64_t n, len;
   int json, allow_extra, no_memo, no_cache;
   SchedKnob knobs[MAX_KNOBS]; int nknobs;
@@ -153,11 +154,10 @@ static int sample_run(const char *artifact, SampleArgs *a) {
   Tokenizer *tok = NULL;
   BackendState *bs = NULL;
   Tensor *outs[8] = {0};
-  const Backend *be = rt_backend(a->backend);
+  const Backend *be = NULL;
   const Sched *s = pick_sampler(m, a);
   int64_t symval[DLM_MAX_SYMS] = {0};
   int bsym = ir_sym_find(m, "B");
-  if (!be) goto done;
   if (!s) {
     if (a->sampler) fprintf(stderr, "dlmrun sample: %s has no sampler '%s'; it has:", artifact, a->sampler);
     else fprintf(stderr, "dlmrun sample: --len %lld: no sampler of %s produces that many tokens; it has:", (long long)a->len, artifact);
@@ -175,10 +175,11 @@ static int sample_run(const char *artifact, SampleArgs *a) {
   SchedCache cache = {a->no_cache, 0, 0, 0};
   struct timespec t0, t1;
   if (!(ps = ckpt_load_weights(m, a->ckpt, 1, a->allow_extra, stderr, &e)) ||
-      !(tok = tok_open(a->tok, a->tokdir, &e)) || !(bs = be->open(m, &e))) {
+      !(tok = tok_open(a->tok, a->tokdir, &e))) {
     fprintf(stderr, "dlmrun sample: %s\n", e.msg);
     goto done;
   }
+  if (!(bs = rt_target_open("sample", &a->tgt, m, &be))) goto done;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   if (!sched_run_cache(m, s, be, bs, ps, a->knobs, a->nknobs, symval, &memo, &cache, outs, &e)) {
     fprintf(stderr, "dlmrun sample: %s\n", e.msg);
@@ -224,7 +225,7 @@ int dlmrun_sample(const char *artifact, int argc, char **argv) {
     if (!strcmp(f, "--ckpt")) a.ckpt = v;
     else if (!strcmp(f, "--tokenizer")) a.tok = v;
     else if (!strcmp(f, "--tokenizer-dir")) a.tokdir = v;
-    else if (!strcmp(f, "--backend")) a.backend = v;
+    else if (rt_target_opt(f, v, &a.tgt)) continue;
     else if (!strcmp(f, "--sampler")) a.sampler = v;
     else if (!strcmp(f, "--n")) { if (!rt_int(f, v, 1, 1 << 20, &a.n)) return 2; }
     else if (!strcmp(f, "--len")) { if (!rt_int(f, v, 1, INT64_MAX, &a.len)) return 2; }
@@ -241,6 +242,7 @@ int dlmrun_sample(const char *artifact, int argc, char **argv) {
     } else return rt_usage("sample", "unknown option '%s'", f);
   }
   if (!a.ckpt) return rt_usage("sample", "%s", "needs --ckpt CKPT");
+  if (rt_target_check("sample", &a.tgt)) return 2;
   char *owned[2] = {NULL, NULL};
   tokenizer_from_ckpt(&a, owned);
   if (!a.tok) a.tok = "byte";

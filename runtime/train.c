@@ -40,7 +40,8 @@ static const Field fields[NFIELDS] = {
 typedef struct {
   const char *val[NFIELDS];      /* as given, from the checkpoint, or the default */
   char *owned[NFIELDS];          /* copies of values taken from the checkpoint */
-  const char *out, *backend, *device;
+  const char *out;
+  RtTarget tgt;                  /* --device, --backend */
   int64_t ckpt_every, log_every, stop_after;
   int resume;
   int64_t batch, steps, seed;
@@ -66,17 +67,12 @@ static int parse(int argc, char **argv, TrainArgs *a) {
     if (!(v = rt_value(argc, argv, &i))) return 2;
     if (k >= 0) a->val[k] = v;
     else if (!strcmp(f, "--out")) a->out = v;
-    else if (!strcmp(f, "--backend")) a->backend = v;
-    else if (!strcmp(f, "--device")) a->device = v;
+    else if (rt_target_opt(f, v, &a->tgt)) continue;
     else if (!rt_int(f, v, 0, INT64_MAX, !strcmp(f, "--ckpt-every") ? &a->ckpt_every : !strcmp(f, "--log-every") ? &a->log_every : &a->stop_after))
       return 2;
   }
   if (!a->out) return rt_usage("train", "%s", "needs --out DIR");
-  if (a->device && strcmp(a->device, "cpu") && strcmp(a->device, "cuda")) return rt_usage("train", "--device wants cpu or cuda, got '%s'", a->device);
-  if (a->device && a->backend && strcmp(a->device, a->backend))
-    return rt_usage("train", "--device %s contradicts --backend", a->device);
-  if (a->device) a->backend = a->device;
-  return 0;
+  return rt_target_check("train", &a->tgt);
 }
 
 /* Fill values not given from the checkpoint; a given value must agree with it (except --steps). */
@@ -404,7 +400,6 @@ static int setup(Run *r, const char *artifact) {
     seq_len = x0->type.dims[1].k;
   }
   if (a->resume && r->s.step > a->steps) { fprintf(stderr, "dlmrun train: the checkpoint is at step %lld, past --steps %lld\n", (long long)r->s.step, (long long)a->steps); return 0; }
-  if (!(r->be = rt_backend(a->backend))) return 0;
   Tokenizer *tok = tok_open(a->val[F_TOK], a->val[F_TOKDIR][0] ? a->val[F_TOKDIR] : NULL, &e);
   const char *vs = ir_meta_get(m, "vocab");
   int64_t vocab = vs ? strtoll(vs, NULL, 10) : 0;
@@ -433,8 +428,9 @@ static int setup(Run *r, const char *artifact) {
   if (ok && !r->metrics) fprintf(stderr, "dlmrun train: cannot write '%s': %s\n", mpath, strerror(errno));
   free(mpath);
   if (!r->metrics) return 0;
-  if (!(r->bs = r->be->open(m, &e))) { fprintf(stderr, "dlmrun train: %s backend: %s\n", r->be->name, e.msg); return 0; }
-  if (a->device && !strcmp(a->device, "cuda")) {
+  if (!(r->bs = rt_target_open("train", &a->tgt, m, &r->be))) return 0;
+  /* on the cuda device the optimizer runs there too, unless only --backend cuda was given */
+  if (r->be == &backend_cuda && (a->tgt.device || !a->tgt.backend)) {
     if (!r->be->train) { fprintf(stderr, "dlmrun train: the %s backend cannot train on the device\n", r->be->name); return 0; }
     if (!r->be->train->begin(r->bs, r->s.w, r->s.ema, r->s.m, r->s.v, &e)) { fprintf(stderr, "dlmrun train: --device cuda: %s\n", e.msg); return 0; }
     r->dtrain = r->be->train;
