@@ -226,7 +226,7 @@ int cpu_emit_func(const Module *m, const Func *f, CpuUnit *u, DlmErr *e) {
     cpu_mark_fusion(emp, live, uses, reader, inl);
     cpu_mark_attention_bw(cx, live, uses, inl, at);
   }
-  for (int id = nn - 1; ok && id >= 0; id--) eff[id] = inl[id] == CPU_INL_FUSED || inl[id] == CPU_INL_FOLDED ? eff[reader[id]] : at[id];
+  for (int id = nn - 1; ok && id >= 0; id--) eff[id] = inl[id] == CPU_INL_FUSED || inl[id] == CPU_INL_FOLDED || inl[id] == CPU_INL_VIEW ? eff[reader[id]] : at[id];
   for (int id = 0; ok && id < nn; id++)
     if (live[id])
       for (int j = 0; j < f->nodes[id].nin; j++) {

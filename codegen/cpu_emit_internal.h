@@ -39,6 +39,8 @@ typedef struct {
                            * as one product (the batch folded into the contraction) */
 
 #define CPU_INL_ATTN 4    /* an intermediate of a fused attention backward (no buffer) */
+#define CPU_INL_VIEW 5    /* a last-axis slice (and the reshape of it) read only by one transpose,
+                           * which reads the slice's input in place (cpu_emit_ops.c) */
 
 #define CPU_MAX_LEAVES 16 /* most distinct buffers one fused elementwise kernel reads */
 
@@ -79,7 +81,8 @@ int cpu_op_needs_buffers(OpKind op);
 /* Mark the values to fuse into their reader's loop (inl[id] = CPU_INL_FUSED; inl is em->inl, see
  * cpu_emit_ops.c); uses[id] = the number of
  * reads of id by live nodes plus its appearances among the outputs; reader[id] = its last reader.
- * Also marks the batched matmuls folded into their sum_to reader (inl[id] = CPU_INL_FOLDED).
+ * Also marks the batched matmuls folded into their sum_to reader (inl[id] = CPU_INL_FOLDED) and
+ * the slices a transpose reads in place (CPU_INL_VIEW).
  * $DLM_CPU_NOFUSE turns fusion off (each node then has its own kernel). */
 void cpu_mark_fusion(const Em *em, const char *live, const int *uses, const int *reader, char *inl);
 /* the comment naming node id (op, type, DSL name, source location) */

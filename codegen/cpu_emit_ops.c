@@ -60,7 +60,7 @@ void cpu_emit_offsets(Em *em, const Type *t, int nd, const char *idx, int nops, 
 }
 
 /* ---------------------------------------------------------------- strided maps */
-typedef struct { int id; Strides st; } MapOp;  /* id -1: an offset only, no read */
+typedef struct { int id; Strides st; int64_t base; } MapOp;  /* id -1: an offset only, no read; base: added to the offset */
 
 /* Open a loop over the elements k of shape t with operand offsets o<j>; reads[j] receives the read
  * of operand j at element k. Closed by map_end. parallel: 0 serial, 1 a parallel loop, 2 a
@@ -91,10 +91,12 @@ static void map_begin(Em *em, const Type *t, int parallel, int nops, MapOp *ops,
   for (int j = 0; j < nops; j++) {
     if (ops[j].id < 0) continue;
     const char *sl = r ? ops[j].st[r - 1] : "0";
-    char off[3 * CPU_EXPR];
-    if (strcmp(sl, "0") == 0) cpu_fmt(off, sizeof off, "o%d", j);
-    else if (strcmp(sl, "1") == 0) cpu_fmt(off, sizeof off, "o%d + j", j);
-    else cpu_fmt(off, sizeof off, "o%d + j * %s", j, sl);
+    char off[3 * CPU_EXPR], ob[48];
+    if (ops[j].base) cpu_fmt(ob, sizeof ob, "o%d + %lld", j, (long long)ops[j].base);
+    else cpu_fmt(ob, sizeof ob, "o%d", j);
+    if (strcmp(sl, "0") == 0) cpu_fmt(off, sizeof off, "%s", ob);
+    else if (strcmp(sl, "1") == 0) cpu_fmt(off, sizeof off, "%s + j", ob);
+    else cpu_fmt(off, sizeof off, "%s + j * %s", ob, sl);
     cpu_read(em, ops[j].id, off, reads[j]);
   }
 }
@@ -262,6 +264,37 @@ static int foldable_matmul(const Em *em, int id, int rd) {
   return 1;
 }
 
+/* A transpose's input x read in place when it is a slice along the last axis with step 1 (or a
+ * reshape of one) used only there: the slice's rows of W elements lie P apart in its input (from
+ * column `start`). Every dim of x after the first must be constant and split the row evenly (a
+ * dim's row-major stride in x either divides W with the dim's extent, or is a multiple of W, which
+ * becomes that many input rows; the first dim counts whole rows). Fills *src (the slice's node),
+ * and returns 1 when all hold. */
+static int slice_view_ok(const Em *em, int x, const int *uses, const char *live, int *src) {
+  const Func *f = em->f;
+  int s = N_(em, x)->op == OP_RESHAPE ? N_(em, x)->in[0] : x;
+  const Node *sn = N_(em, s);
+  const Type *xt = T_(em, x);
+  if (sn->op != OP_SLICE || sn->attr.i[3] != 1 || uses[s] != 1 || (s != x && uses[x] != 1) || !live[s]) return 0;
+  const Type *it = T_(em, sn->in[0]);
+  int r = sn->type.rank;
+  if (r < 1 || (sn->attr.i[0] != r - 1 && sn->attr.i[0] != -1) || sn->type.dtype == DT_BF16 || sn->type.dtype == DT_F16) return 0;
+  if (sn->type.dims[r - 1].syms || it->dims[r - 1].syms) return 0;
+  for (int k = 0; k < f->nout; k++)
+    if (f->outs[k] == s || f->outs[k] == x) return 0;
+  int64_t w = sn->type.dims[r - 1].k, rs = 1;
+  for (int d = xt->rank - 1; d >= 1; d--) {
+    if (xt->dims[d].syms) return 0;
+    int64_t e = xt->dims[d].k;
+    if (rs < w && (rs * e > w || w % (rs * e) != 0)) return 0;
+    if (rs >= w && rs % w != 0) return 0;
+    rs *= e;
+  }
+  if (xt->rank < 2 || rs % w != 0) return 0; /* the first dim counts whole rows */
+  *src = s;
+  return 1;
+}
+
 static int cmp_int(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
 
 void cpu_mark_fusion(const Em *em, const char *live, const int *uses, const int *reader, char *inl) {
@@ -317,6 +350,14 @@ void cpu_mark_fusion(const Em *em, const char *live, const int *uses, const int 
     for (int k = 0; k < f->nout; k++) is_out |= f->outs[k] == id;
     if (live[id] && !inl[id] && !is_out && uses[id] == 1 && foldable_matmul(em, id, reader[id])) inl[id] = CPU_INL_FOLDED;
   }
+  for (int id = 0; id < f->nnodes; id++) {
+    int s;
+    if (!live[id] || inl[id] || N_(em, id)->op != OP_TRANSPOSE) continue;
+    int x = N_(em, id)->in[0];
+    if (inl[x] || !slice_view_ok(em, x, uses, live, &s) || inl[s]) continue;
+    inl[s] = CPU_INL_VIEW;
+    inl[x] = CPU_INL_VIEW;
+  }
 }
 
 /* The value of iota node n at element k (j: the index along the last axis) of a map loop over
@@ -349,6 +390,7 @@ static int emit_elementwise(Em *em, int id, DlmErr *e) {
   }
   for (int l = 0; l < nl; l++) {
     ops[l].id = leaves[l];
+    ops[l].base = 0;
     cpu_bcast_strides(T_(em, leaves[l]), &n->type, ops[l].st);
   }
   map_begin(em, &n->type, 1, nl, ops, reads);
@@ -409,14 +451,34 @@ static int emit_elementwise(Em *em, int id, DlmErr *e) {
   return 1;
 }
 
-/* broadcast_to and transpose: a copy through strides */
+/* broadcast_to and transpose: a copy through strides (a transpose of a slice view reads the
+ * slice's input through the view's strides) */
 static void emit_copy_map(Em *em, int id) {
   const Node *n = N_(em, id);
   MapOp op;
   char reads[1][CPU_EXPR];
   const Type *it = T_(em, n->in[0]);
   op.id = n->in[0];
-  if (n->op == OP_TRANSPOSE)
+  op.base = 0;
+  if (n->op == OP_TRANSPOSE && em->inl[n->in[0]] == CPU_INL_VIEW) {
+    const Node *sn = N_(em, N_(em, n->in[0])->op == OP_RESHAPE ? N_(em, n->in[0])->in[0] : n->in[0]);
+    const Type *st = T_(em, sn->in[0]);
+    int64_t w = sn->type.dims[sn->type.rank - 1].k, p = st->dims[st->rank - 1].k;
+    op.id = sn->in[0];
+    op.base = sn->attr.i[1];
+    for (int d = 0; d < n->type.rank; d++) {
+      int dd = (int)n->attr.i[d];
+      if (dd == 0) { /* the leading dim: whole rows of the input */
+        char rest[CPU_EXPR];
+        cpu_prod(it, 1, it->rank, rest);
+        cpu_fmt(op.st[d], CPU_EXPR, "(%s / %lld * %lld)", rest, (long long)w, (long long)p);
+        continue;
+      }
+      int64_t rs = 1;
+      for (int e = dd + 1; e < it->rank; e++) rs *= it->dims[e].k;
+      cpu_fmt(op.st[d], CPU_EXPR, "%lld", (long long)(rs >= w ? rs / w * p : rs));
+    }
+  } else if (n->op == OP_TRANSPOSE)
     for (int d = 0; d < n->type.rank; d++) cpu_prod(it, (int)n->attr.i[d] + 1, it->rank, op.st[d]);
   else cpu_bcast_strides(it, &n->type, op.st);
   map_begin(em, &n->type, 1, 1, &op, reads);
@@ -671,6 +733,7 @@ static void emit_sum_to(Em *em, int id) {
   acc_begin(em, n, numel, work);
   MapOp op;
   op.id = -1;
+  op.base = 0;
   cpu_bcast_strides(&n->type, it, op.st);
   map_begin(em, it, 2, 1, &op, rd);
   cpu_read(em, n->in[0], "k", in);

@@ -88,6 +88,21 @@ static void test_layout_runs(void) {
   fx_end();
 }
 
+/* transposes reading a last-axis slice in place (directly, through a reshape splitting the slice's
+ * axis as split_heads does, and through one the view cannot follow, which keeps the copy) */
+static void test_slice_views(void) {
+  fx_begin();
+  int x = rarg("f32[B,6,24]", DT_F32, R(3, 2, 6, 24), -1, 1);
+  Attrs none = attrs_none();
+  int heads = op(OP_RESHAPE, "f32[B,6,3,4]", none, 1, op(OP_SLICE, NULL, ia(4, 2, 8, 20, 1), 1, x));
+  out(op(OP_TRANSPOSE, NULL, ia(4, 0, 2, 1, 3), 1, heads));
+  out(op(OP_TRANSPOSE, NULL, ia(3, 2, 0, 1), 1, op(OP_SLICE, NULL, ia(4, -1, 3, 10, 1), 1, x)));
+  int flat = op(OP_RESHAPE, "f32[B,4,9]", none, 1, op(OP_SLICE, NULL, ia(4, 2, 0, 6, 1), 1, x));
+  out(op(OP_TRANSPOSE, NULL, ia(3, 0, 2, 1), 1, flat));
+  compare_all("transposes of slice views", 0);
+  fx_end();
+}
+
 /* iota read only by an elementwise node is computed inside that node's loop: along the last axis
  * (the loop index) and along a middle one; and exp over the whole float range (overflow to inf,
  * subnormal results, NaN) by the vectorizing polynomial */
@@ -170,6 +185,7 @@ int main(void) {
   test_fusion();
   test_layout_runs();
   test_fused_iota_exp();
+  test_slice_views();
   test_int_ops();
   test_f64_ops();
   test_rand();
