@@ -136,8 +136,9 @@ typedef struct SchedStmt {
   SchedStmtKind kind;
   SrcLoc loc;
   /* SS_CALL: res = func(args); SS_BREAK_IF: leave the innermost loop when scalar bool var args[0] is true;
-     SS_WINDOW (KV-cache plan bodies only): args = {lo, hi, next}, res = {rows, next}: checks that
-     lo == next and lo < hi <= the plan's rows, sets rows (i64[W]) to lo, lo+1, ..., hi-1 and next to hi */
+     SS_WINDOW (KV-cache plan bodies only): args = {lo, hi, span}, res = {rows, span}, span an i64[2]
+     holding the previous window's [lo, hi) ([0, 0] before the first): checks that lo == span[1] and
+     lo < hi <= the plan's rows, sets rows (i64[W]) to span[0], ..., hi-1 and span to [lo, hi] */
   int func; int nargs; int *args; int nres; int *res;
   /* SS_LOOP: for var in [lo, hi): body; lo/hi are scalar variable ids */
   int var, lo, hi;

@@ -218,13 +218,16 @@ static int verify_stmts(const Module *m, const Sched *s, const SchedStmt *st, in
       break;
     case SS_WINDOW: {
       int ok = depth > 0 && st->nargs == 3 && st->nres == 2 && st->args && st->res && st->args[2] == st->res[1];
-      for (int j = 0; ok && j < 3; j++)
+      for (int j = 0; ok && j < 2; j++)
         ok = var_ok(s, st->args[j]) && s->vars[st->args[j]].type.rank == 0 && dtype_is_int(s->vars[st->args[j]].type.dtype);
-      ok = ok && var_ok(s, st->res[0]) && s->vars[st->res[0]].type.rank == 1 && s->vars[st->res[0]].type.dtype == DT_I64 &&
-           s->vars[st->res[0]].kind == SV_CACHE;
+      for (int j = 0; ok && j < 2; j++) {
+        const SchedVar *v = var_ok(s, st->res[j]) ? &s->vars[st->res[j]] : NULL;
+        ok = v && v->kind == SV_CACHE && v->type.rank == 1 && v->type.dtype == DT_I64 &&
+             (j == 0 || (dim_is_const(v->type.dims[0]) && v->type.dims[0].k == 2));
+      }
       if (!ok) {
-        err_set(e, st->loc, "schedule @%s: window needs integer scalars lo, hi, next and results rows (an i64[W] cache variable) "
-                "and next, inside a loop", s->name);
+        err_set(e, st->loc, "schedule @%s: window needs integer scalars lo and hi, and cache variables rows (i64[W]) and span "
+                "(i64[2], read and written), inside a loop", s->name);
         return 0;
       }
       break;

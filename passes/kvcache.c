@@ -19,8 +19,10 @@
  * hi scalar variables, 2. becomes "iteration changes only the rows [lo, hi)", 3. asks for a mask
  * that is causal row by row, and the plan adds a window statement (before the first network call,
  * with lo and hi unchanged until the last writer) that takes the rows [lo, hi) and checks at run
- * time that each window starts where the previous one ended; the network calls and the writers
- * (when they rebuild) compute only the window's rows, and the commit writes the window's keys/values.
+ * time that each window starts where the previous one ended; the network calls, the writers and
+ * calls whose results are dead outside the window (when they rebuild) compute only the rows of the
+ * previous and the current window, and the network steps return their buffers with those rows
+ * merged in (the previous window's rows final, the current one's provisional): no commit calls.
  * `cache(dual)` (Fast-dLLM's dual cache, approximate) skips the mask proof (3.'s first half): a
  * refresh call at the start of each iteration recomputes every row's keys/values as the original
  * network does, and the calls inside the iteration reuse them for all rows but block b's. The plan
@@ -197,6 +199,7 @@ static SchedStmt *copy_stmts(KvCtx *c, const SchedStmt *st, int n, int extra, co
         out[i].func = to[k].func;
         out[i].args = to[k].args;
         out[i].nargs = to[k].nargs;
+        if (to[k].nres) out[i].res = to[k].res, out[i].nres = to[k].nres;
       }
     if (st[i].kind == SS_LOOP) out[i].body = copy_stmts(c, st[i].body, st[i].nbody, 0, from, to, nrepl);
   }
@@ -332,10 +335,10 @@ static int rows_only_calls(KvCtx *c, const SchedStmt *const *calls, int ncalls, 
   return 0;
 }
 
-/* The rest of a window plan: the window statement before body[at], the commits at the end, the
- * note and the buffers' descriptions. */
-static int finish_window(KvCtx *c, SchedPlan *pl, int at, int init, const SchedStmt *commits, int ncommit,
-                         const SchedStmt *const *from, int total) {
+/* The rest of a window plan: the window statement before body[at], the note and the buffers'
+ * descriptions (the steps write the buffers: no commit calls). */
+static int finish_window(KvCtx *c, SchedPlan *pl, int at, int init, const SchedStmt *const *from, const SchedStmt *repl,
+                         int nstep, int total) {
   const SchedStmt *loop = c->loop;
   memmove(pl->body + at + 1, pl->body + at, (size_t)(loop->nbody - at) * sizeof *pl->body);
   SchedStmt *w = &pl->body[at];
@@ -346,8 +349,7 @@ static int finish_window(KvCtx *c, SchedPlan *pl, int at, int init, const SchedS
   w->args[1] = c->hivar;
   w->args[2] = w->res[1] = c->nextvar;
   w->res[0] = c->wvar;
-  for (int k = 0; k < ncommit; k++) pl->body[loop->nbody + 1 + k] = commits[k];
-  pl->nbody = loop->nbody + 1 + ncommit;
+  pl->nbody = loop->nbody + 1;
   pl->policy = "exact";
   pl->block = 0;
   pl->rows = c->L;
@@ -355,21 +357,23 @@ static int finish_window(KvCtx *c, SchedPlan *pl, int at, int init, const SchedS
   pl->note = arena_printf(c->m->arena,
                           "exact: each iteration changes only the rows [%s, %s) of %s, a window of run-time bounds taken before the "
                           "first network call (each window must start where the previous one ended, checked at run time), and no row "
-                          "attends a later row; %d attention%s the cache, their calls compute the window's rows of %lld",
+                          "attends a later row; %d attention%s the cache, their calls compute the rows of the previous and the current "
+                          "window, of %lld",
                           lo, hi, x, total, total == 1 ? " uses" : "s use", (long long)c->L);
   pl->nbufs = c->nbufs;
   pl->bufs = arena_alloc(c->m->arena, (size_t)(c->nbufs ? c->nbufs : 1) * sizeof *pl->bufs);
   for (int i = 0; i < c->nbufs; i++) {
     const KvBuf *kb = &c->bufs[i];
     SchedKvBuf *o = &pl->bufs[i];
-    const char *commit = NULL;
-    for (int k = 0; k < ncommit; k++)
-      if (from[k]->func == kb->func) commit = c->m->funcs[commits[k].func]->name;
+    const char *step = NULL;
+    for (int k = 0; k < nstep; k++)
+      if (from[k]->func == kb->func) step = c->m->funcs[repl[k].func]->name;
     o->var = kb->var;
     o->what = describe(c, kb);
-    o->written = arena_printf(c->m->arena, "zeros by @%s before the loop; the window's rows [%s, %s) by @%s at the end of each iteration",
-                              c->m->funcs[init]->name, lo, hi, commit);
-    o->valid = arena_printf(c->m->arena, "rows [0, %s) during an iteration (%s at its window statement)", lo, lo);
+    o->written = arena_printf(c->m->arena, "zeros by @%s before the loop; by @%s, the rows of the previous window (final: their tokens are "
+                              "drawn) and of the current one [%s, %s) (provisional: recomputed by the next iteration)",
+                              c->m->funcs[init]->name, step, lo, hi);
+    o->valid = arena_printf(c->m->arena, "rows [0, start) during an iteration, start = the previous window's %s", lo);
     o->evicted = arena_printf(c->m->arena, "never: the buffer holds all %lld rows", (long long)c->L);
   }
   return 0;
@@ -408,7 +412,8 @@ static int plan(KvCtx *c, SchedPlan *pl, DlmErr *e) {
     c->wdim = dim_sym(sym);
     Type wt = {DT_I64, 1, {c->wdim}};
     c->wvar = ir_sched_var(c->m, c->s, "kv.rows", SV_CACHE, wt, 0, c->loop->loc);
-    c->nextvar = ir_sched_var(c->m, c->s, "kv.next", SV_CACHE, type_scalar(DT_I64), 0, c->loop->loc);
+    Type st = {DT_I64, 1, {dim_const(2)}};
+    c->nextvar = ir_sched_var(c->m, c->s, "kv.span", SV_CACHE, st, 0, c->loop->loc);
   }
   SchedStmt repl[MAX_CALLS];
   const SchedStmt *from[MAX_CALLS];
@@ -424,14 +429,23 @@ static int plan(KvCtx *c, SchedPlan *pl, DlmErr *e) {
     from[nrepl] = net[k];
     fa[nrepl] = kf.fullargs;
     repl[nrepl] = (SchedStmt){.func = fi, .args = argv, .nargs = nargs};
+    if (c->win) {   /* the step also returns its buffers with the computed rows merged in */
+      SchedStmt *r = &repl[nrepl];
+      r->res = arena_alloc(c->m->arena, (size_t)(net[k]->nres + c->nbufs) * sizeof *r->res);
+      memcpy(r->res, net[k]->res, (size_t)net[k]->nres * sizeof *r->res);
+      r->nres = net[k]->nres;
+      for (int i = 0; i < c->nbufs; i++)
+        if (c->bufs[i].func == net[k]->func) r->res[r->nres++] = c->bufs[i].var;
+    }
     nrepl++;
     total += ncached;
   }
   if (!total)
     return fail(c, "no attention of the loop body works on the current block's rows alone: the network's results are used on every row");
+  int nstep = nrepl;
   SchedStmt commits[MAX_CALLS];
   int ncommit = 0;
-  for (int k = 0; k < nrepl; k++) {
+  for (int k = 0; k < nrepl && !c->win; k++) {
     KvFunc kf;
     int *argv, nargs, ncached;
     kv_func_init(&kf, c, c->m->funcs[from[k]->func], from[k]);
@@ -468,7 +482,7 @@ static int plan(KvCtx *c, SchedPlan *pl, DlmErr *e) {
   for (int i = 0; i < c->nbufs; i++) pl->init[0].res[i] = c->bufs[i].var;
   if (c->win) pl->init[0].res[c->nbufs] = c->nextvar;
   pl->body = copy_stmts(c, loop->body, loop->nbody, ncommit + c->win, from, repl, nrepl);
-  if (c->win) return finish_window(c, pl, wat, init, commits, ncommit, from, total);
+  if (c->win) return finish_window(c, pl, wat, init, from, repl, nstep, total);
   if (c->approx) {   /* the refresh calls run first in each iteration */
     memmove(pl->body + ncommit, pl->body, (size_t)loop->nbody * sizeof *pl->body);
     for (int k = 0; k < ncommit; k++) pl->body[k] = commits[k];

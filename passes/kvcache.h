@@ -9,10 +9,12 @@
  * finished blocks) and the current block's rows.
  *
  * Dynamic row windows. When the writers of x return where(r >= lo && r < hi && ..., new, x) with
- * lo, hi scalar schedule variables (Eso-LM's [done, end)), the plan works on the rows of a window
- * instead of a block: a `window` statement before the first network call takes the rows
- * [lo, hi) into an i64[W] cache variable (W a module symbol bound from its shape at each call), the
- * rebuilt calls compute those rows, and the mask must be row-causal (blocks of one row). */
+ * lo, hi scalar schedule variables (Eso-LM's [done, end)), the plan works on the rows of windows
+ * instead of blocks: a `window` statement before the first network call takes the rows from the
+ * previous window's lo to hi into an i64[W] cache variable (W a module symbol bound from its shape
+ * at each call), the rebuilt calls compute those rows (the previous window's, now final, and the
+ * current one's), the network steps also return their buffers with those rows merged in (no
+ * commit calls), and the mask must be row-causal (blocks of one row). */
 #ifndef DLM_KVCACHE_H
 #define DLM_KVCACHE_H
 #include "passes.h"
@@ -35,7 +37,7 @@ typedef struct {
   int64_t window;       /* blocks of keys a query block sees (the mask's reach), n = L / bs if all */
   int win;              /* 1: a dynamic row window [lovar, hivar) (bs is then 1, for the mask proof) */
   int lovar, hivar;     /* the window's bounds (scalar schedule variables), -1 until found */
-  int wvar, nextvar;    /* the window's rows (i64[W]) and the row the next window must start at */
+  int wvar, nextvar;    /* the rows computed (i64[W]) and kv.span (i64[2]: the last window's lo, hi) */
   Dim wdim;             /* W: the number of rows of a window */
   int approx;           /* cache(dual): no block-causality proof; buffers refreshed per iteration */
   int written[1024];    /* schedule variables written inside the loop body (1 = written) */

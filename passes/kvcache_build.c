@@ -474,6 +474,14 @@ int kv_build(KvFunc *kf, KvBuildKind kind, int **argvars, int *nargs, int *ncach
       }
     }
   }
+  if (kind == KV_STEP && c->win) {   /* window plans: the step returns its buffers, the computed rows merged in */
+    int fi = ir_func_index(c->m, F->name);
+    for (int i = 0; i < c->nbufs && !b.failed && nout < 256; i++)
+      if (c->bufs[i].func == fi) {
+        names[nout] = c->s->vars[c->bufs[i].var].name;
+        outs[nout++] = merged(&b, c->bufs[i].fnode, c->bufs[i].attn);
+      }
+  }
   if (b.failed) {
     c->m->nfuncs--;   /* the half-built function is dropped (it is the last one) */
     return b.failed == 2 ? -2 : -1;

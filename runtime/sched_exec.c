@@ -5,7 +5,8 @@
  * statement) and reuses the results while the arguments stay byte-identical. A loop with a KV-cache
  * plan runs the plan's init statements and then the plan's body in place of its own (unless
  * no_cache); the plan's block range must cover the loop's. A window statement (window plans) checks
- * that the rows [lo, hi) start where the previous window ended and fit the plan, and takes them.
+ * that the window [lo, hi) starts where the previous one ended and fits the plan, and takes the rows
+ * from the previous window's start to hi.
  * With resident loop state (SchedDev) the variables are backend values instead (the section
  * "resident loop state" below). */
 #include "sched_exec.h"
@@ -241,16 +242,20 @@ static int run_loop(Exec *x, const SchedStmt *st) {
   return ok;
 }
 
-/* window lo, hi, next -> rows, next: rows = lo..hi-1 (i64[hi - lo]), next = hi. With resident
- * values the bounds are read back from the backend; an iteration frozen by a `break if` (its
- * bounds are those of the finished loop) changes nothing. */
+/* window lo, hi, span -> rows, span: span holds the previous window [plo, phi) ([0, 0] before the
+ * first); lo must be phi; rows = plo..hi-1 (the previous window's rows and this one's), span =
+ * [lo, hi]. With resident values the bounds are read back from the backend; an iteration frozen
+ * by a `break if` (its bounds are those of the finished loop) changes nothing. */
 static int run_window(Exec *x, const SchedStmt *st) {
-  const Tensor *lt = var_host(x, st->args[0]), *ht = var_host(x, st->args[1]), *nt = var_host(x, st->args[2]);
+  const Tensor *lt = var_host(x, st->args[0]), *ht = var_host(x, st->args[1]), *sp = var_host(x, st->args[2]);
   if (x->e->set) return 0;
-  if (!lt || !ht || !nt) { err_set(x->e, st->loc, "%s: window bound read before it is set", x->s->name); return 0; }
-  int64_t lo = as_int(lt), hi = as_int(ht), next = as_int(nt);
+  if (!lt || !ht || !sp || sp->numel != 2 || sp->dtype != DT_I64) {
+    err_set(x->e, st->loc, "%s: window bound read before it is set", x->s->name);
+    return 0;
+  }
+  int64_t lo = as_int(lt), hi = as_int(ht), plo = ((const int64_t *)sp->data)[0], phi = ((const int64_t *)sp->data)[1];
   const char *ln = x->s->vars[st->args[0]].name, *hn = x->s->vars[st->args[1]].name;
-  if ((lo != next || hi <= lo || hi > x->plan_rows) && x->dv && x->guard) {
+  if ((lo != phi || hi <= lo || hi > x->plan_rows) && x->dv && x->guard) {
     Tensor *t = x->dv->download(x->bs, x->guard, x->e);
     int frozen = t && tensor_get(t, 0) != 0;
     tensor_free(t);
@@ -258,10 +263,9 @@ static int run_window(Exec *x, const SchedStmt *st) {
     if (!t) return 0;
     if (frozen) return 1;
   }
-  if (lo != next) {
-    err_set(x->e, st->loc, "%s: KV cache: the window starts at %s = %lld but the rows before %lld are cached (the previous window "
-            "ended there); an exact cache needs consecutive windows (run with --no-cache)", x->s->name, ln, (long long)lo,
-            (long long)next);
+  if (lo != phi) {
+    err_set(x->e, st->loc, "%s: KV cache: the window starts at %s = %lld but the previous window ended at %lld; an exact cache "
+            "needs consecutive windows (run with --no-cache)", x->s->name, ln, (long long)lo, (long long)phi);
     return 0;
   }
   if (hi <= lo || hi > x->plan_rows) {
@@ -269,14 +273,15 @@ static int run_window(Exec *x, const SchedStmt *st) {
             x->s->name, ln, hn, (long long)lo, (long long)hi, (long long)x->plan_rows);
     return 0;
   }
-  int64_t n = hi - lo;
-  Tensor *rows = tensor_new(DT_I64, 1, &n), *nx = scalar(DT_I64);
-  if (!rows || !nx) { tensor_free(rows); tensor_free(nx); err_set(x->e, st->loc, "out of memory"); return 0; }
-  for (int64_t i = 0; i < n; i++) ((int64_t *)rows->data)[i] = lo + i;
-  *(int64_t *)nx->data = hi;
+  int64_t n = hi - plo, two = 2;
+  Tensor *rows = tensor_new(DT_I64, 1, &n), *span = tensor_new(DT_I64, 1, &two);
+  if (!rows || !span) { tensor_free(rows); tensor_free(span); err_set(x->e, st->loc, "out of memory"); return 0; }
+  for (int64_t i = 0; i < n; i++) ((int64_t *)rows->data)[i] = plo + i;
+  ((int64_t *)span->data)[0] = lo;
+  ((int64_t *)span->data)[1] = hi;
   for (int r = 0; r < 2; r++) {
     tensor_free(x->vals[st->res[r]]);
-    x->vals[st->res[r]] = r ? nx : rows;
+    x->vals[st->res[r]] = r ? span : rows;
     if (x->dv) x->hcur[st->res[r]] = 1, x->dcur[st->res[r]] = 0;
   }
   return 1;
