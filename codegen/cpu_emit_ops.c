@@ -201,15 +201,17 @@ static int is_map_op(const Node *n) {
 
 /* a value that can be computed inside its reader's loop: elementwise, no failure checks, kept in
  * its storage precision without a rounding pass */
-/* a pad along the last axis: read inside its reader's loop as the input's element at j - before
- * where that lies in the input, else 0 (masked loads, so the gradient of a chunk adds its pieces
- * in one pass instead of padding each) */
-static int last_axis_pad(const Node *n) {
-  return n->op == OP_PAD && n->type.rank > 0 && (n->attr.i[0] == n->type.rank - 1 || n->attr.i[0] == -1);
+/* a pad, slice or concat along the last axis: computed inside its reader's loop by reading its
+ * inputs at shifted positions along that axis (value_at), so chunks, rotate-half and their
+ * gradients' pads need no copies */
+static int last_axis_layout(const Node *n) {
+  if (n->op != OP_PAD && n->op != OP_SLICE && n->op != OP_CONCAT) return 0;
+  if (n->op == OP_SLICE && n->attr.i[3] < 1) return 0;
+  return n->type.rank > 0 && (n->attr.i[0] == n->type.rank - 1 || n->attr.i[0] == -1);
 }
 
 static int fusable_value(const Em *em, const Node *n) {
-  if (last_axis_pad(n)) return n->type.dtype != DT_BF16 && n->type.dtype != DT_F16;
+  if (last_axis_layout(n)) return n->type.dtype != DT_BF16 && n->type.dtype != DT_F16;
   if (n->op == OP_IOTA)
     return n->type.dtype != DT_BF16 && n->type.dtype != DT_F16 && n->attr.i[0] >= -n->type.rank && n->attr.i[0] < n->type.rank;
   if (!is_map_op(n) || n->type.dtype == DT_BF16 || n->type.dtype == DT_F16) return 0;
@@ -307,6 +309,15 @@ void cpu_mark_fusion(const Em *em, const char *live, const int *uses, const int 
     const Node *r = N_(em, reader[id]);
     if (is_map_op(r) && same_dims(&n->type, &r->type)) inl[id] = CPU_INL_FUSED;
   }
+  /* values read once by a last-axis layout op that is itself fused (the negated half of a
+   * rotate-half concat) join its group, evaluated at shifted positions */
+  for (int id = f->nnodes - 1; id >= 0; id--) {
+    int is_out = 0;
+    for (int k = 0; k < f->nout; k++) is_out |= f->outs[k] == id;
+    const Node *n = N_(em, id);
+    if (!live[id] || inl[id] || is_out || uses[id] != 1 || n->op == OP_IOTA || !fusable_value(em, n)) continue;
+    if (last_axis_layout(N_(em, reader[id])) && inl[reader[id]] == CPU_INL_FUSED) inl[id] = CPU_INL_FUSED;
+  }
   /* a value read several times, every read by a node of one fused group (as x * x, or the tanh of
    * the GELU derivative read twice), is computed once per element inside that group's loop too */
   for (int id = f->nnodes - 1; id >= 0; id--) {
@@ -360,15 +371,122 @@ void cpu_mark_fusion(const Em *em, const char *live, const int *uses, const int 
   }
 }
 
-/* The value of iota node n at element k (j: the index along the last axis) of a map loop over
- * its shape: j itself when it counts along the last axis. */
-static void iota_expr(const Node *n, char *out) {
+/* The value of iota node n in a map loop (q: the row, jx: the position along the last axis): jx
+ * itself when it counts along the last axis, else the row's digit of its axis. */
+static void iota_expr(const Node *n, const char *jx, char *out) {
   int axis = (int)(n->attr.i[0] < 0 ? n->attr.i[0] + n->type.rank : n->attr.i[0]);
-  char inner[CPU_EXPR], len[CPU_EXPR];
-  if (axis == n->type.rank - 1) { cpu_fmt(out, 4 * CPU_EXPR, "(%s)j", cpu_ctype(n->type.dtype)); return; }
-  cpu_prod(&n->type, axis + 1, n->type.rank, inner);
+  char mid[CPU_EXPR], len[CPU_EXPR];
+  if (axis == n->type.rank - 1) { cpu_fmt(out, 4 * CPU_EXPR, "(%s)%s", cpu_ctype(n->type.dtype), jx); return; }
+  cpu_prod(&n->type, axis + 1, n->type.rank - 1, mid);
   cpu_dim(n->type.dims[axis], len);
-  cpu_fmt(out, 4 * CPU_EXPR, "(%s)((k / %s) %% %s)", cpu_ctype(n->type.dtype), inner, len);
+  cpu_fmt(out, 4 * CPU_EXPR, "(%s)((q / %s) %% %s)", cpu_ctype(n->type.dtype), mid, len);
+}
+
+/* The fused group being emitted: its leaves (read through ops / reads), and the values already
+ * computed, by node and position variable. */
+typedef struct {
+  int x;
+  char jx[24], name[32];
+} EwVal;
+typedef struct {
+  Em *em;
+  const int *leaves;
+  int root, nl, rank, nvar, nval, cap, checks, ok;
+  const MapOp *ops;
+  char (*reads)[CPU_EXPR];
+  EwVal *vals;
+  DlmErr *e;
+} EwCx;
+
+/* Emit the statements computing fused value x (or reading leaf x) at position jx along the last
+ * axis of its own shape ("j": the loop's position, which every leaf read there has); its name in
+ * *name. Shifted positions come from last-axis slices, pads and concats: a leaf read at one is
+ * guarded by the leaf's extent (a masked read), and a pad or concat selects among its pieces. */
+static void value_at(EwCx *c, int x, const char *jx, char *name) {
+  Em *em = c->em;
+  for (int i = 0; i < c->nval; i++)
+    if (c->vals[i].x == x && strcmp(c->vals[i].jx, jx) == 0) { strcpy(name, c->vals[i].name); return; }
+  const Node *xn = N_(em, x);
+  const char *ct = cpu_ctype(xn->type.dtype);
+  char nm[32], body[4 * CPU_EXPR];
+  if (strcmp(jx, "j") == 0) cpu_fmt(nm, sizeof nm, "t%d", x);
+  else cpu_fmt(nm, sizeof nm, "t%d_%d", x, c->nvar++);
+  if (x != c->root && em->inl[x] != CPU_INL_FUSED) { /* a leaf */
+    int l = 0;
+    while (c->leaves[l] != x) l++;
+    const char *sl = c->rank ? c->ops[l].st[c->rank - 1] : "0";
+    if (strcmp(jx, "j") == 0) cpu_fmt(body, sizeof body, "%s", c->reads[l]);
+    else if (em->inl[x] == CPU_INL_CONST) cpu_read(em, x, "0", body);
+    else if (strcmp(sl, "0") == 0) { /* broadcast along the last axis */
+      char off[48];
+      cpu_fmt(off, sizeof off, "o%d", l);
+      cpu_read(em, x, off, body);
+    } else {
+      char len[CPU_EXPR], off[2 * CPU_EXPR], rd[CPU_EXPR];
+      cpu_dim(xn->type.dims[xn->type.rank - 1], len);
+      cpu_fmt(off, sizeof off, "o%d + %s * %s", l, jx, sl);
+      cpu_read(em, x, off, rd);
+      cpu_fmt(body, sizeof body, "%s >= 0 && %s < %s ? %s : (%s)0", jx, jx, len, rd, ct);
+    }
+  } else if (xn->op == OP_IOTA) {
+    iota_expr(xn, jx, body);
+  } else if (xn->op == OP_SLICE || xn->op == OP_PAD) {
+    char iv[24], in[32], len[CPU_EXPR];
+    cpu_fmt(iv, sizeof iv, "i%d_", c->nvar++);
+    if (xn->op == OP_SLICE)
+      sb_printf(em->b, "        const int64_t %s = %lld + %s * %lld;\n", iv, (long long)xn->attr.i[1], jx, (long long)xn->attr.i[3]);
+    else sb_printf(em->b, "        const int64_t %s = %s - %lld;\n", iv, jx, (long long)xn->attr.i[1]);
+    value_at(c, xn->in[0], iv, in);
+    if (xn->op == OP_SLICE) cpu_fmt(body, sizeof body, "%s", in);
+    else {
+      const Type *it = T_(em, xn->in[0]);
+      cpu_dim(it->dims[it->rank - 1], len);
+      cpu_fmt(body, sizeof body, "%s >= 0 && %s < %s ? %s : (%s)0", iv, iv, len, in, ct);
+    }
+  } else if (xn->op == OP_CONCAT) {
+    char at[CPU_EXPR] = "0";
+    int n = 0;
+    body[0] = 0;
+    for (int i = 0; i < xn->nin && c->ok; i++) {
+      char iv[24], in[32], d[CPU_EXPR], nx[3 * CPU_EXPR];
+      const Type *it = T_(em, xn->in[i]);
+      cpu_fmt(iv, sizeof iv, "i%d_", c->nvar++);
+      sb_printf(em->b, "        const int64_t %s = %s - (%s);\n", iv, jx, at);
+      value_at(c, xn->in[i], iv, in);
+      cpu_dim(it->dims[it->rank - 1], d);
+      if (i + 1 < xn->nin) n += cpu_fmt(body + n, sizeof body - (size_t)n, "%s < %s ? %s : ", iv, d, in);
+      else n += cpu_fmt(body + n, sizeof body - (size_t)n, "%s", in);
+      cpu_fmt(nx, sizeof nx, "%s + %s", at, d);
+      if (strlen(nx) >= CPU_EXPR) { err_set(c->e, xn->loc, "concat: too many inputs for the CPU backend"); c->ok = 0; return; }
+      memcpy(at, nx, strlen(nx) + 1);
+    }
+  } else {
+    char ch[3][CPU_EXPR];
+    for (int j = 0; j < xn->nin && c->ok; j++) value_at(c, xn->in[j], jx, ch[j]);
+    if (!c->ok) return;
+    DType tin = T_(em, xn->in[xn->op == OP_WHERE ? 1 : 0])->dtype;
+    int ck;
+    if (!elem_expr(xn, tin, ch, body, &ck)) {
+      err_set(c->e, xn->loc, "cpu: %s is not defined on %s values", op_info[xn->op].name, dtype_name(tin));
+      c->ok = 0;
+      return;
+    }
+    c->checks |= ck;
+  }
+  if (!c->ok) return;
+  sb_printf(em->b, "        const %s %s = %s;\n", ct, nm, body);
+  if (c->nval == c->cap) {
+    int cap = c->cap ? 2 * c->cap : 64;
+    EwVal *v = realloc(c->vals, (size_t)cap * sizeof *v);
+    if (!v) { err_set(c->e, xn->loc, "cpu: out of memory"); c->ok = 0; return; }
+    c->vals = v;
+    c->cap = cap;
+  }
+  EwVal *v = &c->vals[c->nval++];
+  v->x = x;
+  cpu_fmt(v->jx, sizeof v->jx, "%s", jx);
+  cpu_fmt(v->name, sizeof v->name, "%s", nm);
+  strcpy(name, nm);
 }
 
 static int emit_elementwise(Em *em, int id, DlmErr *e) {
@@ -394,49 +512,12 @@ static int emit_elementwise(Em *em, int id, DlmErr *e) {
     cpu_bcast_strides(T_(em, leaves[l]), &n->type, ops[l].st);
   }
   map_begin(em, &n->type, 1, nl, ops, reads);
-  int checks = 0, ok = 1;
-  for (int g = 0; ok && g <= ng; g++) {
-    int x = g < ng ? grp[g] : id;
-    const Node *xn = N_(em, x);
-    char ch[3][CPU_EXPR], body[4 * CPU_EXPR];
-    for (int j = 0; j < xn->nin; j++) {
-      int in = xn->in[j];
-      if (em->inl[in] == CPU_INL_FUSED) cpu_fmt(ch[j], sizeof ch[j], "t%d", in);
-      else
-        for (int l = 0; l < nl; l++)
-          if (leaves[l] == in) memcpy(ch[j], reads[l], sizeof ch[j]);
-    }
-    if (xn->op == OP_PAD) {
-      int l = 0;
-      while (leaves[l] != xn->in[0]) l++;
-      char len[CPU_EXPR], rd[CPU_EXPR], off[2 * CPU_EXPR];
-      const Type *it = T_(em, xn->in[0]);
-      cpu_dim(it->dims[it->rank - 1], len);
-      const char *sl = ops[l].st[n->type.rank - 1];
-      sb_printf(em->b, "        const int64_t p%d_ = j - %lld;\n", x, (long long)xn->attr.i[1]);
-      if (strcmp(sl, "0") == 0) cpu_fmt(off, sizeof off, "o%d", l);
-      else cpu_fmt(off, sizeof off, "o%d + p%d_ * %s", l, x, sl);
-      cpu_read(em, xn->in[0], off, rd);
-      sb_printf(em->b, "        const %s t%d = p%d_ >= 0 && p%d_ < %s ? %s : (%s)0;\n", cpu_ctype(xn->type.dtype), x, x, x, len, rd,
-                cpu_ctype(xn->type.dtype));
-      continue;
-    }
-    if (xn->op == OP_IOTA) { /* an index along its axis: j itself along the last axis */
-      iota_expr(xn, body);
-      sb_printf(em->b, "        const %s t%d = %s;\n", cpu_ctype(xn->type.dtype), x, body);
-      continue;
-    }
-    DType tin = T_(em, xn->in[xn->op == OP_WHERE ? 1 : 0])->dtype;
-    int ck;
-    if (!elem_expr(xn, tin, ch, body, &ck)) {
-      err_set(e, xn->loc, "cpu: %s is not defined on %s values", op_info[xn->op].name, dtype_name(tin));
-      ok = 0;
-      break;
-    }
-    checks |= ck;
-    if (x == id) sb_printf(em->b, "        v%d[k] = %s;\n", id, body);
-    else sb_printf(em->b, "        const %s t%d = %s;\n", cpu_ctype(xn->type.dtype), x, body);
-  }
+  EwCx c = {em, leaves, id, nl, n->type.rank, 0, 0, 0, 0, 1, ops, reads, NULL, e};
+  char top[32];
+  value_at(&c, id, "j", top);
+  if (c.ok) sb_printf(em->b, "        v%d[k] = %s;\n", id, top);
+  int checks = c.checks, ok = c.ok;
+  free(c.vals);
   free(ops);
   free(reads);
   if (!ok) return 0;

@@ -103,6 +103,28 @@ static void test_slice_views(void) {
   fx_end();
 }
 
+/* last-axis slices, pads and concats computed inside an elementwise loop at shifted positions:
+ * rotate-half (x cos + concat(-x2, x1) sin), a pad of an expression of a slice, step-2 slices, a
+ * three-piece concat of expressions and leaves, and a last-axis iota inside a concat piece */
+static void test_shifted_fusion(void) {
+  fx_begin();
+  int x = rarg("f32[B,3,8,10]", DT_F32, R(4, 2, 3, 8, 10), -1, 1), cs = rarg("f32[8,10]", DT_F32, R(2, 8, 10), -1, 1);
+  int sn = rarg("f32[8,10]", DT_F32, R(2, 8, 10), -1, 1), y = rarg("f32[B,3,8,2]", DT_F32, R(4, 2, 3, 8, 2), -1, 1);
+  Attrs none = attrs_none();
+  int x1 = op(OP_SLICE, NULL, ia(4, 3, 0, 5, 1), 1, x), x2 = op(OP_SLICE, NULL, ia(4, -1, 5, 10, 1), 1, x);
+  int rot = op(OP_CONCAT, NULL, ia(1, -1), 2, op(OP_NEG, NULL, none, 1, x2), x1);
+  out(op(OP_ADD, NULL, none, 2, op(OP_MUL, NULL, none, 2, x, cs), op(OP_MUL, NULL, none, 2, rot, sn)));
+  int part = op(OP_NEG, NULL, none, 1, op(OP_SLICE, NULL, ia(4, 3, 1, 4, 1), 1, op(OP_EXP, NULL, none, 1, x)));
+  out(op(OP_ADD, NULL, none, 2, x, op(OP_PAD, NULL, ia(3, 3, 2, 5), 1, part)));
+  out(op(OP_MUL, NULL, none, 2, op(OP_SLICE, NULL, ia(4, 3, 1, 10, 2), 1, x), op(OP_SLICE, NULL, ia(4, 3, 0, 9, 2), 1, x)));
+  int e3 = op(OP_SIN, NULL, none, 1, op(OP_SLICE, NULL, ia(4, 3, 2, 8, 1), 1, x));
+  int io = op(OP_IOTA, "f32[B,3,8,2]", ia(1, 3), 0);
+  int cat = op(OP_CONCAT, NULL, ia(1, 3), 3, op(OP_ADD, NULL, none, 2, y, io), e3, y);
+  out(op(OP_MUL, NULL, none, 2, cat, x));
+  compare_all("last-axis layout ops fused at shifted positions", CPU_TOL);
+  fx_end();
+}
+
 /* iota read only by an elementwise node is computed inside that node's loop: along the last axis
  * (the loop index) and along a middle one; and exp over the whole float range (overflow to inf,
  * subnormal results, NaN) by the vectorizing polynomial */
@@ -186,6 +208,7 @@ int main(void) {
   test_layout_runs();
   test_fused_iota_exp();
   test_slice_views();
+  test_shifted_fusion();
   test_int_ops();
   test_f64_ops();
   test_rand();
