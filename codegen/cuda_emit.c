@@ -179,6 +179,49 @@ static int decide_fusion(const Func *f, CudaUnit *u, const char *keep, char *fus
 
 static int is_float_matmul(const Node *n) { return n->op == OP_MATMUL && cpu_is_floatish(n->type.dtype); }
 
+/* Gemm epilogues (see cuda_emit.h): M1 -> add(M1, bias) -> gelu_tanh -> operand x of M2, each
+ * the one reader of the one before, none an output, the add and the GELU fused (they are then
+ * computed by M2's operand kernel: that kernel is the epilogue's fallback). M1 is f32 with a
+ * rank-2 B operand and an untransposed A whose batch dims are the output's,
+ * so the product is one [rows, N] gemm; the bias is an f32 parameter of shape [N]. */
+static int decide_epilogues(const Func *f, CudaUnit *u, const char *keep, const char *fused, int *epi, int *epi_dst, int *epi_src) {
+  int nn = f->nnodes, sz = nn ? nn : 1;
+  int *uses = calloc((size_t)sz, sizeof *uses), *reader = malloc((size_t)sz * sizeof *reader);
+  if (!uses || !reader) { free(uses); free(reader); return 0; }
+  for (int id = 0; id < nn; id++)
+    if (u->live[id])
+      for (int j = 0; j < f->nodes[id].nin; j++) { uses[f->nodes[id].in[j]]++; reader[f->nodes[id].in[j]] = id; }
+  for (int id = 0; id < nn; id++) {
+    const Node *m1 = &f->nodes[id];
+    if (!u->live[id] || m1->op != OP_MATMUL || m1->type.dtype != DT_F32 || keep[id] || uses[id] != 1 || m1->attr.i[0]) continue;
+    const Type *ot = &m1->type, *at = &f->nodes[m1->in[0]].type, *bt = &f->nodes[m1->in[1]].type;
+    int r = ot->rank, ok = r >= 2 && bt->rank == 2 && at->rank == r;
+    for (int d = 0; ok && d < r - 2; d++) ok = dim_eq(at->dims[d], ot->dims[d]);
+    int add = reader[id];
+    const Node *an = &f->nodes[add];
+    if (!ok || an->op != OP_ADD || !fused[add] || keep[add] || uses[add] != 1 || !type_eq(&an->type, ot)) continue;
+    int bias = an->in[0] == id ? an->in[1] : an->in[0];
+    const Node *bn = &f->nodes[bias];
+    if (bias == id || bn->op != OP_PARAM || bn->type.dtype != DT_F32 || bn->type.rank != 1 || !dim_eq(bn->type.dims[0], ot->dims[r - 1])) continue;
+    int gelu = reader[add];
+    const Node *gn = &f->nodes[gelu];
+    if (gn->op != OP_GELU_TANH || !fused[gelu] || keep[gelu] || uses[gelu] != 1 || !type_eq(&gn->type, ot)) continue;
+    int m2 = reader[gelu];
+    const Node *mn = &f->nodes[m2];
+    if (!is_float_matmul(mn) || mn->type.dtype != DT_F32 || mn->in[0] == mn->in[1]) continue;
+    int x = mn->in[0] == gelu ? 0 : 1;
+    epi[id] = 1 + bias;
+    epi_dst[id] = 2 * m2 + x;
+    epi_src[2 * m2 + x] = 1 + id;
+    if (u->scratch_from[m2] > id) u->scratch_from[m2] = id;  /* written by M1's gemm */
+  }
+  free(uses);
+  free(reader);
+  return 1;
+}
+
+int cuda_unit_launches(const CudaUnit *u, int fallback) { return u->nlaunch - (fallback ? 0 : u->nalt); }
+
 /* Sinks: a layer_norm / softmax / log_softmax / attention node R with one reader, followed by a
  * chain of single-reader nodes (maps of the chain value's shape, transposes, reshapes; no outputs)
  * that ends as an operand of a float matmul M: R's kernel computes the chain and writes M's
@@ -265,7 +308,7 @@ static int group_key_eq(const Func *f, const CudaLaunch *a, const CudaLaunch *b)
 
 static int groupable(const Func *f, const CudaLaunch *l) {
   const Node *n = &f->nodes[l->node];
-  return l->kind == CL_GEMM && n->type.rank == 2 && f->nodes[n->in[0]].type.rank == 2 && f->nodes[n->in[1]].type.rank == 2 &&
+  return l->kind == CL_GEMM && !l->epi && n->type.rank == 2 && f->nodes[n->in[0]].type.rank == 2 && f->nodes[n->in[1]].type.rank == 2 &&
          l->opnd[1] >= 0 && f->nodes[l->opnd[1]].op == OP_PARAM && (l->opnd[0] >= 0 || l->src[0] >= 0);
 }
 
@@ -330,10 +373,11 @@ int cuda_emit_func_fuse(const Module *m, const Func *f, int fuse, CudaUnit *u, D
   u->store_at = malloc((size_t)sz * sizeof *u->store_at);
   u->gemm_at = malloc((size_t)sz * sizeof *u->gemm_at);
   int *rounded = calloc((size_t)sz, sizeof *rounded);
+  int *epi = calloc((size_t)sz, sizeof *epi), *epi_dst = calloc((size_t)sz, sizeof *epi_dst), *epi_src = calloc((size_t)sz * 2, sizeof *epi_src);
   const char *gm = getenv("DLM_CUDA_GEMM");
   u->gemm_f32 = gm && strcmp(gm, "f32") == 0;
   Sb b = {0};
-  int ok = needbuf && fused && decl && next && opnd_sunk && sub && has_sub && u->live && u->inl && u->nobuf && u->scratch_from && u->scratch_to && u->store_at && u->gemm_at && rounded;
+  int ok = needbuf && fused && decl && next && opnd_sunk && sub && has_sub && u->live && u->inl && u->nobuf && u->scratch_from && u->scratch_to && u->store_at && u->gemm_at && rounded && epi && epi_dst && epi_src;
   for (int id = 0; ok && id < nn; id++) { next[id] = -1; u->scratch_from[id] = u->scratch_to[id] = id; u->store_at[id] = u->gemm_at[id] = -1; }
   if (!ok) err_set(e, (SrcLoc){0, 0, 0}, "cuda: out of memory");
   char *live = u->live;
@@ -361,7 +405,11 @@ int cuda_emit_func_fuse(const Module *m, const Func *f, int fuse, CudaUnit *u, D
     ok = 0;
   }
   if (ok && fuse) decide_stores(f, u, fused);
-  Cx c = {{m, f, &b, u->inl}, u, fused, 0, 0, decl, 0, next, opnd_sunk, sub, has_sub, 0, 0, rounded, 0};
+  if (ok && fuse && !decide_epilogues(f, u, needbuf, fused, epi, epi_dst, epi_src)) {
+    err_set(e, (SrcLoc){0, 0, 0}, "cuda: out of memory");
+    ok = 0;
+  }
+  Cx c = {{m, f, &b, u->inl}, u, fused, 0, 0, decl, 0, next, opnd_sunk, sub, has_sub, 0, 0, rounded, epi, epi_dst, epi_src, 0};
   if (ok) {
     sb_printf(&b, "/* Generated by dlmc (codegen/cuda_emit.c): function %s of module %s. */\n", f->name,
               m->name ? m->name : "?");
@@ -392,6 +440,9 @@ int cuda_emit_func_fuse(const Module *m, const Func *f, int fuse, CudaUnit *u, D
   free(sub);
   free(has_sub);
   free(rounded);
+  free(epi);
+  free(epi_dst);
+  free(epi_src);
   if (!ok) {
     sb_free(&b);
     cuda_unit_free(u);

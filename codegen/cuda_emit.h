@@ -41,6 +41,16 @@ typedef struct {
                                   * A (opnd[0]/src[0]), each its own parameter B (a rank-2
                                   * product each); their pointer arrays are entries
                                   * 2 nnodes + 1 + 3 gfirst ... of the pointer table (A, B, C) */
+  int epi;                       /* CL_GEMM: 1 + the bias parameter node of a cuBLASLt epilogue, or 0:
+                                  * the backend may compute the product, + bias (a vector of the
+                                  * output's last dim), GELU (tanh approximation) and the rounding
+                                  * to the gemm operand type in one cuBLASLt call, written straight
+                                  * into scratch region epi_dst (2 * matmul + r, as src) instead of
+                                  * this node's buffer (the product has rank 2, or batch dims that
+                                  * fold into its rows) */
+  int epi_dst;
+  int alt_of;                    /* a kernel: 1 + the gemm node whose epilogue does this kernel's
+                                  * work (the fallback: it runs only when that epilogue did not), or 0 */
 } CudaLaunch;
 
 typedef struct {
@@ -65,6 +75,7 @@ typedef struct {
   int *gmembers, ngmembers;      /* the matmuls of batched gemm launches (malloc'd) */
   int *gemm_at;                  /* gemm_at[id] >= 0: matmul id is computed by the batched gemm of
                                   * matmul gemm_at[id] (earlier), where its result is written */
+  int nalt;                      /* kernels that run only as an epilogue's fallback (alt_of) */
 } CudaUnit;
 
 /* the entries of a unit's pointer table: node buffers, scratch buffers, one spare, then the
@@ -72,7 +83,10 @@ typedef struct {
 #define CUDA_TABLE_LEN(f, u) (2 * (f)->nnodes + 1 + 3 * (u)->ngmembers)
 
 /* Generate the unit for f. Returns 1, or 0 with *e set naming the op (or dtype) that has no CUDA
- * kernel. Fusion (unless $DLM_CUDA_FUSE=0): a node that is an elementwise map or an index op
+ * kernel. Gemm epilogues (with fusion): a float matmul M1 whose one reader is add(M1, bias
+ * parameter [N]) whose one reader is gelu_tanh, read only as an operand of a float matmul M2,
+ * none of them outputs, gets a cuBLASLt epilogue (CudaLaunch.epi); M2's operand kernel (computing
+ * the same value from M1's buffer) stays in the plan as the fallback (alt_of). Fusion (unless $DLM_CUDA_FUSE=0): a node that is an elementwise map or an index op
  * (cuda_exprable), not an output, whose readers (at most CUDA_FUSE_USES) all read it through
  * expressions (cuda_accepts), is computed inside each reader's kernel, up to a bounded expression
  * size; it then has no buffer (inl is set for it). $DLM_CUDA_GEMM=f32 generates fp32 gemm
@@ -132,7 +146,10 @@ int cuda_target(Module *m, const char *emit_dir, int emit_stdout, int stats, FIL
 /* The launches one more layer adds to a DSL model with a `layers` const (its source m->files[0]
  * compiled again with the same consts and layers = 1, 2; fused units): forward = logits, step =
  * loss.grad, backward = step minus loss. Returns 1, or 0 with *e set. */
-typedef struct { int forward, forward_gemms, loss, step, step_gemms, backward; } CudaBlockLaunches;
+typedef struct { int forward, forward_gemms, loss, step, step_gemms, backward; int forward_fallback, step_fallback; } CudaBlockLaunches;
+/* launches of a unit: the kernels and gemms that run, with the gemm epilogues (alt kernels not
+ * counted), or without them (fallback = 1: every kernel) */
+int cuda_unit_launches(const CudaUnit *u, int fallback);
 int cuda_block_launches(const Module *m, CudaBlockLaunches *out, DlmErr *e);
 
 #endif

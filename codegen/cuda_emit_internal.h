@@ -21,6 +21,9 @@ typedef struct {
   char *has_sub;
   int cur, stored;  /* the node whose kernel is open; its first pass stored a store_at input */
   int *rounded;     /* rounded[id]: 1 + the scratch region (2 * matmul + r) holding id as a gemm operand, or 0 */
+  int *epi;         /* epi[m]: 1 + the bias parameter of matmul m's gemm epilogue, or 0 (cuda_emit.c decide_epilogues) */
+  int *epi_dst;     /* epi_dst[m]: the scratch region (2 * matmul + r) that epilogue writes */
+  int *epi_src;     /* epi_src[2 * m + r]: 1 + the matmul whose epilogue writes that region, or 0 */
   int oom;
 } Cx;
 

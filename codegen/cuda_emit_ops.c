@@ -750,11 +750,16 @@ static int emit_operand(Cx *c, int id, int x, DlmErr *e) {
   char v[CPU_EXPR], dst[2 * CPU_EXPR];
   Dim d[DLM_MAX_RANK];
   all_dims(T_(c, a), d);
+  int at = c->u->nlaunch;
   cx_begin(c, id, CL_THREADS, T_(c, a)->rank, d);
   if (!val_at(c, a, "k", v, e)) return 0;
   operand_dst(c, id, x, dst);
   operand_store(c, dst, "k", v);
   cx_end(c, id);
+  if (c->epi_src[2 * id + x] && at < c->u->nlaunch) { /* the fallback of an earlier gemm's epilogue */
+    c->u->launch[at].alt_of = c->epi_src[2 * id + x];
+    c->u->nalt++;
+  }
   return 1;
 }
 
@@ -767,6 +772,8 @@ static int emit_matmul(Cx *c, int id, DlmErr *e) {
   if (cpu_is_floatish(ot->dtype)) {
     if (!emit_operand(c, id, 0, e) || !emit_operand(c, id, 1, e) || !cx_gemm(c, id)) return 0;
     CudaLaunch *l = &c->u->launch[c->u->nlaunch - 1];
+    l->epi = c->epi[id];
+    l->epi_dst = c->epi_dst[id];
     for (int x = 0; x < 2; x++) {
       int o = n->in[x];
       l->opnd[x] = operand_direct(c, id, x) ? o : -1;

@@ -21,14 +21,16 @@ static void file_name(const char *dir, const char *fn, char *buf, size_t n) {
   snprintf(buf + k, n - (size_t)k, ".cu");
 }
 
-/* the launches of f's unit (fused or not); -1 with *e set on failure */
-static int launches(const Module *m, const Func *f, int fuse, int *gemms, DlmErr *e) {
+/* the launches of f's unit (fused or not) with its gemm epilogues (*fallback: without them); -1
+ * with *e set on failure */
+static int launches(const Module *m, const Func *f, int fuse, int *gemms, int *fallback, DlmErr *e) {
   CudaUnit u;
   if (!cuda_emit_func_fuse(m, f, fuse, &u, e)) return -1;
   int g = 0;
   for (int k = 0; k < u.nlaunch; k++) g += u.launch[k].kind == CL_GEMM;
   if (gemms) *gemms = g;
-  int n = u.nlaunch;
+  if (fallback) *fallback = cuda_unit_launches(&u, 1);
+  int n = cuda_unit_launches(&u, 0);
   cuda_unit_free(&u);
   return n;
 }
@@ -72,15 +74,17 @@ int cuda_block_launches(const Module *m, CudaBlockLaunches *out, DlmErr *e) {
   }
   Module *one = recompile(m, 1, e), *two = one ? recompile(m, 2, e) : NULL;
   const char *names[3] = {"logits", "loss", "loss.grad"};
-  int *fields[3][2] = {{&out->forward, &out->forward_gemms}, {&out->loss, NULL}, {&out->step, &out->step_gemms}};
+  int *fields[3][3] = {{&out->forward, &out->forward_gemms, &out->forward_fallback}, {&out->loss, NULL, NULL},
+                        {&out->step, &out->step_gemms, &out->step_fallback}};
   int ok = one && two;
   for (int k = 0; ok && k < 3; k++) {
     const Func *f1 = ir_func_find(one, names[k]), *f2 = ir_func_find(two, names[k]);
     if (!f1 || !f2) { err_set(e, (SrcLoc){0, 0, 0}, "the model has no function %s", names[k]); ok = 0; break; }
-    int g1 = 0, g2 = 0, l1 = launches(one, f1, 1, &g1, e), l2 = l1 < 0 ? -1 : launches(two, f2, 1, &g2, e);
+    int g1 = 0, g2 = 0, b1 = 0, b2 = 0, l1 = launches(one, f1, 1, &g1, &b1, e), l2 = l1 < 0 ? -1 : launches(two, f2, 1, &g2, &b2, e);
     if (l2 < 0) { ok = 0; break; }
     *fields[k][0] = l2 - l1;
     if (fields[k][1]) *fields[k][1] = g2 - g1;
+    if (fields[k][2]) *fields[k][2] = b2 - b1;
   }
   if (ok) out->backward = out->step - out->loss;
   if (one) ir_module_free(one);
@@ -104,13 +108,16 @@ int cuda_target(Module *m, const char *emit_dir, int emit_stdout, int stats, FIL
     const Func *f = m->funcs[i];
     CudaUnit u;
     if (!cuda_emit_func(m, f, &u, e)) return 0;
-    int gemms = 0, nodes = 0, before = stats ? launches(m, f, 0, NULL, e) : 0;
+    int gemms = 0, epis = 0, nodes = 0, before = stats ? launches(m, f, 0, NULL, NULL, e) : 0;
     if (before < 0) { cuda_unit_free(&u); return 0; }
-    for (int k = 0; k < u.nlaunch; k++) gemms += u.launch[k].kind == CL_GEMM;
+    for (int k = 0; k < u.nlaunch; k++) gemms += u.launch[k].kind == CL_GEMM, epis += u.launch[k].epi != 0;
     for (int id = 0; id < f->nnodes; id++) nodes += u.live[id];
-    if (stats)
-      fprintf(out, "  %-16s %6d live nodes, %6d kernels + %4d cuBLAS gemms = %6d launches (%d before fusion; %d nodes fused, %d sinks; %.0f bytes of intermediates not written)\n",
-              f->name, nodes, u.nkernels, gemms, u.nkernels + gemms, before, u.nfused, u.nsinks, u.fused_bytes);
+    if (stats) {
+      fprintf(out, "  %-16s %6d live nodes, %6d kernels + %4d cuBLAS gemms = %6d launches (%d before fusion; %d nodes fused, %d sinks; %.0f bytes of intermediates not written",
+              f->name, nodes, u.nkernels - u.nalt, gemms, cuda_unit_launches(&u, 0), before, u.nfused, u.nsinks, u.fused_bytes);
+      if (epis) fprintf(out, "; %d cuBLASLt bias+GELU epilogues, %d launches without cuBLASLt", epis, cuda_unit_launches(&u, 1));
+      fprintf(out, ")\n");
+    }
     int ok = 1;
     if (emit_stdout) fputs(u.src, out);
     else if (emit_dir) {
@@ -128,8 +135,8 @@ int cuda_target(Module *m, const char *emit_dir, int emit_stdout, int stats, FIL
     CudaBlockLaunches bl;
     DlmErr be = {0};
     if (cuda_block_launches(m, &bl, &be))
-      fprintf(out, "Launches per block (layers=2 minus layers=1): forward (logits) %d (%d cuBLAS gemms), training step (loss.grad) %d (%d gemms): backward %d\n",
-              bl.forward, bl.forward_gemms, bl.step, bl.step_gemms, bl.backward);
+      fprintf(out, "Launches per block (layers=2 minus layers=1): forward (logits) %d (%d cuBLAS gemms; %d without cuBLASLt's epilogue), training step (loss.grad) %d (%d gemms; %d without cuBLASLt): backward %d\n",
+              bl.forward, bl.forward_gemms, bl.forward_fallback, bl.step, bl.step_gemms, bl.step_fallback, bl.backward);
     else fprintf(out, "Launches per block: not computed (%s)\n", be.msg);
   }
   return 1;

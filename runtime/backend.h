@@ -89,6 +89,10 @@ const Backend *backend_find(const char *name);
 void backend_cuda_last_times(double ms[3]);  /* NULL if unknown or not built */
 /* bytes of parameters the last CUDA run uploaded (0 when every parameter was resident already) */
 double backend_cuda_last_param_bytes(void);
+/* the gemm epilogues (bias + GELU in one cuBLASLt call, docs/cuda.md) of the last plan the CUDA
+ * backend queued (not counting graph replays): how many ran in cuBLASLt, how many fell back to
+ * the plain gemm and the operand kernel, and why the last one did ("" when none) */
+void backend_cuda_last_epilogues(int *lt, int *fallback, const char **why);
 /* with $DLM_CUDA_GRAPHS=1: 1 if the last CUDA run replayed a captured graph, 2 if it captured one,
  * 0 if it launched its plan plainly */
 int backend_cuda_last_graph(void);

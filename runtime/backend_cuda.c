@@ -35,6 +35,14 @@ static double now_ms(void) {
 static int last_graph;
 int backend_cuda_last_graph(void) { return last_graph; }
 
+static int last_epi[2]; /* the last plan queued: epilogues run in cuBLASLt, fallen back */
+static char last_epi_why[256];
+void backend_cuda_last_epilogues(int *lt, int *fallback, const char **why) {
+  *lt = last_epi[0];
+  *fallback = last_epi[1];
+  *why = last_epi_why;
+}
+
 SrcLoc cuda_noloc(void) { return (SrcLoc){0, 0, 0}; }
 
 const char *cu_err(const Cu *cu, CUresult r) {
@@ -105,6 +113,7 @@ static void cuda_close(BackendState *s) {
     s->cu.CtxSynchronize();  /* queued work on resident values */
     cuda_train_close(s);
     cuda_values_close(s);
+    cuda_lt_close(s);
   }
   for (int i = 0; i < s->nfns; i++) {
     if (s->fns[i].exec) s->cu.GraphExecDestroy(s->fns[i].exec);
@@ -157,6 +166,7 @@ static BackendState *cuda_open(const Module *m, DlmErr *e) {
   if (!cuda_have_nvrtc()) { err_set(e, cuda_noloc(), "cuda: this build has no NVRTC (configure with the CUDA toolkit)"); goto fail; }
   if (!load_blas(cu, e)) goto fail;
   if (cu->blasCreate(&s->blas) != 0) { s->blas = NULL; err_set(e, cuda_noloc(), "cuda: cublasCreate failed"); goto fail; }
+  cuda_lt_open(s); /* optional: without it, gemm epilogues run as their fallback kernels */
   const char *gr = getenv("DLM_CUDA_GRAPHS");
   if (gr && strcmp(gr, "1") == 0 && cu->StreamCreate && cu->StreamDestroy && cu->StreamBeginCapture && cu->StreamEndCapture &&
       cu->GraphInstantiate && cu->GraphLaunch && cu->GraphExecDestroy && cu->GraphDestroy && cu->MemsetD8Async && cu->blasSetStream) {
@@ -332,8 +342,17 @@ static CUdeviceptr gemm_operand(const CudaFn *fn, const CudaLaunch *l, int x, co
   return V[f->nnodes + sm] + (l->src[x] % 2 ? align256((size_t)cuda_numel(&f->nodes[f->nodes[sm].in[0]].type, sv) * es) : 0);
 }
 
+/* the scratch region (2 * matmul + r) of a gemm operand */
+static CUdeviceptr region(const CudaFn *fn, int reg, const CUdeviceptr *V, const int64_t *sv) {
+  const Func *f = fn->f;
+  int sm = reg / 2;
+  return V[f->nnodes + sm] + (reg % 2 ? align256((size_t)cuda_numel(&f->nodes[f->nodes[sm].in[0]].type, sv) * (fn->u.gemm_f32 ? 4 : 2)) : 0);
+}
+
+/* queue gemm launch l; *epi_ran = 1 when its epilogue ran in cuBLASLt (its fallback kernel is
+ * then skipped) */
 static int run_gemm(BackendState *s, const CudaFn *fn, const CudaLaunch *l, const CUdeviceptr *V, const CUdeviceptr *V16,
-                    CUdeviceptr Vdev, const int64_t *sv, DlmErr *e) {
+                    CUdeviceptr Vdev, const int64_t *sv, int *epi_ran, DlmErr *e) {
   const Func *f = fn->f;
   int id = l->node, f32 = fn->u.gemm_f32;
   const Node *n = &f->nodes[id];
@@ -345,6 +364,15 @@ static int run_gemm(BackendState *s, const CudaFn *fn, const CudaLaunch *l, cons
   int ty = f32 ? CUDA_R_32F : CUDA_R_16BF;
   CUdeviceptr C = V[id], A = gemm_operand(fn, l, 0, V, V16, sv), B = gemm_operand(fn, l, 1, V, V16, sv);
   if (!A || !B) { err_set(e, n->loc, "matmul: an operand has no device copy"); return 0; }
+  *epi_ran = 0;
+  if (l->epi) {
+    int rc = cuda_lt_gemm(s, fn, l, A, B, f32 ? V[l->epi - 1] : V16[l->epi - 1], region(fn, l->epi_dst, V, sv), sv, e);
+    if (rc == 0) return 0;
+    *epi_ran = rc == 1;
+    last_epi[rc == 1 ? 0 : 1]++;
+    if (rc < 0) snprintf(last_epi_why, sizeof last_epi_why, "%s", s->lt_why[0] ? s->lt_why : "cuBLASLt is not loaded");
+    if (rc == 1) return 1;
+  }
   if (M == 0 || N == 0 || NB == 0) return 1;
   for (int g = 0; K == 0 && g < (l->gcount > 1 ? l->gcount : 1); g++) { /* every member's result is 0 */
     CUdeviceptr Cg = l->gcount > 1 ? V[fn->u.gmembers[l->gfirst + g]] : C;
@@ -402,28 +430,37 @@ int cuda_launch_all(BackendState *s, CudaFn *fn, const CUdeviceptr *V, const CUd
   memset(&S, 0, sizeof S);
   for (int i = 0; i < DLM_MAX_SYMS && i < 16; i++) S.s[i] = sv[i];
   void *params[3] = {&S, &Vdev, &bad};
+  char *ran = fn->u.nalt ? calloc((size_t)f->nnodes, 1) : NULL; /* ran[m]: matmul m's epilogue ran in cuBLASLt */
+  if (fn->u.nalt && !ran) { err_set(e, cuda_noloc(), "out of memory"); return 0; }
+  last_epi[0] = last_epi[1] = 0;
+  last_epi_why[0] = 0;
   for (int i = 0; i < fn->u.nlaunch; i++) {
     const CudaLaunch *l = &fn->u.launch[i];
     if (l->kind == CL_GEMM) {
-      if (!run_gemm(s, fn, l, V, V16, Vdev, sv, e)) return 0;
+      int er = 0;
+      if (!run_gemm(s, fn, l, V, V16, Vdev, sv, &er, e)) { free(ran); return 0; }
+      if (ran) ran[l->node] = (char)er;
       continue;
     }
+    if (l->alt_of && ran && ran[l->alt_of - 1]) continue; /* done by that gemm's epilogue */
     int64_t units = eval_dims(l->dims, l->ndims, sv);
     if (units <= 0) continue;
     unsigned block = l->kind == CL_THREADS ? 256 : l->kind == CL_BLOCKS ? 256 : 128, shmem = 0;
     int64_t grid = l->kind == CL_THREADS ? (units + 255) / 256 : units;
     if (grid > (1 << 22)) grid = 1 << 22;
     if (l->kind == CL_ATTN) {
-      if (l->shmem_bytes > 200 * 1024) { err_set(e, f->nodes[l->node].loc, "attention: head dimensions too large for the kernel's shared memory"); return 0; }
+      if (l->shmem_bytes > 200 * 1024) { err_set(e, f->nodes[l->node].loc, "attention: head dimensions too large for the kernel's shared memory"); free(ran); return 0; }
       shmem = (unsigned)l->shmem_bytes;
       if (shmem > 48 * 1024) s->cu.FuncSetAttribute(fn->fn[i], 8, (int)shmem);
     }
     CUresult r = s->cu.LaunchKernel(fn->fn[i], (unsigned)grid, 1, 1, block, 1, 1, shmem, s->stream, params, NULL);
     if (r != 0) {
       err_set(e, f->nodes[l->node].loc, "cuda: launch of %s (%s) failed: %s", l->name, op_info[f->nodes[l->node].op].name, cu_err(&s->cu, r));
+      free(ran);
       return 0;
     }
   }
+  free(ran);
   return 1;
 }
 

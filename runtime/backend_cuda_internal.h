@@ -82,6 +82,7 @@ typedef struct {
 } CudaFn;
 
 typedef struct CudaTrain CudaTrain;
+typedef struct CudaLt CudaLt;
 struct BackendState {
   const Module *m;
   Cu cu;
@@ -105,6 +106,8 @@ struct BackendState {
   int64_t up, down;     /* transfers (BackendDev.transfers) */
   DlmErr values_err;    /* set: why resident values are unavailable (the value kernels did not load) */
   CudaTrain *train;     /* backend_cuda_train.c: the resident training state, or NULL */
+  CudaLt *lt;           /* backend_cuda_lt.c: cuBLASLt for gemm epilogues, or NULL */
+  char lt_why[256];     /* why an epilogue fell back last (empty: none did) */
 };
 
 #define CUDA_MAX_FNS 1024   /* functions per backend state (failure flag slots) */
@@ -151,6 +154,16 @@ void cuda_flag_error(const Func *f, int flag, DlmErr *e);
 DevParam *cuda_resident_param(BackendState *s, const char *name, SrcLoc loc, const Tensor *t, double *up, DlmErr *e);
 /* launch k with grid x block threads on s->stream */
 int cuda_launch1(BackendState *s, CUfunction k, int64_t n, void **params, const char *what, DlmErr *e);
+
+/* backend_cuda_lt.c: gemm epilogues (CudaLaunch.epi) through cuBLASLt */
+void cuda_lt_open(BackendState *s);   /* failure (no libcublasLt ...): s->lt stays NULL, s->lt_why says why */
+void cuda_lt_close(BackendState *s);
+/* queue launch l's product with its bias + GELU epilogue (D: the operand region it writes; bias:
+ * the parameter's copy in D's type): 1 done, 0 error (*e set), -1 not available (no cuBLASLt, no
+ * algorithm for these sizes, a failed call: s->lt_why says which; nothing was written and the
+ * caller runs the plain gemm and the fallback kernel) */
+int cuda_lt_gemm(BackendState *s, const CudaFn *fn, const CudaLaunch *l, CUdeviceptr A, CUdeviceptr B, CUdeviceptr bias, CUdeviceptr D,
+                 const int64_t *sv, DlmErr *e);
 
 /* backend_cuda_train.c */
 extern const BackendTrain backend_cuda_train;

@@ -10,7 +10,8 @@
  *   With $DLM_CUDA_GRAPHS=1 the rows are tagged [CUDA graphs] and say whether every step replayed.
  *   gpu_bench sample MODEL.dsl STEPS [-D ...]
  *     the ancestral sampler's step function (ancestral.1) on one sequence, fed back STEPS times after
- *     one warm-up call; seconds per sample extrapolated to T = 1000 steps (labelled so).
+ *     one warm-up call; seconds per sample extrapolated to T = 1000 steps (labelled so); and how
+ *     many of its gemm epilogues (bias + GELU) ran in cuBLASLt or fell back (docs/cuda.md).
  *   gpu_bench loop MODEL.dsl STEPS [-D ...]
  *     the whole `ancestral` sampler (batch 1, steps = STEPS) through the schedule executor: the
  *     host path (every call uploads its arguments and downloads its results, memo on) and then
@@ -331,6 +332,12 @@ int main(int argc, char **argv) {
     printf("| sampler step (ancestral.1, B=1, L=%lld)%s | %.1f ms/step | device part %.1f ms |\n", (long long)L, tag, per * 1e3, dev / (double)steps * 1e3);
     printf("| sample of %lld tokens, T=1000%s | %.1f s/sample | extrapolated from %lld steps (%s); device part only: %.1f s |\n",
            (long long)L, tag, per * 1000, (long long)steps, pnote, dev / (double)steps * 1000);
+    int lt = 0, fb = 0;
+    const char *why = "";
+    backend_cuda_last_epilogues(&lt, &fb, &why);
+    if (!replays) /* a replayed graph does not count them again */
+      printf("| gemm epilogues of the sampler step (bias + GELU in cuBLASLt) | %d in cuBLASLt, %d fell back%s%s | %s |\n", lt, fb, fb ? ": " : "",
+             why, lt > 0 && fb == 0 ? "PASS" : "FAIL");
   }
   rc = 0;
 out:

@@ -5,12 +5,17 @@
  * kernels' cross-thread logic is exercised), and executed by a launch-plan executor with plain-loop
  * matrix products in double reading the operands where the plan says: fp32 with $DLM_CUDA_GEMM=f32,
  * else the bf16 values cuBLAS would get (operand kernels' bf16 bits, parameters rounded as the
- * backend's resident bf16 copies), so the bf16 path's error can be measured without a GPU. */
+ * backend's resident bf16 copies), so the bf16 path's error can be measured without a GPU. A gemm
+ * with a cuBLASLt epilogue (CudaLaunch.epi) applies it as cuBLASLt does (fp32 product + bias of the
+ * output type, GELU tanh, rounded to the operand type, into the reading matmul's scratch; its own
+ * buffer is filled with NaN, so a reader of it would show) and the fallback kernels are skipped;
+ * with emul_epilogue = 0 the fallback runs instead (the backend without cuBLASLt). */
 #ifndef DLM_CUDA_EMUL_H
 #define DLM_CUDA_EMUL_H
 #include "cuda_emit.h"
 #include "tensor.h"
 #include <dlfcn.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,8 +167,13 @@ static float *operand(const void *p, int64_t n, int fp32, int round) {
   return o;
 }
 
+static int emul_epilogue = 1;
+
+/* GELU, tanh approximation: x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
+static double gelu_tanh_ref(double x) { return 0.5 * x * (1 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); }
+
 /* the product of gemm launch l: operands where the plan says (fp32, or bf16 as cuBLAS gets them),
- * accumulated in double */
+ * accumulated in double; with its epilogue (emul_epilogue), bias + GELU into the operand region */
 static void gemm(const Func *f, const CudaUnit *u, const CudaLaunch *l, void **V, const int64_t *sv) {
   int id = l->node;
   const Node *n = &f->nodes[id];
@@ -181,13 +191,26 @@ static void gemm(const Func *f, const CudaUnit *u, const CudaLaunch *l, void **V
   float *A = operand(l->opnd[0] >= 0 ? V[l->opnd[0]] : s[0], numel(at, sv), f32 || l->opnd[0] >= 0, !f32);
   float *B = operand(l->opnd[1] >= 0 ? V[l->opnd[1]] : s[1], numel(bt, sv), f32 || l->opnd[1] >= 0, !f32);
   float *C = V[id];
+  int epi = l->epi && emul_epilogue;
+  const float *bias = epi ? V[l->epi - 1] : NULL;
+  char *D = NULL;
+  if (epi) { /* the region epi_dst of the reading matmul's scratch */
+    int m2 = l->epi_dst / 2;
+    D = (char *)V[f->nnodes + m2] + (l->epi_dst % 2 ? al256((size_t)numel(&f->nodes[f->nodes[m2].in[0]].type, sv) * (f32 ? 4 : 2)) : 0);
+  }
   for (int64_t b = 0; b < NB; b++) {
     const float *a = A + batch_off(at, ot, b, sv), *bb = B + batch_off(bt, ot, b, sv);
     for (int64_t i = 0; i < M; i++)
       for (int64_t j = 0; j < N; j++) {
         double s = 0;
         for (int64_t p = 0; p < K; p++) s += (double)(ta ? a[p * lda + i] : a[i * lda + p]) * (tb ? bb[j * ldb + p] : bb[p * ldb + j]);
-        C[(b * M + i) * N + j] = (float)s;
+        int64_t at_ = (b * M + i) * N + j;
+        if (!epi) { C[at_] = (float)s; continue; }
+        C[at_] = NAN;
+        /* the bias has the output's type: fp32, or the parameter's bf16 copy */
+        float x = (float)s + (f32 ? bias[j] : bf16_to_f32(f32_to_bf16(bias[j]))), g = (float)gelu_tanh_ref(x);
+        if (f32) ((float *)D)[at_] = g;
+        else ((uint16_t *)D)[at_] = f32_to_bf16(g);
       }
   }
   free(A);
@@ -235,6 +258,7 @@ static inline int run_emul(const Func *f, const CudaUnit *u, void *lib, const Pa
       }
       continue;
     }
+    if (l->alt_of && emul_epilogue) continue; /* the epilogue of gemm alt_of - 1 did this */
     void *k = dlsym(lib, l->name);
     if (!k) { fprintf(stderr, "%s: no kernel %s\n", f->name, l->name); ok = 0; break; }
     if (!launch(k, S, V, &bad, nthreads)) { fprintf(stderr, "%s: cannot start %u threads\n", f->name, nthreads); ok = 0; break; }

@@ -15,7 +15,10 @@
  * break flag read every 3 iterations; and two device training steps (BackendTrain: norm, clip,
  * AdamW, EMA on the device) match the host optimizer (runtime/optim.c) applied to the CUDA
  * backend's gradients within 1e-4 (weights, EMA) and 1e-3 (moments) normalized error (the
- * gradients' atomic sums and the norm's summation order differ). Without a usable GPU, opening the
+ * gradients' atomic sums and the norm's summation order differ). In every fused mode the DiT
+ * MLPs' bias + GELU must have run as cuBLASLt epilogues of the first MLP gemm (a fallback fails,
+ * with its reason), and MDLM runs once more with DLM_CUDA_LT=0 (the fallback operand kernels
+ * must run instead, within 1e-4 too). Without a usable GPU, opening the
  * backend must fail with "no CUDA device: <reason>" (checked) and the test then skips (77). */
 #include "sched_exec.h"
 #include "test_cpu_fixture.h"
@@ -71,12 +74,22 @@ static double diff_measure(const Tensor *got, const Tensor *want) {
   return sqrt(num) / (den > 0 ? sqrt(den) : 1);
 }
 
+/* gemm epilogues of the functions compared by one check_model: run in cuBLASLt, fallen back */
+static int epi_lt, epi_fallback;
+static char epi_why[256];
+
 static void compare(const char *what, const Func *f, BackendState *gpu, BackendState *cpu, const ParamStore *ps, Tensor *const *args) {
   Tensor *want[128] = {0}, *got[128] = {0};
   DlmErr e1 = {0}, e2 = {0};
   if (f->nout > 128) { CHECK_MSG(0, "%s: too many outputs", what); return; }
   int ok1 = backend_cpu.run(cpu, f, ps, args, want, NULL, &e1);
   int ok2 = backend_cuda.run(gpu, f, ps, args, got, NULL, &e2);
+  int lt = 0, fb = 0;
+  const char *why = "";
+  backend_cuda_last_epilogues(&lt, &fb, &why);
+  epi_lt += lt;
+  epi_fallback += fb;
+  if (fb) snprintf(epi_why, sizeof epi_why, "%s", why);
   CHECK_MSG(ok1 == ok2, "%s: cpu %s (%s), cuda %s (%s)", what, ok1 ? "ran" : "failed", e1.msg, ok2 ? "ran" : "failed", e2.msg);
   if (!ok1 || !ok2) printf("| cuda vs cpu (%s): %s | cpu: %s / cuda: %s | %s |\n", mode, what, ok1 ? "ran" : e1.msg, ok2 ? "ran" : e2.msg, ok1 == ok2 ? "PASS (both refuse)" : "FAIL");
   for (int k = 0; ok1 && ok2 && k < f->nout; k++) {
@@ -103,6 +116,8 @@ static void check_model(const char *path, BackendState **gpu_io) {
   BackendState *cpu = backend_cpu.open(m, &e), *gpu = backend_cuda.open(m, &e);
   CHECK_MSG(cpu != NULL, "%s: cpu open: %s", path, e.msg);
   *gpu_io = gpu;
+  epi_lt = epi_fallback = 0;
+  epi_why[0] = 0;
   for (int i = 0; gpu && cpu && i < m->nfuncs; i++) {
     const Func *f = m->funcs[i];
     Tensor *args[64] = {0};
@@ -112,6 +127,16 @@ static void check_model(const char *path, BackendState **gpu_io) {
     snprintf(what, sizeof what, "%s %s", path, f->name);
     compare(what, f, gpu, cpu, ps, args);
     for (int a = 0; a < f->nargs; a++) tensor_free(args[a]);
+  }
+  /* fused, the DiT MLPs' first gemm carries bias + GELU as a cuBLASLt epilogue: the comparisons
+   * above checked that path only if it ran (DLM_CUDA_LT=0: the fallback must run instead) */
+  const char *fz = getenv("DLM_CUDA_FUSE"), *lt = getenv("DLM_CUDA_LT");
+  if (gpu && cpu && !(fz && !strcmp(fz, "0"))) {
+    int want_lt = !(lt && !strcmp(lt, "0"));
+    int ok = want_lt ? epi_lt > 0 && epi_fallback == 0 : epi_lt == 0 && epi_fallback > 0;
+    CHECK_MSG(ok, "%s: gemm epilogues: %d in cuBLASLt, %d fell back (%s)", path, epi_lt, epi_fallback, epi_why);
+    printf("| cuda gemm epilogues (%s): %s, bias + GELU | %d ran in cuBLASLt, %d fell back to the operand kernel%s%s | %s |\n", mode, path,
+           epi_lt, epi_fallback, epi_fallback ? ": " : "", epi_why, ok ? "PASS" : "FAIL");
   }
   if (gpu) backend_cuda.close(gpu);
   if (cpu) backend_cpu.close(cpu);
@@ -322,6 +347,11 @@ int main(int argc, char **argv) {
   check_model(only ? only : "models/mdlm.dsl", &gpu);
   if (!only) check_model("models/duo.dsl", &gpu);
   unsetenv("DLM_CUDA_FUSE");
+  /* without cuBLASLt: the epilogues' fallback kernels */
+  setenv("DLM_CUDA_LT", "0", 1);
+  mode = "fp32 gemm, DLM_CUDA_LT=0";
+  check_model(only ? only : "models/mdlm.dsl", &gpu);
+  unsetenv("DLM_CUDA_LT");
   /* state kept on the device: resident sampler loops, the device training step */
   mode = "fp32 gemm";
   if (!only || strstr(only, "mdlm")) {
