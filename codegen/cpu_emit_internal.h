@@ -40,7 +40,8 @@ typedef struct {
 
 #define CPU_INL_ATTN 4    /* an intermediate of a fused attention backward (no buffer) */
 #define CPU_INL_VIEW 5    /* a last-axis slice (and the reshape of it) read only by one transpose,
-                           * which reads the slice's input in place (cpu_emit_ops.c) */
+                           * which reads the slice's input in place, and such a transpose when
+                           * only elementwise loops read it (cpu_emit_ops.c) */
 
 #define CPU_MAX_LEAVES 16 /* most distinct buffers one fused elementwise kernel reads */
 

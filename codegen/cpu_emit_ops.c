@@ -61,6 +61,7 @@ void cpu_emit_offsets(Em *em, const Type *t, int nd, const char *idx, int nops, 
 
 /* ---------------------------------------------------------------- strided maps */
 typedef struct { int id; Strides st; int64_t base; } MapOp;  /* id -1: an offset only, no read; base: added to the offset */
+static void view_read(const Em *em, int t, MapOp *op);
 
 /* Open a loop over the elements k of shape t with operand offsets o<j>; reads[j] receives the read
  * of operand j at element k. Closed by map_end. parallel: 0 serial, 1 a parallel loop, 2 a
@@ -338,6 +339,30 @@ void cpu_mark_fusion(const Em *em, const char *live, const int *uses, const int 
     }
     if (ok && reads == uses[id]) inl[id] = CPU_INL_FUSED; /* uses counts outputs too */
   }
+  /* an add, sub or mul of two buffers read only by elementwise nodes of its shape in two loops
+   * (a bias add read by GELU and by GELU's derivative) is recomputed in both instead of stored:
+   * two reads of its (one full-size) inputs cost less than a write and two reads */
+  for (int id = f->nnodes - 1; id >= 0; id--) {
+    const Node *n = N_(em, id);
+    int is_out = 0, ok = 1, g1 = -1, g2 = -1;
+    for (int k = 0; k < f->nout; k++) is_out |= f->outs[k] == id;
+    if (!live[id] || inl[id] || is_out || uses[id] < 2 || !(n->op == OP_ADD || n->op == OP_SUB || n->op == OP_MUL) ||
+        !fusable_value(em, n))
+      continue;
+    for (int j = 0; j < n->nin; j++) ok &= inl[n->in[j]] != CPU_INL_FUSED;
+    for (int r = id + 1; ok && r < f->nnodes; r++) {
+      const Node *rn = N_(em, r);
+      for (int j = 0; ok && live[r] && j < rn->nin; j++)
+        if (rn->in[j] == id) {
+          int g = r;
+          while (inl[g] == CPU_INL_FUSED) g = reader[g];
+          ok = is_map_op(rn) && same_dims(&n->type, &rn->type) && (g1 < 0 || g == g1 || g2 < 0 || g == g2);
+          if (g1 < 0) g1 = g;
+          else if (g != g1) g2 = g;
+        }
+    }
+    if (ok && g2 >= 0) inl[id] = CPU_INL_FUSED;
+  }
   /* groups over the limits are not fused */
   for (int id = f->nnodes - 1; id >= 0; id--) {
     if (!live[id] || inl[id] || !is_map_op(N_(em, id))) continue;
@@ -355,6 +380,8 @@ void cpu_mark_fusion(const Em *em, const char *live, const int *uses, const int 
     for (int x = 0; x < id; x++)
       if (in_group[x]) inl[x] = 0;
     free(in_group);
+    /* values recomputed in several groups stay fused: with the chain unfused, id's own group is id
+     * and such values (at most 3 of them, of 2 inputs each), within the limits */
   }
   for (int id = 0; id < f->nnodes; id++) {
     int is_out = 0;
@@ -368,6 +395,28 @@ void cpu_mark_fusion(const Em *em, const char *live, const int *uses, const int 
     if (inl[x] || !slice_view_ok(em, x, uses, live, &s) || inl[s]) continue;
     inl[s] = CPU_INL_VIEW;
     inl[x] = CPU_INL_VIEW;
+  }
+  /* such a transpose read only inside elementwise loops of its shape (up to the last axis) is a
+   * leaf of those loops read through the view: not copied either (q and k of split_heads, read by
+   * rotate-half) */
+  for (int id = 0; id < f->nnodes; id++) {
+    const Node *n = N_(em, id);
+    int is_out = 0, ok = 1;
+    for (int k = 0; k < f->nout; k++) is_out |= f->outs[k] == id;
+    if (!live[id] || inl[id] || is_out || n->op != OP_TRANSPOSE || inl[n->in[0]] != CPU_INL_VIEW) continue;
+    for (int r = id + 1; ok && r < f->nnodes; r++) {
+      const Node *rn = N_(em, r);
+      int reads = 0;
+      for (int j = 0; live[r] && j < rn->nin; j++) reads |= rn->in[j] == id;
+      if (!reads) continue;
+      int g = r;
+      while (inl[g] == CPU_INL_FUSED) g = reader[g];
+      const Type *gt = T_(em, g);
+      ok = (inl[r] == CPU_INL_FUSED || (inl[r] == 0 && is_map_op(rn))) && inl[g] == 0 && is_map_op(N_(em, g)) &&
+           gt->rank == n->type.rank;
+      for (int d = 0; ok && d + 1 < gt->rank; d++) ok = dim_eq(gt->dims[d], n->type.dims[d]);
+    }
+    if (ok) inl[id] = CPU_INL_VIEW;
   }
 }
 
@@ -418,14 +467,14 @@ static void value_at(EwCx *c, int x, const char *jx, char *name) {
     if (strcmp(jx, "j") == 0) cpu_fmt(body, sizeof body, "%s", c->reads[l]);
     else if (em->inl[x] == CPU_INL_CONST) cpu_read(em, x, "0", body);
     else if (strcmp(sl, "0") == 0) { /* broadcast along the last axis */
-      char off[48];
-      cpu_fmt(off, sizeof off, "o%d", l);
-      cpu_read(em, x, off, body);
+      char off[64];
+      cpu_fmt(off, sizeof off, "o%d + %lld", l, (long long)c->ops[l].base);
+      cpu_read(em, c->ops[l].id, off, body);
     } else {
       char len[CPU_EXPR], off[2 * CPU_EXPR], rd[CPU_EXPR];
       cpu_dim(xn->type.dims[xn->type.rank - 1], len);
-      cpu_fmt(off, sizeof off, "o%d + %s * %s", l, jx, sl);
-      cpu_read(em, x, off, rd);
+      cpu_fmt(off, sizeof off, "o%d + %lld + %s * %s", l, (long long)c->ops[l].base, jx, sl);
+      cpu_read(em, c->ops[l].id, off, rd);
       cpu_fmt(body, sizeof body, "%s >= 0 && %s < %s ? %s : (%s)0", jx, jx, len, rd, ct);
     }
   } else if (xn->op == OP_IOTA) {
@@ -509,7 +558,8 @@ static int emit_elementwise(Em *em, int id, DlmErr *e) {
   for (int l = 0; l < nl; l++) {
     ops[l].id = leaves[l];
     ops[l].base = 0;
-    cpu_bcast_strides(T_(em, leaves[l]), &n->type, ops[l].st);
+    if (em->inl[leaves[l]] == CPU_INL_VIEW) view_read(em, leaves[l], &ops[l]); /* a transpose of a slice view */
+    else cpu_bcast_strides(T_(em, leaves[l]), &n->type, ops[l].st);
   }
   map_begin(em, &n->type, 1, nl, ops, reads);
   EwCx c = {em, leaves, id, nl, n->type.rank, 0, 0, 0, 0, 1, ops, reads, NULL, e};
@@ -532,6 +582,30 @@ static int emit_elementwise(Em *em, int id, DlmErr *e) {
   return 1;
 }
 
+/* The read of transpose t's elements when its input is a slice view (CPU_INL_VIEW): from the
+ * slice's input, from column `start`, through the view's strides (slice_view_ok). */
+static void view_read(const Em *em, int t, MapOp *op) {
+  const Node *n = N_(em, t);
+  const Type *it = T_(em, n->in[0]);
+  const Node *sn = N_(em, N_(em, n->in[0])->op == OP_RESHAPE ? N_(em, n->in[0])->in[0] : n->in[0]);
+  const Type *st = T_(em, sn->in[0]);
+  int64_t w = sn->type.dims[sn->type.rank - 1].k, p = st->dims[st->rank - 1].k;
+  op->id = sn->in[0];
+  op->base = sn->attr.i[1];
+  for (int d = 0; d < n->type.rank; d++) {
+    int dd = (int)n->attr.i[d];
+    if (dd == 0) { /* the leading dim: whole rows of the input */
+      char rest[CPU_EXPR];
+      cpu_prod(it, 1, it->rank, rest);
+      cpu_fmt(op->st[d], CPU_EXPR, "(%s / %lld * %lld)", rest, (long long)w, (long long)p);
+      continue;
+    }
+    int64_t rs = 1;
+    for (int e = dd + 1; e < it->rank; e++) rs *= it->dims[e].k;
+    cpu_fmt(op->st[d], CPU_EXPR, "%lld", (long long)(rs >= w ? rs / w * p : rs));
+  }
+}
+
 /* broadcast_to and transpose: a copy through strides (a transpose of a slice view reads the
  * slice's input through the view's strides) */
 static void emit_copy_map(Em *em, int id) {
@@ -541,25 +615,8 @@ static void emit_copy_map(Em *em, int id) {
   const Type *it = T_(em, n->in[0]);
   op.id = n->in[0];
   op.base = 0;
-  if (n->op == OP_TRANSPOSE && em->inl[n->in[0]] == CPU_INL_VIEW) {
-    const Node *sn = N_(em, N_(em, n->in[0])->op == OP_RESHAPE ? N_(em, n->in[0])->in[0] : n->in[0]);
-    const Type *st = T_(em, sn->in[0]);
-    int64_t w = sn->type.dims[sn->type.rank - 1].k, p = st->dims[st->rank - 1].k;
-    op.id = sn->in[0];
-    op.base = sn->attr.i[1];
-    for (int d = 0; d < n->type.rank; d++) {
-      int dd = (int)n->attr.i[d];
-      if (dd == 0) { /* the leading dim: whole rows of the input */
-        char rest[CPU_EXPR];
-        cpu_prod(it, 1, it->rank, rest);
-        cpu_fmt(op.st[d], CPU_EXPR, "(%s / %lld * %lld)", rest, (long long)w, (long long)p);
-        continue;
-      }
-      int64_t rs = 1;
-      for (int e = dd + 1; e < it->rank; e++) rs *= it->dims[e].k;
-      cpu_fmt(op.st[d], CPU_EXPR, "%lld", (long long)(rs >= w ? rs / w * p : rs));
-    }
-  } else if (n->op == OP_TRANSPOSE)
+  if (n->op == OP_TRANSPOSE && em->inl[n->in[0]] == CPU_INL_VIEW) view_read(em, id, &op);
+  else if (n->op == OP_TRANSPOSE)
     for (int d = 0; d < n->type.rank; d++) cpu_prod(it, (int)n->attr.i[d] + 1, it->rank, op.st[d]);
   else cpu_bcast_strides(it, &n->type, op.st);
   map_begin(em, &n->type, 1, 1, &op, reads);

@@ -89,7 +89,8 @@ static void test_layout_runs(void) {
 }
 
 /* transposes reading a last-axis slice in place (directly, through a reshape splitting the slice's
- * axis as split_heads does, and through one the view cannot follow, which keeps the copy) */
+ * axis as split_heads does, and through one the view cannot follow, which keeps the copy), and
+ * one read only inside an elementwise loop, which reads the slice's input itself */
 static void test_slice_views(void) {
   fx_begin();
   int x = rarg("f32[B,6,24]", DT_F32, R(3, 2, 6, 24), -1, 1);
@@ -99,7 +100,12 @@ static void test_slice_views(void) {
   out(op(OP_TRANSPOSE, NULL, ia(3, 2, 0, 1), 1, op(OP_SLICE, NULL, ia(4, -1, 3, 10, 1), 1, x)));
   int flat = op(OP_RESHAPE, "f32[B,4,9]", none, 1, op(OP_SLICE, NULL, ia(4, 2, 0, 6, 1), 1, x));
   out(op(OP_TRANSPOSE, NULL, ia(3, 0, 2, 1), 1, flat));
-  compare_all("transposes of slice views", 0);
+  /* a transpose of a view read only by one elementwise loop, at shifted positions too */
+  int qh = op(OP_TRANSPOSE, NULL, ia(4, 0, 2, 1, 3), 1, op(OP_RESHAPE, "f32[B,6,3,4]", none, 1, op(OP_SLICE, NULL, ia(4, 2, 12, 24, 1), 1, x)));
+  int half = op(OP_CONCAT, NULL, ia(1, 3), 2, op(OP_NEG, NULL, none, 1, op(OP_SLICE, NULL, ia(4, 3, 2, 4, 1), 1, qh)),
+                op(OP_SLICE, NULL, ia(4, 3, 0, 2, 1), 1, qh));
+  out(op(OP_ADD, NULL, none, 2, op(OP_MUL, NULL, none, 2, qh, qh), half));
+  compare_all("transposes of slice views", CPU_TOL);
   fx_end();
 }
 
@@ -126,8 +132,8 @@ static void test_shifted_fusion(void) {
 }
 
 /* iota read only by an elementwise node is computed inside that node's loop: along the last axis
- * (the loop index) and along a middle one; and exp over the whole float range (overflow to inf,
- * subnormal results, NaN) by the vectorizing polynomial */
+ * (the loop index) and along a middle one; exp over the whole float range (overflow to inf,
+ * subnormal results, NaN) by the vectorizing polynomial; an add read by two loops */
 static void test_fused_iota_exp(void) {
   fx_begin();
   int x = rarg("f32[B,3,70]", DT_F32, R(3, 2, 3, 70), -1, 1), ix = rarg("i32[B,3,70]", DT_I32, R(3, 2, 3, 70), 0, 70);
@@ -137,7 +143,11 @@ static void test_fused_iota_exp(void) {
   int big = op(OP_MUL, NULL, none, 2, x, op(OP_CONST, "f32[]", fa(120), 0));
   out(op(OP_EXP, NULL, none, 1, big));
   out(op(OP_EXP, NULL, none, 1, op(OP_LOG, NULL, none, 1, x))); /* NaN for x < 0 */
-  compare_all("fused iota, exp over the float range", CPU_TOL);
+  /* a bias add read by two loops, recomputed in each */
+  int bias = rarg("f32[70]", DT_F32, R(1, 70), -1, 1), pre = op(OP_ADD, NULL, none, 2, x, bias);
+  out(op(OP_GELU_TANH, NULL, none, 1, pre));
+  out(op(OP_MUL, NULL, none, 2, op(OP_TANH, NULL, none, 1, pre), x));
+  compare_all("fused iota, exp over the float range, a recomputed add", CPU_TOL);
   fx_end();
 }
 
