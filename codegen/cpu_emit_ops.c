@@ -300,6 +300,16 @@ static int slice_view_ok(const Em *em, int x, const int *uses, const char *live,
 
 static int cmp_int(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
 
+/* a reduction that computes an elementwise input inside its loop: sum_to, and f32 sum or mean
+ * over the last axis */
+static int sums_fused_input(const Em *em, const Node *r) {
+  if (r->op == OP_SUM_TO) return 1;
+  if (r->op != OP_SUM && r->op != OP_MEAN) return 0;
+  const Type *it = T_(em, r->in[0]);
+  return it->dtype == DT_F32 && r->type.dtype == DT_F32 && it->rank > 0 &&
+         (r->attr.i[0] == it->rank - 1 || r->attr.i[0] == -1);
+}
+
 void cpu_mark_fusion(const Em *em, const char *live, const int *uses, const int *reader, char *inl) {
   const Func *f = em->f;
   for (int id = 0; id < f->nnodes; id++) {
@@ -308,7 +318,7 @@ void cpu_mark_fusion(const Em *em, const char *live, const int *uses, const int 
     const Node *n = N_(em, id);
     if (!live[id] || inl[id] || is_out || uses[id] != 1 || !fusable_value(em, n)) continue;
     const Node *r = N_(em, reader[id]);
-    if (is_map_op(r) && same_dims(&n->type, &r->type)) inl[id] = CPU_INL_FUSED;
+    if ((is_map_op(r) && same_dims(&n->type, &r->type)) || (sums_fused_input(em, r) && n->op != OP_IOTA)) inl[id] = CPU_INL_FUSED;
   }
   /* values read once by a last-axis layout op that is itself fused (the negated half of a
    * rotate-half concat) join its group, evaluated at shifted positions */
@@ -365,7 +375,7 @@ void cpu_mark_fusion(const Em *em, const char *live, const int *uses, const int 
   }
   /* groups over the limits are not fused */
   for (int id = f->nnodes - 1; id >= 0; id--) {
-    if (!live[id] || inl[id] || !is_map_op(N_(em, id))) continue;
+    if (!live[id] || inl[id] || !(is_map_op(N_(em, id)) || sums_fused_input(em, N_(em, id)))) continue;
     int grp[64], ng = 0, leaves[CPU_MAX_LEAVES], nl = 0;
     if (fused_group(em, id, grp, &ng, leaves, &nl)) continue;
     /* unfuse the group: the fused values whose chain of readers ends at id */
@@ -441,10 +451,11 @@ typedef struct {
   Em *em;
   const int *leaves;
   int root, nl, rank, nvar, nval, cap, checks, ok;
-  const MapOp *ops;
+  const MapOp *ops;            /* the map loop's operands: leaf l is ops[ooff + l], offset o<ooff + l> */
   char (*reads)[CPU_EXPR];
   EwVal *vals;
   DlmErr *e;
+  int ooff;
 } EwCx;
 
 /* Emit the statements computing fused value x (or reading leaf x) at position jx along the last
@@ -463,6 +474,7 @@ static void value_at(EwCx *c, int x, const char *jx, char *name) {
   if (x != c->root && em->inl[x] != CPU_INL_FUSED) { /* a leaf */
     int l = 0;
     while (c->leaves[l] != x) l++;
+    l += c->ooff;
     const char *sl = c->rank ? c->ops[l].st[c->rank - 1] : "0";
     if (strcmp(jx, "j") == 0) cpu_fmt(body, sizeof body, "%s", c->reads[l]);
     else if (em->inl[x] == CPU_INL_CONST) cpu_read(em, x, "0", body);
@@ -538,6 +550,17 @@ static void value_at(EwCx *c, int x, const char *jx, char *name) {
   strcpy(name, nm);
 }
 
+/* The map loop operands of a fused group's leaves, over shape t (a transpose of a slice view is
+ * read through the view). */
+static void group_ops(Em *em, const Type *t, const int *leaves, int nl, MapOp *ops) {
+  for (int l = 0; l < nl; l++) {
+    ops[l].id = leaves[l];
+    ops[l].base = 0;
+    if (em->inl[leaves[l]] == CPU_INL_VIEW) view_read(em, leaves[l], &ops[l]);
+    else cpu_bcast_strides(T_(em, leaves[l]), t, ops[l].st);
+  }
+}
+
 static int emit_elementwise(Em *em, int id, DlmErr *e) {
   const Node *n = N_(em, id);
   int grp[64], ng = 0, leaves[CPU_MAX_LEAVES], nl = 0;
@@ -555,14 +578,9 @@ static int emit_elementwise(Em *em, int id, DlmErr *e) {
     err_set(e, n->loc, "cpu: out of memory");
     return 0;
   }
-  for (int l = 0; l < nl; l++) {
-    ops[l].id = leaves[l];
-    ops[l].base = 0;
-    if (em->inl[leaves[l]] == CPU_INL_VIEW) view_read(em, leaves[l], &ops[l]); /* a transpose of a slice view */
-    else cpu_bcast_strides(T_(em, leaves[l]), &n->type, ops[l].st);
-  }
+  group_ops(em, &n->type, leaves, nl, ops);
   map_begin(em, &n->type, 1, nl, ops, reads);
-  EwCx c = {em, leaves, id, nl, n->type.rank, 0, 0, 0, 0, 1, ops, reads, NULL, e};
+  EwCx c = {em, leaves, id, nl, n->type.rank, 0, 0, 0, 0, 1, ops, reads, NULL, e, 0};
   char top[32];
   value_at(&c, id, "j", top);
   if (c.ok) sb_printf(em->b, "        v%d[k] = %s;\n", id, top);
@@ -686,6 +704,39 @@ static void emit_row_max(Em *em, const char *rd) {
                    "        const double x_ = %s;\n        if (isnan(x_)) { mx_ = x_; break; }\n        if (x_ > mx_) mx_ = x_;\n      }\n", rd);
 }
 
+/* sum or mean over the last axis of an f32 elementwise expression fused into it (layer norm's
+ * gradient): each row's values go to a per-thread row buffer, summed by dlm_sumf. */
+static int emit_row_sum_fused(Em *em, int id, DlmErr *e) {
+  const Node *n = N_(em, id);
+  const Type *it = T_(em, n->in[0]);
+  int grp[64], ng = 0, leaves[CPU_MAX_LEAVES], nl = 0;
+  if (!fused_group(em, id, grp, &ng, leaves, &nl)) {
+    err_set(e, n->loc, "cpu: internal error: fused kernel over its limits");
+    return 0;
+  }
+  for (int g = 0; g < ng; g++) cpu_node_comment(em, grp[g], "fused here: ");
+  MapOp ops[CPU_MAX_LEAVES];
+  char rd[CPU_MAX_LEAVES][CPU_EXPR], len[CPU_EXPR], numel[CPU_EXPR], in[32];
+  group_ops(em, it, leaves, nl, ops);
+  cpu_dim(it->dims[it->rank - 1], len);
+  cpu_prod(it, 0, it->rank, numel);
+  char nout[CPU_EXPR];
+  cpu_prod(&n->type, 0, n->type.rank, nout);
+  sb_printf(em->b, "  if (%s == 0) memset(v%d, 0, (size_t)%s * sizeof(float)); /* sums over an empty axis */\n", len, id, nout);
+  sb_printf(em->b, "#pragma omp parallel if (%s > %s)\n  {\n    float *row_ = (float *)dlm_alloc(%s, sizeof(float));\n    if (!row_) bad = 1;\n",
+            numel, PAR_MIN, len);
+  map_begin(em, it, 2, nl, ops, rd);
+  EwCx c = {em, leaves, -1, nl, it->rank, 0, 0, 0, 0, 1, ops, rd, NULL, e, 0};
+  value_at(&c, n->in[0], "j", in);
+  free(c.vals);
+  if (!c.ok) return 0;
+  sb_printf(em->b, "        if (row_) row_[j] = %s;\n      }\n", in);
+  sb_printf(em->b, "      v%d[q] = row_ ? (float)(dlm_sumf(row_, L_)%s) : 0;\n    }\n  }\n", id, n->op == OP_MEAN ? " / (double)L_" : "");
+  sb_printf(em->b, "    free(row_);\n  }\n");
+  cpu_fail(em, id, "out of memory");
+  return 1;
+}
+
 static int emit_reduce(Em *em, int id, DlmErr *e) {
   const Node *n = N_(em, id);
   const Type *it = T_(em, n->in[0]);
@@ -703,6 +754,7 @@ static int emit_reduce(Em *em, int id, DlmErr *e) {
     cpu_fmt(msg, sizeof msg, "%s: reduction over an empty axis", op_info[n->op].name);
     cpu_fail(em, id, msg);
   }
+  if (em->inl[n->in[0]] == CPU_INL_FUSED) return emit_row_sum_fused(em, id, e);
   cpu_read(em, n->in[0], "base_ + j * IN_", rd);
   rows_begin(em, it, axis);
   switch (n->op) {
@@ -862,23 +914,40 @@ static void acc_end(Em *em, int id) {
   sb_printf(em->b, "      for (int t = 0; t < NT_; t++) s_ += acc_[(int64_t)t * NO_ + k];\n      v%d[k] = %s;\n    }\n    free(acc_);\n  }\n", id, ww);
 }
 
-static void emit_sum_to(Em *em, int id) {
+/* sum_to: each thread adds its share of the input into its own copy of the output; an
+ * elementwise input fused into it (a product summed over the batch) is computed in the loop */
+static int emit_sum_to(Em *em, int id, DlmErr *e) {
   const Node *n = N_(em, id);
   const Type *it = T_(em, n->in[0]);
-  char numel[CPU_EXPR], rd[1][CPU_EXPR], in[CPU_EXPR], work[CPU_EXPR];
+  char numel[CPU_EXPR], in[CPU_EXPR], work[CPU_EXPR];
+  int grp[64], ng = 0, leaves[CPU_MAX_LEAVES], nl = 0;
+  if (!fused_group(em, id, grp, &ng, leaves, &nl)) {
+    err_set(e, n->loc, "cpu: internal error: fused kernel over its limits");
+    return 0;
+  }
+  for (int g = 0; g < ng; g++) cpu_node_comment(em, grp[g], "fused here: ");
   cpu_prod(&n->type, 0, n->type.rank, numel);
   cpu_prod(it, 0, it->rank, work);
+  MapOp ops[1 + CPU_MAX_LEAVES];
+  char rd[1 + CPU_MAX_LEAVES][CPU_EXPR];
+  ops[0].id = -1;
+  ops[0].base = 0;
+  cpu_bcast_strides(&n->type, it, ops[0].st);
+  int fused = em->inl[n->in[0]] == CPU_INL_FUSED;
+  if (fused) group_ops(em, it, leaves, nl, ops + 1);
   acc_begin(em, n, numel, work);
-  MapOp op;
-  op.id = -1;
-  op.base = 0;
-  cpu_bcast_strides(&n->type, it, op.st);
-  map_begin(em, it, 2, 1, &op, rd);
-  cpu_read(em, n->in[0], "k", in);
-  const char *sl = it->rank ? op.st[it->rank - 1] : "0";
+  map_begin(em, it, 2, fused ? 1 + nl : 1, ops, rd);
+  const char *sl = it->rank ? ops[0].st[it->rank - 1] : "0";
+  if (fused) {
+    EwCx c = {em, leaves, -1, nl, it->rank, 0, 0, 0, 0, 1, ops, rd, NULL, e, 1};
+    value_at(&c, n->in[0], "j", in);
+    free(c.vals);
+    if (!c.ok) return 0;
+  } else cpu_read(em, n->in[0], "k", in);
   sb_printf(em->b, "        my_[o0 + j * %s] += (%s)%s;\n", sl, acc_type(n), in);
   map_end(em);
   acc_end(em, id);
+  return 1;
 }
 
 static void emit_scatter_add(Em *em, int id) {
@@ -1199,9 +1268,11 @@ int cpu_emit_kernel(Em *em, int id, DlmErr *e) {
   case OP_LOGSUMEXP:
   case OP_ARGMAX: return emit_reduce(em, id, e);
   case OP_SUM_TO:
-    if (em->inl[n->in[0]] == CPU_INL_FOLDED) emit_folded_matmul(em, id);
-    else emit_sum_to(em, id);
-    return 1;
+    if (em->inl[n->in[0]] == CPU_INL_FOLDED) {
+      emit_folded_matmul(em, id);
+      return 1;
+    }
+    return emit_sum_to(em, id, e);
   case OP_SOFTMAX:
   case OP_LOG_SOFTMAX: return emit_softmax(em, id, e);
   case OP_LAYER_NORM: return emit_layer_norm(em, id, e);

@@ -131,6 +131,22 @@ static void test_shifted_fusion(void) {
   fx_end();
 }
 
+/* elementwise values computed inside the reductions that read them: sum_to over the batch (a
+ * product), and sums and means over the last axis (a layer-norm-like gradient), one of them large
+ * enough for threads and one with a broadcast operand */
+static void test_fused_reductions(void) {
+  fx_begin();
+  int x = rarg("f32[B,64,40]", DT_F32, R(3, 20, 64, 40), -1, 1), y = rarg("f32[B,64,40]", DT_F32, R(3, 20, 64, 40), -1, 1);
+  int r = rarg("f32[B,64,1]", DT_F32, R(3, 20, 64, 1), -1, 1);
+  Attrs none = attrs_none();
+  out(op(OP_SUM_TO, "f32[B,1,40]", none, 1, op(OP_MUL, NULL, none, 2, x, y)));
+  out(op(OP_SUM_TO, "f32[40]", none, 1, op(OP_SUB, NULL, none, 2, x, op(OP_EXP, NULL, none, 1, y))));
+  out(op(OP_MEAN, NULL, ia(2, 2, 1), 1, op(OP_MUL, NULL, none, 2, op(OP_SUB, NULL, none, 2, x, r), y)));
+  out(op(OP_SUM, NULL, ia(2, -1, 0), 1, op(OP_TANH, NULL, none, 1, x)));
+  compare_all("reductions of fused elementwise inputs", CPU_TOL);
+  fx_end();
+}
+
 /* iota read only by an elementwise node is computed inside that node's loop: along the last axis
  * (the loop index) and along a middle one; exp over the whole float range (overflow to inf,
  * subnormal results, NaN) by the vectorizing polynomial; an add read by two loops */
@@ -219,6 +235,7 @@ int main(void) {
   test_fused_iota_exp();
   test_slice_views();
   test_shifted_fusion();
+  test_fused_reductions();
   test_int_ops();
   test_f64_ops();
   test_rand();
