@@ -147,7 +147,7 @@ wait "$P3"
 for mdl in mdlm duo; do
   log="$LOGS/cmp-$mdl.log"
   rcv="RC_$mdl"
-  if (( ${!rcv} == 77 )); then row "$mdl: all functions cuda vs cpu" "skipped: $(grep -o 'no CUDA device: .*' "$log" | head -1 | cut -c1-200)" "FAIL"; continue; fi
+  if (( ${!rcv} == 77 )); then row "$mdl: all functions cuda vs cpu" "skipped: $(grep -o 'no CUDA device: .*' "$log" | head -1 | sed 's/)$//' | cut -c1-200)" "FAIL"; continue; fi
   if (( ${!rcv} == 124 || ${!rcv} == 137 )); then row "$mdl: all functions cuda vs cpu" "timed out; $(tail_of "$log" 2)" "FAIL"; fi
   while IFS= read -r l; do
     ROWS+=("$l")
@@ -180,7 +180,9 @@ done
 # the same step with the optimizer on the device, captured once and replayed as a CUDA graph
 lim=$(( $(left) - 150 ))
 (( lim > 120 )) && lim=120
-if (( TRAINED && lim >= 30 )); then
+if (( ! TRAINED )); then
+  row "train step, optimizer on the device" "skipped: the plain training step did not run" "info"
+elif (( lim >= 30 )); then
   if stage "$lim" "$LOGS/train-device.log" env DLM_CUDA_GRAPHS=1 "$B/gpu_bench" train-device models/mdlm.dsl "$batch" 3 "${DEFS[@]}"; then
     while IFS= read -r l; do ROWS+=("$l"); done < <(grep '^| ' "$LOGS/train-device.log" | grep -v 'model build')
   else

@@ -8,6 +8,8 @@
 # .git/info/exclude so it is never committed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# what a check.sh run here left (logs, kernel caches) would only make .gpu larger to carry
+rm -rf .gpu/build/check-logs .gpu/build/kernel-cache .gpu/build/cuda-kernel-cache .gpu/build/cpu-kernel-cache
 LENIENT="-Wno-error=maybe-uninitialized -Wno-error=format-truncation -Wno-error=stringop-truncation -Wno-error=stringop-overflow -Wno-error=array-bounds -Wno-error=restrict"
 cmake -S . -B .gpu/build -G Ninja -DCMAKE_BUILD_TYPE=Release "-DCMAKE_C_FLAGS=$LENIENT" -DCUDAToolkit_ROOT=/usr/local/cuda >/dev/null
 cmake --build .gpu/build -j "$(nproc)" --target dlm dlmc test_cuda_models test_cuda_nvrtc gpu_bench
@@ -19,3 +21,6 @@ cp "$blas_lib" .gpu/deps/lib/libopenblas.so.0
 ln -sf libopenblas.so.0 .gpu/deps/lib/libopenblas.so
 for l in libgfortran.so.5 libquadmath.so.0; do cp "$(readlink -f /lib/x86_64-linux-gnu/$l)" ".gpu/deps/lib/$l"; done
 du -sh .gpu
+# the device tool carries at most 64 MiB
+kb=$(du -sk .gpu | cut -f1)
+if (( kb > 60 * 1024 )); then echo "prepare.sh: .gpu is $((kb / 1024)) MiB, too large to carry (64 MiB with everything else)" >&2; exit 1; fi
