@@ -30,7 +30,11 @@ for m in mdlm duo; do
   # fusion never adds launches: after <= before
   awk '/^  .* launches \(/ { b = $14; sub(/\(/, "", b); if ($12 + 0 > b + 0) bad = 1 } END { exit bad }' "$tmp/out" || fail "$m: more launches after fusion than before"
   has "$tmp/out" "nodes fused, .* sinks; .* bytes of intermediates not written"
-  has "$tmp/out" "^Launches per block (layers=2 minus layers=1): forward (logits) [0-9]* ([0-9]* cuBLAS gemms), training step (loss.grad) [0-9]* ([0-9]* gemms): backward [0-9]*"
+  has "$tmp/out" "^Launches per block (layers=2 minus layers=1): forward (logits) [0-9]* ([0-9]* cuBLAS gemms; [0-9]* without cuBLASLt's epilogue), training step (loss.grad) [0-9]* ([0-9]* gemms; [0-9]* without cuBLASLt): backward [0-9]*"
+  # the DiT MLP's bias + GELU is a cuBLASLt epilogue in logits; each saves one launch (its fallback kernel)
+  grep "^  logits " "$tmp/out" | grep -q "cuBLASLt bias+GELU epilogues" || fail "$m: logits has no gemm epilogue"
+  awk '/cuBLASLt bias\+GELU epilogues/ { for (i = 1; i < NF; i++) { if ($(i + 1) == "cuBLASLt" && $(i + 2) == "bias+GELU") e = $i; if ($(i + 1) == "launches" && $(i + 2) == "without") w = $i }
+         if ($12 + e != w) bad = 1 } END { exit bad }' "$tmp/out" || fail "$m: launches without cuBLASLt != launches + epilogues"
 done
 
 expect 0 "$DLMC" compile "$SRC_DIR/models/mdlm.dsl" --target cuda --emit cuda
