@@ -20,8 +20,9 @@ int dlmrun_distill(const char *artifact, int argc, char **argv); /* runtime/dist
 /* artifact_read, printing "dlmrun: <message>" on failure. */
 Module *rt_open_artifact(const char *path);
 /* Where a command runs: --device cpu|cuda (the processor) and --backend interp|cpu|cuda (the
- * executor; interp and cpu run on the cpu device, cuda on the cuda device). Neither given: cuda
- * when a CUDA device opens, else cpu, and stderr says which was picked and why. */
+ * executor; interp and cpu run on the cpu device, cuda on the cuda device). Neither given: the
+ * device $DLM_DEVICE names (cpu or cuda) if set, else cuda when a CUDA device opens, else cpu, and
+ * stderr says which was picked and why. */
 typedef struct { const char *device, *backend; } RtTarget;
 /* Takes --device/--backend VALUE into t: 1 when flag is one of them, else 0. */
 int rt_target_opt(const char *flag, const char *value, RtTarget *t);

@@ -53,7 +53,8 @@ static const char usage_text[] =
   "errors naming the tensor (rotary inv_freq buffers are ignored; --allow-extra ignores others).\n"
   "--device cpu|cuda picks the processor: cpu runs the compiled CPU backend, cuda the CUDA backend (train\n"
   "also runs the optimizer on the device); without a GPU --device cuda exits 1 with \"no CUDA device: ...\".\n"
-  "Without --device: cuda when a CUDA device opens, else cpu (stderr says which and why).\n"
+  "Without --device: $DLM_DEVICE (cpu or cuda) if set, else cuda when a CUDA device opens, else cpu\n"
+  "(stderr says which and why).\n"
   "--backend interp|cpu|cuda picks the executor instead (interp: the reference interpreter, on the cpu;\n"
   "train --backend cuda keeps the optimizer on the host); with --device it must be on that device.\n";
 

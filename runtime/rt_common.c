@@ -42,6 +42,14 @@ int rt_target_check(const char *cmd, const RtTarget *t) {
 BackendState *rt_target_open(const char *cmd, const RtTarget *t, const Module *m, const Backend **be) {
   DlmErr e = {0};
   const char *name = t->backend ? t->backend : t->device && !strcmp(t->device, "cuda") ? "cuda" : t->device ? "cpu" : NULL;
+  const char *env = getenv("DLM_DEVICE");
+  if (!name && env && *env) {   /* neither given: $DLM_DEVICE sets the default device */
+    if (strcmp(env, "cpu") && strcmp(env, "cuda")) {
+      fprintf(stderr, "dlmrun %s: the environment variable DLM_DEVICE wants cpu or cuda, got '%s'\n", cmd, env);
+      return NULL;
+    }
+    name = env;
+  }
   if (!name) {   /* neither given: cuda when a device opens, else cpu */
     BackendState *s = backend_cuda.open(m, &e);
     if (s) {
@@ -60,7 +68,8 @@ BackendState *rt_target_open(const char *cmd, const RtTarget *t, const Module *m
   }
   BackendState *s = b->open(m, &e);
   if (!s) {
-    fprintf(stderr, "dlmrun %s: %s%s: %s\n", cmd, t->backend ? "--backend " : "--device ", t->backend ? t->backend : t->device, e.msg);
+    fprintf(stderr, "dlmrun %s: %s%s: %s\n", cmd, t->backend ? "--backend " : t->device ? "--device " : "DLM_DEVICE=",
+            t->backend ? t->backend : t->device ? t->device : name, e.msg);
     return NULL;
   }
   *be = b;

@@ -11,6 +11,7 @@
 # Env: DLMC, BUILD_DIR, SRC_DIR.
 NEED_BUILD_DIR=1
 . "$(dirname "$0")/lib/common.sh"
+unset DLM_DEVICE   # common.sh sets it to cpu for the other tests; this one checks the default
 
 small=(-D seq_len=8 -D layers=1 -D dim=16 -D heads=2 -D cond_dim=8)
 art=$tmp/m.dlmc
@@ -114,4 +115,14 @@ for cmd in train eval sample call distill; do
   has "$tmp/err" "contradicts --backend cuda"
 done
 [ -e "$tmp/u" ] && fail "a usage error created the run directory"
+
+# ---- DLM_DEVICE: the default device when neither --device nor --backend is given
+DLM_DEVICE=cpu expect 0 "$DLMRUN" "$art" train "${common[@]}" --out "$tmp/env"
+cmp -s "$tmp/a/checkpoint.safetensors" "$tmp/env/checkpoint.safetensors" || fail "train: DLM_DEVICE=cpu and --device cpu checkpoints differ"
+DLM_DEVICE=tpu expect 1 "$DLMRUN" "$art" "${smp[@]}"
+has "$tmp/err" "dlmrun sample: the environment variable DLM_DEVICE wants cpu or cuda, got 'tpu'"
+if [ "$gpu" = 0 ]; then
+  DLM_DEVICE=cuda expect 1 "$DLMRUN" "$art" "${smp[@]}"
+  has "$tmp/err" "dlmrun sample: DLM_DEVICE=cuda: no CUDA device: "
+fi
 finish device_cli

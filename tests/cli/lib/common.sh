@@ -12,6 +12,9 @@ if [ "${NEED_BUILD_DIR:-0}" = 1 ]; then
   : "${BUILD_DIR:?BUILD_DIR must point at the build directory}"
   DLMRUN=$(cd "$BUILD_DIR" && pwd)/dlmrun
 fi
+# dlmrun's default device is cuda when a GPU opens: the tests compare CPU results byte for byte, so
+# they run on the cpu unless the caller sets DLM_DEVICE (device_cli.sh checks the default itself)
+export DLM_DEVICE=${DLM_DEVICE:-cpu}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fails=0
