@@ -225,6 +225,7 @@ int cpu_emit_func(const Module *m, const Func *f, CpuUnit *u, DlmErr *e) {
   if (ok && !getenv("DLM_CPU_NOFUSE")) {
     cpu_mark_fusion(emp, live, uses, reader, inl);
     cpu_mark_attention_bw(cx, live, uses, inl, at);
+    cpu_mark_attention_views(cx, live, inl);
   }
   for (int id = nn - 1; ok && id >= 0; id--) eff[id] = inl[id] == CPU_INL_FUSED || inl[id] == CPU_INL_FOLDED || inl[id] == CPU_INL_VIEW ? eff[reader[id]] : at[id];
   for (int id = 0; ok && id < nn; id++)

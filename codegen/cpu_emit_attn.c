@@ -191,6 +191,40 @@ void cpu_mark_attention_bw(CpuCx *cx, const char *live, const int *uses, char *i
   }
 }
 
+/* 1 if node r, a reader of t, reads it as q, k, v or g of a fused attention backward */
+static int read_by_cluster(const CpuCx *cx, const char *inl, int r, int t) {
+  for (int i = 0; i < cx->nabw; i++) {
+    const CpuAttnBw *c = &cx->abw[i];
+    int member = c->at == cx->at[r] && (inl[r] == CPU_INL_ATTN || r == c->dv || r == c->dq || r == c->dk);
+    if (member && (t == c->q || t == c->k || t == c->v || t == c->g)) return 1;
+  }
+  return 0;
+}
+
+void cpu_mark_attention_views(CpuCx *cx, const char *live, char *inl) {
+  const Em *em = &cx->em;
+  const Func *f = em->f;
+  for (int t = 0; t < f->nnodes; t++) {
+    const Node *n = N_(em, t);
+    int rk = n->type.rank, x = n->in[0], is_out = 0, ok = 1, nr = 0;
+    if (!live[t] || inl[t] || n->op != OP_TRANSPOSE || rk < 3 || n->attr.i[rk - 1] != rk - 1 || n->type.dtype != DT_F32) continue;
+    for (int k = 0; k < f->nout; k++) is_out |= f->outs[k] == t;
+    if (is_out || (inl[x] && inl[x] != CPU_INL_VIEW)) continue;
+    for (int r = t + 1; ok && r < f->nnodes; r++) {
+      const Node *rn = N_(em, r);
+      for (int j = 0; ok && live[r] && j < rn->nin; j++) {
+        if (rn->in[j] != t) continue;
+        nr++;
+        if (rn->op == OP_ATTENTION && j < 3) {
+          ok = rn->type.rank == rk;
+          for (int d = 0; ok && d < rk - 2; d++) ok = dim_eq(rn->type.dims[d], n->type.dims[d]);
+        } else ok = read_by_cluster(cx, inl, r, t);
+      }
+    }
+    if (ok && nr > 0) inl[t] = CPU_INL_VIEW;
+  }
+}
+
 int cpu_emit_attention_bw(CpuCx *cx, int id) {
   Em *em = &cx->em;
   const CpuAttnBw *c = NULL;
@@ -223,11 +257,28 @@ int cpu_emit_attention_bw(CpuCx *cx, int id) {
   sb_printf(em->b, "#pragma omp parallel\n    {\n      float *s_ = (float *)dlm_alloc(LQ_ * LK_, sizeof(float)), *d_ = (float *)dlm_alloc(LQ_ * LK_, sizeof(float));\n");
   sb_printf(em->b, "      float *x_ = (float *)dlm_alloc(LK_, sizeof(float));\n      const int ok_ = s_ && d_ && x_;\n      if (!ok_) bad = 1;\n");
   sb_printf(em->b, "#pragma omp for schedule(static)\n      for (int64_t bt = 0; bt < NB_; bt++) {\n        if (!ok_) continue;\n");
-  if (nop) cpu_emit_offsets(em, st, r - 2, "bt", 1, names, sts, "        ");
-  sb_printf(em->b, "        const float *q_ = v%d + bt * LQ_ * D_, *k_ = v%d + bt * LK_ * D_, *v_ = v%d + bt * LK_ * DV_, *g_ = v%d + bt * LQ_ * DV_;\n",
-            c->q, c->k, c->v, c->g);
+  /* q, k, v, g: dense, or transposes read in place (CPU_INL_VIEW: split_heads of v, the gradient
+   * of merge_heads); their rows are contiguous, LD*_ apart */
+  const int xs[4] = {c->q, c->k, c->v, c->g};
+  const char *an[5] = {"aq_", "ak_", "av_", "ag_", names[0]}, *pn[4] = {"q_", "k_", "v_", "g_"}, *ln[4] = {"LDQ_", "LDK_", "LDV_", "LDG_"};
+  MapOp ops[4];
+  Strides *asts[5] = {NULL, NULL, NULL, NULL, sts[0]};
+  for (int i = 0; i < 4; i++) {
+    const Type *xt = &N_(em, xs[i])->type;
+    if (em->inl[xs[i]] == CPU_INL_VIEW) cpu_view_read(em, xs[i], &ops[i]);
+    else {
+      ops[i].id = xs[i];
+      ops[i].base = 0;
+      for (int d = 0; d < r; d++) cpu_prod(xt, d + 1, r, ops[i].st[d]);
+    }
+    asts[i] = &ops[i].st;
+  }
+  cpu_emit_offsets(em, st, r - 2, "bt", 4 + nop, an, asts, "        ");
+  for (int i = 0; i < 4; i++)
+    sb_printf(em->b, "        const float *%s = v%d + %s + %lld;\n        const int %s = (int)(%s > 0 ? %s : 1);\n", pn[i], ops[i].id, an[i],
+              (long long)ops[i].base, ln[i], ops[i].st[r - 2], ops[i].st[r - 2]);
   /* P: scores, scale, mask, softmax (as emit_softmax's f32 rows), mask */
-  sb_printf(em->b, "        if (D_ > 0) cblas_sgemm(101, 111, 112, (int)LQ_, (int)LK_, (int)D_, 1.0f, q_, (int)D_, k_, (int)D_, 0.0f, s_, (int)(LK_ > 0 ? LK_ : 1));\n");
+  sb_printf(em->b, "        if (D_ > 0) cblas_sgemm(101, 111, 112, (int)LQ_, (int)LK_, (int)D_, 1.0f, q_, LDQ_, k_, LDK_, 0.0f, s_, (int)(LK_ > 0 ? LK_ : 1));\n");
   sb_printf(em->b, "        else memset(s_, 0, (size_t)(LQ_ * LK_) * sizeof *s_);\n");
   sb_printf(em->b, "        for (int64_t i = 0; i < LQ_; i++) {\n          float *p_ = s_ + i * LK_;\n");
   if (c->mask >= 0) sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) p_[j] = (%s) != 0 ? p_[j] * SC_ : %s;\n", rm, neg);
@@ -237,19 +288,19 @@ int cpu_emit_attention_bw(CpuCx *cx, int id) {
   if (c->mask >= 0) sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) p_[j] = (%s) != 0 ? p_[j] : 0.0f;\n", rm);
   sb_printf(em->b, "        }\n");
   if (c->dv >= 0)
-    sb_printf(em->b, "        if (LQ_ > 0) cblas_sgemm(101, 112, 111, (int)LK_, (int)DV_, (int)LQ_, 1.0f, s_, (int)(LK_ > 0 ? LK_ : 1), g_, (int)(DV_ > 0 ? DV_ : 1), 0.0f, v%d + bt * LK_ * DV_, (int)(DV_ > 0 ? DV_ : 1));\n"
+    sb_printf(em->b, "        if (LQ_ > 0) cblas_sgemm(101, 112, 111, (int)LK_, (int)DV_, (int)LQ_, 1.0f, s_, (int)(LK_ > 0 ? LK_ : 1), g_, LDG_, 0.0f, v%d + bt * LK_ * DV_, (int)(DV_ > 0 ? DV_ : 1));\n"
                      "        else memset(v%d + bt * LK_ * DV_, 0, (size_t)(LK_ * DV_) * sizeof(float));\n", c->dv, c->dv);
   /* dS = ((P * (dP - rowsum(dP * P))) * c), rowsum in double over the f32 products */
-  sb_printf(em->b, "        if (DV_ > 0) cblas_sgemm(101, 111, 112, (int)LQ_, (int)LK_, (int)DV_, 1.0f, g_, (int)DV_, v_, (int)DV_, 0.0f, d_, (int)(LK_ > 0 ? LK_ : 1));\n");
+  sb_printf(em->b, "        if (DV_ > 0) cblas_sgemm(101, 111, 112, (int)LQ_, (int)LK_, (int)DV_, 1.0f, g_, LDG_, v_, LDV_, 0.0f, d_, (int)(LK_ > 0 ? LK_ : 1));\n");
   sb_printf(em->b, "        else memset(d_, 0, (size_t)(LQ_ * LK_) * sizeof *d_);\n");
   sb_printf(em->b, "        for (int64_t i = 0; i < LQ_; i++) {\n          const float *p_ = s_ + i * LK_;\n          float *dp_ = d_ + i * LK_;\n");
   sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) x_[j] = dp_[j] * p_[j];\n          const float r_ = (float)dlm_sumf(x_, LK_);\n");
   sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) dp_[j] = (p_[j] * (dp_[j] - r_)) * SC_;\n        }\n");
   if (c->dq >= 0)
-    sb_printf(em->b, "        if (LK_ > 0) cblas_sgemm(101, 111, 111, (int)LQ_, (int)D_, (int)LK_, 1.0f, d_, (int)LK_, k_, (int)(D_ > 0 ? D_ : 1), 0.0f, v%d + bt * LQ_ * D_, (int)(D_ > 0 ? D_ : 1));\n"
+    sb_printf(em->b, "        if (LK_ > 0) cblas_sgemm(101, 111, 111, (int)LQ_, (int)D_, (int)LK_, 1.0f, d_, (int)LK_, k_, LDK_, 0.0f, v%d + bt * LQ_ * D_, (int)(D_ > 0 ? D_ : 1));\n"
                      "        else memset(v%d + bt * LQ_ * D_, 0, (size_t)(LQ_ * D_) * sizeof(float));\n", c->dq, c->dq);
   if (c->dk >= 0)
-    sb_printf(em->b, "        if (LQ_ > 0) cblas_sgemm(101, 112, 111, (int)LK_, (int)D_, (int)LQ_, 1.0f, d_, (int)(LK_ > 0 ? LK_ : 1), q_, (int)(D_ > 0 ? D_ : 1), 0.0f, v%d + bt * LK_ * D_, (int)(D_ > 0 ? D_ : 1));\n"
+    sb_printf(em->b, "        if (LQ_ > 0) cblas_sgemm(101, 112, 111, (int)LK_, (int)D_, (int)LQ_, 1.0f, d_, (int)(LK_ > 0 ? LK_ : 1), q_, LDQ_, 0.0f, v%d + bt * LK_ * D_, (int)(D_ > 0 ? D_ : 1));\n"
                      "        else memset(v%d + bt * LK_ * D_, 0, (size_t)(LK_ * D_) * sizeof(float));\n", c->dk, c->dk);
   sb_printf(em->b, "      }\n      free(s_);\n      free(d_);\n      free(x_);\n    }\n  }\n");
   cpu_fail(em, id, "attention backward: out of memory");

@@ -41,7 +41,8 @@ typedef struct {
 #define CPU_INL_ATTN 4    /* an intermediate of a fused attention backward (no buffer) */
 #define CPU_INL_VIEW 5    /* a last-axis slice (and the reshape of it) read only by one transpose,
                            * which reads the slice's input in place, and such a transpose when
-                           * only elementwise loops read it (cpu_emit_ops.c) */
+                           * only elementwise loops read it (cpu_emit_ops.c), or a transpose read
+                           * in place by attention kernels (cpu_emit_attn.c) */
 
 #define CPU_MAX_LEAVES 16 /* most distinct buffers one fused elementwise kernel reads */
 
@@ -61,6 +62,11 @@ void cpu_read(const Em *em, int id, const char *off, char *buf);
 void cpu_fail(Em *em, int id, const char *msg);
 
 typedef char Strides[DLM_MAX_RANK][CPU_EXPR];
+/* An operand of a strided loop: value id (-1: an offset only) read at offset base + the sum of
+ * its digits times st. */
+typedef struct { int id; Strides st; int64_t base; } MapOp;
+/* The in-place read of a transpose marked CPU_INL_VIEW (cpu_emit_ops.c). */
+void cpu_view_read(const Em *em, int t, MapOp *op);
 /* Row-major strides of src read under numpy broadcasting against the shape of target. */
 void cpu_bcast_strides(const Type *src, const Type *target, Strides st);
 /* Declare int64 offsets names[k] = 0 and add the row-major digits of idx over dims [0, nd) of t
@@ -73,6 +79,10 @@ void cpu_emit_offsets(Em *em, const Type *t, int nd, const char *idx, int nops, 
  * and emit one: the kernel at node id when some cluster runs there (returns 1), else 0. */
 void cpu_mark_attention_bw(CpuCx *cx, const char *live, const int *uses, char *inl, int *at);
 int cpu_emit_attention_bw(CpuCx *cx, int id);
+/* Mark (CPU_INL_VIEW) the transposes that keep the last axis last and are read only as q, k or v
+ * by attention nodes or as q, k, v or g by fused attention backwards: those kernels read them in
+ * place (split_heads of v, the gradient of merge_heads). After cpu_mark_attention_bw. */
+void cpu_mark_attention_views(CpuCx *cx, const char *live, char *inl);
 
 /* codegen/cpu_emit_ops.c: the kernel of node id into em->b (em: the em of a CpuCx) (v<id> is allocated already for ops
  * that compute a new buffer). Returns 1, or 0 with *e set for an op it cannot compile. */

@@ -60,8 +60,7 @@ void cpu_emit_offsets(Em *em, const Type *t, int nd, const char *idx, int nops, 
 }
 
 /* ---------------------------------------------------------------- strided maps */
-typedef struct { int id; Strides st; int64_t base; } MapOp;  /* id -1: an offset only, no read; base: added to the offset */
-static void view_read(const Em *em, int t, MapOp *op);
+
 
 /* Open a loop over the elements k of shape t with operand offsets o<j>; reads[j] receives the read
  * of operand j at element k. Closed by map_end. parallel: 0 serial, 1 a parallel loop, 2 a
@@ -556,7 +555,7 @@ static void group_ops(Em *em, const Type *t, const int *leaves, int nl, MapOp *o
   for (int l = 0; l < nl; l++) {
     ops[l].id = leaves[l];
     ops[l].base = 0;
-    if (em->inl[leaves[l]] == CPU_INL_VIEW) view_read(em, leaves[l], &ops[l]);
+    if (em->inl[leaves[l]] == CPU_INL_VIEW) cpu_view_read(em, leaves[l], &ops[l]);
     else cpu_bcast_strides(T_(em, leaves[l]), t, ops[l].st);
   }
 }
@@ -600,11 +599,18 @@ static int emit_elementwise(Em *em, int id, DlmErr *e) {
   return 1;
 }
 
-/* The read of transpose t's elements when its input is a slice view (CPU_INL_VIEW): from the
- * slice's input, from column `start`, through the view's strides (slice_view_ok). */
-static void view_read(const Em *em, int t, MapOp *op) {
+/* The read of transpose t's elements in place: through its input's permuted strides, or when
+ * that input is a slice view (CPU_INL_VIEW), from the slice's input, from column `start`, through
+ * the view's strides (slice_view_ok). */
+void cpu_view_read(const Em *em, int t, MapOp *op) {
   const Node *n = N_(em, t);
   const Type *it = T_(em, n->in[0]);
+  if (em->inl[n->in[0]] != CPU_INL_VIEW) {
+    op->id = n->in[0];
+    op->base = 0;
+    for (int d = 0; d < n->type.rank; d++) cpu_prod(it, (int)n->attr.i[d] + 1, it->rank, op->st[d]);
+    return;
+  }
   const Node *sn = N_(em, N_(em, n->in[0])->op == OP_RESHAPE ? N_(em, n->in[0])->in[0] : n->in[0]);
   const Type *st = T_(em, sn->in[0]);
   int64_t w = sn->type.dims[sn->type.rank - 1].k, p = st->dims[st->rank - 1].k;
@@ -633,7 +639,7 @@ static void emit_copy_map(Em *em, int id) {
   const Type *it = T_(em, n->in[0]);
   op.id = n->in[0];
   op.base = 0;
-  if (n->op == OP_TRANSPOSE && em->inl[n->in[0]] == CPU_INL_VIEW) view_read(em, id, &op);
+  if (n->op == OP_TRANSPOSE && em->inl[n->in[0]] == CPU_INL_VIEW) cpu_view_read(em, id, &op);
   else if (n->op == OP_TRANSPOSE)
     for (int d = 0; d < n->type.rank; d++) cpu_prod(it, (int)n->attr.i[d] + 1, it->rank, op.st[d]);
   else cpu_bcast_strides(it, &n->type, op.st);
@@ -1168,6 +1174,19 @@ static void emit_attention(Em *em, int id) {
   lead_strides(qt, ot, sq);
   lead_strides(kt, ot, sk);
   lead_strides(vt, ot, sv);
+  /* transposes marked CPU_INL_VIEW (split_heads of v) are read in place */
+  int64_t qbase = 0, kbase = 0, vbase = 0;
+  int *ids[3] = {&q, &k, &v};
+  int64_t *bases[3] = {&qbase, &kbase, &vbase};
+  Strides *sts3[3] = {&sq, &sk, &sv};
+  for (int i = 0; i < 3; i++)
+    if (em->inl[*ids[i]] == CPU_INL_VIEW) {
+      MapOp vw;
+      cpu_view_read(em, *ids[i], &vw);
+      *ids[i] = vw.id;
+      *bases[i] = vw.base;
+      memcpy(*sts3[i], vw.st, sizeof vw.st);
+    }
   if (mask >= 0) {
     Type scores = *ot;
     scores.dims[r - 2] = qt->dims[qt->rank - 2];
@@ -1198,6 +1217,7 @@ static void emit_attention(Em *em, int id) {
     sb_printf(em->b, "#pragma omp parallel\n    {\n      %s *s_ = (%s *)dlm_alloc(LQ_ * LK_, sizeof(%s));\n      if (!s_) bad = 1;\n", ct, ct, ct);
     sb_printf(em->b, "#pragma omp for schedule(static)\n      for (int64_t bt = 0; bt < NB_; bt++) {\n        if (!s_) continue;\n");
     cpu_emit_offsets(em, ot, r - 2, "bt", nop, names, sts, "        ");
+    sb_printf(em->b, "        oq_ += %lld;\n        ok_k += %lld;\n        ov_ += %lld;\n", (long long)qbase, (long long)kbase, (long long)vbase);
     sb_printf(em->b, "        if (D_ > 0) %s(101, 111, 112, (int)LQ_, (int)LK_, (int)D_, SC_, v%d + oq_, (int)%s, v%d + ok_k, (int)%s, (%s)0, s_, (int)(LK_ > 0 ? LK_ : 1));\n",
               gemm, q, sq[r - 2], k, sk[r - 2], ct);
     sb_printf(em->b, "        else memset(s_, 0, (size_t)(LQ_ * LK_) * sizeof *s_);\n");
@@ -1227,6 +1247,7 @@ static void emit_attention(Em *em, int id) {
   sb_printf(em->b, "      uint8_t *keep_ = (uint8_t *)dlm_alloc(LK_, 1);\n      const int ok_ = kt_ && p_ && acc_ && keep_;\n      if (!ok_) bad = 1;\n");
   sb_printf(em->b, "#pragma omp for schedule(static)\n      for (int64_t bt = 0; bt < NB_; bt++) {\n        if (!ok_) continue;\n");
   cpu_emit_offsets(em, ot, r - 2, "bt", nop, names, sts, "        ");
+  sb_printf(em->b, "        oq_ += %lld;\n        ok_k += %lld;\n        ov_ += %lld;\n", (long long)qbase, (long long)kbase, (long long)vbase);
   sb_printf(em->b, "        for (int64_t j = 0; j < LK_; j++)\n          for (int64_t d = 0; d < D_; d++) kt_[d * LK_ + j] = v%d[ok_k + j * %s + d * %s];\n",
             k, sk[r - 2], sk[r - 1]);
   sb_printf(em->b, "        for (int64_t i = 0; i < LQ_; i++) {\n          for (int64_t j = 0; j < LK_; j++) p_[j] = 0;\n");

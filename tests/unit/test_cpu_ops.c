@@ -89,8 +89,9 @@ static void test_layout_runs(void) {
 }
 
 /* transposes reading a last-axis slice in place (directly, through a reshape splitting the slice's
- * axis as split_heads does, and through one the view cannot follow, which keeps the copy), and
- * one read only inside an elementwise loop, which reads the slice's input itself */
+ * axis as split_heads does, and through one the view cannot follow, which keeps the copy), one
+ * read only inside an elementwise loop, which reads the slice's input itself, and transposes read
+ * in place by attention */
 static void test_slice_views(void) {
   fx_begin();
   int x = rarg("f32[B,6,24]", DT_F32, R(3, 2, 6, 24), -1, 1);
@@ -105,6 +106,12 @@ static void test_slice_views(void) {
   int half = op(OP_CONCAT, NULL, ia(1, 3), 2, op(OP_NEG, NULL, none, 1, op(OP_SLICE, NULL, ia(4, 3, 2, 4, 1), 1, qh)),
                 op(OP_SLICE, NULL, ia(4, 3, 0, 2, 1), 1, qh));
   out(op(OP_ADD, NULL, none, 2, op(OP_MUL, NULL, none, 2, qh, qh), half));
+  /* attention reading its operands in place: q and k transposed from [B, L, H, D], v a transpose
+   * of a slice view (split_heads of a chunk) */
+  int qk = rarg("f32[B,6,3,4]", DT_F32, R(4, 2, 6, 3, 4), -1, 1);
+  int tq = op(OP_TRANSPOSE, NULL, ia(4, 0, 2, 1, 3), 1, qk), tk = op(OP_TRANSPOSE, NULL, ia(4, 0, 2, 1, 3), 1, qk);
+  int tv = op(OP_TRANSPOSE, NULL, ia(4, 0, 2, 1, 3), 1, op(OP_RESHAPE, "f32[B,6,3,4]", none, 1, op(OP_SLICE, NULL, ia(4, 2, 4, 16, 1), 1, x)));
+  out(op(OP_ATTENTION, NULL, fa(0.5), 3, tq, tk, tv));
   compare_all("transposes of slice views", CPU_TOL);
   fx_end();
 }
