@@ -227,7 +227,15 @@ int cpu_emit_func(const Module *m, const Func *f, CpuUnit *u, DlmErr *e) {
     cpu_mark_attention_bw(cx, live, uses, inl, at);
     cpu_mark_attention_views(cx, live, inl);
   }
-  for (int id = nn - 1; ok && id >= 0; id--) eff[id] = inl[id] == CPU_INL_FUSED || inl[id] == CPU_INL_FOLDED || inl[id] == CPU_INL_VIEW ? eff[reader[id]] : at[id];
+  /* eff of a value without a kernel of its own: the latest eff of its readers (a value recomputed
+   * in two loops, or a view read by several kernels, is read until the later one) */
+  for (int id = 0; ok && id < nn; id++) eff[id] = -1;
+  for (int id = nn - 1; ok && id >= 0; id--) {
+    int later = inl[id] == CPU_INL_FUSED || inl[id] == CPU_INL_FOLDED || inl[id] == CPU_INL_VIEW;
+    eff[id] = later && eff[id] >= 0 ? eff[id] : at[id];
+    for (int j = 0; live[id] && j < f->nodes[id].nin; j++)
+      if (eff[f->nodes[id].in[j]] < eff[id]) eff[f->nodes[id].in[j]] = eff[id];
+  }
   for (int id = 0; ok && id < nn; id++)
     if (live[id])
       for (int j = 0; j < f->nodes[id].nin; j++) {

@@ -172,6 +172,17 @@ static void test_fused_iota_exp(void) {
   out(op(OP_MUL, NULL, none, 2, op(OP_TANH, NULL, none, 1, pre), x));
   compare_all("fused iota, exp over the float range, a recomputed add", CPU_TOL);
   fx_end();
+  /* a recomputed add whose earlier reader (by node) joins a later loop: its inputs must stay until
+   * that loop, not be overwritten by a buffer made in between (t) */
+  fx_begin();
+  int a1 = rarg("f32[B,40]", DT_F32, R(2, 3, 40), -1, 1), a2 = rarg("f32[B,40]", DT_F32, R(2, 3, 40), -1, 1);
+  int v = op(OP_ADD, NULL, none, 2, op(OP_SOFTMAX, NULL, ia(1, -1), 1, a1), op(OP_SOFTMAX, NULL, ia(1, -1), 1, a2));
+  int ea = op(OP_EXP, NULL, none, 1, v);
+  out(op(OP_NEG, NULL, none, 1, v));
+  int t = op(OP_SOFTMAX, NULL, ia(1, -1), 1, op(OP_ADD, NULL, none, 2, a2, a1));
+  out(op(OP_MUL, NULL, none, 2, ea, t));
+  compare_all("a recomputed add read by an earlier node of a later loop", CPU_TOL);
+  fx_end();
 }
 
 /* a kernel error must fail the call with the op named, as the interpreter does */
