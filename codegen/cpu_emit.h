@@ -1,8 +1,9 @@
 /* cpu_emit.h — C code generation for the CPU backend: one C translation unit per IR function, with
  * one kernel (a commented loop nest, a cblas_sgemm call, or a row kernel) per live IR node, except
- * where nodes are computed together: elementwise chains in their last node's loop, a weight
- * gradient sum_to(matmul) as one product, and autodiff's attention backward as one kernel
- * (codegen/cpu_emit_attn.c).
+ * where nodes are computed together: elementwise chains (with last-axis slices, pads and concats
+ * read at shifted positions) in their last node's loop or in the reduction that reads them, a
+ * weight gradient sum_to(matmul) as one product, autodiff's attention backward as one kernel
+ * (codegen/cpu_emit_attn.c), and slices / transposes read in place by their readers (views).
  *
  * The generated unit defines
  *   int dlm_entry(const int64_t *S, void *const *A, void *const *P, void *const *O, void **ws,

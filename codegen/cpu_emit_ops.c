@@ -5,9 +5,11 @@
  * threads (or, when the right operand is shared and the left one is not transposed, as one product
  * whose 64-row blocks are split over the threads); attention is a direct kernel per batch entry
  * (scores by gemm, masked softmax, weighted sum by gemm; loops when rows are broadcast; a query row
- * with every key masked gives 0). Fusion decisions live here too: elementwise values computed in
- * their readers' loop, and batched matmuls folded into the sum_to that reduces their batch (one
- * product with the batch in the contraction). Semantics follow ir/interp*.c. */
+ * with every key masked gives 0). Fusion decisions live here too: elementwise values (and
+ * last-axis slices, pads and concats, evaluated at shifted positions: value_at) computed in their
+ * readers' loop or in the sum_to / row sum that reads them, batched matmuls folded into the sum_to
+ * that reduces their batch (one product with the batch in the contraction), and slices and
+ * transposes read in place through their strides (CPU_INL_VIEW). Semantics follow ir/interp*.c. */
 #include "cpu_emit_internal.h"
 #include <stdio.h>
 #include <stdlib.h>
