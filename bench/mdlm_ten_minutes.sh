@@ -7,13 +7,13 @@
 #
 # Usage: bash bench/mdlm_ten_minutes.sh [DATA]   (default ../shared/data/tinyshakespeare.txt)
 # Environment (defaults): LAYERS=3 DIM=128 HEADS=4 SEQ_LEN=128 COND_DIM=64 BATCH=32 LR=2e-3
-# WARMUP=100 STEPS=2100 (the cosine schedule's length: pick it so the run ends near 600 s at the
+# WARMUP=100 STEPS=3300 (the cosine schedule's length: pick it so the run ends near 600 s at the
 # measured ms/step) SEED=1 LIMIT=600 BUILD_DIR=build-rel OUT=(a temporary directory).
 set -euo pipefail
 BUILD_DIR=${BUILD_DIR:-build-rel}
 DATA=${1:-../shared/data/tinyshakespeare.txt}
 LAYERS=${LAYERS:-3} DIM=${DIM:-128} HEADS=${HEADS:-4} SEQ_LEN=${SEQ_LEN:-128} COND_DIM=${COND_DIM:-64}
-BATCH=${BATCH:-32} LR=${LR:-2e-3} WARMUP=${WARMUP:-100} STEPS=${STEPS:-2100} SEED=${SEED:-1}
+BATCH=${BATCH:-32} LR=${LR:-2e-3} WARMUP=${WARMUP:-100} STEPS=${STEPS:-3300} SEED=${SEED:-1}
 LIMIT=${LIMIT:-600}
 for tool in dlmc dlmrun; do
   [ -x "$BUILD_DIR/$tool" ] || { echo "mdlm_ten_minutes: $BUILD_DIR/$tool not found (build it, or set BUILD_DIR)" >&2; exit 2; }

@@ -6,12 +6,15 @@
 #   bench/train_step.sh            (run from the repository root after building dlmc and dlmrun)
 # Environment (defaults in brackets): BUILD_DIR [build-rel] LAYERS [2] DIM [128] HEADS [4]
 #   SEQ_LEN [128] BATCH [32] COND_DIM [64] LR [3e-4] WARMUP [3] STEPS [10] THREADS [2] ROUNDS [1]
+#   SPINCOUNT [20000] (GOMP_SPINCOUNT for both sides)
 #   DATA [a byte text made here from the repository's sources and docs]
 # Both sides use the byte tokenizer (vocab 256 + mask), fp32, THREADS threads (OMP_NUM_THREADS and
 # OPENBLAS_NUM_THREADS for both, plus torch.set_num_threads; both use the system OpenBLAS), AdamW
 # betas 0.9/0.999 eps 1e-8 weight decay 0 at a constant LR, clip 1.0, EMA 0.9999, and
-# OMP_WAIT_POLICY=PASSIVE (dlmc's CPU backend sets it itself; PyTorch's default spinning OpenMP
-# workers run several times slower when the cores are shared with other work). Each round runs dlmc then PyTorch; the
+# the same OpenMP wait policy: OMP_WAIT_POLICY=PASSIVE with GOMP_SPINCOUNT=SPINCOUNT (a worker polls
+# that many times for new work before it sleeps; dlmc's CPU backend sets both itself by default).
+# PyTorch's default policy (spinning ~300000 polls) made its steps 2-3x slower here, plain PASSIVE
+# (SPINCOUNT=0) slows both sides by futex wake-ups and PyTorch more than dlmc (bench/README.md). Each round runs dlmc then PyTorch; the
 # first WARMUP steps of each run are not timed (dlmc's first step also compiles or loads its
 # kernels); the medians are over the STEPS timed steps of every round. dlmc's per-step times come
 # from DIR/metrics.jsonl: with --log-every 1, each line's ms_per_step is that step's own time
@@ -24,7 +27,7 @@ total=$((WARMUP + STEPS))
 : >"$tmp/dlmc_ms"
 : >"$tmp/torch_ms"
 for r in $(seq 1 "$ROUNDS"); do
-  OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS "$BUILD_DIR/dlmrun" "$tmp/m.dlmc" train --data "$DATA" \
+  OMP_WAIT_POLICY=PASSIVE GOMP_SPINCOUNT=${SPINCOUNT:-20000} OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS "$BUILD_DIR/dlmrun" "$tmp/m.dlmc" train --data "$DATA" \
     --batch "$BATCH" --steps "$total" --lr "$LR" --clip 1.0 --ema 0.9999 --seed "$r" --log-every 1 \
     --backend cpu --out "$tmp/run$r" 2>"$tmp/dlmrun$r.err" ||
     { echo "train_step.sh: dlmrun train failed:" >&2; tail -5 "$tmp/dlmrun$r.err" >&2; exit 1; }
@@ -36,7 +39,7 @@ for line in open(sys.argv[1]):
         print(f"{row['ms_per_step']:.3f}")
 EOF
   if [ "$have_torch" = 1 ]; then
-    OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS "$PY" bench/pytorch_mdlm.py --data "$DATA" --layers "$LAYERS" --dim "$DIM" --heads "$HEADS" --seq-len "$SEQ_LEN" \
+    OMP_WAIT_POLICY=PASSIVE GOMP_SPINCOUNT=${SPINCOUNT:-20000} OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS "$PY" bench/pytorch_mdlm.py --data "$DATA" --layers "$LAYERS" --dim "$DIM" --heads "$HEADS" --seq-len "$SEQ_LEN" \
       --batch "$BATCH" --cond-dim "$COND_DIM" --lr "$LR" --warmup "$WARMUP" --steps "$STEPS" --threads "$THREADS" \
       --seed "$r" --times "$tmp/torch_ms" >"$tmp/torch$r.out"
   fi
@@ -44,7 +47,7 @@ done
 
 echo "== MDLM training step: $(date -u '+%Y-%m-%d %H:%M UTC'), dlmc $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 echo "config: layers=$LAYERS $width=$DIM heads=$HEADS seq_len=$SEQ_LEN batch=$BATCH cond_dim=$COND_DIM vocab=256+mask (byte tokenizer)"
-echo "        fp32, $THREADS threads (OMP_WAIT_POLICY=PASSIVE), AdamW(lr=$LR, betas=0.9/0.999, eps=1e-8, wd=0), clip 1.0, EMA 0.9999"
+echo "        fp32, $THREADS threads (OMP_WAIT_POLICY=PASSIVE GOMP_SPINCOUNT=${SPINCOUNT:-20000}), AdamW(lr=$LR, betas=0.9/0.999, eps=1e-8, wd=0), clip 1.0, EMA 0.9999"
 echo "        $ROUNDS round(s) of $WARMUP warm-up + $STEPS timed steps per implementation; data $(wc -c <"$DATA") bytes"
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores online, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "         $(cc --version | head -1)$([ "$have_torch" = 1 ] && echo ", torch $("$PY" -c 'import torch; print(torch.__version__)')")"

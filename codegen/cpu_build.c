@@ -141,8 +141,12 @@ void *cpu_build(const char *src, CpuEntry *entry, DlmErr *e) {
     }
   }
   /* OpenMP workers that spin between kernels starve the OpenBLAS threads (and everything else on
-   * a small machine): make them sleep unless the user chose otherwise. Read when libgomp loads. */
+   * a small machine): make them sleep unless the user chose otherwise, after a short spin (20000
+   * polls, tens of microseconds) that catches the next kernel's parallel region without a futex
+   * wake-up: a training step runs hundreds of them (about 100 vs 110 ms per step at the benchmark's
+   * configuration, bench/README.md). Both are read when libgomp loads. */
   setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
+  setenv("GOMP_SPINCOUNT", "20000", 0);
   void *lib = dlopen(sopath, RTLD_NOW | RTLD_LOCAL);
   if (!lib) { err_set(e, noloc(), "cpu: cannot load %s: %s", sopath, dlerror()); return NULL; }
   /* The OpenMP and OpenBLAS thread pools outlive any one unit: keep their libraries loaded when
