@@ -20,6 +20,7 @@
  * with its reason), and MDLM runs once more with DLM_CUDA_LT=0 (the fallback operand kernels
  * must run instead, within 1e-4 too). Without a usable GPU, opening the
  * backend must fail with "no CUDA device: <reason>" (checked) and the test then skips (77). */
+#include "sched_break_src.h"
 #include "sched_exec.h"
 #include "test_cpu_fixture.h"
 #include "train.h"
@@ -184,24 +185,7 @@ static void check_resident_sampler(const char *path) {
 
 /* `break if` in nested loops with resident values on the device: the interpreter's results */
 static void check_resident_breaks(void) {
-  static const char src[] =
-    "sym B\n"
-    "sampler brk(n: i64 = 10, lim: i32 = 40, stop: i32 = 20) -> (i32[B, 4], i32[B, 4]) {\n"
-    "  state x: i32[B, 4] = full([B, 4], 0, i32)\n"
-    "  state acc: i32[B, 4] = full([B, 4], 0, i32)\n"
-    "  loop i in 0..n {\n"
-    "    x = x + cast(i, i32)\n"
-    "    loop j in 0..3 {\n"
-    "      acc = acc + x + cast(j, i32)\n"
-    "      break if sum(sum(acc, axis = 1), axis = 0) > lim * 8\n"
-    "      acc = acc + 1\n"
-    "    }\n"
-    "    break if sum(sum(x, axis = 1), axis = 0) > stop * 8\n"
-    "    x = x + 1\n"
-    "  }\n"
-    "  return x, acc\n"
-    "}\n";
-  Module *m = dsl_compile_string("brk.dsl", src, strlen(src), NULL, 0, stderr);
+  Module *m = dsl_compile_string("brk.dsl", sched_break_src, strlen(sched_break_src), NULL, 0, stderr);
   CHECK(m != NULL);
   if (!m) return;
   DlmErr e = {0};

@@ -19,6 +19,7 @@
 #include "kv_fixture.h"
 #include "passes.h"
 #include "rt_fixture.h"
+#include "sched_break_src.h"
 #include "sched_exec.h"
 #include <stdlib.h>
 #include <string.h>
@@ -89,24 +90,6 @@ static void check_mdlm(void) {
   ir_module_free(m);
 }
 
-static const char brk_src[] =
-  "sym B\n"
-  "sampler brk(n: i64 = 10, lim: i32 = 40, stop: i32 = 20) -> (i32[B, 4], i32[B, 4]) {\n"
-  "  state x: i32[B, 4] = full([B, 4], 0, i32)\n"
-  "  state acc: i32[B, 4] = full([B, 4], 0, i32)\n"
-  "  loop i in 0..n {\n"
-  "    x = x + cast(i, i32)\n"
-  "    loop j in 0..3 {\n"
-  "      acc = acc + x + cast(j, i32)\n"
-  "      break if sum(sum(acc, axis = 1), axis = 0) > lim * 8\n"
-  "      acc = acc + 1\n"
-  "    }\n"
-  "    break if sum(sum(x, axis = 1), axis = 0) > stop * 8\n"
-  "    x = x + 1\n"
-  "  }\n"
-  "  return x, acc\n"
-  "}\n";
-
 /* the same loops on scalars (every element of x and acc is equal; B 2 gives 8 elements) */
 static void simulate(int n, int lim, int stop, int *xo, int *acco) {
   int x = 0, acc = 0;
@@ -125,7 +108,7 @@ static void simulate(int n, int lim, int stop, int *xo, int *acco) {
 }
 
 static void check_breaks(void) {
-  Module *m = dsl_compile_string("brk.dsl", brk_src, strlen(brk_src), NULL, 0, stderr);
+  Module *m = dsl_compile_string("brk.dsl", sched_break_src, strlen(sched_break_src), NULL, 0, stderr);
   CHECK(m != NULL);
   if (!m) return;
   DlmErr e = {0};
