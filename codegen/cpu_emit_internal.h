@@ -46,6 +46,15 @@ typedef struct {
 
 #define CPU_MAX_LEAVES 16 /* most distinct buffers one fused elementwise kernel reads */
 
+/* c_elem_expr.c: the C expression of elementwise node n on the operand expressions r[] (into out,
+ * C_EXPR_OUT bytes), *checks set when it can fail (it then sets the dialect's `bad` flag); 0 for
+ * an op that is not elementwise. c_wrap_int casts integer expression x to dtype t (wrapping). */
+#define C_EXPR_OUT (4 * CPU_EXPR)
+typedef struct { const char *expf, *tanhf, *bad; } CDialect;  /* f32 exp and tanh, the failure flag */
+extern const CDialect cpu_c_dialect, cuda_c_dialect;
+int c_elem_expr(const CDialect *d, const Node *n, DType tin, char r[][CPU_EXPR], char *out, int *checks);
+void c_wrap_int(DType t, const char *x, char *out);
+
 /* snprintf into a fixed buffer; generated expressions are bounded by CPU_EXPR multiples, and an
  * over-long one is cut (which the C compiler then rejects, so it cannot go unnoticed). */
 int cpu_fmt(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -106,95 +106,6 @@ static void map_begin(Em *em, const Type *t, int parallel, int nops, MapOp *ops,
 static void map_end(Em *em) { sb_printf(em->b, "      }\n    }\n  }\n"); }
 
 /* ---------------------------------------------------------------- elementwise expressions */
-static void wrap_int(DType t, const char *x, char *out) {
-  if (t == DT_I32) cpu_fmt(out, 4 * CPU_EXPR, "(int32_t)(uint32_t)(uint64_t)(%s)", x);
-  else if (t == DT_BOOL) cpu_fmt(out, 4 * CPU_EXPR, "(uint8_t)((%s) != 0)", x);
-  else cpu_fmt(out, 4 * CPU_EXPR, "(int64_t)(%s)", x);
-}
-
-/* The C expression of elementwise node n on reads r[]; *checks set when it can fail (bad). */
-static int elem_expr(const Node *n, DType tin, char r[][CPU_EXPR], char *out, int *checks) {
-  const char *a = r[0], *b = n->nin > 1 ? r[1] : "";
-  DType to = n->type.dtype;
-  int fl = dtype_is_float(tin), f32 = tin != DT_F64;
-  const char *sf = f32 ? "f" : "";
-  char x[4 * CPU_EXPR];
-  size_t L = 4 * CPU_EXPR;
-  *checks = 0;
-  if (n->op == OP_CAST) {
-    if (dtype_is_float(to)) cpu_fmt(out, L, "(%s)(%s)", to == DT_F64 ? "double" : "float", a);
-    else if (to == DT_BOOL) cpu_fmt(out, L, "(uint8_t)((%s) != 0)", a);
-    else if (fl) {
-      cpu_fmt(x, L, "dlm_f2i((double)(%s), %d, &bad)", a, to == DT_I32);
-      wrap_int(to, x, out);
-      *checks = 1;
-    } else wrap_int(to, a, out);
-    return 1;
-  }
-  if (n->op == OP_WHERE) { cpu_fmt(out, L, "((%s) != 0 ? %s : %s)", a, r[1], r[2]); return 1; }
-  if (fl) {
-    const char *fn = NULL;
-    switch (n->op) {
-    case OP_NEG: cpu_fmt(out, L, "(-%s)", a); return 1;
-    case OP_ABS: fn = f32 ? "fabsf" : "fabs"; break;
-    case OP_EXP: fn = f32 ? "dlm_expf" : "exp"; break;
-    case OP_LOG: fn = f32 ? "logf" : "log"; break;
-    case OP_LOG1P: fn = f32 ? "log1pf" : "log1p"; break;
-    case OP_EXPM1: fn = f32 ? "expm1f" : "expm1"; break;
-    case OP_SQRT: fn = f32 ? "sqrtf" : "sqrt"; break;
-    case OP_RSQRT: cpu_fmt(out, L, "(1 / sqrt%s(%s))", sf, a); return 1;
-    case OP_SIN: fn = f32 ? "sinf" : "sin"; break;
-    case OP_COS: fn = f32 ? "cosf" : "cos"; break;
-    case OP_TANH: fn = f32 ? "dlm_tanhf" : "tanh"; break;
-    case OP_SIGMOID: fn = f32 ? "dlm_sigf" : "dlm_sig"; break;
-    case OP_SILU: cpu_fmt(out, L, "(%s * %s(%s))", a, f32 ? "dlm_sigf" : "dlm_sig", a); return 1;
-    case OP_GELU_TANH: fn = f32 ? "dlm_geluf" : "dlm_gelu"; break;
-    case OP_FLOOR: fn = f32 ? "floorf" : "floor"; break;
-    case OP_LOG_NDTR: fn = f32 ? "dlm_log_ndtrf" : "dlm_log_ndtr"; break;
-    case OP_ADD: cpu_fmt(out, L, "(%s + %s)", a, b); return 1;
-    case OP_SUB: cpu_fmt(out, L, "(%s - %s)", a, b); return 1;
-    case OP_MUL: cpu_fmt(out, L, "(%s * %s)", a, b); return 1;
-    case OP_DIV: cpu_fmt(out, L, "(%s / %s)", a, b); return 1;
-    case OP_MOD: cpu_fmt(out, L, "dlm_fmod%s(%s, %s)", sf, a, b); return 1;
-    case OP_POW: cpu_fmt(out, L, "pow%s(%s, %s)", sf, a, b); return 1;
-    case OP_MAXIMUM: cpu_fmt(out, L, "dlm_max%s(%s, %s)", sf, a, b); return 1;
-    case OP_MINIMUM: cpu_fmt(out, L, "dlm_min%s(%s, %s)", sf, a, b); return 1;
-    default: break;
-    }
-    if (fn) { cpu_fmt(out, L, "%s(%s)", fn, a); return 1; }
-  }
-  const char *cmp = NULL;
-  switch (n->op) {
-  case OP_EQ: cmp = "=="; break;
-  case OP_NE: cmp = "!="; break;
-  case OP_LT: cmp = "<"; break;
-  case OP_LE: cmp = "<="; break;
-  case OP_GT: cmp = ">"; break;
-  case OP_GE: cmp = ">="; break;
-  default: break;
-  }
-  if (cmp) { cpu_fmt(out, L, "(uint8_t)(%s %s %s)", a, cmp, b); return 1; }
-  if (n->op == OP_AND) { cpu_fmt(out, L, "(uint8_t)((%s) != 0 && (%s) != 0)", a, b); return 1; }
-  if (n->op == OP_OR) { cpu_fmt(out, L, "(uint8_t)((%s) != 0 || (%s) != 0)", a, b); return 1; }
-  if (fl) return 0;
-  switch (n->op) { /* integers: two's complement wrap, floor division */
-  case OP_NEG: cpu_fmt(x, L, "0 - (uint64_t)%s", a); break;
-  case OP_ABS: cpu_fmt(x, L, "%s < 0 ? (int64_t)(0 - (uint64_t)%s) : (int64_t)%s", a, a, a); break;
-  case OP_NOT: cpu_fmt(out, L, "(uint8_t)(%s == 0)", a); return 1;
-  case OP_ADD: cpu_fmt(x, L, "(uint64_t)%s + (uint64_t)%s", a, b); break;
-  case OP_SUB: cpu_fmt(x, L, "(uint64_t)%s - (uint64_t)%s", a, b); break;
-  case OP_MUL: cpu_fmt(x, L, "(uint64_t)%s * (uint64_t)%s", a, b); break;
-  case OP_DIV: cpu_fmt(x, L, "dlm_idiv(%s, %s, &bad)", a, b); *checks = 1; break;
-  case OP_MOD: cpu_fmt(x, L, "dlm_imod(%s, %s, &bad)", a, b); *checks = 1; break;
-  case OP_POW: cpu_fmt(x, L, "dlm_ipow(%s, %s, &bad)", a, b); *checks = 1; break;
-  case OP_MAXIMUM: cpu_fmt(x, L, "%s > %s ? %s : %s", a, b, a, b); break;
-  case OP_MINIMUM: cpu_fmt(x, L, "%s < %s ? %s : %s", a, b, a, b); break;
-  default: return 0;
-  }
-  wrap_int(to, x, out);
-  return 1;
-}
-
 /* ---------------------------------------------------------------- fusion of elementwise chains */
 static int is_map_op(const Node *n) {
   FusionClass c = op_info[n->op].fclass;
@@ -528,7 +439,7 @@ static void value_at(EwCx *c, int x, const char *jx, char *name) {
     if (!c->ok) return;
     DType tin = T_(em, xn->in[xn->op == OP_WHERE ? 1 : 0])->dtype;
     int ck;
-    if (!elem_expr(xn, tin, ch, body, &ck)) {
+    if (!c_elem_expr(&cpu_c_dialect, xn, tin, ch, body, &ck)) {
       err_set(c->e, xn->loc, "cpu: %s is not defined on %s values", op_info[xn->op].name, dtype_name(tin));
       c->ok = 0;
       return;
@@ -775,7 +686,7 @@ static int emit_reduce(Em *em, int id, DlmErr *e) {
       sb_printf(em->b, "      v%d[q] = (%s)(s_%s);\n", id, ct, n->op == OP_MEAN ? " / (double)LEN_" : "");
     } else {
       sb_printf(em->b, "      uint64_t s_ = 0;\n      for (int64_t j = 0; j < LEN_; j++) s_ += (uint64_t)%s;\n", rd);
-      wrap_int(n->type.dtype, "s_", ww);
+      c_wrap_int(n->type.dtype, "s_", ww);
       sb_printf(em->b, "      v%d[q] = %s;\n", id, ww);
     }
     break;
@@ -876,7 +787,7 @@ static int emit_cumsum(Em *em, int id, DlmErr *e) {
     sb_printf(em->b, "      double s_ = 0;\n      for (int64_t j = 0; j < LEN_; j++) { s_ += %s; v%d[base_ + j * IN_] = (%s)s_; }\n",
               rd, id, cpu_ctype(n->type.dtype));
   } else {
-    wrap_int(n->type.dtype, "s_", ww);
+    c_wrap_int(n->type.dtype, "s_", ww);
     sb_printf(em->b, "      uint64_t s_ = 0;\n      for (int64_t j = 0; j < LEN_; j++) { s_ += (uint64_t)%s; v%d[base_ + j * IN_] = %s; }\n",
               rd, id, ww);
   }
@@ -917,7 +828,7 @@ static void acc_end(Em *em, int id) {
   const Node *n = N_(em, id);
   char ww[4 * CPU_EXPR];
   if (dtype_is_float(n->type.dtype)) cpu_fmt(ww, sizeof ww, "(%s)s_", cpu_ctype(n->type.dtype));
-  else wrap_int(n->type.dtype, "s_", ww);
+  else c_wrap_int(n->type.dtype, "s_", ww);
   sb_printf(em->b, "    }\n    for (int64_t k = 0; k < NO_; k++) {\n      %s s_ = 0;\n", acc_type(n));
   sb_printf(em->b, "      for (int t = 0; t < NT_; t++) s_ += acc_[(int64_t)t * NO_ + k];\n      v%d[k] = %s;\n    }\n    free(acc_);\n  }\n", id, ww);
 }
@@ -1097,7 +1008,7 @@ static void emit_matmul(Em *em, int id) {
   if (dt == DT_I32 || dt == DT_I64) {
     /* integer matmul: plain loops with wrapping accumulation */
     char ww[4 * CPU_EXPR];
-    wrap_int(dt, "s_", ww);
+    c_wrap_int(dt, "s_", ww);
     sb_printf(em->b, "    for (int64_t bt = 0; bt < NB_; bt++) {\n");
     const char *names[2] = {"oa_", "ob_"};
     Strides *sts[2] = {&sa, &sb};

@@ -102,93 +102,6 @@ static void bcast_index(Cx *c, const Type *it, const Type *ot, const char *x, ch
 }
 
 /* ---------------------------------------------------------------- elementwise */
-static void wrap_int(DType t, const char *x, char *out) {
-  if (t == DT_I32) cpu_fmt(out, XL, "(int32_t)(uint32_t)(uint64_t)(%s)", x);
-  else if (t == DT_BOOL) cpu_fmt(out, XL, "(uint8_t)((%s) != 0)", x);
-  else cpu_fmt(out, XL, "(int64_t)(%s)", x);
-}
-
-static int elem_expr(const Node *n, DType tin, char r[][CPU_EXPR], char *out, int *checks) {
-  const char *a = r[0], *b = n->nin > 1 ? r[1] : "";
-  DType to = n->type.dtype;
-  int fl = dtype_is_float(tin), f32 = tin != DT_F64;
-  const char *sf = f32 ? "f" : "";
-  char x[XL - 64]; /* room for wrap_int around it */
-  *checks = 0;
-  if (n->op == OP_CAST) {
-    if (dtype_is_float(to)) cpu_fmt(out, XL, "(%s)(%s)", to == DT_F64 ? "double" : "float", a);
-    else if (to == DT_BOOL) cpu_fmt(out, XL, "(uint8_t)((%s) != 0)", a);
-    else if (fl) {
-      cpu_fmt(x, sizeof x, "dlm_f2i((double)(%s), %d, &bad_)", a, to == DT_I32);
-      wrap_int(to, x, out);
-      *checks = 1;
-    } else wrap_int(to, a, out);
-    return 1;
-  }
-  if (n->op == OP_WHERE) { cpu_fmt(out, XL, "((%s) != 0 ? %s : %s)", a, r[1], r[2]); return 1; }
-  if (fl) {
-    const char *fn = NULL;
-    switch (n->op) {
-    case OP_NEG: cpu_fmt(out, XL, "(-%s)", a); return 1;
-    case OP_ABS: fn = f32 ? "fabsf" : "fabs"; break;
-    case OP_EXP: fn = f32 ? "expf" : "exp"; break;
-    case OP_LOG: fn = f32 ? "logf" : "log"; break;
-    case OP_LOG1P: fn = f32 ? "log1pf" : "log1p"; break;
-    case OP_EXPM1: fn = f32 ? "expm1f" : "expm1"; break;
-    case OP_SQRT: fn = f32 ? "sqrtf" : "sqrt"; break;
-    case OP_RSQRT: cpu_fmt(out, XL, "(1 / sqrt%s(%s))", sf, a); return 1;
-    case OP_SIN: fn = f32 ? "sinf" : "sin"; break;
-    case OP_COS: fn = f32 ? "cosf" : "cos"; break;
-    case OP_TANH: fn = f32 ? "tanhf" : "tanh"; break;
-    case OP_SIGMOID: fn = f32 ? "dlm_sigf" : "dlm_sig"; break;
-    case OP_SILU: cpu_fmt(out, XL, "(%s * %s(%s))", a, f32 ? "dlm_sigf" : "dlm_sig", a); return 1;
-    case OP_GELU_TANH: fn = f32 ? "dlm_geluf" : "dlm_gelu"; break;
-    case OP_FLOOR: fn = f32 ? "floorf" : "floor"; break;
-    case OP_LOG_NDTR: fn = f32 ? "dlm_log_ndtrf" : "dlm_log_ndtr"; break;
-    case OP_ADD: cpu_fmt(out, XL, "(%s + %s)", a, b); return 1;
-    case OP_SUB: cpu_fmt(out, XL, "(%s - %s)", a, b); return 1;
-    case OP_MUL: cpu_fmt(out, XL, "(%s * %s)", a, b); return 1;
-    case OP_DIV: cpu_fmt(out, XL, "(%s / %s)", a, b); return 1;
-    case OP_MOD: cpu_fmt(out, XL, "dlm_fmod%s(%s, %s)", sf, a, b); return 1;
-    case OP_POW: cpu_fmt(out, XL, "pow%s(%s, %s)", sf, a, b); return 1;
-    case OP_MAXIMUM: cpu_fmt(out, XL, "dlm_max%s(%s, %s)", sf, a, b); return 1;
-    case OP_MINIMUM: cpu_fmt(out, XL, "dlm_min%s(%s, %s)", sf, a, b); return 1;
-    default: break;
-    }
-    if (fn) { cpu_fmt(out, XL, "%s(%s)", fn, a); return 1; }
-  }
-  const char *cmp = NULL;
-  switch (n->op) {
-  case OP_EQ: cmp = "=="; break;
-  case OP_NE: cmp = "!="; break;
-  case OP_LT: cmp = "<"; break;
-  case OP_LE: cmp = "<="; break;
-  case OP_GT: cmp = ">"; break;
-  case OP_GE: cmp = ">="; break;
-  default: break;
-  }
-  if (cmp) { cpu_fmt(out, XL, "(uint8_t)(%s %s %s)", a, cmp, b); return 1; }
-  if (n->op == OP_AND) { cpu_fmt(out, XL, "(uint8_t)((%s) != 0 && (%s) != 0)", a, b); return 1; }
-  if (n->op == OP_OR) { cpu_fmt(out, XL, "(uint8_t)((%s) != 0 || (%s) != 0)", a, b); return 1; }
-  if (fl) return 0;
-  switch (n->op) {
-  case OP_NEG: cpu_fmt(x, sizeof x, "0 - (uint64_t)%s", a); break;
-  case OP_ABS: cpu_fmt(x, sizeof x, "%s < 0 ? (int64_t)(0 - (uint64_t)%s) : (int64_t)%s", a, a, a); break;
-  case OP_NOT: cpu_fmt(out, XL, "(uint8_t)(%s == 0)", a); return 1;
-  case OP_ADD: cpu_fmt(x, sizeof x, "(uint64_t)%s + (uint64_t)%s", a, b); break;
-  case OP_SUB: cpu_fmt(x, sizeof x, "(uint64_t)%s - (uint64_t)%s", a, b); break;
-  case OP_MUL: cpu_fmt(x, sizeof x, "(uint64_t)%s * (uint64_t)%s", a, b); break;
-  case OP_DIV: cpu_fmt(x, sizeof x, "dlm_idiv(%s, %s, &bad_)", a, b); *checks = 1; break;
-  case OP_MOD: cpu_fmt(x, sizeof x, "dlm_imod(%s, %s, &bad_)", a, b); *checks = 1; break;
-  case OP_POW: cpu_fmt(x, sizeof x, "dlm_ipow(%s, %s, &bad_)", a, b); *checks = 1; break;
-  case OP_MAXIMUM: cpu_fmt(x, sizeof x, "%s > %s ? %s : %s", a, b, a, b); break;
-  case OP_MINIMUM: cpu_fmt(x, sizeof x, "%s < %s ? %s : %s", a, b, a, b); break;
-  default: return 0;
-  }
-  wrap_int(to, x, out);
-  return 1;
-}
-
 int cuda_is_map(const Func *f, int id, int producer) {
   const Node *n = &f->nodes[id];
   FusionClass fc = op_info[n->op].fclass;
@@ -196,7 +109,7 @@ int cuda_is_map(const Func *f, int id, int producer) {
   char reads[3][CPU_EXPR], body[XL];
   int checks = 0;
   for (int j = 0; j < n->nin && j < 3; j++) cpu_fmt(reads[j], CPU_EXPR, "x");
-  if (n->nin > 3 || !elem_expr(n, f->nodes[n->in[n->op == OP_WHERE ? 1 : 0]].type.dtype, reads, body, &checks)) return 0;
+  if (n->nin > 3 || !c_elem_expr(&cuda_c_dialect, n, f->nodes[n->in[n->op == OP_WHERE ? 1 : 0]].type.dtype, reads, body, &checks)) return 0;
   /* integer division or modulo by a nonzero constant cannot fail */
   if (checks && (n->op == OP_DIV || n->op == OP_MOD) && f->nodes[n->in[1]].op == OP_CONST && f->nodes[n->in[1]].attr.f[0] != 0) checks = 0;
   return !producer || (!checks && n->type.dtype != DT_BF16 && n->type.dtype != DT_F16);
@@ -314,7 +227,7 @@ static int node_value(Cx *c, int id, const char *x, char *out, DlmErr *e) {
     bcast_index(c, T_(c, n->in[j]), t, x, idx[j]);
     if (!val_at(c, n->in[j], idx[j], reads[j], e)) return 0;
   }
-  elem_expr(n, T_(c, n->in[n->op == OP_WHERE ? 1 : 0])->dtype, reads, body, &checks);
+  c_elem_expr(&cuda_c_dialect, n, T_(c, n->in[n->op == OP_WHERE ? 1 : 0])->dtype, reads, body, &checks);
   tmp_name(c, "t", out);
   sb_printf(b, "    const %s %s = %s;\n", cpu_ctype(t->dtype), out, body);
   return 1;
@@ -492,7 +405,7 @@ static int emit_reduce(Cx *c, int id, DlmErr *e) {
     sb_printf(b, "      s_ += (%s)%s;\n    }\n    s_ = %s(s_);\n", fl ? "double" : "uint64_t", rd, fl ? "dlm_bsum" : "dlm_bsumu");
     if (fl) cpu_fmt(ww, sizeof ww, "(%s)(s_%s)", ct, n->op == OP_MEAN ? " / (double)LEN_" : "");
     else if (n->op == OP_MEAN) cpu_fmt(ww, sizeof ww, "(%s)((double)(int64_t)s_ / (double)LEN_)", ct);
-    else wrap_int(n->type.dtype, "s_", ww);
+    else c_wrap_int(n->type.dtype, "s_", ww);
     sb_printf(b, "    if (threadIdx.x == 0) v%d[q] = %s;\n", id, ww);
     break;
   case OP_RMAX:
@@ -596,7 +509,7 @@ static int emit_cumsum(Cx *c, int id, DlmErr *e) {
   sb_printf(b, "    %s s_ = 0;\n    for (int64_t j = 0; j < LEN_; j++) {\n", fl ? "double" : "uint64_t");
   if (!read_at(c, n->in[0], "base_ + j * IN_", rd, e)) return 0;
   if (fl) cpu_fmt(ww, sizeof ww, "(%s)s_", cpu_ctype(n->type.dtype));
-  else wrap_int(n->type.dtype, "s_", ww);
+  else c_wrap_int(n->type.dtype, "s_", ww);
   sb_printf(b, "      s_ += (%s)%s;\n      v%d[base_ + j * IN_] = %s;\n    }\n", fl ? "double" : "uint64_t", rd, id, ww);
   cx_end(c, id);
   return 1;
@@ -668,7 +581,7 @@ static int emit_sum_to(Cx *c, int id, DlmErr *e) {
   sb_printf(b, "      acc_ += (%s)%s;\n    }\n", fl ? "double" : "uint64_t", rd);
   char ww[XL];
   if (fl) cpu_fmt(ww, sizeof ww, "(%s)acc_", cpu_ctype(ot->dtype));
-  else wrap_int(ot->dtype, "acc_", ww);
+  else c_wrap_int(ot->dtype, "acc_", ww);
   sb_printf(b, "    v%d[k] = %s;\n", id, ww);
   cx_end(c, id);
   return 1;
@@ -805,7 +718,7 @@ static int emit_matmul(Cx *c, int id, DlmErr *e) {
   if (!read_at(c, a, ia, ra, e) || !read_at(c, bb, ib, rb, e)) return 0;
   sb_printf(b, "      s_ += (%s)%s * (%s)%s;\n    }\n", acc, ra, acc, rb);
   if (fl) cpu_fmt(ww, sizeof ww, "s_");
-  else wrap_int(ot->dtype, "s_", ww);
+  else c_wrap_int(ot->dtype, "s_", ww);
   sb_printf(b, "    v%d[k] = %s;\n", id, ww);
   cx_end(c, id);
   return 1;
