@@ -27,9 +27,9 @@ echo "== training data: $data ($(wc -c < "$data") bytes; the last 10% is held ou
 
 config="-D vocab=256 -D seq_len=128 -D layers=2 -D dim=128 -D heads=4 -D cond_dim=64"
 ./build/dlmc compile models/mdlm.dsl $config -o "$work/mdlm.dlmc"
-echo "== training MDLM ($config, batch 32, ${STEPS:-300} steps, byte tokenizer)"
-./build/dlmrun "$work/mdlm.dlmc" train --data "$data" --tokenizer byte --batch 32 --steps "${STEPS:-300}" \
-  --lr 2e-3 --warmup 100 --seed 1 --out "$work/run"
+echo "== training MDLM ($config, batch 32, ${STEPS:-1500} steps, byte tokenizer)"
+./build/dlmrun "$work/mdlm.dlmc" train --data "$data" --tokenizer byte --batch 32 --steps "${STEPS:-1500}" \
+  --lr 2e-3 --warmup 100 --schedule cosine --seed 1 --out "$work/run"
 echo "== held-out evaluation"
 ./build/dlmrun "$work/mdlm.dlmc" eval --ckpt "$work/run" --data "$data"
 echo "== samples (ancestral sampler, 128 steps)"
