@@ -19,6 +19,7 @@ for model in models/*.dsl; do
 done
 
 work=runs/quickstart
+rm -rf "$work/run"   # a new run each time (dlmrun train refuses to overwrite a run without --resume)
 mkdir -p "$work"
 data="$work/fortunes.txt"
 # every plain-text fortune file (the .dat indexes and .u8 links are skipped)
