@@ -196,9 +196,23 @@ fail:
   return NULL;
 }
 
+int cuda_make_current(BackendState *s, DlmErr *e) {
+  if (s->cu.CtxSetCurrent(s->ctx) == 0) return 1;
+  err_set(e, cuda_noloc(), "cuda: cannot make the context current");
+  return 0;
+}
+
+CudaFn *cuda_call_begin(BackendState *s, const Func *f, const Node **argn, Tensor *const *args, const int64_t *presym, Layout *L,
+                        DlmErr *e) {
+  memset(L, 0, sizeof *L);
+  if (!argbind_nodes(f, argn, 256, e) || !rt_bind_args(s->m, f, argn, args, presym, L->sv, e) || !cuda_make_current(s, e)) return NULL;
+  return cuda_get_fn(s, f, e);
+}
+
 CudaFn *cuda_get_fn(BackendState *s, const Func *f, DlmErr *e) {
   for (int i = 0; i < s->nfns; i++)
     if (s->fns[i].f == f) return &s->fns[i];
+  if (s->nfns == CUDA_MAX_FNS) { err_set(e, cuda_noloc(), "cuda: more than %d functions in one backend state", CUDA_MAX_FNS); return NULL; }
   if (s->nfns == s->cap) {
     int cap = s->cap ? 2 * s->cap : 8;
     CudaFn *n = realloc(s->fns, (size_t)cap * sizeof *n);
@@ -743,16 +757,11 @@ static int host_emit(BackendState *s, void *ctx, DlmErr *e) {
 
 static int cuda_run(BackendState *s, const Func *f, const ParamStore *ps, Tensor *const *args, Tensor **outs, const int64_t *presym,
                     DlmErr *e) {
-  const Module *m = s->m;
   Cu *cu = &s->cu;
   for (int k = 0; k < f->nout; k++) outs[k] = NULL;
   const Node *argn[256];
-  if (!argbind_nodes(f, argn, 256, e)) return 0;
   Layout L;
-  memset(&L, 0, sizeof L);
-  if (!rt_bind_args(m, f, argn, args, presym, L.sv, e)) return 0;
-  if (cu->CtxSetCurrent(s->ctx) != 0) { err_set(e, cuda_noloc(), "cuda: cannot make the context current"); return 0; }
-  CudaFn *fn = cuda_get_fn(s, f, e);
+  CudaFn *fn = cuda_call_begin(s, f, argn, args, presym, &L, e);
   if (!fn) return 0;
   s->up += f->nargs;
   double t0 = now_ms();

@@ -124,7 +124,16 @@ typedef struct {
 
 SrcLoc cuda_noloc(void);
 const char *cu_err(const Cu *cu, CUresult r);
+/* f's compiled kernels (generated, compiled and loaded on first use; at most CUDA_MAX_FNS per
+ * state, each owning the failure-flag slot at its index), or NULL with *e set */
 CudaFn *cuda_get_fn(BackendState *s, const Func *f, DlmErr *e);
+/* make the state's context current on this thread: 1, or 0 with *e set */
+int cuda_make_current(BackendState *s, DlmErr *e);
+/* the start of every call of f: argument nodes into argn (256 entries), the symbol values bound
+ * from the argument shapes (and presym) into L->sv (L zeroed first), the context made current;
+ * returns f's kernels, or NULL with *e set */
+CudaFn *cuda_call_begin(BackendState *s, const Func *f, const Node **argn, Tensor *const *args, const int64_t *presym, Layout *L,
+                        DlmErr *e);
 size_t cuda_storage_size(DType t);
 int64_t cuda_numel(const Type *t, const int64_t *sv);
 /* lay out f's buffers for the symbol values in L->sv: resident parameters, then the arguments

@@ -70,7 +70,7 @@ static int ct_begin(BackendState *s, ParamStore *w, ParamStore *ema, ParamStore 
   Cu *cu = &s->cu;
   const Module *mod = s->m;
   if (s->values_err.set) { *e = s->values_err; return 0; } /* the failure flags live with the value kernels */
-  if (cu->CtxSetCurrent(s->ctx) != 0) { err_set(e, cuda_noloc(), "cuda: cannot make the context current"); return 0; }
+  if (!cuda_make_current(s, e)) return 0;
   cuda_train_close(s);
   CudaTrain *t = s->train = calloc(1, sizeof *t);
   int n = mod->nparams ? mod->nparams : 1;
@@ -152,15 +152,10 @@ static int ct_step(BackendState *s, const Func *g, const int *gidx, Tensor *cons
   const Module *m = s->m;
   if (!t) { err_set(e, cuda_noloc(), "cuda: a training step before begin"); return 0; }
   const Node *argn[256];
-  if (!argbind_nodes(g, argn, 256, e)) return 0;
   Layout L;
-  memset(&L, 0, sizeof L);
-  if (!rt_bind_args(m, g, argn, args, NULL, L.sv, e)) return 0;
-  if (cu->CtxSetCurrent(s->ctx) != 0) { err_set(e, cuda_noloc(), "cuda: cannot make the context current"); return 0; }
-  CudaFn *fn = cuda_get_fn(s, g, e);
+  CudaFn *fn = cuda_call_begin(s, g, argn, args, NULL, &L, e);
   if (!fn) return 0;
   int slot = (int)(fn - s->fns);
-  if (slot >= CUDA_MAX_FNS) { err_set(e, cuda_noloc(), "cuda: more than %d functions in one backend state", CUDA_MAX_FNS); return 0; }
   if (!cuda_layout(s, fn, t->w, NULL, 1, &L, e)) return 0;
   int ok = cuda_upload_args(s, fn, &L, t->w, args, e) && cuda_fn_table(s, fn, &L, e);
   s->up += g->nargs;

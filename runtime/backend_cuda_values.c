@@ -119,7 +119,7 @@ static void cv_release(BackendState *s, BackendValue *v) {
 
 static BackendValue *cv_upload(BackendState *s, const Tensor *t, DlmErr *e) {
   Cu *cu = &s->cu;
-  if (cu->CtxSetCurrent(s->ctx) != 0) { err_set(e, cuda_noloc(), "cuda: cannot make the context current"); return NULL; }
+  if (!cuda_make_current(s, e)) return NULL;
   int half = t->dtype == DT_BF16 || t->dtype == DT_F16;  /* kept as f32, like outputs */
   BackendValue *v = value_new(s, half ? DT_F32 : t->dtype, t->rank, t->shape, e);
   if (!v) return NULL;
@@ -137,7 +137,7 @@ static BackendValue *cv_upload(BackendState *s, const Tensor *t, DlmErr *e) {
 
 static Tensor *cv_download(BackendState *s, const BackendValue *v, DlmErr *e) {
   Cu *cu = &s->cu;
-  if (cu->CtxSetCurrent(s->ctx) != 0) { err_set(e, cuda_noloc(), "cuda: cannot make the context current"); return NULL; }
+  if (!cuda_make_current(s, e)) return NULL;
   CUresult r = cu->CtxSynchronize();
   if (r != 0) { err_set(e, cuda_noloc(), "cuda: queued work failed on the device: %s", cu_err(cu, r)); return NULL; }
   int flags[CUDA_MAX_FNS];
@@ -203,16 +203,11 @@ static int cv_run(BackendState *s, const Func *f, const ParamStore *ps, BackendV
   Cu *cu = &s->cu;
   const Node *argn[256];
   Tensor *hdr[256];
-  if (!argbind_nodes(f, argn, 256, e)) return 0;
-  for (int a = 0; a < f->nargs; a++) hdr[a] = &args[a]->t;
+  for (int a = 0; a < f->nargs && a < 256; a++) hdr[a] = &args[a]->t;
   Layout L;
-  memset(&L, 0, sizeof L);
-  if (!rt_bind_args(s->m, f, argn, hdr, presym, L.sv, e)) return 0;
-  if (cu->CtxSetCurrent(s->ctx) != 0) { err_set(e, cuda_noloc(), "cuda: cannot make the context current"); return 0; }
-  CudaFn *fn = cuda_get_fn(s, f, e);
+  CudaFn *fn = cuda_call_begin(s, f, argn, hdr, presym, &L, e);
   if (!fn) return 0;
   int slot = (int)(fn - s->fns), nn = f->nnodes;
-  if (slot >= CUDA_MAX_FNS) { err_set(e, cuda_noloc(), "cuda: more than %d functions in one backend state", CUDA_MAX_FNS); return 0; }
   /* arguments read in place: same storage, and not an output (outputs are written over values
    * that may be arguments) */
   CUdeviceptr alias[256] = {0};

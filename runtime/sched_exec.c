@@ -160,6 +160,23 @@ static int dev_break(Exec *x, const SchedStmt *st, int *brk);
 static Tensor *var_host(Exec *x, int v);
 static int run_loop_counted(Exec *x, const SchedStmt *st);
 
+/* the counters of a call that runs (a memo miss; a network evaluation or a cache commit) */
+static void count_run(Exec *x, const SchedStmt *st, const Func *f) {
+  if (st->memo) x->memo->misses++;
+  if (reads_params(f)) {
+    if (writes_caches_only(x->s, st)) x->cache->commits++;
+    else x->memo->nfe++;
+  }
+}
+
+/* a backend's error for a call, prefixed with the sampler and the function */
+static void call_failed(Exec *x, const SchedStmt *st, const Func *f) {
+  char msg[sizeof x->e->msg];
+  snprintf(msg, sizeof msg, "%s", x->e->msg);
+  x->e->set = 0;
+  err_set(x->e, st->loc, "%s: %s: %s", x->s->name, f->name, msg);
+}
+
 static int run_call(Exec *x, const SchedStmt *st) {
   if (x->dv) return dev_call(x, st);
   const Func *f = x->m->funcs[st->func];
@@ -177,16 +194,9 @@ static int run_call(Exec *x, const SchedStmt *st) {
     if (r < 0) { err_set(x->e, st->loc, "out of memory"); ok = 0; }
     if (r > 0) { x->memo->hits++; free(args); free(outs); return 1; }
   }
-  if (ok && st->memo) x->memo->misses++;
-  if (ok && reads_params(f)) {
-    if (writes_caches_only(x->s, st)) x->cache->commits++;
-    else x->memo->nfe++;
-  }
+  if (ok) count_run(x, st, f);
   if (ok && !x->be->run(x->bs, f, x->ps, args, outs, x->symval, x->e)) {
-    char msg[sizeof x->e->msg];
-    snprintf(msg, sizeof msg, "%s", x->e->msg);
-    x->e->set = 0;
-    err_set(x->e, st->loc, "%s: %s: %s", x->s->name, f->name, msg);
+    call_failed(x, st, f);
     ok = 0;
   }
   if (ok && memo && !memo_store(x, st, args, outs)) { err_set(x->e, st->loc, "out of memory"); ok = 0; }
@@ -354,17 +364,10 @@ static int dev_call(Exec *x, const SchedStmt *st) {
   for (int r = 0; ok && x->guard && r < st->nres; r++)
     if (x->hcur[st->res[r]]) ok = var_dev(x, st->res[r]) != NULL;
   x->memo->steps += ok && st == x->first_memo;
-  x->memo->misses += ok && st->memo;
-  if (ok && reads_params(f)) {
-    if (writes_caches_only(x->s, st)) x->cache->commits++;
-    else x->memo->nfe++;
-  }
+  if (ok) count_run(x, st, f);
   for (int r = 0; ok && r < st->nres; r++) outs[r] = x->dvals[st->res[r]];
   if (ok && !x->dv->run(x->bs, f, x->ps, args, outs, x->symval, x->guard, x->e)) {
-    char msg[sizeof x->e->msg];
-    snprintf(msg, sizeof msg, "%s", x->e->msg);
-    x->e->set = 0;
-    err_set(x->e, st->loc, "%s: %s: %s", x->s->name, f->name, msg);
+    call_failed(x, st, f);
     ok = 0;
   }
   for (int r = 0; outs && r < st->nres; r++) { /* the values, moved or not */

@@ -1,8 +1,13 @@
-/* sched_break_src.h — a DSL sampler with `break if` in nested loops, shared by the tests of the
+/* sched_break_src.h — a DSL sampler with `break if` in nested loops and its compiled module, shared by the tests of the
  * resident loop path (test_sched_resident on the CPU backend, test_cuda_models on a GPU). Every
  * element of x and acc stays equal, so the loops can be simulated on scalars. */
 #ifndef DLM_SCHED_BREAK_SRC_H
 #define DLM_SCHED_BREAK_SRC_H
+
+#include "check.h"
+#include "frontend.h"
+#include "passes.h"
+#include <string.h>
 
 static const char sched_break_src[] =
   "sym B\n"
@@ -21,5 +26,18 @@ static const char sched_break_src[] =
   "  }\n"
   "  return x, acc\n"
   "}\n";
+
+/* sched_break_src compiled and through the pass pipeline, with B = 2 in symval; NULL (after a
+ * failed CHECK) if it does not compile */
+static Module *sched_break_module(int64_t *symval) {
+  Module *m = dsl_compile_string("brk.dsl", sched_break_src, strlen(sched_break_src), NULL, 0, stderr);
+  CHECK(m != NULL);
+  if (!m) return NULL;
+  DlmErr e = {0};
+  PassOptions po = {0};
+  CHECK_MSG(pass_pipeline_run(m, &po, &e), "brk.dsl: %s", e.msg);
+  symval[ir_sym_find(m, "B")] = 2;
+  return m;
+}
 
 #endif

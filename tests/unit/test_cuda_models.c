@@ -185,15 +185,11 @@ static void check_resident_sampler(const char *path) {
 
 /* `break if` in nested loops with resident values on the device: the interpreter's results */
 static void check_resident_breaks(void) {
-  Module *m = dsl_compile_string("brk.dsl", sched_break_src, strlen(sched_break_src), NULL, 0, stderr);
-  CHECK(m != NULL);
+  int64_t symval[DLM_MAX_SYMS] = {0};
+  Module *m = sched_break_module(symval);
   if (!m) return;
   DlmErr e = {0};
-  PassOptions po = {0};
-  CHECK(pass_pipeline_run(m, &po, &e));
   BackendState *in = backend_interp.open(m, &e), *gpu = backend_cuda.open(m, &e);
-  int64_t symval[DLM_MAX_SYMS] = {0};
-  symval[ir_sym_find(m, "B")] = 2;
   const char *lims[3] = {"40", "1000", "5"};
   for (int l = 0; in && gpu && l < 3; l++) {
     SchedKnob knobs[1] = {{"lim", lims[l]}};

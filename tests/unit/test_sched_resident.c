@@ -108,16 +108,12 @@ static void simulate(int n, int lim, int stop, int *xo, int *acco) {
 }
 
 static void check_breaks(void) {
-  Module *m = dsl_compile_string("brk.dsl", sched_break_src, strlen(sched_break_src), NULL, 0, stderr);
-  CHECK(m != NULL);
+  int64_t symval[DLM_MAX_SYMS] = {0};
+  Module *m = sched_break_module(symval);
   if (!m) return;
   DlmErr e = {0};
-  PassOptions po = {0};
-  CHECK(pass_pipeline_run(m, &po, &e));
   const Backend *be = &backend_interp;
   BackendState *bs = be->open(m, &e);
-  int64_t symval[DLM_MAX_SYMS] = {0};
-  symval[ir_sym_find(m, "B")] = 2;
   const char *lims[3] = {"40", "1000", "5"};
   const int every[5] = {0, 1, 2, 3, 100};
   for (int l = 0; bs && l < 3; l++) {
