@@ -19,7 +19,9 @@ The model follows /work/shared/specs/mdlm-remdm.md §4-§6 and models/std/dit.ds
 Usage (benchmark):
   /usr/bin/python3 bench/pytorch_mdlm.py --data FILE [--layers 2] [--dim 128] [--heads 4]
       [--seq-len 128] [--batch 32] [--vocab 256] [--cond-dim 64] [--lr 3e-4] [--warmup 3]
-      [--steps 10] [--threads 2] [--seed 0] [--times FILE]
+      [--steps 10] [--threads 2] [--seed 0] [--times FILE] [--autocast-bf16]
+--autocast-bf16 runs the loss under torch.autocast("cpu", bfloat16) (oneDNN bf16 products with
+fp32 master weights): PyTorch's mixed-precision mode, for reference only; dlmc's CPU backend is fp32.
 The byte tokenizer: token ids are the bytes of FILE (vocab 256, mask id 256); windows of seq_len
 bytes are drawn at random from the first 90% of the file, as dlmrun does. The last line printed is
   RESULT median_ms=<ms> tokens_per_s=<tok/s> min_ms=<ms> max_ms=<ms> steps=<n>
@@ -201,15 +203,17 @@ def mdlm_loss(model, x0, u, r):
 class Trainer:
     """AdamW + clipping + EMA, configured as dlmrun's defaults."""
 
-    def __init__(self, model, lr, clip=1.0, ema=0.9999):
-        self.model, self.clip, self.ema_max, self.n = model, clip, ema, 0
+    def __init__(self, model, lr, clip=1.0, ema=0.9999, bf16=False):
+        self.model, self.clip, self.ema_max, self.n, self.bf16 = model, clip, ema, 0, bf16
         self.params = list(model.parameters())
         self.opt = torch.optim.AdamW(self.params, lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
         self.ema = [p.detach().clone() for p in self.params]
 
     def step(self, x0, gen):
         self.opt.zero_grad(set_to_none=True)
-        loss = mdlm_loss(self.model, x0, torch.rand(x0.shape[0], generator=gen), torch.rand(x0.shape, generator=gen))
+        u, r = torch.rand(x0.shape[0], generator=gen), torch.rand(x0.shape, generator=gen)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            loss = mdlm_loss(self.model, x0, u, r)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.params, self.clip)
         self.opt.step()
@@ -228,6 +232,8 @@ def main():
                           ("cond-dim", 64), ("warmup", 3), ("steps", 10), ("threads", 2), ("seed", 0)):
         ap.add_argument("--" + name, type=int, default=default)
     ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--autocast-bf16", action="store_true",
+                    help="mixed precision: torch.autocast('cpu', bfloat16) around the loss (not the dlmc config)")
     ap.add_argument("--times", help="append each timed step's milliseconds to this file, one a line")
     a = ap.parse_args()
     if min(a.layers, a.dim, a.heads, a.seq_len, a.batch, a.cond_dim, a.steps, a.threads) < 1 or a.warmup < 0:
@@ -242,7 +248,7 @@ def main():
         sys.exit(f"pytorch_mdlm: {a.data} is too short for seq_len {a.seq_len}")
     model = build_model(a.seed, vocab=a.vocab, seq_len=a.seq_len, layers=a.layers, dim=a.dim, heads=a.heads,
                         cond_dim=a.cond_dim)
-    trainer = Trainer(model, a.lr)
+    trainer = Trainer(model, a.lr, bf16=a.autocast_bf16)
     gen = torch.Generator().manual_seed(a.seed)
     span = torch.arange(a.seq_len)
     times, losses = [], []
@@ -260,7 +266,7 @@ def main():
     med = statistics.median(times)
     print(f"pytorch {torch.__version__}: threads={torch.get_num_threads()} layers={a.layers} dim={a.dim} heads={a.heads} "
           f"seq_len={a.seq_len} batch={a.batch} vocab={a.vocab} cond_dim={a.cond_dim} params={nparams} lr={a.lr} "
-          f"warmup={a.warmup} steps={a.steps}")
+          f"warmup={a.warmup} steps={a.steps}" + (" autocast=bf16" if a.autocast_bf16 else ""))
     print(f"loss first {losses[0]:.4f} last {losses[-1]:.4f}")
     print(f"RESULT median_ms={med:.2f} tokens_per_s={a.batch * a.seq_len / (med / 1e3):.0f} "
           f"min_ms={min(times):.2f} max_ms={max(times):.2f} steps={len(times)}")

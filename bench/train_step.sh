@@ -6,7 +6,8 @@
 #   bench/train_step.sh            (run from the repository root after building dlmc and dlmrun)
 # Environment (defaults in brackets): BUILD_DIR [build-rel] LAYERS [2] DIM [128] HEADS [4]
 #   SEQ_LEN [128] BATCH [32] COND_DIM [64] LR [3e-4] WARMUP [3] STEPS [10] THREADS [2] ROUNDS [1]
-#   SPINCOUNT [20000] (GOMP_SPINCOUNT for both sides)
+#   SPINCOUNT [20000] (GOMP_SPINCOUNT for both sides) TORCH_BF16 [0] (1: a third row, PyTorch under
+#   bf16 autocast, for reference: mixed precision is not the fp32 configuration the ratio compares)
 #   DATA [a byte text made here from the repository's sources and docs]
 # Both sides use the byte tokenizer (vocab 256 + mask), fp32, THREADS threads (OMP_NUM_THREADS and
 # OPENBLAS_NUM_THREADS for both, plus torch.set_num_threads; both use the system OpenBLAS), AdamW
@@ -26,6 +27,7 @@ BENCH=train_step.sh
 total=$((WARMUP + STEPS))
 : >"$tmp/dlmc_ms"
 : >"$tmp/torch_ms"
+: >"$tmp/torch_bf16_ms"
 for r in $(seq 1 "$ROUNDS"); do
   OMP_WAIT_POLICY=PASSIVE GOMP_SPINCOUNT=${SPINCOUNT:-20000} OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS "$BUILD_DIR/dlmrun" "$tmp/m.dlmc" train --data "$DATA" \
     --batch "$BATCH" --steps "$total" --lr "$LR" --clip 1.0 --ema 0.9999 --seed "$r" --log-every 1 \
@@ -42,6 +44,9 @@ EOF
     OMP_WAIT_POLICY=PASSIVE GOMP_SPINCOUNT=${SPINCOUNT:-20000} OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS "$PY" bench/pytorch_mdlm.py --data "$DATA" --layers "$LAYERS" --dim "$DIM" --heads "$HEADS" --seq-len "$SEQ_LEN" \
       --batch "$BATCH" --cond-dim "$COND_DIM" --lr "$LR" --warmup "$WARMUP" --steps "$STEPS" --threads "$THREADS" \
       --seed "$r" --times "$tmp/torch_ms" >"$tmp/torch$r.out"
+    [ "${TORCH_BF16:-0}" = 1 ] && OMP_WAIT_POLICY=PASSIVE GOMP_SPINCOUNT=${SPINCOUNT:-20000} OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS "$PY" bench/pytorch_mdlm.py --data "$DATA" --layers "$LAYERS" --dim "$DIM" --heads "$HEADS" --seq-len "$SEQ_LEN" \
+      --batch "$BATCH" --cond-dim "$COND_DIM" --lr "$LR" --warmup "$WARMUP" --steps "$STEPS" --threads "$THREADS" \
+      --seed "$r" --times "$tmp/torch_bf16_ms" --autocast-bf16 >"$tmp/torch_bf16_$r.out"
   fi
 done
 
@@ -53,7 +58,7 @@ echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores
 echo "         $(cc --version | head -1)$([ "$have_torch" = 1 ] && echo ", torch $("$PY" -c 'import torch; print(torch.__version__)')")"
 echo "dlmc compile: $(head -1 "$tmp/compile.txt")"
 [ "$have_torch" = 1 ] && echo "pytorch: $(head -1 "$tmp/torch1.out")"
-"$PY" - "$tmp/dlmc_ms" "$tmp/torch_ms" "$BATCH" "$SEQ_LEN" <<'EOF'
+"$PY" - "$tmp/dlmc_ms" "$tmp/torch_ms" "$BATCH" "$SEQ_LEN" "$tmp/torch_bf16_ms" <<'EOF'
 import statistics, sys
 tokens = int(sys.argv[3]) * int(sys.argv[4])
 rows = []
@@ -67,6 +72,12 @@ for name, med, lo, hi, n in rows:
 if len(rows) == 2:
     print(f"ratio (dlmc tokens/s / pytorch tokens/s): {rows[1][1] / rows[0][1]:.2f}x at the medians "
           f"({rows[1][2] / rows[0][2]:.2f}x at the fastest steps)")
+    bf16 = [float(l) for l in open(sys.argv[5]) if l.strip()]
+    if bf16:
+        med = statistics.median(bf16)
+        print(f"{'pytorch, bf16 autocast (reference)':34} {med:14.1f} {tokens / (med / 1e3):10.0f} {min(bf16):9.1f} "
+              f"{max(bf16):9.1f} {len(bf16):5d}")
+        print(f"ratio to the bf16 reference (fp32 dlmc vs mixed-precision PyTorch): {med / rows[0][1]:.2f}x at the medians")
 else:
     print("pytorch: skipped (torch not importable by /usr/bin/python3; run bench/install-bench-deps.sh)")
 EOF
