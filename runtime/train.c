@@ -271,9 +271,9 @@ static int step_once(Run *r, double *loss, double *gnorm, double *lr) {
   int64_t shape[2] = {r->a->batch, r->d.seq_len};
   Tensor *x0 = tensor_new(DT_I32, 2, shape), *seed = tensor_new(DT_I64, 0, NULL), *stp = tensor_new(DT_I64, 0, NULL);
   Tensor **outs = calloc((size_t)g->nout, sizeof *outs);
-  Tensor **grads = calloc((size_t)m->nparams + 1, sizeof *grads);
+  OptTensor *ot = calloc((size_t)m->nparams + 1, sizeof *ot);
   DlmErr e = {0};
-  int ok = x0 && seed && stp && outs && grads;
+  int ok = x0 && seed && stp && outs && ot;
   if (!ok) fprintf(stderr, "dlmrun train: out of memory\n");
   if (ok) {
     data_train_batch(&r->d, (uint64_t)r->a->seed, r->s.step, r->a->batch, x0->data);
@@ -298,23 +298,16 @@ static int step_once(Run *r, double *loss, double *gnorm, double *lr) {
     if (!isfinite(*loss)) { fprintf(stderr, "dlmrun train: step %lld: the loss is %g; stopping\n", (long long)t, *loss); ok = 0; }
   }
   if (ok) {
-    int n = 0;
+    const TrainState *st = &r->s;
     for (int i = 0; i < m->nparams; i++)
-      if (gidx[i] >= 0) grads[n++] = outs[gidx[i]];
-    *gnorm = grad_global_norm(grads, n);
-    double scale = clip_factor(*gnorm, r->a->opt.clip);
+      ot[i] = (OptTensor){st->w->tensors[i], st->m->tensors[i], st->v->tensors[i], st->ema->tensors[i], gidx[i] >= 0 ? outs[gidx[i]] : NULL};
     *lr = lr_at(&r->a->opt, t);
-    double d = ema_decay(r->a->opt.ema, t);
-    for (int i = 0; i < m->nparams; i++) {
-      if (gidx[i] < 0) continue;
-      adamw_update(&r->a->opt, t, *lr, scale, r->s.w->tensors[i], outs[gidx[i]], r->s.m->tensors[i], r->s.v->tensors[i]);
-    }
-    for (int i = 0; i < m->nparams; i++) ema_update(d, r->s.ema->tensors[i], r->s.w->tensors[i]);
-    r->s.step = t;
+    if (!(ok = opt_step(&r->a->opt, t, *lr, ema_decay(r->a->opt.ema, t), ot, m->nparams, 0, gnorm))) fprintf(stderr, "dlmrun train: out of memory\n");
+    else r->s.step = t;
   }
 done:
   for (int k = 0; outs && k < g->nout; k++) tensor_free(outs[k]);
-  free(outs); free(grads);
+  free(outs); free(ot);
   tensor_free(x0); tensor_free(seed); tensor_free(stp);
   return ok;
 }

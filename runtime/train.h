@@ -22,19 +22,31 @@ typedef struct {
 /* The learning rate of update number t (1-based): lr * t / warmup during warmup, then constant, or
  * for cosine lr * (1 + cos(pi * (t - warmup) / (steps - warmup))) / 2. */
 double lr_at(const OptConfig *c, int64_t t);
-/* sqrt of the sum of squares of every element of the n gradients (accumulated in double). */
+/* sqrt of the sum of squares of every element of the n gradients, read as f32 and accumulated in
+ * double in a fixed order: per chunk of 4096 elements of a tensor, 16 interleaved sums added in
+ * lane order; the chunks' sums added in tensor and chunk order. */
 double grad_global_norm(Tensor *const *g, int n);
 /* The factor the gradients are multiplied by: clip / (norm + 1e-6) when clip > 0 and norm > clip
  * (PyTorch clip_grad_norm_), else 1. */
 double clip_factor(double norm, double clip);
 /* One AdamW update number t (1-based) of parameter p (f32) with gradient g * gscale and moments
  * m, v (f32, same shape): p *= 1 - lr wd; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
- * p -= lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps). Element math in double, stored in f32. */
+ * p -= lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps). Element math in double, stored in f32
+ * (the gradient is read as f32). */
 void adamw_update(const OptConfig *c, int64_t t, double lr, double gscale, Tensor *p, const Tensor *g, Tensor *m, Tensor *v);
 /* MDLM's EMA decay after n updates (1-based): min(decay, (1 + n) / (10 + n)). */
 double ema_decay(double decay, int64_t n);
 /* ema -= (1 - d) (ema - p). */
 void ema_update(double d, Tensor *ema, const Tensor *p);
+/* One parameter for opt_step: p, m, v, ema f32 of one shape; g its gradient (any float dtype, read
+ * as f32; NULL: the loss does not read p, which only moves the EMA). */
+typedef struct { Tensor *p, *m, *v, *ema; const Tensor *g; } OptTensor;
+/* Update number t (1-based) of nt parameters with learning rate lr and EMA decay ema_d: the
+ * global norm of the gradients (*gnorm), then for each parameter adamw_update with the clip
+ * factor of that norm and ema_update, in two passes over the data split over nthreads threads
+ * (0: OMP_NUM_THREADS, else the online processors; small models use fewer). The results are those
+ * of the serial functions above, bit for bit, for any number of threads. 0 when out of memory. */
+int opt_step(const OptConfig *c, int64_t t, double lr, double ema_d, const OptTensor *ts, int nt, int nthreads, double *gnorm);
 
 /* ================================================================ runtime/data.c */
 typedef struct {

@@ -1,6 +1,7 @@
 /* test_rt_optim.c — the training arithmetic against values worked out by hand: the warmup and
  * cosine learning rates, global-norm clipping, two AdamW steps with decoupled weight decay, the
- * EMA warm-up decay; and the data split and deterministic batches. */
+ * EMA warm-up decay; opt_step (fused, threaded) against the serial functions and an element
+ * formula written out here; and the data split and deterministic batches. */
 #include "check.h"
 #include "train.h"
 #include <stdio.h>
@@ -82,6 +83,98 @@ static void test_ema(void) {
   tensor_free(e); tensor_free(w);
 }
 
+static uint64_t rng = 0x2545F4914F6CDD1Dull;
+static float urand(void) {
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return (float)((double)(rng >> 11) / 9007199254740992.0 * 2 - 1);
+}
+
+static Tensor *rand_tensor(DType dt, int64_t n, float scale) {
+  Tensor *t = tensor_new(dt, 1, &n);
+  for (int64_t k = 0; k < n; k++) tensor_set(t, k, urand() * scale);
+  return t;
+}
+
+static int same_bits(const Tensor *a, const Tensor *b) { return a->numel == b->numel && memcmp(a->data, b->data, (size_t)a->numel * 4) == 0; }
+
+/* Tensors that cover a partial chunk, whole 4096-element chunks, several chunks with a tail, a
+ * parameter without gradient (EMA only) and a bf16 gradient; clipping active, weight decay, t = 3. */
+static void test_opt_step(void) {
+  enum { NT = 6 };
+  const int64_t sizes[NT] = {37, 4096, 9000, 5, 20000, 333};
+  OptConfig c = {.lr = 1e-3, .steps = 10, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.1, .clip = 1.0};
+  const int64_t t = 3;
+  const double lr = 2e-3, d = 0.9;
+  Tensor *p0[NT], *m0[NT], *v0[NT], *e0[NT], *g[NT];
+  for (int i = 0; i < NT; i++) {
+    p0[i] = rand_tensor(DT_F32, sizes[i], 0.5f);
+    m0[i] = rand_tensor(DT_F32, sizes[i], 0.01f);
+    v0[i] = rand_tensor(DT_F32, sizes[i], 0.0f);
+    for (int64_t k = 0; k < sizes[i]; k++) {   /* second moments are >= 0 */
+      float u = urand();
+      ((float *)v0[i]->data)[k] = u * u * 1e-4f;
+    }
+    e0[i] = rand_tensor(DT_F32, sizes[i], 0.5f);
+    g[i] = i == 3 ? NULL : rand_tensor(i == 5 ? DT_BF16 : DT_F32, sizes[i], 0.05f);
+  }
+  /* the serial functions */
+  Tensor *gl[NT], *p[NT], *m[NT], *v[NT], *e[NT];
+  int ng = 0;
+  for (int i = 0; i < NT; i++)
+    if (g[i]) gl[ng++] = g[i];
+  double norm = grad_global_norm(gl, ng), scale = clip_factor(norm, c.clip);
+  long double sq = 0;
+  for (int i = 0; i < NT; i++)
+    for (int64_t k = 0; g[i] && k < sizes[i]; k++) sq += (long double)tensor_get(g[i], k) * tensor_get(g[i], k);
+  CHECK_NEAR(norm, sqrtl(sq), 1e-13);
+  CHECK(norm > c.clip && scale < 1);
+  for (int i = 0; i < NT; i++) {
+    p[i] = tensor_clone(p0[i]); m[i] = tensor_clone(m0[i]); v[i] = tensor_clone(v0[i]); e[i] = tensor_clone(e0[i]);
+    if (g[i]) adamw_update(&c, t, lr, scale, p[i], g[i], m[i], v[i]);
+    ema_update(d, e[i], p[i]);
+  }
+  /* the element formula of train.h, bit for bit (double math, stored in f32) */
+  int formula_ok = 1;
+  double bc1 = 1 - pow(0.9, 3), bc2 = 1 - pow(0.999, 3);
+  for (int i = 0; i < NT; i++)
+    for (int64_t k = 0; k < sizes[i]; k++) {
+      float pk = ((float *)p0[i]->data)[k], mk = ((float *)m0[i]->data)[k], vk = ((float *)v0[i]->data)[k];
+      if (g[i]) {
+        double gk = (double)(float)tensor_get(g[i], k) * scale;
+        double mn = 0.9 * mk + (1.0 - 0.9) * gk, vn = 0.999 * vk + (1.0 - 0.999) * gk * gk;
+        double w = pk * (1.0 - lr * 0.1);
+        w -= lr * (mn / bc1) / (sqrt(vn / bc2) + 1e-8);
+        pk = (float)w, mk = (float)mn, vk = (float)vn;
+      }
+      float ek = ((float *)e0[i]->data)[k];
+      ek = (float)(ek - (1.0 - d) * ((double)ek - (double)pk));
+      formula_ok &= pk == ((float *)p[i]->data)[k] && mk == ((float *)m[i]->data)[k] && vk == ((float *)v[i]->data)[k] &&
+                    ek == ((float *)e[i]->data)[k];
+    }
+  CHECK(formula_ok);
+  /* opt_step with 1, 2, 3 threads and the default: the same bits */
+  const int threads[4] = {1, 2, 3, 0};
+  for (int r = 0; r < 4; r++) {
+    OptTensor ot[NT];
+    for (int i = 0; i < NT; i++) ot[i] = (OptTensor){tensor_clone(p0[i]), tensor_clone(m0[i]), tensor_clone(v0[i]), tensor_clone(e0[i]), g[i]};
+    double gn = 0;
+    CHECK(opt_step(&c, t, lr, d, ot, NT, threads[r], &gn));
+    CHECK_MSG(gn == norm, "%d threads: norm %.17g vs %.17g", threads[r], gn, norm);
+    int same = 1;
+    for (int i = 0; i < NT; i++) {
+      same &= same_bits(ot[i].p, p[i]) && same_bits(ot[i].m, m[i]) && same_bits(ot[i].v, v[i]) && same_bits(ot[i].ema, e[i]);
+      tensor_free(ot[i].p); tensor_free(ot[i].m); tensor_free(ot[i].v); tensor_free(ot[i].ema);
+    }
+    CHECK_MSG(same, "opt_step with %d threads differs from the serial update", threads[r]);
+  }
+  for (int i = 0; i < NT; i++) {
+    tensor_free(p0[i]); tensor_free(m0[i]); tensor_free(v0[i]); tensor_free(e0[i]); tensor_free(g[i]);
+    tensor_free(p[i]); tensor_free(m[i]); tensor_free(v[i]); tensor_free(e[i]);
+  }
+}
+
 static void test_data(void) {
   char path[] = "/tmp/test_rt_optim.XXXXXX";
   int fd = mkstemp(path);
@@ -122,6 +215,7 @@ int main(void) {
   test_schedule();
   test_adamw_clip();
   test_ema();
+  test_opt_step();
   test_data();
   return check_summary("test_rt_optim");
 }
