@@ -43,6 +43,8 @@ void cpu_unit_free(CpuUnit *u);
 /* codegen/cpu_prelude.c: the helper definitions placed at the top of every unit (Philox, bf16/f16
  * rounding, floor division, sorting ...), all static inline. */
 extern const char cpu_prelude[];
+/* codegen/cpu_attn_prelude.c: the attention products and softmax rows, placed after cpu_prelude. */
+extern const char cpu_attn_prelude[];
 
 /* codegen/cpu_build.c: compile a unit's source into a shared object under the cache directory
  * ($DLM_CACHE_DIR, else $XDG_CACHE_HOME/dlmc, else ~/.cache/dlmc), named by the FNV-1a 64 hash

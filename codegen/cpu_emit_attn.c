@@ -6,8 +6,10 @@
  *   dS = (P * (dP - sum(dP * P, last, keep))) * c; dQ = matmul(dS, K, 0, 0); dK = matmul(dS, Q, 1, 0)
  * (without a mask S2 = S1 and P = P0). When every intermediate is read only inside that cluster,
  * one kernel per batch entry computes it with the scores, probabilities and dP in per-thread
- * Lq x Lk buffers that stay in cache: the same operations in the same order and precision as the
- * separate kernels (the f32 softmax of cpu_emit_ops.c), so results agree with them. */
+ * Lq x Lk buffers that stay in cache, K^T and V^T packed once per entry: the products and rows by
+ * the helpers of codegen/cpu_attn_prelude.c (AVX-512 register tiles, or cblas_sgemm), the same
+ * operations and precision as the separate kernels (sums in double), so results agree with them
+ * within rounding. */
 #include "cpu_emit_internal.h"
 #include <string.h>
 
@@ -255,7 +257,8 @@ int cpu_emit_attention_bw(CpuCx *cx, int id) {
     nop = em->inl[c->mask] != CPU_INL_CONST;
   }
   sb_printf(em->b, "#pragma omp parallel\n    {\n      float *s_ = (float *)dlm_alloc(LQ_ * LK_, sizeof(float)), *d_ = (float *)dlm_alloc(LQ_ * LK_, sizeof(float));\n");
-  sb_printf(em->b, "      float *x_ = (float *)dlm_alloc(LK_, sizeof(float));\n      const int ok_ = s_ && d_ && x_;\n      if (!ok_) bad = 1;\n");
+  sb_printf(em->b, "      float *x_ = (float *)dlm_alloc(LK_, sizeof(float)), *kt_ = (float *)dlm_alloc(LK_ * D_, sizeof(float));\n");
+  sb_printf(em->b, "      float *vt_ = (float *)dlm_alloc(LK_ * DV_, sizeof(float));\n      const int ok_ = s_ && d_ && x_ && kt_ && vt_;\n      if (!ok_) bad = 1;\n");
   sb_printf(em->b, "#pragma omp for schedule(static)\n      for (int64_t bt = 0; bt < NB_; bt++) {\n        if (!ok_) continue;\n");
   /* q, k, v, g: dense, or transposes read in place (CPU_INL_VIEW: split_heads of v, the gradient
    * of merge_heads); their rows are contiguous, LD*_ apart */
@@ -275,34 +278,23 @@ int cpu_emit_attention_bw(CpuCx *cx, int id) {
   }
   cpu_emit_offsets(em, st, r - 2, "bt", 4 + nop, an, asts, "        ");
   for (int i = 0; i < 4; i++)
-    sb_printf(em->b, "        const float *%s = v%d + %s + %lld;\n        const int %s = (int)(%s > 0 ? %s : 1);\n", pn[i], ops[i].id, an[i],
+    sb_printf(em->b, "        const float *%s = v%d + %s + %lld;\n        const int64_t %s = %s > 0 ? %s : 1;\n", pn[i], ops[i].id, an[i],
               (long long)ops[i].base, ln[i], ops[i].st[r - 2], ops[i].st[r - 2]);
-  /* P: scores, scale, mask, softmax (as emit_softmax's f32 rows), mask */
-  sb_printf(em->b, "        if (D_ > 0) cblas_sgemm(101, 111, 112, (int)LQ_, (int)LK_, (int)D_, 1.0f, q_, LDQ_, k_, LDK_, 0.0f, s_, (int)(LK_ > 0 ? LK_ : 1));\n");
-  sb_printf(em->b, "        else memset(s_, 0, (size_t)(LQ_ * LK_) * sizeof *s_);\n");
+  /* P: scores (scaled in the product's store, as S0 * c), mask, softmax (cpu_attn_prelude's row), mask */
+  sb_printf(em->b, "        dlm_attn_pack_t(LK_, D_, k_, LDK_, kt_);\n        dlm_attn_pack_t(LK_, DV_, v_, LDV_, vt_);\n");
+  sb_printf(em->b, "        dlm_attn_gemm(LQ_, LK_, D_, SC_, q_, LDQ_, 1, kt_, LK_, s_, LK_, 0);\n");
   sb_printf(em->b, "        for (int64_t i = 0; i < LQ_; i++) {\n          float *p_ = s_ + i * LK_;\n");
-  if (c->mask >= 0) sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) p_[j] = (%s) != 0 ? p_[j] * SC_ : %s;\n", rm, neg);
-  else sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) p_[j] *= SC_;\n");
-  sb_printf(em->b, "          const float mf_ = dlm_maxf_row(p_, LK_);\n          for (int64_t j = 0; j < LK_; j++) p_[j] = dlm_exp_le0(p_[j] - mf_);\n");
-  sb_printf(em->b, "          const float inv_ = (float)(1 / dlm_sumf(p_, LK_));\n          for (int64_t j = 0; j < LK_; j++) p_[j] *= inv_;\n");
+  if (c->mask >= 0) sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) p_[j] = (%s) != 0 ? p_[j] : %s;\n", rm, neg);
+  sb_printf(em->b, "          dlm_attn_softmax_row(p_, LK_);\n");
   if (c->mask >= 0) sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) p_[j] = (%s) != 0 ? p_[j] : 0.0f;\n", rm);
   sb_printf(em->b, "        }\n");
-  if (c->dv >= 0)
-    sb_printf(em->b, "        if (LQ_ > 0) cblas_sgemm(101, 112, 111, (int)LK_, (int)DV_, (int)LQ_, 1.0f, s_, (int)(LK_ > 0 ? LK_ : 1), g_, LDG_, 0.0f, v%d + bt * LK_ * DV_, (int)(DV_ > 0 ? DV_ : 1));\n"
-                     "        else memset(v%d + bt * LK_ * DV_, 0, (size_t)(LK_ * DV_) * sizeof(float));\n", c->dv, c->dv);
+  if (c->dv >= 0) sb_printf(em->b, "        dlm_attn_gemm(LK_, DV_, LQ_, 1.0f, s_, 1, LK_, g_, LDG_, v%d + bt * LK_ * DV_, DV_, 0);\n", c->dv);
   /* dS = ((P * (dP - rowsum(dP * P))) * c), rowsum in double over the f32 products */
-  sb_printf(em->b, "        if (DV_ > 0) cblas_sgemm(101, 111, 112, (int)LQ_, (int)LK_, (int)DV_, 1.0f, g_, LDG_, v_, LDV_, 0.0f, d_, (int)(LK_ > 0 ? LK_ : 1));\n");
-  sb_printf(em->b, "        else memset(d_, 0, (size_t)(LQ_ * LK_) * sizeof *d_);\n");
-  sb_printf(em->b, "        for (int64_t i = 0; i < LQ_; i++) {\n          const float *p_ = s_ + i * LK_;\n          float *dp_ = d_ + i * LK_;\n");
-  sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) x_[j] = dp_[j] * p_[j];\n          const float r_ = (float)dlm_sumf(x_, LK_);\n");
-  sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) dp_[j] = (p_[j] * (dp_[j] - r_)) * SC_;\n        }\n");
-  if (c->dq >= 0)
-    sb_printf(em->b, "        if (LK_ > 0) cblas_sgemm(101, 111, 111, (int)LQ_, (int)D_, (int)LK_, 1.0f, d_, (int)LK_, k_, LDK_, 0.0f, v%d + bt * LQ_ * D_, (int)(D_ > 0 ? D_ : 1));\n"
-                     "        else memset(v%d + bt * LQ_ * D_, 0, (size_t)(LQ_ * D_) * sizeof(float));\n", c->dq, c->dq);
-  if (c->dk >= 0)
-    sb_printf(em->b, "        if (LQ_ > 0) cblas_sgemm(101, 112, 111, (int)LK_, (int)D_, (int)LQ_, 1.0f, d_, (int)(LK_ > 0 ? LK_ : 1), q_, LDQ_, 0.0f, v%d + bt * LK_ * D_, (int)(D_ > 0 ? D_ : 1));\n"
-                     "        else memset(v%d + bt * LK_ * D_, 0, (size_t)(LK_ * D_) * sizeof(float));\n", c->dk, c->dk);
-  sb_printf(em->b, "      }\n      free(s_);\n      free(d_);\n      free(x_);\n    }\n  }\n");
+  sb_printf(em->b, "        dlm_attn_gemm(LQ_, LK_, DV_, 1.0f, g_, LDG_, 1, vt_, LK_, d_, LK_, 0);\n");
+  sb_printf(em->b, "        for (int64_t i = 0; i < LQ_; i++) dlm_attn_dsoftmax_row(s_ + i * LK_, d_ + i * LK_, LK_, SC_, x_);\n");
+  if (c->dq >= 0) sb_printf(em->b, "        dlm_attn_gemm(LQ_, D_, LK_, 1.0f, d_, LK_, 1, k_, LDK_, v%d + bt * LQ_ * D_, D_, 0);\n", c->dq);
+  if (c->dk >= 0) sb_printf(em->b, "        dlm_attn_gemm(LK_, D_, LQ_, 1.0f, d_, 1, LK_, q_, LDQ_, v%d + bt * LK_ * D_, D_, 0);\n", c->dk);
+  sb_printf(em->b, "      }\n      free(s_);\n      free(d_);\n      free(x_);\n      free(kt_);\n      free(vt_);\n    }\n  }\n");
   cpu_fail(em, id, "attention backward: out of memory");
   return 1;
 }

@@ -1077,6 +1077,35 @@ static void emit_folded_matmul(Em *em, int id) {
   sb_printf(em->b, "      }\n    }\n  }\n");
 }
 
+/* attention in f32 with contiguous rows of q, k, v (row strides STRQ_ .. in the names' strides):
+ * per batch entry K^T packed once, then blocks of RB_ query rows: scores = SC_ q k^T, the masked
+ * softmax of each row (a row with no key allowed is 0), out = p v, by the helpers of
+ * codegen/cpu_attn_prelude.c; the block's scores stay in L1. rm: the mask read at (i, j), or NULL. */
+static void emit_attention_f32(Em *em, int id, int q, int k, int v, const char *rm, int nop, const char **names,
+                               Strides **sts, int64_t qbase, int64_t kbase, int64_t vbase) {
+  int r = N_(em, id)->type.rank;
+  sb_printf(em->b, "#pragma omp parallel\n    {\n      const int64_t RB_ = 32;\n");
+  sb_printf(em->b, "      float *s_ = (float *)dlm_alloc(RB_ * LK_, sizeof(float)), *kt_ = (float *)dlm_alloc(LK_ * D_, sizeof(float));\n");
+  sb_printf(em->b, "      const int ok_ = s_ && kt_;\n      if (!ok_) bad = 1;\n");
+  sb_printf(em->b, "#pragma omp for schedule(static)\n      for (int64_t bt = 0; bt < NB_; bt++) {\n        if (!ok_) continue;\n");
+  cpu_emit_offsets(em, &N_(em, id)->type, r - 2, "bt", nop, names, sts, "        ");
+  sb_printf(em->b, "        const float *q_ = v%d + oq_ + %lld, *k_ = v%d + ok_k + %lld, *v_ = v%d + ov_ + %lld;\n", q, (long long)qbase, k,
+            (long long)kbase, v, (long long)vbase);
+  sb_printf(em->b, "        const int64_t LDQ_ = %s, LDK_ = %s, LDV_ = %s;\n", (*sts[0])[r - 2], (*sts[1])[r - 2], (*sts[2])[r - 2]);
+  sb_printf(em->b, "        float *o_ = v%d + bt * LQ_ * DV_;\n        dlm_attn_pack_t(LK_, D_, k_, LDK_, kt_);\n", id);
+  sb_printf(em->b, "        for (int64_t i0 = 0; i0 < LQ_; i0 += RB_) {\n          const int64_t nb_ = LQ_ - i0 < RB_ ? LQ_ - i0 : RB_;\n");
+  sb_printf(em->b, "          dlm_attn_gemm(nb_, LK_, D_, SC_, q_ + i0 * LDQ_, LDQ_, 1, kt_, LK_, s_, LK_, 0);\n");
+  sb_printf(em->b, "          for (int64_t i = i0; i < i0 + nb_; i++) {\n            float *p_ = s_ + (i - i0) * LK_;\n");
+  if (rm) {
+    sb_printf(em->b, "            int any_ = 0;\n            for (int64_t j = 0; j < LK_; j++) {\n              const int keep_ = (%s) != 0;\n", rm);
+    sb_printf(em->b, "              p_[j] = keep_ ? p_[j] : -INFINITY;\n              any_ |= keep_;\n            }\n");
+    sb_printf(em->b, "            if (!any_) memset(p_, 0, (size_t)LK_ * sizeof *p_);\n            else dlm_attn_softmax_row(p_, LK_);\n");
+  } else sb_printf(em->b, "            dlm_attn_softmax_row(p_, LK_);\n");
+  sb_printf(em->b, "          }\n          dlm_attn_gemm(nb_, DV_, LK_, 1.0f, s_, LK_, 1, v_, LDV_, o_ + i0 * DV_, DV_, 0);\n        }\n");
+  sb_printf(em->b, "      }\n      free(s_);\n      free(kt_);\n    }\n  }\n");
+  cpu_fail(em, id, "attention: out of memory");
+}
+
 static void emit_attention(Em *em, int id) {
   const Node *n = N_(em, id);
   const Type *ot = &n->type;
@@ -1125,6 +1154,10 @@ static void emit_attention(Em *em, int id) {
   } else cpu_fmt(rm, sizeof rm, "1");
   if (!strcmp(sq[r - 1], "1") && !strcmp(sk[r - 1], "1") && !strcmp(sv[r - 1], "1") && strcmp(sq[r - 2], "0") &&
       strcmp(sk[r - 2], "0") && strcmp(sv[r - 2], "0")) {
+    if (ot->dtype == DT_F32) {
+      emit_attention_f32(em, id, q, k, v, mask >= 0 ? rm : NULL, nop, names, sts, qbase, kbase, vbase);
+      return;
+    }
     /* rows of q, k, v are contiguous: per batch entry, scores = q k^T and out = p v by gemm */
     const char *gemm = ot->dtype == DT_F64 ? "cblas_dgemm" : "cblas_sgemm";
     sb_printf(em->b, "#pragma omp parallel\n    {\n      %s *s_ = (%s *)dlm_alloc(LQ_ * LK_, sizeof(%s));\n      if (!s_) bad = 1;\n", ct, ct, ct);

@@ -1,0 +1,157 @@
+/* test_cpu_attn.c — the CPU backend's f32 attention kernels (the forward of codegen/cpu_emit_ops.c
+ * and the fused backward of codegen/cpu_emit_attn.c, both on the helpers of
+ * codegen/cpu_attn_prelude.c) against the interpreter (f32 mode), on shapes that reach every tile
+ * and tail of the products (query and key lengths that are not multiples of 16, rows left over
+ * after the 6-, 12-, 8- and 4-row tiles, head sizes from 2 to 48, key length 130 = 2 x 64 + 2) and
+ * the model's 128 x 128 x 32, without a mask, with a shared [Lq, Lk] mask that blanks a whole query
+ * row and a whole key column, and with a per-batch-entry mask broadcast over the heads. Each case
+ * runs twice: with the host's kernels (AVX-512 where the host has it) and with the portable path
+ * forced (CC with -DDLM_ATTN_PORTABLE: cblas_sgemm and the scalar rows). */
+#include "autodiff.h"
+#include "cpu_emit.h"
+#include "interp_fixture.h"
+#include "passes.h"
+#include "test_cpu_fixture.h"
+
+enum { NO_MASK, SHARED_MASK, BATCH_MASK };
+static const char *VARIANT = "host";
+/* the arguments (more than interp_fixture's ARGS holds) */
+static Tensor *TARGS[96];
+static int NTARGS;
+
+static int targ(const char *decl, Tensor *t) {
+  if (NTARGS == (int)(sizeof TARGS / sizeof *TARGS)) abort();
+  TARGS[NTARGS++] = t;
+  return ir_arg(M, F, "x", ty(decl), (SrcLoc){0, 0, 0});
+}
+
+static void targs_free(void) {
+  for (int i = 0; i < NTARGS; i++) tensor_free(TARGS[i]);
+  NTARGS = 0;
+}
+
+/* the number of occurrences of frag in the generated source of f */
+static int source_count(const Func *f, const char *frag) {
+  CpuUnit u;
+  DlmErr e = {0};
+  if (!cpu_emit_func(M, f, &u, &e)) {
+    fprintf(stderr, "cpu_emit_func: %s\n", e.msg);
+    return 0;
+  }
+  int n = 0;
+  for (const char *p = strstr(u.src, frag); p; p = strstr(p + 1, frag)) n++;
+  cpu_unit_free(&u);
+  return n;
+}
+
+/* the mask argument: SHARED_MASK [lq, lk] with query row 1 and key column lk - 1 blanked and about
+ * a quarter of the rest; BATCH_MASK [B = 2, 1, lq, lk] with a different random quarter per entry
+ * and, in entry 1, query row 0 blanked */
+static int mask_arg(int kind, int64_t lq, int64_t lk) {
+  char decl[64];
+  Tensor *m;
+  if (kind == SHARED_MASK) {
+    snprintf(decl, sizeof decl, "bool[%lld,%lld]", (long long)lq, (long long)lk);
+    m = tensor_new(DT_BOOL, 2, SHAPE(lq, lk));
+  } else {
+    snprintf(decl, sizeof decl, "bool[B,1,%lld,%lld]", (long long)lq, (long long)lk);
+    m = tensor_new(DT_BOOL, 4, SHAPE(2, 1, lq, lk));
+  }
+  for (int64_t k = 0; k < m->numel; k++) {
+    int64_t b = k / (lq * lk), i = k / lk % lq, j = k % lk;
+    int blank = kind == SHARED_MASK ? (lq > 1 && i == 1) || (lk > 1 && j == lk - 1) : b == 1 && i == 0;
+    tensor_set(m, k, !blank && cpu_rand01() >= 0.25);
+  }
+  return targ(decl, m);
+}
+
+/* attention(q, k, v[, mask]) with q [B = 2, 3, lq, d], k [B, 3, lk, d], v [B, 3, lk, dv] */
+static int attention(int kind, int64_t lq, int64_t lk, int64_t d, int64_t dv, int *ins) {
+  char tq[64], tk[64], tv[64];
+  snprintf(tq, sizeof tq, "f32[B,3,%lld,%lld]", (long long)lq, (long long)d);
+  snprintf(tk, sizeof tk, "f32[B,3,%lld,%lld]", (long long)lk, (long long)d);
+  snprintf(tv, sizeof tv, "f32[B,3,%lld,%lld]", (long long)lk, (long long)dv);
+  ins[0] = targ(tq, cpu_rand_tensor(DT_F32, 4, SHAPE(2, 3, lq, d), -1.5, 1.5));
+  ins[1] = targ(tk, cpu_rand_tensor(DT_F32, 4, SHAPE(2, 3, lk, d), -1.5, 1.5));
+  ins[2] = targ(tv, cpu_rand_tensor(DT_F32, 4, SHAPE(2, 3, lk, dv), -1, 1));
+  if (kind == NO_MASK) return op(OP_ATTENTION, NULL, fa(0.4), 3, ins[0], ins[1], ins[2]);
+  return op(OP_ATTENTION, NULL, fa(0.4), 4, ins[0], ins[1], ins[2], mask_arg(kind, lq, lk));
+}
+
+static void compare(const char *what, const Func *f) {
+  DlmErr e = {0};
+  BackendState *st = backend_cpu.open(M, &e);
+  CHECK_MSG(st != NULL, "%s: cpu open: %s", what, e.msg);
+  if (st) cpu_compare(what, M, f, st, NULL, TARGS, CPU_TOL);
+  if (st) backend_cpu.close(st);
+}
+
+static const int64_t SHAPES[][4] = {{3, 2, 2, 2}, {37, 45, 5, 7}, {70, 130, 33, 20}, {23, 64, 16, 48}, {128, 128, 32, 32}};
+#define NSHAPES (int)(sizeof SHAPES / sizeof *SHAPES)
+#define NCASES (NSHAPES * 3)
+
+/* every shape with every mask kind as the outputs of one function */
+static void test_forward(void) {
+  fx_begin();
+  int outs[NCASES], ins[3];
+  for (int c = 0; c < NCASES; c++) {
+    const int64_t *sh = SHAPES[c / 3];
+    outs[c] = attention(c % 3, sh[0], sh[1], sh[2], sh[3], ins);
+  }
+  ir_set_outputs(M, F, NCASES, outs, NULL);
+  char what[96];
+  snprintf(what, sizeof what, "attention forward (%s)", VARIANT);
+  int n = source_count(F, "dlm_attn_softmax_row(p_, LK_)");
+  CHECK_MSG(n == NCASES, "%s: %d kernels on the attention helpers, expected %d", what, n, NCASES);
+  compare(what, F);
+  targs_free();
+  fx_end();
+}
+
+/* the gradients for every q, k and v of the sum over the cases of sum(attention * w), after the
+ * pass pipeline (one fused backward per case) */
+static void test_backward(void) {
+  fx_begin();
+  int wrt[3 * NCASES], ins[3], loss = -1;
+  for (int c = 0; c < NCASES; c++) {
+    const int64_t *sh = SHAPES[c / 3];
+    for (int i = 0; i < 3; i++) wrt[3 * c + i] = NTARGS + i; /* q, k, v by argument position */
+    int att = attention(c % 3, sh[0], sh[1], sh[2], sh[3], ins);
+    char tw[64];
+    snprintf(tw, sizeof tw, "f32[B,3,%lld,%lld]", (long long)sh[0], (long long)sh[3]);
+    int x = op(OP_MUL, NULL, attrs_none(), 2, att, targ(tw, cpu_rand_tensor(DT_F32, 4, SHAPE(2, 3, sh[0], sh[3]), -1, 1)));
+    for (int ax = 3; ax >= 0; ax--) x = op(OP_SUM, NULL, ia(2, ax, 0), 1, x);
+    loss = loss < 0 ? x : op(OP_ADD, NULL, attrs_none(), 2, loss, x);
+  }
+  ir_set_outputs(M, F, 1, &loss, NULL);
+  DlmErr e = {0};
+  Func *g = ad_grad(M, F, 0, wrt, 3 * NCASES, 0, &e);
+  CHECK_MSG(g != NULL, "ad_grad: %s", e.msg);
+  PassOptions po = {0};
+  int ok = g && pass_pipeline_run(M, &po, &e);
+  CHECK_MSG(ok, "passes: %s", e.msg);
+  g = ok ? ir_func_find(M, "f.grad") : NULL;
+  if (g) {
+    char what[96];
+    snprintf(what, sizeof what, "attention backward (%s)", VARIANT);
+    int n = source_count(g, "dlm_attn_dsoftmax_row(s_");
+    CHECK_MSG(n == NCASES, "%s: %d fused kernels on the attention helpers, expected %d", what, n, NCASES);
+    compare(what, g);
+  }
+  targs_free();
+  fx_end();
+}
+
+int main(void) {
+  cpu_test_env();
+  test_forward();
+  test_backward();
+  const char *cc = getenv("CC");
+  char portable[512];
+  snprintf(portable, sizeof portable, "%s -DDLM_ATTN_PORTABLE", cc && *cc ? cc : "cc");
+  setenv("CC", portable, 1);
+  VARIANT = "portable";
+  test_forward();
+  test_backward();
+  return check_summary("test_cpu_attn");
+}
