@@ -869,23 +869,48 @@ static int emit_sum_to(Em *em, int id, DlmErr *e) {
   return 1;
 }
 
+/* scatter_add: a counting sort of the indices lists, for each output row, the source rows added
+ * into it in ascending order; then threads take output rows and sum each in blocks of 16 columns
+ * held in local accumulators (double or uint64) across the row's source rows. Every element is the
+ * interpreter's sum in its order, whatever the number of threads, the source is read once and no
+ * thread needs a copy of the output. */
 static void emit_scatter_add(Em *em, int id) {
   const Node *n = N_(em, id);
   const Type *ix = T_(em, n->in[1]), *src = T_(em, n->in[0]);
-  char numel[CPU_EXPR], rows[CPU_EXPR], row[CPU_EXPR], ni[CPU_EXPR], ri[CPU_EXPR], rs[CPU_EXPR], work[CPU_EXPR];
-  cpu_prod(&n->type, 0, n->type.rank, numel);
+  const char *at = acc_type(n);
+  char rows[CPU_EXPR], row[CPU_EXPR], ni[CPU_EXPR], ri[CPU_EXPR], rs[CPU_EXPR], w16[4 * CPU_EXPR], w1[4 * CPU_EXPR], work[CPU_EXPR];
   cpu_dim(n->type.dims[0], rows);
   cpu_prod(&n->type, 1, n->type.rank, row);
   cpu_prod(ix, 0, ix->rank, ni);
   cpu_prod(src, 0, src->rank, work);
   cpu_read(em, n->in[1], "k", ri);
   cpu_read(em, n->in[0], "k * ROW_ + j", rs);
-  acc_begin(em, n, numel, work);
-  sb_printf(em->b, "      const int64_t ROWS_ = %s, ROW_ = %s;\n#pragma omp for schedule(static)\n      for (int64_t k = 0; k < %s; k++) {\n",
-            rows, row, ni);
-  sb_printf(em->b, "        const int64_t r_ = (int64_t)%s;\n        if (r_ < 0 || r_ >= ROWS_) { bad = 1; continue; }\n", ri);
-  sb_printf(em->b, "        for (int64_t j = 0; j < ROW_; j++) my_[r_ * ROW_ + j] += (%s)%s;\n      }\n", acc_type(n), rs);
-  acc_end(em, id);
+  if (dtype_is_float(n->type.dtype)) {
+    cpu_fmt(w16, sizeof w16, "(%s)s_[u]", cpu_ctype(n->type.dtype));
+    cpu_fmt(w1, sizeof w1, "(%s)s1_", cpu_ctype(n->type.dtype));
+  } else {
+    c_wrap_int(n->type.dtype, "s_[u]", w16);
+    c_wrap_int(n->type.dtype, "s1_", w1);
+  }
+  sb_printf(em->b, "  {\n    const int64_t ROWS_ = %s, ROW_ = %s, NI_ = %s;\n", rows, row, ni);
+  /* st_[r] .. st_[r + 1]: row r's entries of ord_ (source rows, ascending); at_[r]: the next free one */
+  sb_printf(em->b, "    int64_t *st_ = (int64_t *)calloc((size_t)(2 * ROWS_ + 1 + NI_), sizeof(int64_t));\n"
+                   "    if (!st_) { rc = -1; goto done; }\n    int64_t *at_ = st_ + ROWS_ + 1, *ord_ = at_ + ROWS_;\n");
+  sb_printf(em->b, "    for (int64_t k = 0; k < NI_; k++) {\n      const int64_t r_ = (int64_t)%s;\n"
+                   "      if (r_ < 0 || r_ >= ROWS_) { bad = 1; break; }\n      st_[r_ + 1]++;\n    }\n", ri);
+  sb_printf(em->b, "    if (!bad) {\n      for (int64_t r = 0; r < ROWS_; r++) { st_[r + 1] += st_[r]; at_[r] = st_[r]; }\n"
+                   "      for (int64_t k = 0; k < NI_; k++) ord_[at_[(int64_t)%s]++] = k;\n", ri);
+  sb_printf(em->b, "#pragma omp parallel for if (%s > %s) schedule(dynamic, 8)\n      for (int64_t r = 0; r < ROWS_; r++) {\n"
+                   "        const int64_t e0_ = st_[r], e1_ = st_[r + 1];\n        int64_t j0_ = 0;\n", work, PAR_MIN);
+  sb_printf(em->b, "        for (; j0_ + 16 <= ROW_; j0_ += 16) {\n          %s s_[16] = {0};\n"
+                   "          for (int64_t e_ = e0_; e_ < e1_; e_++) {\n            const int64_t k = ord_[e_];\n"
+                   "            for (int u = 0; u < 16; u++) {\n              const int64_t j = j0_ + u;\n              s_[u] += (%s)%s;\n"
+                   "            }\n          }\n", at, at, rs);
+  sb_printf(em->b, "          for (int u = 0; u < 16; u++) v%d[r * ROW_ + j0_ + u] = %s;\n        }\n", id, w16);
+  sb_printf(em->b, "        for (; j0_ < ROW_; j0_++) {\n          const int64_t j = j0_;\n          %s s1_ = 0;\n"
+                   "          for (int64_t e_ = e0_; e_ < e1_; e_++) {\n            const int64_t k = ord_[e_];\n            s1_ += (%s)%s;\n          }\n",
+            at, at, rs);
+  sb_printf(em->b, "          v%d[r * ROW_ + j] = %s;\n        }\n      }\n    }\n    free(st_);\n  }\n", id, w1);
   cpu_fail(em, id, "scatter_add: index out of range");
 }
 

@@ -201,6 +201,15 @@ static void expect_cpu_error(const char *frag) {
   NOUT = 0;
 }
 
+/* integer scatter_add (wrapping i32 sums), with output rows no index reaches */
+static void test_int_scatter_add(void) {
+  fx_begin();
+  int src = rarg("i32[B,6,3]", DT_I32, R(3, 2, 6, 3), 1e9, 2e9), ix = rarg("i32[B,6]", DT_I32, R(2, 2, 6), 0, 4);
+  out(op(OP_SCATTER_ADD, "i32[9,3]", attrs_none(), 2, src, ix));
+  compare_all("integer scatter_add", 0);
+  fx_end();
+}
+
 static void test_errors(void) {
   fx_begin();
   int y = rarg("f32[4,5]", DT_F32, R(2, 4, 5), -1, 1);
@@ -209,6 +218,13 @@ static void test_errors(void) {
   int idx = arg("i32[3]", it);
   out(op(OP_GATHER, NULL, attrs_none(), 2, y, idx));
   expect_cpu_error("gather");
+  fx_end();
+  fx_begin();
+  int src = rarg("f32[3,5]", DT_F32, R(2, 3, 5), -1, 1);
+  Tensor *sit = tensor_new(DT_I32, 1, SHAPE(3));
+  tensor_set(sit, 2, -1);
+  out(op(OP_SCATTER_ADD, "f32[4,5]", attrs_none(), 2, src, arg("i32[3]", sit)));
+  expect_cpu_error("scatter_add: index out of range");
   fx_end();
   fx_begin();
   int a = rarg("i64[4]", DT_I64, R(1, 4), 1, 9);
@@ -248,6 +264,7 @@ int main(void) {
   cpu_test_env();
   test_float_ops();
   test_big_matmul();
+  test_int_scatter_add();
   test_fusion();
   test_layout_runs();
   test_fused_iota_exp();
