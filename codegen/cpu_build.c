@@ -1,6 +1,7 @@
 /* cpu_build.c — turns generated C into a loaded kernel library: the cache directory, content
  * hashing (FNV-1a 64 of the source and the compiler command), the system compiler run (its output
- * is reported on failure, with the source path) and dlopen / dlsym of the entry point. Files are
+ * is reported on failure, with the source path) and dlopen / dlsym of the entry point; and the
+ * same for the gemm library (codegen/cpu_gemm.c), loaded once with global symbols before any unit. Files are
  * written under temporary names and renamed, so processes sharing a cache never see partial files. */
 #include "cpu_emit.h"
 #include <dlfcn.h>
@@ -22,7 +23,8 @@
  * -ffp-contract=off keeps every product and sum rounded on its own, as in the baseline build and
  * the interpreter (no fused multiply-adds), so results do not depend on the host. The flags are
  * part of the cache key: a cache directory shared with another CPU gets its own kernels instead of
- * code this one cannot run. Empty (the compiler's baseline) off x86-64 or without GCC builtins. */
+ * code this one cannot run. (The fp32 gemm, codegen/cpu_gemm.c, multiplies and adds with explicit
+ * fused multiply-add intrinsics, as OpenBLAS does.) Empty (the compiler's baseline) off x86-64 or without GCC builtins. */
 static const char *isa_flags(void) {
 #if defined(__x86_64__) && defined(__GNUC__)
   __builtin_cpu_init();
@@ -111,42 +113,72 @@ static int compile(const char *cc, const char *flags, const char *src, const cha
   return 0;
 }
 
-void *cpu_build(const char *src, CpuEntry *entry, DlmErr *e) {
-  char dir[1024], cpath[1200], sopath[1200], tmp[1300];
-  const char *cc = getenv("CC");
-  if (!cc || !*cc) cc = "cc";
-  const char *werror = getenv("DLM_CPU_WERROR");
-  char flags[400];
-  snprintf(flags, sizeof flags, "%s%s%s", CPU_FLAGS, isa_flags(), werror && *werror && strcmp(werror, "0") != 0 ? " -Werror" : "");
-  if (!cache_dir(dir, sizeof dir, e)) return NULL;
+/* The shared object for src under dir (named prefix_<hash of src, compiler and flags>.so), compiled
+ * unless the cache already holds it; its path in sopath. */
+static int build_so(const char *cc, const char *flags, const char *src, const char *dir, const char *prefix, char *sopath,
+                    size_t n, DlmErr *e) {
+  char cpath[1200], tmp[1300];
   uint64_t h = cpu_fnv1a64(src, strlen(src), 0xcbf29ce484222325ull);
   h = cpu_fnv1a64(cc, strlen(cc) + 1, h);
   h = cpu_fnv1a64(flags, strlen(flags) + 1, h);
   h = cpu_fnv1a64(CPU_LIBS, sizeof CPU_LIBS, h);
-  snprintf(cpath, sizeof cpath, "%s/dlm_%016llx.c", dir, (unsigned long long)h);
-  snprintf(sopath, sizeof sopath, "%s/dlm_%016llx.so", dir, (unsigned long long)h);
-  if (access(sopath, R_OK) != 0) {
-    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", cpath, (long)getpid());
-    if (!write_file(tmp, src) || rename(tmp, cpath) != 0) {
-      err_set(e, noloc(), "cpu: cannot write %s: %s", cpath, strerror(errno));
-      unlink(tmp);
-      return NULL;
-    }
-    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", sopath, (long)getpid());
-    if (!compile(cc, flags, cpath, tmp, e)) { unlink(tmp); return NULL; }
-    if (rename(tmp, sopath) != 0) {
-      err_set(e, noloc(), "cpu: cannot write %s: %s", sopath, strerror(errno));
-      unlink(tmp);
-      return NULL;
-    }
+  snprintf(cpath, sizeof cpath, "%s/%s_%016llx.c", dir, prefix, (unsigned long long)h);
+  snprintf(sopath, n, "%s/%s_%016llx.so", dir, prefix, (unsigned long long)h);
+  if (access(sopath, R_OK) == 0) return 1;
+  snprintf(tmp, sizeof tmp, "%s.%ld.tmp", cpath, (long)getpid());
+  if (!write_file(tmp, src) || rename(tmp, cpath) != 0) {
+    err_set(e, noloc(), "cpu: cannot write %s: %s", cpath, strerror(errno));
+    unlink(tmp);
+    return 0;
   }
-  /* OpenMP workers that spin between kernels starve the OpenBLAS threads (and everything else on
-   * a small machine): make them sleep unless the user chose otherwise, after a short spin (20000
-   * polls, tens of microseconds) that catches the next kernel's parallel region without a futex
-   * wake-up: a training step runs hundreds of them (about 100 vs 110 ms per step at the benchmark's
-   * configuration, bench/README.md). Both are read when libgomp loads. */
+  snprintf(tmp, sizeof tmp, "%s.%ld.tmp", sopath, (long)getpid());
+  if (!compile(cc, flags, cpath, tmp, e)) { unlink(tmp); return 0; }
+  if (rename(tmp, sopath) != 0) {
+    err_set(e, noloc(), "cpu: cannot write %s: %s", sopath, strerror(errno));
+    unlink(tmp);
+    return 0;
+  }
+  return 1;
+}
+
+/* The compiler ($CC, else cc) and its flags for generated code. */
+static const char *compiler(char *flags, size_t n) {
+  const char *cc = getenv("CC"), *werror = getenv("DLM_CPU_WERROR");
+  snprintf(flags, n, "%s%s%s", CPU_FLAGS, isa_flags(), werror && *werror && strcmp(werror, "0") != 0 ? " -Werror" : "");
+  return cc && *cc ? cc : "cc";
+}
+
+/* OpenMP workers that spin between kernels starve the OpenBLAS threads (and everything else on
+ * a small machine): make them sleep unless the user chose otherwise, after a short spin (20000
+ * polls, tens of microseconds) that catches the next kernel's parallel region without a futex
+ * wake-up: a training step runs hundreds of them (about 100 vs 110 ms per step at the benchmark's
+ * configuration, bench/README.md). Both are read when libgomp loads, so this runs before the
+ * first generated library is loaded. */
+static void omp_env(void) {
   setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
   setenv("GOMP_SPINCOUNT", "20000", 0);
+}
+
+void *cpu_gemm_load(int cblas_only, DlmErr *e) {
+  static void *global;
+  if (!cblas_only && global) return global;
+  char dir[1024], sopath[1200], flags[400];
+  const char *cc = compiler(flags, sizeof flags - 32);
+  if (cblas_only) strcat(flags, " -DDLM_SGEMM_CBLAS");
+  if (!cache_dir(dir, sizeof dir, e) || !build_so(cc, flags, cpu_gemm_src, dir, "dlm_gemm", sopath, sizeof sopath, e)) return NULL;
+  omp_env();
+  void *lib = dlopen(sopath, RTLD_NOW | RTLD_NODELETE | (cblas_only ? RTLD_LOCAL : RTLD_GLOBAL));
+  if (!lib) { err_set(e, noloc(), "cpu: cannot load %s: %s", sopath, dlerror()); return NULL; }
+  if (!cblas_only) global = lib;
+  return lib;
+}
+
+void *cpu_build(const char *src, CpuEntry *entry, DlmErr *e) {
+  char dir[1024], sopath[1200], flags[400];
+  const char *cc = compiler(flags, sizeof flags);
+  /* the units call dlm_sgemm from the library loaded here with global symbols */
+  if (!cpu_gemm_load(0, e) || !cache_dir(dir, sizeof dir, e) || !build_so(cc, flags, src, dir, "dlm", sopath, sizeof sopath, e))
+    return NULL;
   void *lib = dlopen(sopath, RTLD_NOW | RTLD_LOCAL);
   if (!lib) { err_set(e, noloc(), "cpu: cannot load %s: %s", sopath, dlerror()); return NULL; }
   /* The OpenMP and OpenBLAS thread pools outlive any one unit: keep their libraries loaded when

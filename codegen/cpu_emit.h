@@ -18,7 +18,7 @@
  *
  * Numerics: elementwise float math in the node's precision (float functions for f32; exp in
  * softmax rows, GELU, tanh and the f32 exp op by a branch-free polynomial within 1e-7), sums and normalization
- * statistics accumulated in double (contiguous f32 rows in 8 interleaved partial sums), matmul by cblas_sgemm / cblas_dgemm (OpenBLAS),
+ * statistics accumulated in double (contiguous f32 rows in 8 interleaved partial sums), f32 matmul by dlm_sgemm (codegen/cpu_gemm.c: fused multiply-adds, fp32 accumulation), f64 by cblas_dgemm (OpenBLAS),
  * rand_uniform by the Philox definition of ir/interp.h (bit-identical). */
 #ifndef DLM_CPU_EMIT_H
 #define DLM_CPU_EMIT_H
@@ -60,5 +60,13 @@ typedef int (*CpuEntry)(const int64_t *S, void *const *A, void *const *P, void *
                         char *err, int errlen);
 void *cpu_build(const char *src, CpuEntry *entry, DlmErr *e);
 uint64_t cpu_fnv1a64(const void *data, size_t n, uint64_t h); /* h: 0xcbf29ce484222325 to start */
+
+/* codegen/cpu_gemm.c: the source of the gemm library (dlm_sgemm, documented there). cpu_gemm_load
+ * builds it under the cache directory with the units' compiler and flags and loads it: with global
+ * symbols, once per process, for the units (cblas_only = 0: the AVX-512 kernels where the host has
+ * them); or, with cblas_only = 1, its OpenBLAS variant with local symbols (for tests). Returns the
+ * dlopen handle, or NULL with *e set. */
+extern const char cpu_gemm_src[];
+void *cpu_gemm_load(int cblas_only, DlmErr *e);
 
 #endif

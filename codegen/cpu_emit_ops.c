@@ -1,9 +1,10 @@
 /* cpu_emit_ops.c — one C kernel per IR op for the CPU backend. Elementwise, broadcast and layout
  * ops are strided loop nests over the output (the outer loop split over threads with OpenMP);
- * reductions, normalizations and scans are row kernels over (outer, axis, inner); matmul calls
- * cblas_sgemm / cblas_dgemm (single-threaded) once per batch entry, the entries split over the
- * threads (or, when the right operand is shared and the left one is not transposed, as one product
- * whose 64-row blocks are split over the threads); attention is a direct kernel per batch entry
+ * reductions, normalizations and scans are row kernels over (outer, axis, inner); an f32 matmul
+ * calls dlm_sgemm (codegen/cpu_gemm.c) once per batch entry, the entries split over the threads
+ * when there are at least as many as threads, else each call's rows split over them (one call with
+ * all the rows when the right operand is shared and the left one is not transposed); f64 calls
+ * cblas_dgemm (single-threaded) the same way, with blocks of rows over the threads; attention is a direct kernel per batch entry
  * (scores by gemm, masked softmax, weighted sum by gemm; loops when rows are broadcast; a query row
  * with every key masked gives 0). Fusion decisions live here too: elementwise values (and
  * last-axis slices, pads and concats, evaluated at shifted positions: value_at) computed in their
@@ -1044,7 +1045,31 @@ static void emit_matmul(Em *em, int id) {
     sb_printf(em->b, "          v%d[(bt * M_ + i) * N_ + j] = %s;\n        }\n    }\n  }\n", id, ww);
     return;
   }
-  const char *gemm = dt == DT_F64 ? "cblas_dgemm" : "cblas_sgemm", *ct = cpu_ctype(dt);
+  if (dt == DT_F32) {
+    /* dlm_sgemm (codegen/cpu_gemm.c) over all the threads: one product of NB_ * M_ rows when B is
+     * shared, else one call per batch entry, the entries split over the threads when there are
+     * enough of them */
+    sb_printf(em->b, "    const int NT_ = NB_ * M_ * N_ * K_ > 262144 ? omp_get_max_threads() : 1;\n");
+    if (fold) {
+      sb_printf(em->b, "    dlm_sgemm(0, %d, NB_ * M_, N_, K_, 1.0f, v%d, %s, v%d, %s, 0.0f, v%d, N_, NT_);\n  }\n", tb, a, lda, b, ldb, id);
+      return;
+    }
+    const char *names[2] = {"oa_", "ob_"};
+    Strides *sts[2] = {&sa, &sb};
+    /* (two loops: a parallel region around the threaded calls, even an inactive one, would make
+     * theirs nested, with a new thread team each time) */
+    for (int par = 1; par >= 0; par--) {
+      if (par) sb_printf(em->b, "    if (NT_ > 1 && NB_ >= NT_) {\n#pragma omp parallel for schedule(static)\n");
+      else sb_printf(em->b, "    } else {\n");
+      sb_printf(em->b, "    for (int64_t bt = 0; bt < NB_; bt++) {\n");
+      cpu_emit_offsets(em, ot, r - 2, "bt", 2, names, sts, "      ");
+      sb_printf(em->b, "      dlm_sgemm(%d, %d, M_, N_, K_, 1.0f, v%d + oa_, %s, v%d + ob_, %s, 0.0f, v%d + bt * M_ * N_, N_, %s);\n    }\n",
+                ta, tb, a, lda, b, ldb, id, par ? "1" : "NT_");
+    }
+    sb_printf(em->b, "    }\n  }\n");
+    return;
+  }
+  const char *gemm = "cblas_dgemm", *ct = cpu_ctype(dt);
   sb_printf(em->b, "    const int LDA_ = (int)(%s > 0 ? %s : 1), LDB_ = (int)(%s > 0 ? %s : 1);\n", lda, lda, ldb, ldb);
   sb_printf(em->b, "    if (K_ == 0) memset(v%d, 0, (size_t)(NB_ * M_ * N_) * sizeof *v%d);\n", id, id);
   sb_printf(em->b, "    else if (M_ > 0 && N_ > 0 && NB_ > 0) {\n");
@@ -1076,8 +1101,9 @@ static void emit_matmul(Em *em, int id) {
 }
 
 /* sum_to(matmul(A, B, ta = 1, tb = 0)) over the batch (foldable_matmul): one product with
- * K = batch * K; the threads split the longer of C's two sides, so that the operand every thread
- * packs in full is the smaller one. */
+ * K = batch * K. f32: dlm_sgemm, whose threads split C's rows; f64: cblas_dgemm, the threads
+ * splitting the longer of C's two sides, so that the operand every thread packs in full is the
+ * smaller one. */
 static void emit_folded_matmul(Em *em, int id) {
   const Node *mm = N_(em, N_(em, id)->in[0]);
   int a = mm->in[0], b = mm->in[1], r = mm->type.rank;
@@ -1087,9 +1113,14 @@ static void emit_folded_matmul(Em *em, int id) {
   cpu_dim(T_(em, a)->dims[r - 2], K);
   cpu_prod(&mm->type, 0, r - 2, NB);
   DType dt = mm->type.dtype;
-  const char *gemm = dt == DT_F64 ? "cblas_dgemm" : "cblas_sgemm", *ct = cpu_ctype(dt);
   cpu_node_comment(em, N_(em, id)->in[0], "folded here: ");
   sb_printf(em->b, "  {\n    const int64_t M_ = %s, N_ = %s, K_ = %s * %s;\n", M, N, NB, K);
+  if (dt == DT_F32) {
+    sb_printf(em->b, "    dlm_sgemm(1, 0, M_, N_, K_, 1.0f, v%d, M_, v%d, N_, 0.0f, v%d, N_, M_ * N_ * K_ > 262144 ? omp_get_max_threads() : 1);\n  }\n",
+              a, b, id);
+    return;
+  }
+  const char *gemm = "cblas_dgemm", *ct = cpu_ctype(dt);
   sb_printf(em->b, "    if (K_ == 0) memset(v%d, 0, (size_t)(M_ * N_) * sizeof *v%d);\n    else if (M_ > 0 && N_ > 0) {\n", id, id);
   sb_printf(em->b, "      const int64_t NT_ = M_ * N_ * K_ > 262144 ? omp_get_max_threads() : 1, ROWS_ = M_ >= N_, SIDE_ = ROWS_ ? M_ : N_;\n");
   sb_printf(em->b, "      const int64_t NC_ = NT_ < (SIDE_ + 31) / 32 ? NT_ : (SIDE_ + 31) / 32, CS_ = (SIDE_ + NC_ - 1) / NC_;\n");

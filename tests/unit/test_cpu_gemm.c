@@ -1,0 +1,177 @@
+/* test_cpu_gemm.c — the CPU backend's fp32 gemm library (codegen/cpu_gemm.c), both variants as
+ * built for this host (the AVX-512 kernels where it has them) and with OpenBLAS underneath:
+ * dlm_sgemm against a naive double-precision product for every transpose pair, sizes that are
+ * not multiples of the 6 x 64 blocking (and 1, and 0), leading dimensions wider than the rows,
+ * alpha and beta (beta = 0 must ignore NaN already in C), K long enough to need several K blocks,
+ * one and two threads; and a generated unit calling it from inside a parallel region. */
+#include "check.h"
+#include "cpu_emit.h"
+#include <dlfcn.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef void (*SgemmFn)(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                        const float *B, int64_t ldb, float beta, float *C, int64_t ldc, int nthreads);
+
+static uint64_t rng = 0x2545f4914f6cdd1dull;
+static float rnd(void) {
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return (float)((double)(rng >> 11) * 0x1p-53 * 2 - 1);
+}
+
+/* One product C = alpha op(A) op(B) + beta C0 with lda/ldb/ldc padded by 3 columns, checked
+ * elementwise against the double-precision sum: |got - want| <= 1e-5 (sum of |terms| + |beta C0|),
+ * the bound of fp32 accumulation over these K; the padding columns of C must be untouched. */
+static void one(const char *name, SgemmFn f, int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, float beta,
+                int nthreads) {
+  const int64_t ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
+  const int64_t lda = ac + 3, ldb = bc + 3, ldc = N + 3;
+  float *A = malloc((size_t)(ar * lda + 1) * sizeof *A), *B = malloc((size_t)(br * ldb + 1) * sizeof *B);
+  float *C = malloc((size_t)(M * ldc + 1) * sizeof *C), *C0 = malloc((size_t)(M * ldc + 1) * sizeof *C0);
+  if (!A || !B || !C || !C0) {
+    CHECK_MSG(0, "out of memory");
+    free(A), free(B), free(C), free(C0);
+    return;
+  }
+  for (int64_t i = 0; i < ar * lda; i++) A[i] = rnd();
+  for (int64_t i = 0; i < br * ldb; i++) B[i] = rnd();
+  for (int64_t i = 0; i < M * ldc; i++) C0[i] = beta == 0 ? NAN : rnd();
+  memcpy(C, C0, (size_t)(M * ldc) * sizeof *C);
+  f(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, nthreads);
+  char msg[200] = "";
+  for (int64_t i = 0; i < M && !*msg; i++)
+    for (int64_t j = 0; j < ldc && !*msg; j++) {
+      const double got = C[i * ldc + j];
+      if (j >= N) {
+        if (!(isnan(got) && isnan(C0[i * ldc + j])) && got != C0[i * ldc + j])
+          snprintf(msg, sizeof msg, "padding column %lld of row %lld changed", (long long)j, (long long)i);
+        continue;
+      }
+      double want = 0, mag = 0;
+      for (int64_t p = 0; p < K; p++) {
+        const double t = (double)(ta ? A[p * lda + i] : A[i * lda + p]) * (tb ? B[j * ldb + p] : B[p * ldb + j]);
+        want += t;
+        mag += fabs(t);
+      }
+      want *= alpha;
+      mag *= fabs(alpha);
+      if (beta != 0) {
+        want += (double)beta * C0[i * ldc + j];
+        mag += fabs((double)beta * C0[i * ldc + j]);
+      }
+      if (!(fabs(got - want) <= 1e-5 * mag + 1e-30))
+        snprintf(msg, sizeof msg, "C[%lld][%lld] = %.9g, expected %.9g", (long long)i, (long long)j, got, want);
+    }
+  CHECK_MSG(!*msg, "%s ta=%d tb=%d %lldx%lldx%lld alpha=%g beta=%g threads=%d: %s", name, ta, tb, (long long)M,
+            (long long)N, (long long)K, alpha, beta, nthreads, msg);
+  free(A), free(B), free(C), free(C0);
+}
+
+static void suite(const char *name, SgemmFn f) {
+  static const int64_t sizes[][3] = {{1, 1, 1},  {0, 5, 3},    {5, 0, 3},   {4, 5, 0},   {7, 13, 5},
+                                     {6, 64, 8}, {13, 65, 31}, {67, 17, 1}, {31, 129, 70}, {100, 257, 33},
+                                     {1, 200, 9}, {200, 1, 9},  {12, 80, 1100}, {8, 47, 6}};
+  for (int ta = 0; ta < 2; ta++)
+    for (int tb = 0; tb < 2; tb++)
+      for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+        const int64_t M = sizes[s][0], N = sizes[s][1], K = sizes[s][2];
+        one(name, f, ta, tb, M, N, K, 1.0f, 0.0f, 1);
+        one(name, f, ta, tb, M, N, K, 0.5f, -2.0f, 2);
+      }
+  /* K blocks: rows of 320 columns give blocks of 307 rows, so K = 700 has three; two threads */
+  one(name, f, 1, 0, 50, 300, 700, 1.0f, 0.0f, 2);
+  one(name, f, 0, 1, 37, 300, 700, -1.5f, 1.0f, 2);
+}
+
+/* A unit (compiled by cpu_build, so calling the global dlm_sgemm as generated code does) whose two
+ * OpenMP threads each compute their own product, asking for two threads (inside the parallel
+ * region each call runs on its own thread). Small integers, so the sums are exact. */
+static const char par_src[] =
+    "int dlm_entry(const int64_t *S, void *const *A, void *const *P, void *const *O, void **ws, int64_t *wsz,\n"
+    "              char *err, int errlen) {\n"
+    "  (void)P; (void)ws; (void)wsz; (void)err; (void)errlen;\n"
+    "#pragma omp parallel num_threads(2)\n"
+    "  {\n"
+    "    for (int t = omp_get_thread_num(); t < 2; t += omp_get_num_threads()) {\n"
+    "      const int64_t M = S[3 * t], N = S[3 * t + 1], K = S[3 * t + 2];\n"
+    "      dlm_sgemm(0, 0, M, N, K, 1.0f, (const float *)A[2 * t], K, (const float *)A[2 * t + 1], N, 0.0f, (float *)O[t], N, 2);\n"
+    "    }\n"
+    "  }\n"
+    "  return 0;\n"
+    "}\n";
+
+static void test_in_parallel(void) {
+  size_t n = strlen(cpu_prelude) + sizeof par_src;
+  char *src = malloc(n);
+  if (!src) { CHECK_MSG(0, "out of memory"); return; }
+  strcpy(src, cpu_prelude);
+  strcat(src, par_src);
+  DlmErr e = {0};
+  CpuEntry entry = NULL;
+  void *lib = cpu_build(src, &entry, &e);
+  free(src);
+  CHECK_MSG(lib != NULL, "unit with dlm_sgemm inside a parallel region: %s", e.msg);
+  if (!lib) return;
+  const int64_t S[6] = {33, 70, 20, 40, 65, 9};
+  float *buf[6];
+  void *args[4], *outs[2];
+  int ok = 1;
+  for (int t = 0; t < 2; t++) {
+    const int64_t M = S[3 * t], N = S[3 * t + 1], K = S[3 * t + 2];
+    args[2 * t] = buf[3 * t] = malloc((size_t)(M * K) * sizeof(float));
+    args[2 * t + 1] = buf[3 * t + 1] = malloc((size_t)(K * N) * sizeof(float));
+    outs[t] = buf[3 * t + 2] = malloc((size_t)(M * N) * sizeof(float));
+    ok = ok && buf[3 * t] && buf[3 * t + 1] && buf[3 * t + 2];
+    for (int64_t i = 0; ok && i < M * K; i++) buf[3 * t][i] = (float)((i * 7 + t) % 11) - 5;
+    for (int64_t i = 0; ok && i < K * N; i++) buf[3 * t + 1][i] = (float)((i * 5) % 13) - 6;
+  }
+  char err[64];
+  ok = ok && entry(S, args, NULL, outs, NULL, NULL, err, sizeof err) == 0;
+  for (int t = 0; ok && t < 2; t++) {
+    const int64_t M = S[3 * t], N = S[3 * t + 1], K = S[3 * t + 2];
+    for (int64_t i = 0; i < M; i++)
+      for (int64_t j = 0; j < N; j++) {
+        double want = 0;
+        for (int64_t p = 0; p < K; p++) want += (double)buf[3 * t][i * K + p] * buf[3 * t + 1][p * N + j];
+        ok = ok && buf[3 * t + 2][i * N + j] == want;
+      }
+  }
+  CHECK_MSG(ok, "products inside a parallel region");
+  for (int k = 0; k < 6; k++) free(buf[k]);
+  dlclose(lib);
+}
+
+static SgemmFn lookup(void *lib) {
+  void *sym = lib ? dlsym(lib, "dlm_sgemm") : NULL;
+  SgemmFn f = NULL;
+  if (sym) memcpy(&f, &sym, sizeof f);
+  return f;
+}
+
+int main(void) {
+  char exe[1024];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 32);
+  if (n > 0) {
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash) {
+      strcpy(slash, "/cpu-kernel-cache");
+      setenv("DLM_CACHE_DIR", exe, 1);
+    }
+  }
+  setenv("DLM_CPU_WERROR", "1", 1);
+  const char *names[2] = {"host", "cblas"};
+  for (int v = 0; v < 2; v++) {
+    DlmErr e = {0};
+    SgemmFn f = lookup(cpu_gemm_load(v, &e));
+    CHECK_MSG(f != NULL, "%s variant: %s", names[v], e.msg);
+    if (f) suite(names[v], f);
+  }
+  test_in_parallel();
+  return check_summary("test_cpu_gemm");
+}
