@@ -83,9 +83,13 @@ static void suite(const char *name, SgemmFn f) {
         one(name, f, ta, tb, M, N, K, 1.0f, 0.0f, 1);
         one(name, f, ta, tb, M, N, K, 0.5f, -2.0f, 2);
       }
-  /* K blocks: rows of 320 columns give blocks of 307 rows, so K = 700 has three; two threads */
+  /* several K blocks (a block's rows of B and packed A fit in 512 KB: here about 250 rows); B read
+   * in place (ta, not tb, rows of a multiple of 16: N = 125 or 509 with the 3 padding columns) */
   one(name, f, 1, 0, 50, 300, 700, 1.0f, 0.0f, 2);
   one(name, f, 0, 1, 37, 300, 700, -1.5f, 1.0f, 2);
+  one(name, f, 1, 0, 50, 509, 700, 1.0f, 0.0f, 2);
+  one(name, f, 1, 0, 50, 509, 700, 0.5f, 1.0f, 1);
+  one(name, f, 1, 0, 70, 125, 300, 1.0f, 0.0f, 2);
 }
 
 /* A unit (compiled by cpu_build, so calling the global dlm_sgemm as generated code does) whose two
