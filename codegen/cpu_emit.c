@@ -225,7 +225,7 @@ int cpu_emit_func(const Module *m, const Func *f, CpuUnit *u, DlmErr *e) {
   if (ok && !getenv("DLM_CPU_NOFUSE")) {
     cpu_mark_fusion(emp, live, uses, reader, inl);
     cpu_mark_attention_bw(cx, live, uses, inl, at);
-    cpu_mark_attention_views(cx, live, inl);
+    cpu_mark_attention_views(cx, live, inl, at);
   }
   /* eff of a value without a kernel of its own: the latest eff of its readers (a value recomputed
    * in two loops, or a view read by several kernels, is read until the later one) */

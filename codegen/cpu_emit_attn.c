@@ -203,7 +203,7 @@ static int read_by_cluster(const CpuCx *cx, const char *inl, int r, int t) {
   return 0;
 }
 
-void cpu_mark_attention_views(CpuCx *cx, const char *live, char *inl) {
+void cpu_mark_attention_views(CpuCx *cx, const char *live, char *inl, int *at) {
   const Em *em = &cx->em;
   const Func *f = em->f;
   for (int t = 0; t < f->nnodes; t++) {
@@ -224,6 +224,24 @@ void cpu_mark_attention_views(CpuCx *cx, const char *live, char *inl) {
       }
     }
     if (ok && nr > 0) inl[t] = CPU_INL_VIEW;
+  }
+  /* an f32 attention read only by a transpose that keeps the last axis (merge_heads) writes its
+   * rows into that transpose's buffer, in its kernel (cpu_emit_ops.c) */
+  for (int a = 0; a < f->nnodes; a++) {
+    if (!live[a] || inl[a] || N_(em, a)->op != OP_ATTENTION || !cpu_attention_f32_rows(em, a)) continue;
+    int is_out = 0, nr = 0, t = -1;
+    for (int k = 0; k < f->nout; k++) is_out |= f->outs[k] == a;
+    for (int r = a + 1; r < f->nnodes; r++)
+      for (int j = 0; live[r] && j < N_(em, r)->nin; j++)
+        if (N_(em, r)->in[j] == a) {
+          nr++;
+          t = r;
+        }
+    if (is_out || nr != 1 || N_(em, t)->op != OP_TRANSPOSE || inl[t]) continue;
+    int rk = N_(em, t)->type.rank;
+    if (N_(em, t)->attr.i[rk - 1] != rk - 1) continue;
+    inl[a] = CPU_INL_ATTN;
+    at[a] = t;
   }
 }
 

@@ -38,7 +38,8 @@ typedef struct {
 #define CPU_INL_FOLDED 3  /* a batched matmul whose only reader, a sum_to over its batch, computes it
                            * as one product (the batch folded into the contraction) */
 
-#define CPU_INL_ATTN 4    /* an intermediate of a fused attention backward (no buffer) */
+#define CPU_INL_ATTN 4    /* an intermediate of a fused attention backward (no buffer), or an
+                           * attention computed by its transpose's kernel (cpu_emit_attn.c) */
 #define CPU_INL_VIEW 5    /* a last-axis slice (and the reshape of it) read only by one transpose,
                            * which reads the slice's input in place, and such a transpose when
                            * only elementwise loops read it (cpu_emit_ops.c), or a transpose read
@@ -90,14 +91,19 @@ void cpu_mark_attention_bw(CpuCx *cx, const char *live, const int *uses, char *i
 int cpu_emit_attention_bw(CpuCx *cx, int id);
 /* Mark (CPU_INL_VIEW) the transposes that keep the last axis last and are read only as q, k or v
  * by attention nodes or as q, k, v or g by fused attention backwards: those kernels read them in
- * place (split_heads of v, the gradient of merge_heads). After cpu_mark_attention_bw. */
-void cpu_mark_attention_views(CpuCx *cx, const char *live, char *inl);
+ * place (split_heads of v, the gradient of merge_heads). Then an f32 attention with contiguous
+ * rows read only by such a transpose (merge_heads of its output) gets CPU_INL_ATTN and at[] = that
+ * transpose, whose kernel computes it into the transpose's buffer. After cpu_mark_attention_bw. */
+void cpu_mark_attention_views(CpuCx *cx, const char *live, char *inl, int *at);
 
 /* codegen/cpu_emit_ops.c: the kernel of node id into em->b (em: the em of a CpuCx) (v<id> is allocated already for ops
  * that compute a new buffer). Returns 1, or 0 with *e set for an op it cannot compile. */
 int cpu_emit_kernel(Em *em, int id, DlmErr *e);
 /* 1 if op reads its inputs through raw pointers (so a const input needs a buffer) */
 int cpu_op_needs_buffers(OpKind op);
+/* 1 if attention node id is f32 and its kernel reads contiguous rows of q, k and v (the kernel of
+ * codegen/cpu_attn_prelude.c's helpers, which can write its rows at any stride) */
+int cpu_attention_f32_rows(const Em *em, int id);
 /* Mark the values to fuse into their reader's loop (inl[id] = CPU_INL_FUSED; inl is em->inl, see
  * cpu_emit_ops.c); uses[id] = the number of
  * reads of id by live nodes plus its appearances among the outputs; reader[id] = its last reader.

@@ -1133,59 +1133,88 @@ static void emit_folded_matmul(Em *em, int id) {
   sb_printf(em->b, "      }\n    }\n  }\n");
 }
 
-/* attention in f32 with contiguous rows of q, k, v (row strides STRQ_ .. in the names' strides):
- * per batch entry K^T packed once, then blocks of RB_ query rows: scores = SC_ q k^T, the masked
- * softmax of each row (a row with no key allowed is 0), out = p v, by the helpers of
- * codegen/cpu_attn_prelude.c; the block's scores stay in L1. rm: the mask read at (i, j), or NULL. */
-static void emit_attention_f32(Em *em, int id, int q, int k, int v, const char *rm, int nop, const char **names,
-                               Strides **sts, int64_t qbase, int64_t kbase, int64_t vbase) {
+/* attention in f32 with contiguous rows of q, k, v: per batch entry K^T packed once, then blocks of
+ * RB_ query rows: scores = SC_ q k^T, the masked softmax of each row (a row with no key allowed is
+ * 0; rows left unnormalized, out scaled by 1 / sum instead), out = p v, by the helpers of
+ * codegen/cpu_attn_prelude.c; the block's scores stay in L1. rm: the mask read at (i, j), or NULL.
+ * The output rows go to v<dst> at the strides so (dst: id, or the transpose of it, cpu_emit_attn.c). */
+static void emit_attention_f32(Em *em, int id, int dst, const int *qkv, const int64_t *base, const char *rm, int nop,
+                               const char **names, Strides **sts, Strides *so) {
   int r = N_(em, id)->type.rank;
+  const char *an[5] = {names[0], names[1], names[2], "oo_", names[3]};
+  Strides *ast[5] = {sts[0], sts[1], sts[2], so, sts[3]};
   sb_printf(em->b, "#pragma omp parallel\n    {\n      const int64_t RB_ = 32;\n");
   sb_printf(em->b, "      float *s_ = (float *)dlm_alloc(RB_ * LK_, sizeof(float)), *kt_ = (float *)dlm_alloc(LK_ * D_, sizeof(float));\n");
-  sb_printf(em->b, "      const int ok_ = s_ && kt_;\n      if (!ok_) bad = 1;\n");
+  sb_printf(em->b, "      float *inv_ = (float *)dlm_alloc(RB_, sizeof(float));\n      const int ok_ = s_ && kt_ && inv_;\n      if (!ok_) bad = 1;\n");
   sb_printf(em->b, "#pragma omp for schedule(static)\n      for (int64_t bt = 0; bt < NB_; bt++) {\n        if (!ok_) continue;\n");
-  cpu_emit_offsets(em, &N_(em, id)->type, r - 2, "bt", nop, names, sts, "        ");
-  sb_printf(em->b, "        const float *q_ = v%d + oq_ + %lld, *k_ = v%d + ok_k + %lld, *v_ = v%d + ov_ + %lld;\n", q, (long long)qbase, k,
-            (long long)kbase, v, (long long)vbase);
-  sb_printf(em->b, "        const int64_t LDQ_ = %s, LDK_ = %s, LDV_ = %s;\n", (*sts[0])[r - 2], (*sts[1])[r - 2], (*sts[2])[r - 2]);
-  sb_printf(em->b, "        float *o_ = v%d + bt * LQ_ * DV_;\n        dlm_attn_pack_t(LK_, D_, k_, LDK_, kt_);\n", id);
+  cpu_emit_offsets(em, &N_(em, id)->type, r - 2, "bt", nop + 1, an, ast, "        ");
+  sb_printf(em->b, "        const float *q_ = v%d + oq_ + %lld, *k_ = v%d + ok_k + %lld, *v_ = v%d + ov_ + %lld;\n", qkv[0], (long long)base[0],
+            qkv[1], (long long)base[1], qkv[2], (long long)base[2]);
+  sb_printf(em->b, "        const int64_t LDQ_ = %s, LDK_ = %s, LDV_ = %s, LDO_ = %s;\n", (*sts[0])[r - 2], (*sts[1])[r - 2], (*sts[2])[r - 2], (*so)[r - 2]);
+  sb_printf(em->b, "        float *o_ = v%d + oo_;\n        dlm_attn_pack_t(LK_, D_, k_, LDK_, kt_);\n", dst);
   sb_printf(em->b, "        for (int64_t i0 = 0; i0 < LQ_; i0 += RB_) {\n          const int64_t nb_ = LQ_ - i0 < RB_ ? LQ_ - i0 : RB_;\n");
   sb_printf(em->b, "          dlm_attn_gemm(nb_, LK_, D_, SC_, q_ + i0 * LDQ_, LDQ_, 1, kt_, LK_, s_, LK_, 0);\n");
   sb_printf(em->b, "          for (int64_t i = i0; i < i0 + nb_; i++) {\n            float *p_ = s_ + (i - i0) * LK_;\n");
   if (rm) {
     sb_printf(em->b, "            int any_ = 0;\n            for (int64_t j = 0; j < LK_; j++) {\n              const int keep_ = (%s) != 0;\n", rm);
     sb_printf(em->b, "              p_[j] = keep_ ? p_[j] : -INFINITY;\n              any_ |= keep_;\n            }\n");
-    sb_printf(em->b, "            if (!any_) memset(p_, 0, (size_t)LK_ * sizeof *p_);\n            else dlm_attn_softmax_row(p_, LK_);\n");
-  } else sb_printf(em->b, "            dlm_attn_softmax_row(p_, LK_);\n");
-  sb_printf(em->b, "          }\n          dlm_attn_gemm(nb_, DV_, LK_, 1.0f, s_, LK_, 1, v_, LDV_, o_ + i0 * DV_, DV_, 0);\n        }\n");
-  sb_printf(em->b, "      }\n      free(s_);\n      free(kt_);\n    }\n  }\n");
+    sb_printf(em->b, "            if (!any_) memset(p_, 0, (size_t)LK_ * sizeof *p_);\n            inv_[i - i0] = any_ ? dlm_attn_exp_row(p_, LK_) : 0.0f;\n");
+  } else sb_printf(em->b, "            inv_[i - i0] = dlm_attn_exp_row(p_, LK_);\n");
+  sb_printf(em->b, "          }\n          dlm_attn_gemm(nb_, DV_, LK_, 1.0f, s_, LK_, 1, v_, LDV_, o_ + i0 * LDO_, LDO_, 0);\n");
+  sb_printf(em->b, "          for (int64_t i = 0; i < nb_; i++) dlm_attn_scale_row(o_ + (i0 + i) * LDO_, DV_, inv_[i]);\n        }\n");
+  sb_printf(em->b, "      }\n      free(s_);\n      free(kt_);\n      free(inv_);\n    }\n  }\n");
   cpu_fail(em, id, "attention: out of memory");
 }
 
-static void emit_attention(Em *em, int id) {
+/* the operands of attention node id as its kernel reads them: ids (transposes marked CPU_INL_VIEW,
+ * split_heads of v, replaced by what they read in place), element offsets and strides */
+static void attention_operands(const Em *em, int id, int *qkv, int64_t *base, Strides *st) {
+  const Node *n = N_(em, id);
+  for (int i = 0; i < 3; i++) {
+    qkv[i] = n->in[i];
+    base[i] = 0;
+    lead_strides(T_(em, qkv[i]), &n->type, st[i]);
+    if (em->inl[qkv[i]] == CPU_INL_VIEW) {
+      MapOp vw;
+      cpu_view_read(em, qkv[i], &vw);
+      qkv[i] = vw.id;
+      base[i] = vw.base;
+      memcpy(st[i], vw.st, sizeof vw.st);
+    }
+  }
+}
+
+/* 1 when q, k and v have contiguous rows (last stride 1, rows apart) */
+static int attention_rows(const Strides *st, int r) {
+  for (int i = 0; i < 3; i++)
+    if (strcmp(st[i][r - 1], "1") || !strcmp(st[i][r - 2], "0")) return 0;
+  return 1;
+}
+
+int cpu_attention_f32_rows(const Em *em, int id) {
+  int qkv[3], r = N_(em, id)->type.rank;
+  int64_t base[3];
+  Strides st[3];
+  if (N_(em, id)->type.dtype != DT_F32) return 0;
+  attention_operands(em, id, qkv, base, st);
+  return attention_rows(st, r);
+}
+
+/* attention node id; its output goes to v<dst>: v<id>, or (f32 rows only) the buffer of dst, a
+ * transpose of it that keeps the last axis (cpu_emit_attn.c's cpu_mark_attention_views) */
+static void emit_attention(Em *em, int id, int dst) {
   const Node *n = N_(em, id);
   const Type *ot = &n->type;
-  int q = n->in[0], k = n->in[1], v = n->in[2], mask = n->nin == 4 ? n->in[3] : -1, r = ot->rank;
+  int mask = n->nin == 4 ? n->in[3] : -1, r = ot->rank;
   if (mask >= 0 && N_(em, mask)->op == OP_CONST && N_(em, mask)->attr.f[0] != 0) mask = -1; /* all true (MDLM's full mask) */
-  const Type *qt = T_(em, q), *kt = T_(em, k), *vt = T_(em, v);
-  Strides sq, sk, sv, sm;
-  lead_strides(qt, ot, sq);
-  lead_strides(kt, ot, sk);
-  lead_strides(vt, ot, sv);
-  /* transposes marked CPU_INL_VIEW (split_heads of v) are read in place */
-  int64_t qbase = 0, kbase = 0, vbase = 0;
-  int *ids[3] = {&q, &k, &v};
-  int64_t *bases[3] = {&qbase, &kbase, &vbase};
-  Strides *sts3[3] = {&sq, &sk, &sv};
-  for (int i = 0; i < 3; i++)
-    if (em->inl[*ids[i]] == CPU_INL_VIEW) {
-      MapOp vw;
-      cpu_view_read(em, *ids[i], &vw);
-      *ids[i] = vw.id;
-      *bases[i] = vw.base;
-      memcpy(*sts3[i], vw.st, sizeof vw.st);
-    }
-  if (mask >= 0) {
+  const Type *qt = T_(em, n->in[0]), *kt = T_(em, n->in[1]), *vt = T_(em, n->in[2]);
+  int qkv[3];
+  int64_t base[3];
+  Strides s3[3], sm;
+  attention_operands(em, id, qkv, base, s3);
+  int q = qkv[0], k = qkv[1], v = qkv[2];
+  int64_t qbase = base[0], kbase = base[1], vbase = base[2];
+    if (mask >= 0) {
     Type scores = *ot;
     scores.dims[r - 2] = qt->dims[qt->rank - 2];
     scores.dims[r - 1] = kt->dims[kt->rank - 2];
@@ -1201,17 +1230,21 @@ static void emit_attention(Em *em, int id) {
   sb_printf(em->b, "  {\n    const int64_t LQ_ = %s, LK_ = %s, D_ = %s, DV_ = %s, NB_ = %s;\n    const %s SC_ = (%s)%.17g;\n",
             LQ, LK, D, DV, NB, ct, ct, n->attr.f[0]);
   const char *names[4] = {"oq_", "ok_k", "ov_", "om_"};
-  Strides *sts[4] = {&sq, &sk, &sv, &sm};
+  Strides *sts[4] = {&s3[0], &s3[1], &s3[2], &sm};
   int nop = mask >= 0 && em->inl[mask] != CPU_INL_CONST ? 4 : 3;
   if (mask >= 0) {
     char off[3 * CPU_EXPR];
     cpu_fmt(off, sizeof off, "om_ + i * %s + j * %s", sm[r - 2], sm[r - 1]);
     cpu_read(em, mask, off, rm);
   } else cpu_fmt(rm, sizeof rm, "1");
-  if (!strcmp(sq[r - 1], "1") && !strcmp(sk[r - 1], "1") && !strcmp(sv[r - 1], "1") && strcmp(sq[r - 2], "0") &&
-      strcmp(sk[r - 2], "0") && strcmp(sv[r - 2], "0")) {
+  if (attention_rows(s3, r)) {
     if (ot->dtype == DT_F32) {
-      emit_attention_f32(em, id, q, k, v, mask >= 0 ? rm : NULL, nop, names, sts, qbase, kbase, vbase);
+      Strides so;
+      if (dst == id)
+        for (int d = 0; d < r; d++) cpu_prod(ot, d + 1, r, so[d]);
+      else
+        for (int p = 0; p < r; p++) cpu_prod(T_(em, dst), p + 1, r, so[N_(em, dst)->attr.i[p]]);
+      emit_attention_f32(em, id, dst, qkv, base, mask >= 0 ? rm : NULL, nop, names, sts, &so);
       return;
     }
     /* rows of q, k, v are contiguous: per batch entry, scores = q k^T and out = p v by gemm */
@@ -1221,7 +1254,7 @@ static void emit_attention(Em *em, int id) {
     cpu_emit_offsets(em, ot, r - 2, "bt", nop, names, sts, "        ");
     sb_printf(em->b, "        oq_ += %lld;\n        ok_k += %lld;\n        ov_ += %lld;\n", (long long)qbase, (long long)kbase, (long long)vbase);
     sb_printf(em->b, "        if (D_ > 0) %s(101, 111, 112, (int)LQ_, (int)LK_, (int)D_, SC_, v%d + oq_, (int)%s, v%d + ok_k, (int)%s, (%s)0, s_, (int)(LK_ > 0 ? LK_ : 1));\n",
-              gemm, q, sq[r - 2], k, sk[r - 2], ct);
+              gemm, q, s3[0][r - 2], k, s3[1][r - 2], ct);
     sb_printf(em->b, "        else memset(s_, 0, (size_t)(LQ_ * LK_) * sizeof *s_);\n");
     sb_printf(em->b, "        for (int64_t i = 0; i < LQ_; i++) {\n          %s *p_ = s_ + i * LK_;\n          double sum_ = 0;\n          int any_ = 0;\n", ct);
     if (ot->dtype == DT_F32) { /* loops that vectorize: a masked score is -inf, whose e^-inf = 0 */
@@ -1238,7 +1271,7 @@ static void emit_attention(Em *em, int id) {
     }
     sb_printf(em->b, "          const %s inv_ = any_ ? (%s)(1 / sum_) : 0;\n          for (int64_t j = 0; j < LK_; j++) p_[j] *= inv_;\n        }\n", ct, ct);
     sb_printf(em->b, "        if (LK_ > 0 && DV_ > 0) %s(101, 111, 111, (int)LQ_, (int)DV_, (int)LK_, (%s)1, s_, (int)LK_, v%d + ov_, (int)%s, (%s)0, v%d + bt * LQ_ * DV_, (int)DV_);\n",
-              gemm, ct, v, sv[r - 2], ct, id);
+              gemm, ct, v, s3[2][r - 2], ct, id);
     sb_printf(em->b, "        else memset(v%d + bt * LQ_ * DV_, 0, (size_t)(LQ_ * DV_) * sizeof *v%d);\n      }\n      free(s_);\n    }\n  }\n", id, id);
     cpu_fail(em, id, "attention: out of memory");
     return;
@@ -1251,9 +1284,9 @@ static void emit_attention(Em *em, int id) {
   cpu_emit_offsets(em, ot, r - 2, "bt", nop, names, sts, "        ");
   sb_printf(em->b, "        oq_ += %lld;\n        ok_k += %lld;\n        ov_ += %lld;\n", (long long)qbase, (long long)kbase, (long long)vbase);
   sb_printf(em->b, "        for (int64_t j = 0; j < LK_; j++)\n          for (int64_t d = 0; d < D_; d++) kt_[d * LK_ + j] = v%d[ok_k + j * %s + d * %s];\n",
-            k, sk[r - 2], sk[r - 1]);
+            k, s3[1][r - 2], s3[1][r - 1]);
   sb_printf(em->b, "        for (int64_t i = 0; i < LQ_; i++) {\n          for (int64_t j = 0; j < LK_; j++) p_[j] = 0;\n");
-  sb_printf(em->b, "          for (int64_t d = 0; d < D_; d++) {\n            const %s qd_ = v%d[oq_ + i * %s + d * %s];\n", ct, q, sq[r - 2], sq[r - 1]);
+  sb_printf(em->b, "          for (int64_t d = 0; d < D_; d++) {\n            const %s qd_ = v%d[oq_ + i * %s + d * %s];\n", ct, q, s3[0][r - 2], s3[0][r - 1]);
   sb_printf(em->b, "            for (int64_t j = 0; j < LK_; j++) p_[j] += qd_ * kt_[d * LK_ + j];\n          }\n");
   sb_printf(em->b, "          double mx_ = -INFINITY, s_ = 0;\n          int any_ = 0;\n");
   sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) {\n            keep_[j] = (%s) != 0;\n            if (!keep_[j]) continue;\n", rm);
@@ -1261,7 +1294,7 @@ static void emit_attention(Em *em, int id) {
   sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) {\n            p_[j] = keep_[j] ? %s((%s)(p_[j] - mx_)) : 0;\n            s_ += p_[j];\n          }\n", ex, ct);
   sb_printf(em->b, "          for (int64_t d = 0; d < DV_; d++) acc_[d] = 0;\n");
   sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) {\n            if (!keep_[j]) continue;\n            const %s pj_ = p_[j];\n", ct);
-  sb_printf(em->b, "            for (int64_t d = 0; d < DV_; d++) acc_[d] += pj_ * v%d[ov_ + j * %s + d * %s];\n          }\n", v, sv[r - 2], sv[r - 1]);
+  sb_printf(em->b, "            for (int64_t d = 0; d < DV_; d++) acc_[d] += pj_ * v%d[ov_ + j * %s + d * %s];\n          }\n", v, s3[2][r - 2], s3[2][r - 1]);
   sb_printf(em->b, "          for (int64_t d = 0; d < DV_; d++) v%d[(bt * LQ_ + i) * DV_ + d] = any_ ? (%s)(acc_[d] / s_) : 0;\n        }\n      }\n", id, ct);
   sb_printf(em->b, "      free(kt_);\n      free(p_);\n      free(acc_);\n      free(keep_);\n    }\n  }\n");
   cpu_fail(em, id, "attention: out of memory");
@@ -1301,7 +1334,12 @@ int cpu_emit_kernel(Em *em, int id, DlmErr *e) {
   case OP_LAYER_NORM: return emit_layer_norm(em, id, e);
   case OP_CUMSUM: return emit_cumsum(em, id, e);
   case OP_SORT_DESC: return emit_sort(em, id);
-  case OP_TRANSPOSE: emit_copy_map(em, id); return 1;
+  case OP_TRANSPOSE:
+    if (em->inl[n->in[0]] == CPU_INL_ATTN && N_(em, n->in[0])->op == OP_ATTENTION) {
+      cpu_node_comment(em, n->in[0], "written transposed here: ");
+      emit_attention(em, n->in[0], id);
+    } else emit_copy_map(em, id);
+    return 1;
   case OP_SLICE:
   case OP_PAD:
   case OP_CONCAT: return emit_layout(em, id, e);
@@ -1315,7 +1353,7 @@ int cpu_emit_kernel(Em *em, int id, DlmErr *e) {
     else emit_matmul(em, id);
     return 1;
   }
-  case OP_ATTENTION: emit_attention(em, id); return 1;
+  case OP_ATTENTION: emit_attention(em, id, id); return 1;
   default:
     err_set(e, n->loc, "cpu: no kernel for op %s", op_info[n->op].name);
     return 0;

@@ -4,7 +4,8 @@
  * and tail of the products (query and key lengths that are not multiples of 16, rows left over
  * after the 6-, 12-, 8- and 4-row tiles, head sizes from 2 to 48, key length 130 = 2 x 64 + 2) and
  * the model's 128 x 128 x 32, without a mask, with a shared [Lq, Lk] mask that blanks a whole query
- * row and a whole key column, and with a per-batch-entry mask broadcast over the heads. Each case
+ * row and a whole key column, and with a per-batch-entry mask broadcast over the heads, half of the
+ * forwards read only by their merge_heads transpose (written there directly). Each case
  * runs twice: with the host's kernels (AVX-512 where the host has it) and with the portable path
  * forced (CC with -DDLM_ATTN_PORTABLE: cblas_sgemm and the scalar rows). */
 #include "autodiff.h"
@@ -90,19 +91,24 @@ static const int64_t SHAPES[][4] = {{3, 2, 2, 2}, {37, 45, 5, 7}, {70, 130, 33, 
 #define NSHAPES (int)(sizeof SHAPES / sizeof *SHAPES)
 #define NCASES (NSHAPES * 3)
 
-/* every shape with every mask kind as the outputs of one function */
+/* every shape with every mask kind as the outputs of one function: in odd cases the output is the
+ * attention's merge_heads transpose alone (the kernel writes it in place), and case 0's attention
+ * is read by such a transpose and is an output too (so it keeps its own buffer) */
 static void test_forward(void) {
   fx_begin();
-  int outs[NCASES], ins[3];
+  int outs[NCASES + 1], ins[3], nout = 0;
   for (int c = 0; c < NCASES; c++) {
     const int64_t *sh = SHAPES[c / 3];
-    outs[c] = attention(c % 3, sh[0], sh[1], sh[2], sh[3], ins);
+    int att = attention(c % 3, sh[0], sh[1], sh[2], sh[3], ins);
+    if (c % 2 == 0) outs[nout++] = att;
+    if (c % 2 == 1 || c == 0) outs[nout++] = op(OP_TRANSPOSE, NULL, ia(4, 0, 2, 1, 3), 1, att);
   }
-  ir_set_outputs(M, F, NCASES, outs, NULL);
+  ir_set_outputs(M, F, nout, outs, NULL);
   char what[96];
   snprintf(what, sizeof what, "attention forward (%s)", VARIANT);
-  int n = source_count(F, "dlm_attn_softmax_row(p_, LK_)");
+  int n = source_count(F, "dlm_attn_exp_row(p_, LK_)"), nt = source_count(F, "written transposed here");
   CHECK_MSG(n == NCASES, "%s: %d kernels on the attention helpers, expected %d", what, n, NCASES);
+  CHECK_MSG(nt == NCASES / 2, "%s: %d attentions written into their transpose, expected %d", what, nt, NCASES / 2);
   compare(what, F);
   targs_free();
   fx_end();
