@@ -226,6 +226,7 @@ int cpu_emit_func(const Module *m, const Func *f, CpuUnit *u, DlmErr *e) {
     cpu_mark_fusion(emp, live, uses, reader, inl);
     cpu_mark_attention_bw(cx, live, uses, inl, at);
     cpu_mark_attention_views(cx, live, inl, at);
+    cpu_mark_side_sums(cx, live, at);
   }
   /* eff of a value without a kernel of its own: the latest eff of its readers (a value recomputed
    * in two loops, or a view read by several kernels, is read until the later one) */
@@ -276,7 +277,7 @@ int cpu_emit_func(const Module *m, const Func *f, CpuUnit *u, DlmErr *e) {
         }
       sb_printf(&b, "  };\n  static const int beg_[%d] = {", nbuf);
       for (int id = 0; id < nn; id++)
-        if (slot[id] >= 0) sb_printf(&b, "%d,", id);
+        if (slot[id] >= 0) sb_printf(&b, "%d,", at[id] < id ? at[id] : id);
       sb_printf(&b, "};\n  static const int end_[%d] = {", nbuf);
       for (int id = 0; id < nn; id++)
         if (slot[id] >= 0) sb_printf(&b, "%d,", last[id]);
@@ -299,6 +300,8 @@ int cpu_emit_func(const Module *m, const Func *f, CpuUnit *u, DlmErr *e) {
       char numel[CPU_EXPR];
       cpu_prod(&n->type, 0, n->type.rank, numel);
       sb_printf(&b, "  v%d = (%s *)(base_ + off_[%d]);\n", id, ct, slot[id]);
+      for (int s = id + 1; s < nn; s++) /* values this kernel computes for later nodes (side sums) */
+        if (at[s] == id && slot[s] >= 0) sb_printf(&b, "  v%d = (%s *)(base_ + off_[%d]);\n", s, cpu_ctype(f->nodes[s].type.dtype), slot[s]);
       if (prof) sb_printf(&b, "  const double pt%d_ = omp_get_wtime();\n", id);
       if (!cpu_emit_kernel(emp, id, e)) { ok = 0; break; }
       if (prof) sb_printf(&b, "  dlm_prof_[%d] += omp_get_wtime() - pt%d_;\n", id, id);

@@ -111,6 +111,9 @@ int cpu_attention_f32_rows(const Em *em, int id);
  * the slices a transpose reads in place (CPU_INL_VIEW).
  * $DLM_CPU_NOFUSE turns fusion off (each node then has its own kernel). */
 void cpu_mark_fusion(const Em *em, const char *live, const int *uses, const int *reader, char *inl);
+/* Mark the f32 sum_tos of f32 elementwise kernels' outputs to compute in those kernels' loops
+ * (at[sum_to] = the kernel's node; cpu_emit_ops.c). After cpu_mark_fusion. */
+void cpu_mark_side_sums(CpuCx *cx, const char *live, int *at);
 /* the comment naming node id (op, type, DSL name, source location) */
 void cpu_node_comment(const Em *em, int id, const char *prefix);
 

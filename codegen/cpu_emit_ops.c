@@ -343,6 +343,31 @@ void cpu_mark_fusion(const Em *em, const char *live, const int *uses, const int 
   }
 }
 
+/* A sum_to of an f32 elementwise kernel's stored output (a bias gradient: the sum over the batch
+ * of the gradient that a matmul also reads) is computed in that kernel's loop as it stores each
+ * element (at[S] = X), so the tensor is not read again: the same per-thread partial sums over the
+ * same static split of the rows as its own kernel would make, so the same bits. */
+#define CPU_MAX_SIDE_SUMS 4
+static int side_sum_ok(const Em *em, const char *live, const int *at, int x, int s) {
+  const Node *xn = N_(em, x), *sn = N_(em, s);
+  return live[s] && !em->inl[s] && at[s] == s && sn->op == OP_SUM_TO && sn->in[0] == x && sn->type.dtype == DT_F32 &&
+         live[x] && !em->inl[x] && at[x] == x && is_map_op(xn) && xn->op != OP_RAND && xn->type.dtype == DT_F32;
+}
+
+void cpu_mark_side_sums(CpuCx *cx, const char *live, int *at) {
+  const Em *em = &cx->em;
+  int *nside = calloc((size_t)(em->f->nnodes ? em->f->nnodes : 1), sizeof *nside);
+  if (!nside) return; /* then no side sums */
+  for (int s = 0; s < em->f->nnodes; s++) {
+    int x = N_(em, s)->in[0];
+    if (N_(em, s)->nin && side_sum_ok(em, live, at, x, s) && nside[x] < CPU_MAX_SIDE_SUMS) {
+      at[s] = x;
+      nside[x]++;
+    }
+  }
+  free(nside);
+}
+
 /* The value of iota node n in a map loop (q: the row, jx: the position along the last axis): jx
  * itself when it counts along the last axis, else the row's digit of its axis. */
 static void iota_expr(const Node *n, const char *jx, char *out) {
@@ -476,15 +501,21 @@ static void group_ops(Em *em, const Type *t, const int *leaves, int nl, MapOp *o
 
 static int emit_elementwise(Em *em, int id, DlmErr *e) {
   const Node *n = N_(em, id);
-  int grp[64], ng = 0, leaves[CPU_MAX_LEAVES], nl = 0;
+  const CpuCx *cx = (const CpuCx *)em;
+  int grp[64], ng = 0, leaves[CPU_MAX_LEAVES], nl = 0, side[CPU_MAX_SIDE_SUMS], ns = 0;
   if (!fused_group(em, id, grp, &ng, leaves, &nl)) {
     err_set(e, n->loc, "cpu: internal error: fused kernel over its limits");
     return 0;
   }
   qsort(grp, (size_t)ng, sizeof *grp, cmp_int);
   for (int g = 0; g < ng; g++) cpu_node_comment(em, grp[g], "fused here: ");
-  MapOp *ops = malloc((size_t)(nl ? nl : 1) * sizeof *ops);
-  char (*reads)[CPU_EXPR] = malloc((size_t)(nl ? nl : 1) * sizeof *reads);
+  for (int s = id + 1; s < em->f->nnodes && ns < CPU_MAX_SIDE_SUMS; s++)
+    if (cx->at[s] == id && N_(em, s)->op == OP_SUM_TO) {
+      cpu_node_comment(em, s, "summed here: ");
+      side[ns++] = s;
+    }
+  MapOp *ops = malloc((size_t)(nl + ns + 1) * sizeof *ops);
+  char (*reads)[CPU_EXPR] = malloc((size_t)(nl + ns + 1) * sizeof *reads);
   if (!ops || !reads) {
     free(ops);
     free(reads);
@@ -492,17 +523,50 @@ static int emit_elementwise(Em *em, int id, DlmErr *e) {
     return 0;
   }
   group_ops(em, &n->type, leaves, nl, ops);
-  map_begin(em, &n->type, 1, nl, ops, reads);
+  char numel[CPU_EXPR], no[CPU_MAX_SIDE_SUMS][CPU_EXPR];
+  if (ns) { /* per-thread double partial sums of each side sum_to, as emit_sum_to makes them */
+    cpu_prod(&n->type, 0, n->type.rank, numel);
+    sb_printf(em->b, "  {\n    const int NT_ = %s > %s ? omp_get_max_threads() : 1;\n", numel, PAR_MIN);
+    for (int i = 0; i < ns; i++) {
+      cpu_prod(T_(em, side[i]), 0, T_(em, side[i])->rank, no[i]);
+      sb_printf(em->b, "    const int64_t NO%d_ = %s;\n", i, no[i]);
+      ops[nl + i].id = -1;
+      ops[nl + i].base = 0;
+      cpu_bcast_strides(T_(em, side[i]), &n->type, ops[nl + i].st);
+    }
+    sb_printf(em->b, "    const int64_t NS_ = 0");
+    for (int i = 0; i < ns; i++) sb_printf(em->b, " + NO%d_", i);
+    sb_printf(em->b, ";\n    double *sacc_ = (double *)calloc((size_t)NT_ * (size_t)(NS_ > 0 ? NS_ : 1), sizeof *sacc_);\n"
+                     "    if (!sacc_) { rc = -1; goto done; }\n#pragma omp parallel num_threads(NT_)\n    {\n"
+                     "      double *my_ = sacc_ + (int64_t)omp_get_thread_num() * NS_;\n");
+  }
+  map_begin(em, &n->type, ns ? 2 : 1, nl + ns, ops, reads);
   EwCx c = {em, leaves, id, nl, n->type.rank, 0, 0, 0, 0, 1, ops, reads, NULL, e, 0};
   char top[32];
   value_at(&c, id, "j", top);
   if (c.ok) sb_printf(em->b, "        v%d[k] = %s;\n", id, top);
+  for (int i = 0, at0 = 0; c.ok && i < ns; i++) {
+    const char *sl = n->type.rank ? ops[nl + i].st[n->type.rank - 1] : "0";
+    sb_printf(em->b, "        my_[%d", at0);
+    for (int p = 0; p < i; p++) sb_printf(em->b, " + NO%d_", p);
+    sb_printf(em->b, " + o%d + j * %s] += (double)%s;\n", nl + i, sl, top);
+  }
   int checks = c.checks, ok = c.ok;
   free(c.vals);
   free(ops);
   free(reads);
   if (!ok) return 0;
   map_end(em);
+  if (ns) {
+    sb_printf(em->b, "    }\n");
+    for (int i = 0; i < ns; i++) {
+      sb_printf(em->b, "    for (int64_t k = 0; k < NO%d_; k++) {\n      double s_ = 0;\n"
+                       "      for (int t = 0; t < NT_; t++) s_ += sacc_[(int64_t)t * NS_ + 0", i);
+      for (int p = 0; p < i; p++) sb_printf(em->b, " + NO%d_", p);
+      sb_printf(em->b, " + k];\n      v%d[k] = (float)s_;\n    }\n", side[i]);
+    }
+    sb_printf(em->b, "    free(sacc_);\n  }\n");
+  }
   if (checks) {
     char msg[128];
     cpu_fmt(msg, sizeof msg, "%s: %s", op_info[n->op].name,
@@ -1324,6 +1388,10 @@ int cpu_emit_kernel(Em *em, int id, DlmErr *e) {
   case OP_LOGSUMEXP:
   case OP_ARGMAX: return emit_reduce(em, id, e);
   case OP_SUM_TO:
+    if (((CpuCx *)em)->at[id] != id) {
+      sb_printf(em->b, "  /* summed in the loop of %%%d */\n", ((CpuCx *)em)->at[id]);
+      return 1;
+    }
     if (em->inl[n->in[0]] == CPU_INL_FOLDED) {
       emit_folded_matmul(em, id);
       return 1;
