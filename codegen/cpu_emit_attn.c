@@ -158,14 +158,23 @@ static int match(const Em *em, const char *live, const int *uses, int p0, CpuAtt
   for (size_t i = 0; i < sizeof more / sizeof *more; i++) mid[(*nmid)++] = more[i];
   c->at = c->dv > c->dq ? c->dv : c->dq;
   if (c->dk > c->at) c->at = c->dk;
-  /* the outputs are written at c->at: nothing may read them before */
+  /* dV read only by a later transpose that keeps the last axis (merge_heads' gradient): the
+   * kernel runs there and writes dV's rows into the transpose's buffer */
+  c->dvt = -1;
+  if (c->dv >= 0 && uses[c->dv] == 1 && readers(em, live, c->dv, rd, 1) == 1 && rd[0] > c->at && is_op(em, rd[0], OP_TRANSPOSE) &&
+      !em->inl[rd[0]] && N_(em, rd[0])->attr.i[r - 1] == r - 1 && N_(em, rd[0])->type.dtype == DT_F32) {
+    int is_out = 0;
+    for (int k = 0; k < em->f->nout; k++) is_out |= em->f->outs[k] == c->dv;
+    if (!is_out) c->dvt = c->at = rd[0];
+  }
+  /* the outputs are written at c->at: nothing may read them before (but dV's transpose there) */
   int outs[3] = {c->dv, c->dq, c->dk};
   for (int i = 0; i < 3; i++) {
     if (outs[i] < 0) continue;
     if (em->inl[outs[i]]) return 0;
     for (int id = outs[i] + 1; id <= c->at; id++) {
       const Node *rn = N_(em, id);
-      for (int j = 0; live[id] && j < rn->nin; j++)
+      for (int j = 0; live[id] && id != c->dvt && j < rn->nin; j++)
         if (rn->in[j] == outs[i]) return 0;
     }
   }
@@ -183,6 +192,7 @@ void cpu_mark_attention_bw(CpuCx *cx, const char *live, const int *uses, char *i
     for (int i = 0; i < nmid; i++)
       for (int k = 0; k < em->f->nout; k++) is_out |= em->f->outs[k] == mid[i];
     if (is_out) continue;
+    if (c.dvt >= 0) mid[nmid++] = c.dv;
     for (int i = 0; i < nmid; i++) {
       inl[mid[i]] = CPU_INL_ATTN;
       at[mid[i]] = c.at;
@@ -260,7 +270,8 @@ int cpu_emit_attention_bw(CpuCx *cx, int id) {
   cpu_dim(vt->dims[r - 1], DV);
   cpu_prod(st, 0, r - 2, NB);
   cpu_fmt(sc, sizeof sc, "%.17g", (double)(float)c->scale);
-  sb_printf(em->b, "  /* fused attention backward: dV %%%d, dQ %%%d, dK %%%d (-1: not needed) */\n", c->dv, c->dq, c->dk);
+  sb_printf(em->b, "  /* fused attention backward: dV %%%d, dQ %%%d, dK %%%d (-1: not needed)%s */\n", c->dv, c->dq, c->dk,
+            c->dvt >= 0 ? ", dV written transposed here" : "");
   sb_printf(em->b, "  {\n    const int64_t LQ_ = %s, LK_ = %s, D_ = %s, DV_ = %s, NB_ = %s;\n    const float SC_ = (float)%s;\n", LQ, LK, D, DV, NB, sc);
   Strides sm;
   const char *names[1] = {"om_"};
@@ -281,9 +292,9 @@ int cpu_emit_attention_bw(CpuCx *cx, int id) {
   /* q, k, v, g: dense, or transposes read in place (CPU_INL_VIEW: split_heads of v, the gradient
    * of merge_heads); their rows are contiguous, LD*_ apart */
   const int xs[4] = {c->q, c->k, c->v, c->g};
-  const char *an[5] = {"aq_", "ak_", "av_", "ag_", names[0]}, *pn[4] = {"q_", "k_", "v_", "g_"}, *ln[4] = {"LDQ_", "LDK_", "LDV_", "LDG_"};
+  const char *an[6] = {"aq_", "ak_", "av_", "ag_", names[0], NULL}, *pn[4] = {"q_", "k_", "v_", "g_"}, *ln[4] = {"LDQ_", "LDK_", "LDV_", "LDG_"};
   MapOp ops[4];
-  Strides *asts[5] = {NULL, NULL, NULL, NULL, sts[0]};
+  Strides *asts[6] = {NULL, NULL, NULL, NULL, sts[0], NULL};
   for (int i = 0; i < 4; i++) {
     const Type *xt = &N_(em, xs[i])->type;
     if (em->inl[xs[i]] == CPU_INL_VIEW) cpu_view_read(em, xs[i], &ops[i]);
@@ -294,7 +305,14 @@ int cpu_emit_attention_bw(CpuCx *cx, int id) {
     }
     asts[i] = &ops[i].st;
   }
-  cpu_emit_offsets(em, st, r - 2, "bt", 4 + nop, an, asts, "        ");
+  /* dV's element (.., j, c) in its transpose's buffer (c->dvt >= 0): ot_ + j * sdt[r - 2] + c */
+  Strides sdt;
+  if (c->dvt >= 0) {
+    for (int p = 0; p < r; p++) cpu_prod(&N_(em, c->dvt)->type, p + 1, r, sdt[N_(em, c->dvt)->attr.i[p]]);
+    an[4 + nop] = "ot_";
+    asts[4 + nop] = &sdt;
+  }
+  cpu_emit_offsets(em, st, r - 2, "bt", 4 + nop + (c->dvt >= 0), an, asts, "        ");
   for (int i = 0; i < 4; i++)
     sb_printf(em->b, "        const float *%s = v%d + %s + %lld;\n        const int64_t %s = %s > 0 ? %s : 1;\n", pn[i], ops[i].id, an[i],
               (long long)ops[i].base, ln[i], ops[i].st[r - 2], ops[i].st[r - 2]);
@@ -306,7 +324,8 @@ int cpu_emit_attention_bw(CpuCx *cx, int id) {
   sb_printf(em->b, "          dlm_attn_softmax_row(p_, LK_);\n");
   if (c->mask >= 0) sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) p_[j] = (%s) != 0 ? p_[j] : 0.0f;\n", rm);
   sb_printf(em->b, "        }\n");
-  if (c->dv >= 0) sb_printf(em->b, "        dlm_attn_gemm(LK_, DV_, LQ_, 1.0f, s_, 1, LK_, g_, LDG_, v%d + bt * LK_ * DV_, DV_, 0);\n", c->dv);
+  if (c->dvt >= 0) sb_printf(em->b, "        dlm_attn_gemm(LK_, DV_, LQ_, 1.0f, s_, 1, LK_, g_, LDG_, v%d + ot_, %s, 0);\n", c->dvt, sdt[r - 2]);
+  else if (c->dv >= 0) sb_printf(em->b, "        dlm_attn_gemm(LK_, DV_, LQ_, 1.0f, s_, 1, LK_, g_, LDG_, v%d + bt * LK_ * DV_, DV_, 0);\n", c->dv);
   /* dS = ((P * (dP - rowsum(dP * P))) * c), rowsum in double over the f32 products */
   sb_printf(em->b, "        dlm_attn_gemm(LQ_, LK_, DV_, 1.0f, g_, LDG_, 1, vt_, LK_, d_, LK_, 0);\n");
   sb_printf(em->b, "        for (int64_t i = 0; i < LQ_; i++) dlm_attn_dsoftmax_row(s_ + i * LK_, d_ + i * LK_, LK_, SC_, x_);\n");

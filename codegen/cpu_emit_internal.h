@@ -14,7 +14,8 @@ typedef struct {
   int q, k, v, g, mask, s0; /* inputs; s0 the recomputed scores Q K^T (for their type) */
   int neg, zero;            /* the masked score and masked probability consts (mask >= 0) */
   double scale;
-  int dv, dq, dk, at;       /* outputs, and the node where the kernel runs (the last output) */
+  int dv, dq, dk, at;       /* outputs, and the node where the kernel runs (the last output, or dvt) */
+  int dvt;                  /* a transpose, dV's only reader, that the kernel writes dV into; or -1 */
 } CpuAttnBw;
 #define CPU_MAX_ATTN_BW 64
 

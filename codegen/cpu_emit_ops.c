@@ -1403,6 +1403,7 @@ int cpu_emit_kernel(Em *em, int id, DlmErr *e) {
   case OP_CUMSUM: return emit_cumsum(em, id, e);
   case OP_SORT_DESC: return emit_sort(em, id);
   case OP_TRANSPOSE:
+    if (cpu_emit_attention_bw((CpuCx *)em, id)) return 1;
     if (em->inl[n->in[0]] == CPU_INL_ATTN && N_(em, n->in[0])->op == OP_ATTENTION) {
       cpu_node_comment(em, n->in[0], "written transposed here: ");
       emit_attention(em, n->in[0], id);

@@ -5,7 +5,8 @@
  * after the 6-, 12-, 8- and 4-row tiles, head sizes from 2 to 48, key length 130 = 2 x 64 + 2) and
  * the model's 128 x 128 x 32, without a mask, with a shared [Lq, Lk] mask that blanks a whole query
  * row and a whole key column, and with a per-batch-entry mask broadcast over the heads, half of the
- * forwards read only by their merge_heads transpose (written there directly). Each case
+ * forwards read only by their merge_heads transpose (written there directly) and half of the
+ * backwards writing dV into the transpose that is v's gradient (v = split_heads(x)). Each case
  * runs twice: with the host's kernels (AVX-512 where the host has it) and with the portable path
  * forced (CC with -DDLM_ATTN_PORTABLE: cblas_sgemm and the scalar rows). */
 #include "autodiff.h"
@@ -66,17 +67,23 @@ static int mask_arg(int kind, int64_t lq, int64_t lk) {
   return targ(decl, m);
 }
 
-/* attention(q, k, v[, mask]) with q [B = 2, 3, lq, d], k [B, 3, lk, d], v [B, 3, lk, dv] */
-static int attention(int kind, int64_t lq, int64_t lk, int64_t d, int64_t dv, int *ins) {
+/* attention(q, k, v[, mask]) with q [B = 2, 3, lq, d], k [B, 3, lk, d], v [B, 3, lk, dv]; with
+ * split_v, v is split_heads of an argument [B, lk, 3, dv] (a transpose) */
+static int attention(int kind, int64_t lq, int64_t lk, int64_t d, int64_t dv, int split_v) {
   char tq[64], tk[64], tv[64];
   snprintf(tq, sizeof tq, "f32[B,3,%lld,%lld]", (long long)lq, (long long)d);
   snprintf(tk, sizeof tk, "f32[B,3,%lld,%lld]", (long long)lk, (long long)d);
-  snprintf(tv, sizeof tv, "f32[B,3,%lld,%lld]", (long long)lk, (long long)dv);
-  ins[0] = targ(tq, cpu_rand_tensor(DT_F32, 4, SHAPE(2, 3, lq, d), -1.5, 1.5));
-  ins[1] = targ(tk, cpu_rand_tensor(DT_F32, 4, SHAPE(2, 3, lk, d), -1.5, 1.5));
-  ins[2] = targ(tv, cpu_rand_tensor(DT_F32, 4, SHAPE(2, 3, lk, dv), -1, 1));
-  if (kind == NO_MASK) return op(OP_ATTENTION, NULL, fa(0.4), 3, ins[0], ins[1], ins[2]);
-  return op(OP_ATTENTION, NULL, fa(0.4), 4, ins[0], ins[1], ins[2], mask_arg(kind, lq, lk));
+  int q = targ(tq, cpu_rand_tensor(DT_F32, 4, SHAPE(2, 3, lq, d), -1.5, 1.5));
+  int k = targ(tk, cpu_rand_tensor(DT_F32, 4, SHAPE(2, 3, lk, d), -1.5, 1.5)), v;
+  if (split_v) {
+    snprintf(tv, sizeof tv, "f32[B,%lld,3,%lld]", (long long)lk, (long long)dv);
+    v = op(OP_TRANSPOSE, NULL, ia(4, 0, 2, 1, 3), 1, targ(tv, cpu_rand_tensor(DT_F32, 4, SHAPE(2, lk, 3, dv), -1, 1)));
+  } else {
+    snprintf(tv, sizeof tv, "f32[B,3,%lld,%lld]", (long long)lk, (long long)dv);
+    v = targ(tv, cpu_rand_tensor(DT_F32, 4, SHAPE(2, 3, lk, dv), -1, 1));
+  }
+  if (kind == NO_MASK) return op(OP_ATTENTION, NULL, fa(0.4), 3, q, k, v);
+  return op(OP_ATTENTION, NULL, fa(0.4), 4, q, k, v, mask_arg(kind, lq, lk));
 }
 
 static void compare(const char *what, const Func *f) {
@@ -96,10 +103,10 @@ static const int64_t SHAPES[][4] = {{3, 2, 2, 2}, {37, 45, 5, 7}, {70, 130, 33, 
  * is read by such a transpose and is an output too (so it keeps its own buffer) */
 static void test_forward(void) {
   fx_begin();
-  int outs[NCASES + 1], ins[3], nout = 0;
+  int outs[NCASES + 1], nout = 0;
   for (int c = 0; c < NCASES; c++) {
     const int64_t *sh = SHAPES[c / 3];
-    int att = attention(c % 3, sh[0], sh[1], sh[2], sh[3], ins);
+    int att = attention(c % 3, sh[0], sh[1], sh[2], sh[3], c % 2);
     if (c % 2 == 0) outs[nout++] = att;
     if (c % 2 == 1 || c == 0) outs[nout++] = op(OP_TRANSPOSE, NULL, ia(4, 0, 2, 1, 3), 1, att);
   }
@@ -115,14 +122,15 @@ static void test_forward(void) {
 }
 
 /* the gradients for every q, k and v of the sum over the cases of sum(attention * w), after the
- * pass pipeline (one fused backward per case) */
+ * pass pipeline (one fused backward per case; in odd cases v is split_heads of the argument, so
+ * the kernel writes dV into the gradient's transpose) */
 static void test_backward(void) {
   fx_begin();
-  int wrt[3 * NCASES], ins[3], loss = -1;
+  int wrt[3 * NCASES], loss = -1;
   for (int c = 0; c < NCASES; c++) {
     const int64_t *sh = SHAPES[c / 3];
     for (int i = 0; i < 3; i++) wrt[3 * c + i] = NTARGS + i; /* q, k, v by argument position */
-    int att = attention(c % 3, sh[0], sh[1], sh[2], sh[3], ins);
+    int att = attention(c % 3, sh[0], sh[1], sh[2], sh[3], c % 2);
     char tw[64];
     snprintf(tw, sizeof tw, "f32[B,3,%lld,%lld]", (long long)sh[0], (long long)sh[3]);
     int x = op(OP_MUL, NULL, attrs_none(), 2, att, targ(tw, cpu_rand_tensor(DT_F32, 4, SHAPE(2, 3, sh[0], sh[3]), -1, 1)));
@@ -140,8 +148,9 @@ static void test_backward(void) {
   if (g) {
     char what[96];
     snprintf(what, sizeof what, "attention backward (%s)", VARIANT);
-    int n = source_count(g, "dlm_attn_dsoftmax_row(s_");
+    int n = source_count(g, "dlm_attn_dsoftmax_row(s_"), nt = source_count(g, "dV written transposed here");
     CHECK_MSG(n == NCASES, "%s: %d fused kernels on the attention helpers, expected %d", what, n, NCASES);
+    CHECK_MSG(nt == NCASES / 2, "%s: %d kernels writing dV into its transpose, expected %d", what, nt, NCASES / 2);
     compare(what, g);
   }
   targs_free();
