@@ -2,13 +2,14 @@
  * and the fused backward of codegen/cpu_emit_attn.c, both on the helpers of
  * codegen/cpu_attn_prelude.c) against the interpreter (f32 mode), on shapes that reach every tile
  * and tail of the products (query and key lengths that are not multiples of 16, rows left over
- * after the 6-, 12-, 8- and 4-row tiles, head sizes from 2 to 48, key length 130 = 2 x 64 + 2) and
- * the model's 128 x 128 x 32, without a mask, with a shared [Lq, Lk] mask that blanks a whole query
- * row and a whole key column, and with a per-batch-entry mask broadcast over the heads, half of the
- * forwards read only by their merge_heads transpose (written there directly) and half of the
- * backwards writing dV into the transpose that is v's gradient (v = split_heads(x)). Each case
- * runs twice: with the host's kernels (AVX-512 where the host has it) and with the portable path
- * forced (CC with -DDLM_ATTN_PORTABLE: cblas_sgemm and the scalar rows). */
+ * after the 6-, 12-, 8- and 4-row tiles, head sizes from 2 to 48, key lengths 130 = 2 x 64 + 2
+ * and 600, longer than the 256-value blocks of the row sums) and the model's 128 x 128 x 32,
+ * without a mask, with a shared [Lq, Lk] mask that blanks a whole query row and a whole key
+ * column, and with a per-batch-entry mask broadcast over the heads; half of the forwards are read
+ * only by their merge_heads transpose (written there directly) and half of the backwards write dV
+ * into the transpose that is v's gradient (v = split_heads(x)). Each case runs twice: with the
+ * host's kernels (AVX-512 where the host has it) and with the portable path forced (CC with
+ * -DDLM_ATTN_PORTABLE: cblas_sgemm and the scalar rows). */
 #include "autodiff.h"
 #include "cpu_emit.h"
 #include "interp_fixture.h"
@@ -94,7 +95,7 @@ static void compare(const char *what, const Func *f) {
   if (st) backend_cpu.close(st);
 }
 
-static const int64_t SHAPES[][4] = {{3, 2, 2, 2}, {37, 45, 5, 7}, {70, 130, 33, 20}, {23, 64, 16, 48}, {128, 128, 32, 32}};
+static const int64_t SHAPES[][4] = {{3, 2, 2, 2}, {37, 45, 5, 7}, {70, 130, 33, 20}, {23, 64, 16, 48}, {128, 128, 32, 32}, {5, 600, 8, 8}};
 #define NSHAPES (int)(sizeof SHAPES / sizeof *SHAPES)
 #define NCASES (NSHAPES * 3)
 
