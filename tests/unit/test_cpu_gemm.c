@@ -83,8 +83,9 @@ static void suite(const char *name, SgemmFn f) {
         one(name, f, ta, tb, M, N, K, 1.0f, 0.0f, 1);
         one(name, f, ta, tb, M, N, K, 0.5f, -2.0f, 2);
       }
-  /* several K blocks (a block's rows of B and packed A fit in 512 KB: here about 250 rows); B read
-   * in place (ta, not tb, rows of a multiple of 16: N = 125 or 509 with the 3 padding columns) */
+  /* several K blocks (a block's rows of B and packed A fit in 768 KB: a few hundred rows here); B
+   * read in place (ta, not tb, rows of a multiple of 16: N = 125 or 509 with the 3 padding
+   * columns); with ta and N > M, two threads split the columns (also in the sizes above) */
   one(name, f, 1, 0, 50, 300, 700, 1.0f, 0.0f, 2);
   one(name, f, 0, 1, 37, 300, 700, -1.5f, 1.0f, 2);
   one(name, f, 1, 0, 50, 509, 700, 1.0f, 0.0f, 2);
