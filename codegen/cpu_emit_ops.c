@@ -1207,9 +1207,10 @@ static void emit_attention_f32(Em *em, int id, int dst, const int *qkv, const in
   int r = N_(em, id)->type.rank;
   const char *an[5] = {names[0], names[1], names[2], "oo_", names[3]};
   Strides *ast[5] = {sts[0], sts[1], sts[2], so, sts[3]};
-  sb_printf(em->b, "#pragma omp parallel\n    {\n      const int64_t RB_ = 32;\n");
+  /* (inv_ on each thread's stack: small heap blocks of two threads can share a cache line) */
+  sb_printf(em->b, "#pragma omp parallel\n    {\n      enum { RB_ = 32 };\n      float inv_[RB_];\n");
   sb_printf(em->b, "      float *s_ = (float *)dlm_alloc(RB_ * LK_, sizeof(float)), *kt_ = (float *)dlm_alloc(LK_ * D_, sizeof(float));\n");
-  sb_printf(em->b, "      float *inv_ = (float *)dlm_alloc(RB_, sizeof(float));\n      const int ok_ = s_ && kt_ && inv_;\n      if (!ok_) bad = 1;\n");
+  sb_printf(em->b, "      const int ok_ = s_ && kt_;\n      if (!ok_) bad = 1;\n");
   sb_printf(em->b, "#pragma omp for schedule(static)\n      for (int64_t bt = 0; bt < NB_; bt++) {\n        if (!ok_) continue;\n");
   cpu_emit_offsets(em, &N_(em, id)->type, r - 2, "bt", nop + 1, an, ast, "        ");
   sb_printf(em->b, "        const float *q_ = v%d + oq_ + %lld, *k_ = v%d + ok_k + %lld, *v_ = v%d + ov_ + %lld;\n", qkv[0], (long long)base[0],
@@ -1226,7 +1227,7 @@ static void emit_attention_f32(Em *em, int id, int dst, const int *qkv, const in
   } else sb_printf(em->b, "            inv_[i - i0] = dlm_attn_exp_row(p_, LK_);\n");
   sb_printf(em->b, "          }\n          dlm_attn_gemm(nb_, DV_, LK_, 1.0f, s_, LK_, 1, v_, LDV_, o_ + i0 * LDO_, LDO_, 0);\n");
   sb_printf(em->b, "          for (int64_t i = 0; i < nb_; i++) dlm_attn_scale_row(o_ + (i0 + i) * LDO_, DV_, inv_[i]);\n        }\n");
-  sb_printf(em->b, "      }\n      free(s_);\n      free(kt_);\n      free(inv_);\n    }\n  }\n");
+  sb_printf(em->b, "      }\n      free(s_);\n      free(kt_);\n    }\n  }\n");
   cpu_fail(em, id, "attention: out of memory");
 }
 
