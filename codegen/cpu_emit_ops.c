@@ -1208,7 +1208,7 @@ static void emit_attention_f32(Em *em, int id, int dst, const int *qkv, const in
   const char *an[5] = {names[0], names[1], names[2], "oo_", names[3]};
   Strides *ast[5] = {sts[0], sts[1], sts[2], so, sts[3]};
   /* (inv_ on each thread's stack: small heap blocks of two threads can share a cache line) */
-  sb_printf(em->b, "#pragma omp parallel\n    {\n      enum { RB_ = 32 };\n      float inv_[RB_];\n");
+  sb_printf(em->b, "#pragma omp parallel\n    {\n      enum { RB_ = 30 };\n      float inv_[RB_];\n");
   sb_printf(em->b, "      float *s_ = (float *)dlm_alloc(RB_ * LK_, sizeof(float)), *kt_ = (float *)dlm_alloc(LK_ * D_, sizeof(float));\n");
   sb_printf(em->b, "      const int ok_ = s_ && kt_;\n      if (!ok_) bad = 1;\n");
   sb_printf(em->b, "#pragma omp for schedule(static)\n      for (int64_t bt = 0; bt < NB_; bt++) {\n        if (!ok_) continue;\n");
