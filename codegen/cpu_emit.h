@@ -19,6 +19,8 @@
  * Numerics: elementwise float math in the node's precision (float functions for f32; exp in
  * softmax rows, GELU, tanh and the f32 exp op by a branch-free polynomial within 1e-7), sums and normalization
  * statistics accumulated in double (contiguous f32 rows in 8 interleaved partial sums), f32 matmul by dlm_sgemm (codegen/cpu_gemm.c: fused multiply-adds, fp32 accumulation), f64 by cblas_dgemm (OpenBLAS),
+ * f32 attention products by the register tiles of codegen/cpu_attn_prelude.c (fused multiply-adds,
+ * fp32 accumulation) and its softmax rows summed in float per 256-value block, blocks in double,
  * rand_uniform by the Philox definition of ir/interp.h (bit-identical). */
 #ifndef DLM_CPU_EMIT_H
 #define DLM_CPU_EMIT_H
