@@ -343,29 +343,98 @@ void cpu_mark_fusion(const Em *em, const char *live, const int *uses, const int 
   }
 }
 
-/* A sum_to of an f32 elementwise kernel's stored output (a bias gradient: the sum over the batch
- * of the gradient that a matmul also reads) is computed in that kernel's loop as it stores each
- * element (at[S] = X), so the tensor is not read again: the same per-thread partial sums over the
- * same static split of the rows as its own kernel would make, so the same bits. */
-#define CPU_MAX_SIDE_SUMS 4
-static int side_sum_ok(const Em *em, const char *live, const int *at, int x, int s) {
-  const Node *xn = N_(em, x), *sn = N_(em, s);
-  return live[s] && !em->inl[s] && at[s] == s && sn->op == OP_SUM_TO && sn->in[0] == x && sn->type.dtype == DT_F32 &&
-         live[x] && !em->inl[x] && at[x] == x && is_map_op(xn) && xn->op != OP_RAND && xn->type.dtype == DT_F32;
+/* Reductions computed in the loop of another elementwise kernel X (at[S] = X) that runs over
+ * their input's shape and reads some of the same buffers (or X's own value): an f32 sum_to (a bias
+ * gradient, the adaLN modulation gradients summed over the sequence) accumulates per-thread
+ * partial sums as its own kernel would over the same static split of the rows, and an f32 sum or
+ * mean over the last axis (layer-norm backward) fills a row and sums it with dlm_sumf as
+ * emit_row_sum_fused does: the same bits, without another pass over the shared tensors. S may come
+ * before X in the function when every reader of S comes after X; everything S reads is computed
+ * before X. */
+#define CPU_MAX_SIDE 6
+#define SIDE_WINDOW 256 /* nodes before or after S where X is looked for */
+#define SIDE_MAX_ROW 1024 /* the longest row a row sum in another loop keeps (on the stack: at most 4) */
+static int side_reduction(const Em *em, int s) {
+  const Node *n = N_(em, s);
+  const Type *it = n->nin == 1 ? T_(em, n->in[0]) : NULL;
+  if (!it || it->rank < 1 || n->type.dtype != DT_F32 || it->dtype != DT_F32) return 0;
+  if (n->op == OP_SUM_TO) return 1;
+  Dim last = it->dims[it->rank - 1];
+  return sums_fused_input(em, n) && dim_is_const(last) && last.k > 0 && last.k <= SIDE_MAX_ROW;
+}
+
+static int side_kernel(const Em *em, const char *live, const int *at, int x) {
+  const Node *n = N_(em, x);
+  return live[x] && !em->inl[x] && at[x] == x && is_map_op(n) && n->op != OP_RAND && n->type.dtype == DT_F32 &&
+         n->type.rank > 0;
+}
+
+/* leaves of a's group not yet in set (nothing is added when they would exceed the limit); the
+ * number added, or -1 */
+static int add_leaves(const Em *em, int a, int skip, int *set, int *n) {
+  int grp[64], ng = 0, lv[CPU_MAX_LEAVES], nl = 0, add = 0;
+  if (!fused_group(em, a, grp, &ng, lv, &nl)) return -1;
+  for (int l = 0; l < nl; l++) {
+    int seen = lv[l] == skip;
+    for (int k = 0; k < *n + add; k++) seen |= set[k] == lv[l];
+    if (seen) continue;
+    if (*n + add == CPU_MAX_LEAVES) return -1;
+    set[*n + add++] = lv[l];
+  }
+  *n += add;
+  return add;
 }
 
 void cpu_mark_side_sums(CpuCx *cx, const char *live, int *at) {
   const Em *em = &cx->em;
-  int *nside = calloc((size_t)(em->f->nnodes ? em->f->nnodes : 1), sizeof *nside);
-  if (!nside) return; /* then no side sums */
-  for (int s = 0; s < em->f->nnodes; s++) {
-    int x = N_(em, s)->in[0];
-    if (N_(em, s)->nin && side_sum_ok(em, live, at, x, s) && nside[x] < CPU_MAX_SIDE_SUMS) {
-      at[s] = x;
-      nside[x]++;
+  const Func *f = em->f;
+  int nn = f->nnodes;
+  int *nside = calloc((size_t)(nn ? nn : 1), sizeof *nside), *firstrd = malloc((size_t)(nn ? nn : 1) * sizeof *firstrd);
+  if (!nside || !firstrd) { /* then none */
+    free(nside);
+    free(firstrd);
+    return;
+  }
+  for (int id = 0; id < nn; id++) firstrd[id] = nn;
+  for (int r = nn - 1; r >= 0; r--)
+    for (int j = 0; live[r] && j < f->nodes[r].nin; j++) firstrd[f->nodes[r].in[j]] = r;
+  for (int s = 0; s < nn; s++) {
+    if (!live[s] || em->inl[s] || at[s] != s || !side_reduction(em, s)) continue;
+    const Type *it = T_(em, N_(em, s)->in[0]);
+    int sl[CPU_MAX_LEAVES], nsl = 0, best = -1, best_shared = 0;
+    if (add_leaves(em, s, -1, sl, &nsl) < 0) continue;
+    for (int x = s > SIDE_WINDOW ? s - SIDE_WINDOW : 0; x < nn && x <= s + SIDE_WINDOW; x++) {
+      int rows = nside[x] / (1 + CPU_MAX_SIDE), all_sides = nside[x] % (1 + CPU_MAX_SIDE) + rows;
+      if (x == s || !side_kernel(em, live, at, x) || all_sides == CPU_MAX_SIDE || (N_(em, s)->op != OP_SUM_TO && rows == 4) ||
+          !same_dims(&N_(em, x)->type, it))
+        continue;
+      if (x > s && firstrd[s] <= x) continue; /* S is read before X runs */
+      int ok = 1, shared = 0;
+      for (int l = 0; ok && l < nsl; l++) {
+        int v = sl[l];
+        if (v == x) { shared += 2; continue; }
+        OpKind op = N_(em, v)->op;
+        ok = em->inl[v] == CPU_INL_CONST || op == OP_ARG || op == OP_PARAM || (!em->inl[v] && at[v] < x);
+      }
+      if (!ok) continue;
+      /* the buffers X's loop would read: its own leaves, those of its other side reductions, S's */
+      int all[CPU_MAX_LEAVES], na = 0;
+      if (add_leaves(em, x, -1, all, &na) < 0) continue;
+      int base = na;
+      for (int r = 0; ok && r < nn; r++)
+        if (r != x && at[r] == x && r != s) ok = add_leaves(em, r, x, all, &na) >= 0;
+      for (int l = 0; ok && l < nsl; l++)
+        for (int k = 0; k < base; k++) shared += all[k] == sl[l];
+      if (!ok || add_leaves(em, s, x, all, &na) < 0 || !shared) continue;
+      if (shared > best_shared || (shared == best_shared && abs(x - s) < abs(best - s))) best = x, best_shared = shared;
+    }
+    if (best >= 0) {
+      at[s] = best;
+      nside[best] += N_(em, s)->op == OP_SUM_TO ? 1 : 1 + CPU_MAX_SIDE; /* rows count 1 + MAX: at most 4 of them */
     }
   }
   free(nside);
+  free(firstrd);
 }
 
 /* The value of iota node n in a map loop (q: the row, jx: the position along the last axis): jx
@@ -502,17 +571,23 @@ static void group_ops(Em *em, const Type *t, const int *leaves, int nl, MapOp *o
 static int emit_elementwise(Em *em, int id, DlmErr *e) {
   const Node *n = N_(em, id);
   const CpuCx *cx = (const CpuCx *)em;
-  int grp[64], ng = 0, leaves[CPU_MAX_LEAVES], nl = 0, side[CPU_MAX_SIDE_SUMS], ns = 0;
+  int grp[64], ng = 0, leaves[CPU_MAX_LEAVES], nl = 0, side[CPU_MAX_SIDE], ns = 0, nsum = 0, nrow = 0;
   if (!fused_group(em, id, grp, &ng, leaves, &nl)) {
     err_set(e, n->loc, "cpu: internal error: fused kernel over its limits");
     return 0;
   }
   qsort(grp, (size_t)ng, sizeof *grp, cmp_int);
   for (int g = 0; g < ng; g++) cpu_node_comment(em, grp[g], "fused here: ");
-  for (int s = id + 1; s < em->f->nnodes && ns < CPU_MAX_SIDE_SUMS; s++)
-    if (cx->at[s] == id && N_(em, s)->op == OP_SUM_TO) {
-      cpu_node_comment(em, s, "summed here: ");
+  for (int s = 0; s < em->f->nnodes && ns < CPU_MAX_SIDE; s++)
+    if (s != id && cx->at[s] == id && (N_(em, s)->op == OP_SUM_TO || N_(em, s)->op == OP_SUM || N_(em, s)->op == OP_MEAN)) {
+      cpu_node_comment(em, s, "reduced here: ");
       side[ns++] = s;
+      if (add_leaves(em, s, id, leaves, &nl) < 0) {
+        err_set(e, n->loc, "cpu: internal error: fused kernel over its limits");
+        return 0;
+      }
+      if (N_(em, s)->op == OP_SUM_TO) nsum++;
+      else nrow++;
     }
   MapOp *ops = malloc((size_t)(nl + ns + 1) * sizeof *ops);
   char (*reads)[CPU_EXPR] = malloc((size_t)(nl + ns + 1) * sizeof *reads);
@@ -523,47 +598,73 @@ static int emit_elementwise(Em *em, int id, DlmErr *e) {
     return 0;
   }
   group_ops(em, &n->type, leaves, nl, ops);
-  char numel[CPU_EXPR], no[CPU_MAX_SIDE_SUMS][CPU_EXPR];
-  if (ns) { /* per-thread double partial sums of each side sum_to, as emit_sum_to makes them */
+  int nop = nl;
+  if (ns) { /* per-thread double partial sums of the sum_tos (as emit_sum_to makes them), rows of the row sums */
+    char numel[CPU_EXPR], no[CPU_EXPR];
     cpu_prod(&n->type, 0, n->type.rank, numel);
-    sb_printf(em->b, "  {\n    const int NT_ = %s > %s ? omp_get_max_threads() : 1;\n", numel, PAR_MIN);
-    for (int i = 0; i < ns; i++) {
-      cpu_prod(T_(em, side[i]), 0, T_(em, side[i])->rank, no[i]);
-      sb_printf(em->b, "    const int64_t NO%d_ = %s;\n", i, no[i]);
-      ops[nl + i].id = -1;
-      ops[nl + i].base = 0;
-      cpu_bcast_strides(T_(em, side[i]), &n->type, ops[nl + i].st);
-    }
-    sb_printf(em->b, "    const int64_t NS_ = 0");
-    for (int i = 0; i < ns; i++) sb_printf(em->b, " + NO%d_", i);
+    sb_printf(em->b, "  {\n    const int NT_ = %s > %s ? omp_get_max_threads() : 1;\n    const int64_t NS_ = 0", numel, PAR_MIN);
+    for (int i = 0; i < ns; i++)
+      if (N_(em, side[i])->op == OP_SUM_TO) {
+        cpu_prod(T_(em, side[i]), 0, T_(em, side[i])->rank, no);
+        sb_printf(em->b, " + %s", no);
+      }
+    /* the rows are a local array (known not to alias the buffers, so the loop still vectorizes) */
     sb_printf(em->b, ";\n    double *sacc_ = (double *)calloc((size_t)NT_ * (size_t)(NS_ > 0 ? NS_ : 1), sizeof *sacc_);\n"
                      "    if (!sacc_) { rc = -1; goto done; }\n#pragma omp parallel num_threads(NT_)\n    {\n"
-                     "      double *my_ = sacc_ + (int64_t)omp_get_thread_num() * NS_;\n");
+                     "      double *my_ = sacc_ + (int64_t)omp_get_thread_num() * NS_;\n      float row_[%lld];\n"
+                     "      (void)my_; (void)row_;\n", nrow ? (long long)nrow * n->type.dims[n->type.rank - 1].k : 1LL);
+    for (int i = 0; i < ns; i++)
+      if (N_(em, side[i])->op == OP_SUM_TO) {
+        ops[nop].id = -1;
+        ops[nop].base = 0;
+        cpu_bcast_strides(T_(em, side[i]), &n->type, ops[nop++].st);
+      }
   }
-  map_begin(em, &n->type, ns ? 2 : 1, nl + ns, ops, reads);
+  map_begin(em, &n->type, ns ? 2 : 1, nop, ops, reads);
   EwCx c = {em, leaves, id, nl, n->type.rank, 0, 0, 0, 0, 1, ops, reads, NULL, e, 0};
   char top[32];
   value_at(&c, id, "j", top);
   if (c.ok) sb_printf(em->b, "        v%d[k] = %s;\n", id, top);
-  for (int i = 0, at0 = 0; c.ok && i < ns; i++) {
-    const char *sl = n->type.rank ? ops[nl + i].st[n->type.rank - 1] : "0";
-    sb_printf(em->b, "        my_[%d", at0);
-    for (int p = 0; p < i; p++) sb_printf(em->b, " + NO%d_", p);
-    sb_printf(em->b, " + o%d + j * %s] += (double)%s;\n", nl + i, sl, top);
+  char sofs[CPU_EXPR] = "0";
+  for (int i = 0, a = nl, r = 0; c.ok && i < ns; i++) {
+    const Node *sn = N_(em, side[i]);
+    char val[32];
+    value_at(&c, sn->in[0], "j", val);
+    if (!c.ok) break;
+    if (sn->op == OP_SUM_TO) {
+      const char *sl = ops[a].st[n->type.rank - 1];
+      sb_printf(em->b, "        my_[%s + o%d + j * %s] += (double)%s;\n", sofs, a, sl, val);
+      char no[CPU_EXPR], nx[3 * CPU_EXPR];
+      cpu_prod(&sn->type, 0, sn->type.rank, no);
+      cpu_fmt(nx, sizeof nx, "%s + %s", sofs, no);
+      if (strlen(nx) >= CPU_EXPR) { err_set(e, n->loc, "cpu: too many reductions in one loop"); c.ok = 0; break; }
+      memcpy(sofs, nx, strlen(nx) + 1);
+      a++;
+    } else sb_printf(em->b, "        row_[%d * L_ + j] = %s;\n", r++, val);
   }
   int checks = c.checks, ok = c.ok;
   free(c.vals);
   free(ops);
   free(reads);
   if (!ok) return 0;
-  map_end(em);
-  if (ns) {
-    sb_printf(em->b, "    }\n");
+  if (!ns) map_end(em);
+  else {
+    sb_printf(em->b, "      }\n");   /* the row q is complete: its row sums */
+    for (int i = 0, r = 0; i < ns; i++)
+      if (N_(em, side[i])->op != OP_SUM_TO)
+        sb_printf(em->b, "      v%d[q] = (float)(dlm_sumf(row_ + %d * L_, L_)%s);\n", side[i], r++, N_(em, side[i])->op == OP_MEAN ? " / (double)L_" : "");
+    sb_printf(em->b, "    }\n  }\n    }\n");
+    char off[CPU_EXPR] = "0";
     for (int i = 0; i < ns; i++) {
-      sb_printf(em->b, "    for (int64_t k = 0; k < NO%d_; k++) {\n      double s_ = 0;\n"
-                       "      for (int t = 0; t < NT_; t++) s_ += sacc_[(int64_t)t * NS_ + 0", i);
-      for (int p = 0; p < i; p++) sb_printf(em->b, " + NO%d_", p);
-      sb_printf(em->b, " + k];\n      v%d[k] = (float)s_;\n    }\n", side[i]);
+      const Node *sn = N_(em, side[i]);
+      if (sn->op != OP_SUM_TO) continue;
+      char no[CPU_EXPR], nx[3 * CPU_EXPR];
+      cpu_prod(&sn->type, 0, sn->type.rank, no);
+      sb_printf(em->b, "    for (int64_t k = 0; k < %s; k++) {\n      double s_ = 0;\n"
+                       "      for (int t = 0; t < NT_; t++) s_ += sacc_[(int64_t)t * NS_ + %s + k];\n      v%d[k] = (float)s_;\n    }\n",
+                no, off, side[i]);
+      cpu_fmt(nx, sizeof nx, "%s + %s", off, no);
+      memcpy(off, nx, strlen(nx) + 1);
     }
     sb_printf(em->b, "    free(sacc_);\n  }\n");
   }
@@ -1387,12 +1488,13 @@ int cpu_emit_kernel(Em *em, int id, DlmErr *e) {
   case OP_MEAN:
   case OP_RMAX:
   case OP_LOGSUMEXP:
-  case OP_ARGMAX: return emit_reduce(em, id, e);
+  case OP_ARGMAX:
   case OP_SUM_TO:
     if (((CpuCx *)em)->at[id] != id) {
-      sb_printf(em->b, "  /* summed in the loop of %%%d */\n", ((CpuCx *)em)->at[id]);
+      sb_printf(em->b, "  /* reduced in the loop of %%%d */\n", ((CpuCx *)em)->at[id]);
       return 1;
     }
+    if (n->op != OP_SUM_TO) return emit_reduce(em, id, e);
     if (em->inl[n->in[0]] == CPU_INL_FOLDED) {
       emit_folded_matmul(em, id);
       return 1;

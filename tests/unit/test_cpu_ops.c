@@ -154,33 +154,39 @@ static void test_fused_reductions(void) {
   fx_end();
 }
 
-/* sum_tos of an elementwise kernel's stored output, computed in that kernel's loop (two of one
- * large product, over threads, and one of a small sum): against the interpreter, and bit for bit
- * against the unfused kernels (DLM_CPU_NOFUSE), which make the same per-thread partial sums */
+/* reductions computed in the loop of another elementwise kernel over their input's shape: sum_tos
+ * of its stored output (two of one large product, over threads; one of a small sum), a sum_to of
+ * a product of the same inputs that comes before the kernel, and a mean and a sum over the last
+ * axis (of a product with the kernel's value, and of the value itself): against the interpreter,
+ * and bit for bit against the unfused kernels (DLM_CPU_NOFUSE), which sum in the same order */
 static void test_side_sums(void) {
   fx_begin();
   int x = rarg("f32[B,64,40]", DT_F32, R(3, 20, 64, 40), -1, 1), y = rarg("f32[B,64,40]", DT_F32, R(3, 20, 64, 40), -1, 1);
   int a = rarg("f32[3,5]", DT_F32, R(2, 3, 5), -1, 1);
   Attrs none = attrs_none();
+  int early = op(OP_SUM_TO, "f32[B,1,40]", none, 1, op(OP_MUL, NULL, none, 2, x, op(OP_EXP, NULL, none, 1, y)));
   int p = op(OP_MUL, NULL, none, 2, x, y), q = op(OP_ADD, NULL, none, 2, a, a);
   out(p);
   out(op(OP_SUM_TO, "f32[40]", none, 1, p));
   out(op(OP_SUM_TO, "f32[B,1,40]", none, 1, p));
   out(q);
   out(op(OP_SUM_TO, "f32[5]", none, 1, q));
-  int nout = NOUT;
-  compare_all("sum_tos in their input's loop", CPU_TOL);
-  NOUT = nout;
-  Tensor *r[2][5] = {{0}};
+  out(early);
+  out(op(OP_MEAN, NULL, ia(2, 2, 1), 1, op(OP_MUL, NULL, none, 2, p, x)));
+  out(op(OP_SUM, NULL, ia(2, -1, 0), 1, p));
+  enum { NO = 8 };
+  compare_all("reductions in another kernel's loop", CPU_TOL);
+  NOUT = NO;
+  Tensor *r[2][NO] = {{0}};
   for (int pass = 0; pass < 2; pass++) {
     if (pass) setenv("DLM_CPU_NOFUSE", "1", 1);
     DlmErr e = {0};
     BackendState *st = backend_cpu.open(M, &e);
-    CHECK_MSG(backend_cpu.run(st, F, NULL, ARGS, r[pass], NULL, &e), "side sums: %s", e.msg);
+    CHECK_MSG(backend_cpu.run(st, F, NULL, ARGS, r[pass], NULL, &e), "side reductions: %s", e.msg);
     backend_cpu.close(st);
   }
   unsetenv("DLM_CPU_NOFUSE");
-  for (int k = 0; k < 5; k++) {
+  for (int k = 0; k < NO; k++) {
     CHECK_MSG(r[0][k] && r[1][k] && r[0][k]->numel == r[1][k]->numel &&
               memcmp(r[0][k]->data, r[1][k]->data, (size_t)r[0][k]->numel * sizeof(float)) == 0,
               "output %d differs from the unfused kernels", k);
