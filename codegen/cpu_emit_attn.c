@@ -9,7 +9,10 @@
  * Lq x Lk buffers that stay in cache, K^T and V^T packed once per entry: the products and rows by
  * the helpers of codegen/cpu_attn_prelude.c (AVX-512 register tiles, or cblas_sgemm), the same
  * operations and precision as the separate kernels (sums in double), so results agree with them
- * within rounding. */
+ * within rounding. When dV's only reader is a later transpose keeping the last axis (the gradient
+ * of split_heads), the kernel runs at that transpose and writes dV's rows into its buffer. Also
+ * here: the in-place reads of transposes by attention kernels, and the forward attentions written
+ * straight into their merge_heads transpose (cpu_mark_attention_views). */
 #include "cpu_emit_internal.h"
 #include <string.h>
 

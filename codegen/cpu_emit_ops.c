@@ -5,8 +5,9 @@
  * when there are at least as many as threads, else each call's rows split over them (one call with
  * all the rows when the right operand is shared and the left one is not transposed); f64 calls
  * cblas_dgemm (single-threaded) the same way, with blocks of rows over the threads; attention is a direct kernel per batch entry
- * (scores by gemm, masked softmax, weighted sum by gemm; loops when rows are broadcast; a query row
- * with every key masked gives 0). Fusion decisions live here too: elementwise values (and
+ * (scores by gemm, masked softmax, weighted sum by gemm; in f32 with contiguous rows by the register
+ * tiles and softmax rows of codegen/cpu_attn_prelude.c, possibly written straight into its merge_heads
+ * transpose; loops when rows are broadcast; a query row with every key masked gives 0). Fusion decisions live here too: elementwise values (and
  * last-axis slices, pads and concats, evaluated at shifted positions: value_at) computed in their
  * readers' loop or in the sum_to / row sum that reads them, batched matmuls folded into the sum_to
  * that reduces their batch (one product with the batch in the contraction), and slices and
@@ -1380,7 +1381,7 @@ static void emit_attention(Em *em, int id, int dst) {
   attention_operands(em, id, qkv, base, s3);
   int q = qkv[0], k = qkv[1], v = qkv[2];
   int64_t qbase = base[0], kbase = base[1], vbase = base[2];
-    if (mask >= 0) {
+  if (mask >= 0) {
     Type scores = *ot;
     scores.dims[r - 2] = qt->dims[qt->rank - 2];
     scores.dims[r - 1] = kt->dims[kt->rank - 2];
