@@ -1,11 +1,11 @@
 /* optim.c — learning-rate schedule, global-norm clipping, AdamW and the EMA of the weights
  * (see train.h for the exact formulas), and opt_step: the whole update of a training step in two
- * passes over the parameters (the gradient norm; then clipping, AdamW and the EMA fused), split
- * over threads. The work is cut into fixed chunks of CHUNK elements of one tensor: each chunk's
- * sum of squares is accumulated in LANES interleaved double sums added in lane order, and the
- * chunks' sums are added in tensor and chunk order, so the norm (and everything after it) does not
- * depend on the number of threads or on which thread ran which chunk. The element update is the
- * same double arithmetic, operation for operation, on the scalar path and the AVX-512 path. */
+ * passes over the parameters: the gradient norm on the calling thread, then clipping, AdamW and
+ * the EMA fused, split over threads. The work is cut into fixed chunks of CHUNK elements of one
+ * tensor: each chunk's sum of squares is accumulated in LANES interleaved double sums added in lane
+ * order, and the chunks' sums are added in tensor and chunk order, so the norm is the same with
+ * any number of threads; the update is elementwise, in the same double arithmetic, operation for
+ * operation, on the scalar path and the AVX-512 path. */
 #include "train.h"
 #include <math.h>
 #include <pthread.h>
@@ -195,39 +195,28 @@ void ema_update(double d, Tensor *ema, const Tensor *p) {
 typedef struct { int tensor; int64_t k0, len; } Chunk;
 
 typedef struct {
-  const OptConfig *c; int64_t t; double lr, ema_d;
   const OptTensor *ts;
-  const Chunk *chunks; double *partial; int64_t n;
-  atomic_llong next_sum, done_sum, next_upd;
+  const Chunk *chunks; int64_t n;
+  UpdConst u;                   /* set before ready */
+  atomic_int ready;
+  atomic_llong next;            /* the next chunk to update */
 } StepWork;
 
-/* One thread of opt_step: it takes chunks for their sums of squares while there are any, waits
- * until every sum is written (by any thread), then takes chunks to update. A thread that never
- * starts only leaves more chunks to the others. */
-static double step_run(StepWork *w) {
-  float buf[CHUNK];
-  for (int64_t i; (i = atomic_fetch_add(&w->next_sum, 1)) < w->n;) {
-    const Chunk *ch = &w->chunks[i];
-    const Tensor *g = w->ts[ch->tensor].g;
-    w->partial[i] = g ? sumsq(grad_f32(g, ch->k0, ch->len, buf), ch->len) : 0;
-    atomic_fetch_add_explicit(&w->done_sum, 1, memory_order_release);
-  }
-  while (atomic_load_explicit(&w->done_sum, memory_order_acquire) < w->n) sched_yield();
-  /* every thread adds the chunk sums in chunk order: the same norm in each */
-  double s = 0;
-  for (int64_t i = 0; i < w->n; i++) s += w->partial[i];
-  double norm = sqrt(s);
-  UpdConst u = upd_const(w->c, w->t, w->lr, clip_factor(norm, w->c->clip), w->ema_d);
-  for (int64_t i; (i = atomic_fetch_add(&w->next_upd, 1)) < w->n;) {
+/* Update chunks while there are any (every thread of opt_step, once the constants are ready). */
+static void update_chunks(StepWork *w) {
+  for (int64_t i; (i = atomic_fetch_add(&w->next, 1)) < w->n;) {
     const Chunk *ch = &w->chunks[i];
     const OptTensor *o = &w->ts[ch->tensor];
-    update_chunk(&u, o->p, o->g ? o->m : NULL, o->g ? o->v : NULL, o->ema, o->g, ch->k0, ch->len);
+    update_chunk(&w->u, o->p, o->g ? o->m : NULL, o->g ? o->v : NULL, o->ema, o->g, ch->k0, ch->len);
   }
-  return norm;
 }
 
-static void *step_thread(void *w) {
-  step_run(w);
+/* A helper thread: it waits for the calling thread's norm, then takes chunks to update; one that
+ * starts late only leaves more chunks to the others. */
+static void *step_thread(void *arg) {
+  StepWork *w = arg;
+  while (!atomic_load_explicit(&w->ready, memory_order_acquire)) sched_yield();
+  update_chunks(w);
   return NULL;
 }
 
@@ -245,25 +234,33 @@ int opt_step(const OptConfig *c, int64_t t, double lr, double ema_d, const OptTe
     if (ts[i].g && ts[i].g->numel != ts[i].p->numel) abort();   /* a gradient has its parameter's shape */
     n += nchunks(ts[i].p->numel), numel += ts[i].p->numel;
   }
-  StepWork w = {.c = c, .t = t, .lr = lr, .ema_d = ema_d, .ts = ts, .n = n};
+  StepWork w = {.ts = ts, .n = n};
   Chunk *chunks = malloc((size_t)(n ? n : 1) * sizeof *chunks);
-  w.partial = malloc((size_t)(n ? n : 1) * sizeof *w.partial);
-  if (!chunks || !w.partial) { free(chunks); free(w.partial); return 0; }
+  if (!chunks) return 0;
   for (int i = 0, q = 0; i < nt; i++)
     for (int64_t k0 = 0; k0 < ts[i].p->numel; k0 += CHUNK)
       chunks[q++] = (Chunk){i, k0, ts[i].p->numel - k0 < CHUNK ? ts[i].p->numel - k0 : CHUNK};
   w.chunks = chunks;
-  atomic_init(&w.next_sum, 0);
-  atomic_init(&w.done_sum, 0);
-  atomic_init(&w.next_upd, 0);
+  atomic_init(&w.ready, 0);
+  atomic_init(&w.next, 0);
   int64_t cap = numel / MIN_PER_THREAD > 1 ? numel / MIN_PER_THREAD : 1;
   int want = nthreads > 0 ? nthreads : default_threads() < cap ? default_threads() : (int)cap;
   int extra = (want < MAX_THREADS ? want : MAX_THREADS) - 1, started = 0;
   pthread_t th[MAX_THREADS];
   while (started < extra && pthread_create(&th[started], NULL, step_thread, &w) == 0) started++;
-  *gnorm = step_run(&w);
+  /* the norm on this thread (the sums of squares are a small part of the work): chunk sums added
+   * in chunk order, as grad_global_norm adds them */
+  float buf[CHUNK];
+  double sq = 0;
+  for (int64_t i = 0; i < n; i++) {
+    const Tensor *g = ts[chunks[i].tensor].g;
+    if (g) sq += sumsq(grad_f32(g, chunks[i].k0, chunks[i].len, buf), chunks[i].len);
+  }
+  *gnorm = sqrt(sq);
+  w.u = upd_const(c, t, lr, clip_factor(*gnorm, c->clip), ema_d);
+  atomic_store_explicit(&w.ready, 1, memory_order_release);
+  update_chunks(&w);
   for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
   free(chunks);
-  free(w.partial);
   return 1;
 }
