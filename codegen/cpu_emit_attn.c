@@ -320,8 +320,11 @@ int cpu_emit_attention_bw(CpuCx *cx, int id) {
     sb_printf(em->b, "        const float *%s = v%d + %s + %lld;\n        const int64_t %s = %s > 0 ? %s : 1;\n", pn[i], ops[i].id, an[i],
               (long long)ops[i].base, ln[i], ops[i].st[r - 2], ops[i].st[r - 2]);
   /* P: scores (scaled in the product's store, as S0 * c), mask, softmax (cpu_attn_prelude's row), mask */
-  sb_printf(em->b, "        dlm_attn_pack_t(LK_, D_, k_, LDK_, kt_);\n        dlm_attn_pack_t(LK_, DV_, v_, LDV_, vt_);\n");
-  sb_printf(em->b, "        dlm_attn_gemm(LQ_, LK_, D_, SC_, q_, LDQ_, 1, kt_, LK_, s_, LK_, 0);\n");
+  /* K^T and V^T packed for the register tiles when at least 16 query rows share them */
+  sb_printf(em->b, "        const int pk_ = LQ_ >= 16;\n        if (pk_) {\n          dlm_attn_pack_t(LK_, D_, k_, LDK_, kt_);\n"
+                   "          dlm_attn_pack_t(LK_, DV_, v_, LDV_, vt_);\n        }\n");
+  sb_printf(em->b, "        if (pk_) dlm_attn_gemm(LQ_, LK_, D_, SC_, q_, LDQ_, 1, kt_, LK_, s_, LK_, 0);\n"
+                   "        else dlm_attn_gemm_nt(LQ_, LK_, D_, SC_, q_, LDQ_, k_, LDK_, s_, LK_);\n");
   sb_printf(em->b, "        for (int64_t i = 0; i < LQ_; i++) {\n          float *p_ = s_ + i * LK_;\n");
   if (c->mask >= 0) sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) p_[j] = (%s) != 0 ? p_[j] : %s;\n", rm, neg);
   sb_printf(em->b, "          dlm_attn_softmax_row(p_, LK_);\n");
@@ -330,7 +333,8 @@ int cpu_emit_attention_bw(CpuCx *cx, int id) {
   if (c->dvt >= 0) sb_printf(em->b, "        dlm_attn_gemm(LK_, DV_, LQ_, 1.0f, s_, 1, LK_, g_, LDG_, v%d + ot_, %s, 0);\n", c->dvt, sdt[r - 2]);
   else if (c->dv >= 0) sb_printf(em->b, "        dlm_attn_gemm(LK_, DV_, LQ_, 1.0f, s_, 1, LK_, g_, LDG_, v%d + bt * LK_ * DV_, DV_, 0);\n", c->dv);
   /* dS = ((P * (dP - rowsum(dP * P))) * c), rowsum in double over the f32 products */
-  sb_printf(em->b, "        dlm_attn_gemm(LQ_, LK_, DV_, 1.0f, g_, LDG_, 1, vt_, LK_, d_, LK_, 0);\n");
+  sb_printf(em->b, "        if (pk_) dlm_attn_gemm(LQ_, LK_, DV_, 1.0f, g_, LDG_, 1, vt_, LK_, d_, LK_, 0);\n"
+                   "        else dlm_attn_gemm_nt(LQ_, LK_, DV_, 1.0f, g_, LDG_, v_, LDV_, d_, LK_);\n");
   sb_printf(em->b, "        for (int64_t i = 0; i < LQ_; i++) dlm_attn_dsoftmax_row(s_ + i * LK_, d_ + i * LK_, LK_, SC_, x_);\n");
   if (c->dq >= 0) sb_printf(em->b, "        dlm_attn_gemm(LQ_, D_, LK_, 1.0f, d_, LK_, 1, k_, LDK_, v%d + bt * LQ_ * D_, D_, 0);\n", c->dq);
   if (c->dk >= 0) sb_printf(em->b, "        dlm_attn_gemm(LK_, D_, LQ_, 1.0f, d_, 1, LK_, q_, LDQ_, v%d + bt * LK_ * D_, D_, 0);\n", c->dk);

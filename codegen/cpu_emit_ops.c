@@ -1300,7 +1300,7 @@ static void emit_folded_matmul(Em *em, int id) {
 }
 
 /* attention in f32 with contiguous rows of q, k, v: per batch entry K^T packed once, then blocks of
- * RB_ query rows: scores = SC_ q k^T, the masked softmax of each row (a row with no key allowed is
+ * RB_ query rows (K^T packed only for 16 rows or more): scores = SC_ q k^T, the masked softmax of each row (a row with no key allowed is
  * 0; rows left unnormalized, out scaled by 1 / sum instead), out = p v, by the helpers of
  * codegen/cpu_attn_prelude.c; the block's scores stay in L1. rm: the mask read at (i, j), or NULL.
  * The output rows go to v<dst> at the strides so (dst: id, or the transpose of it, cpu_emit_attn.c). */
@@ -1318,9 +1318,12 @@ static void emit_attention_f32(Em *em, int id, int dst, const int *qkv, const in
   sb_printf(em->b, "        const float *q_ = v%d + oq_ + %lld, *k_ = v%d + ok_k + %lld, *v_ = v%d + ov_ + %lld;\n", qkv[0], (long long)base[0],
             qkv[1], (long long)base[1], qkv[2], (long long)base[2]);
   sb_printf(em->b, "        const int64_t LDQ_ = %s, LDK_ = %s, LDV_ = %s, LDO_ = %s;\n", (*sts[0])[r - 2], (*sts[1])[r - 2], (*sts[2])[r - 2], (*so)[r - 2]);
-  sb_printf(em->b, "        float *o_ = v%d + oo_;\n        dlm_attn_pack_t(LK_, D_, k_, LDK_, kt_);\n", dst);
+  /* K^T packed for the register tiles when at least 16 query rows share it (else, e.g. a KV-cache
+   * step's few rows against all keys, one cblas_sgemm reads K as it is) */
+  sb_printf(em->b, "        float *o_ = v%d + oo_;\n        const int pk_ = LQ_ >= 16;\n        if (pk_) dlm_attn_pack_t(LK_, D_, k_, LDK_, kt_);\n", dst);
   sb_printf(em->b, "        for (int64_t i0 = 0; i0 < LQ_; i0 += RB_) {\n          const int64_t nb_ = LQ_ - i0 < RB_ ? LQ_ - i0 : RB_;\n");
-  sb_printf(em->b, "          dlm_attn_gemm(nb_, LK_, D_, SC_, q_ + i0 * LDQ_, LDQ_, 1, kt_, LK_, s_, LK_, 0);\n");
+  sb_printf(em->b, "          if (pk_) dlm_attn_gemm(nb_, LK_, D_, SC_, q_ + i0 * LDQ_, LDQ_, 1, kt_, LK_, s_, LK_, 0);\n"
+                   "          else dlm_attn_gemm_nt(nb_, LK_, D_, SC_, q_ + i0 * LDQ_, LDQ_, k_, LDK_, s_, LK_);\n");
   sb_printf(em->b, "          for (int64_t i = i0; i < i0 + nb_; i++) {\n            float *p_ = s_ + (i - i0) * LK_;\n");
   if (rm) {
     sb_printf(em->b, "            int any_ = 0;\n            for (int64_t j = 0; j < LK_; j++) {\n              const int keep_ = (%s) != 0;\n", rm);

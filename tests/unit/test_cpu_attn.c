@@ -3,7 +3,8 @@
  * codegen/cpu_attn_prelude.c) against the interpreter (f32 mode), on shapes that reach every tile
  * and tail of the products (query and key lengths that are not multiples of 16, rows left over
  * after the 6- and 10-row tiles, head sizes from 2 to 48, key lengths 130 = 2 x 64 + 2
- * and 600, longer than the 256-value blocks of the row sums) and the model's 128 x 128 x 32,
+ * and 600, longer than the 256-value blocks of the row sums; 3 and 5 queries, fewer than the 16
+ * that K^T is packed for) and the model's 128 x 128 x 32,
  * without a mask, with a shared [Lq, Lk] mask that blanks a whole query row and a whole key
  * column, and with a per-batch-entry mask broadcast over the heads; half of the forwards are read
  * only by their merge_heads transpose (written there directly) and half of the backwards write dV
