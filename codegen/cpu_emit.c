@@ -228,6 +228,13 @@ int cpu_emit_func(const Module *m, const Func *f, CpuUnit *u, DlmErr *e) {
     cpu_mark_attention_views(cx, live, inl, at);
     cpu_mark_side_sums(cx, live, at);
   }
+  /* a sum over an axis of length 1 of a value with its own buffer reads that buffer as it is (and
+   * so do reshapes of it) */
+  for (int id = 0; ok && id < nn; id++) {
+    const Node *n = &f->nodes[id];
+    int alias = live[id] && !inl[id] && at[id] == id && cpu_sum_alias(emp, n) && !inl[n->in[0]];
+    if (alias || n->op == OP_RESHAPE) root[id] = root[n->in[0]];
+  }
   /* eff of a value without a kernel of its own: the latest eff of its readers (a value recomputed
    * in two loops, or a view read by several kernels, is read until the later one) */
   for (int id = 0; ok && id < nn; id++) eff[id] = -1;
@@ -295,7 +302,7 @@ int cpu_emit_func(const Module *m, const Func *f, CpuUnit *u, DlmErr *e) {
     else if (n->op == OP_PARAM) {
       sb_printf(&b, "  v%d = (%s *)P[%d];\n", id, ct, u->nparams);
       u->param_nodes[u->nparams++] = id;
-    } else if (n->op == OP_RESHAPE) sb_printf(&b, "  v%d = v%d;\n", id, n->in[0]);
+    } else if (n->op == OP_RESHAPE || root[id] != id) sb_printf(&b, "  v%d = v%d;\n", id, n->in[0]);
     else {
       char numel[CPU_EXPR];
       cpu_prod(&n->type, 0, n->type.rank, numel);

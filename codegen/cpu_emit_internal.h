@@ -112,6 +112,9 @@ int cpu_attention_f32_rows(const Em *em, int id);
  * the slices a transpose reads in place (CPU_INL_VIEW).
  * $DLM_CPU_NOFUSE turns fusion off (each node then has its own kernel). */
 void cpu_mark_fusion(const Em *em, const char *live, const int *uses, const int *reader, char *inl);
+/* A float sum or mean over an axis of length 1 into its input's dtype: the same elements in the
+ * same order, so it shares its (unfused) input's buffer as a reshape does (cpu_emit.c). */
+int cpu_sum_alias(const Em *em, const Node *n);
 /* Mark the f32 sum_tos of f32 elementwise kernels' outputs to compute in those kernels' loops
  * (at[sum_to] = the kernel's node; cpu_emit_ops.c). After cpu_mark_fusion. */
 void cpu_mark_side_sums(CpuCx *cx, const char *live, int *at);

@@ -216,9 +216,17 @@ static int cmp_int(const void *a, const void *b) { return *(const int *)a - *(co
 
 /* a reduction that computes an elementwise input inside its loop: sum_to, and f32 sum or mean
  * over the last axis */
+int cpu_sum_alias(const Em *em, const Node *n) {
+  if (n->op != OP_SUM && n->op != OP_MEAN) return 0;
+  const Type *it = T_(em, n->in[0]);
+  int axis;
+  return norm_axis(n->attr.i[0], it->rank, &axis) && dim_is_const(it->dims[axis]) && it->dims[axis].k == 1 &&
+         it->dtype == n->type.dtype && (it->dtype == DT_F32 || it->dtype == DT_F64);
+}
+
 static int sums_fused_input(const Em *em, const Node *r) {
   if (r->op == OP_SUM_TO) return 1;
-  if (r->op != OP_SUM && r->op != OP_MEAN) return 0;
+  if ((r->op != OP_SUM && r->op != OP_MEAN) || cpu_sum_alias(em, r)) return 0;
   const Type *it = T_(em, r->in[0]);
   return it->dtype == DT_F32 && r->type.dtype == DT_F32 && it->rank > 0 &&
          (r->attr.i[0] == it->rank - 1 || r->attr.i[0] == -1);

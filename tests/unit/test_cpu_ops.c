@@ -140,7 +140,7 @@ static void test_shifted_fusion(void) {
 
 /* elementwise values computed inside the reductions that read them: sum_to over the batch (a
  * product), and sums and means over the last axis (a layer-norm-like gradient), one of them large
- * enough for threads and one with a broadcast operand */
+ * enough for threads and one with a broadcast operand; sums over an axis of length 1 */
 static void test_fused_reductions(void) {
   fx_begin();
   int x = rarg("f32[B,64,40]", DT_F32, R(3, 20, 64, 40), -1, 1), y = rarg("f32[B,64,40]", DT_F32, R(3, 20, 64, 40), -1, 1);
@@ -150,6 +150,13 @@ static void test_fused_reductions(void) {
   out(op(OP_SUM_TO, "f32[40]", none, 1, op(OP_SUB, NULL, none, 2, x, op(OP_EXP, NULL, none, 1, y))));
   out(op(OP_MEAN, NULL, ia(2, 2, 1), 1, op(OP_MUL, NULL, none, 2, op(OP_SUB, NULL, none, 2, x, r), y)));
   out(op(OP_SUM, NULL, ia(2, -1, 0), 1, op(OP_TANH, NULL, none, 1, x)));
+  /* sums over an axis of length 1 share their input's buffer: read by a later kernel, by a reshape,
+   * and of an elementwise product */
+  int w = rarg("f32[B,64,1,40]", DT_F32, R(4, 20, 64, 1, 40), -1, 1);
+  int sw = op(OP_SUM, NULL, axk(2, 0), 1, w);
+  out(op(OP_ADD, NULL, none, 2, sw, x));
+  out(op(OP_RESHAPE, "f32[B,2560]", none, 1, sw));
+  out(op(OP_MEAN, NULL, axk(2, 1), 1, op(OP_MUL, NULL, none, 2, w, w)));
   compare_all("reductions of fused elementwise inputs", CPU_TOL);
   fx_end();
 }
