@@ -288,9 +288,11 @@ int cpu_emit_attention_bw(CpuCx *cx, int id) {
     cpu_const_literal(N_(em, c->neg), neg);
     nop = em->inl[c->mask] != CPU_INL_CONST;
   }
-  sb_printf(em->b, "#pragma omp parallel\n    {\n      float *s_ = (float *)dlm_alloc(LQ_ * LK_, sizeof(float)), *d_ = (float *)dlm_alloc(LQ_ * LK_, sizeof(float));\n");
-  sb_printf(em->b, "      float *x_ = (float *)dlm_alloc(LK_, sizeof(float)), *kt_ = (float *)dlm_alloc(LK_ * D_, sizeof(float));\n");
-  sb_printf(em->b, "      float *vt_ = (float *)dlm_alloc(LK_ * DV_, sizeof(float));\n      const int ok_ = s_ && d_ && x_ && kt_ && vt_;\n      if (!ok_) bad = 1;\n");
+  /* x_ (a row of scratch) at the end of d_'s block: a small block of its own, written in the
+   * inner loop, could share a cache line with the other thread's */
+  sb_printf(em->b, "#pragma omp parallel\n    {\n      float *s_ = (float *)dlm_alloc(LQ_ * LK_, sizeof(float)), *d_ = (float *)dlm_alloc(LQ_ * LK_ + LK_, sizeof(float));\n");
+  sb_printf(em->b, "      float *x_ = d_ ? d_ + LQ_ * LK_ : NULL, *kt_ = (float *)dlm_alloc(LK_ * D_, sizeof(float));\n");
+  sb_printf(em->b, "      float *vt_ = (float *)dlm_alloc(LK_ * DV_, sizeof(float));\n      const int ok_ = s_ && d_ && kt_ && vt_;\n      if (!ok_) bad = 1;\n");
   sb_printf(em->b, "#pragma omp for schedule(static)\n      for (int64_t bt = 0; bt < NB_; bt++) {\n        if (!ok_) continue;\n");
   /* q, k, v, g: dense, or transposes read in place (CPU_INL_VIEW: split_heads of v, the gradient
    * of merge_heads); their rows are contiguous, LD*_ apart */
@@ -338,7 +340,7 @@ int cpu_emit_attention_bw(CpuCx *cx, int id) {
   sb_printf(em->b, "        for (int64_t i = 0; i < LQ_; i++) dlm_attn_dsoftmax_row(s_ + i * LK_, d_ + i * LK_, LK_, SC_, x_);\n");
   if (c->dq >= 0) sb_printf(em->b, "        dlm_attn_gemm(LQ_, D_, LK_, 1.0f, d_, LK_, 1, k_, LDK_, v%d + bt * LQ_ * D_, D_, 0);\n", c->dq);
   if (c->dk >= 0) sb_printf(em->b, "        dlm_attn_gemm(LK_, D_, LQ_, 1.0f, d_, 1, LK_, q_, LDQ_, v%d + bt * LK_ * D_, D_, 0);\n", c->dk);
-  sb_printf(em->b, "      }\n      free(s_);\n      free(d_);\n      free(x_);\n      free(kt_);\n      free(vt_);\n    }\n  }\n");
+  sb_printf(em->b, "      }\n      free(s_);\n      free(d_);\n      free(kt_);\n      free(vt_);\n    }\n  }\n");
   cpu_fail(em, id, "attention backward: out of memory");
   return 1;
 }
