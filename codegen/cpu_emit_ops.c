@@ -232,6 +232,13 @@ static int sums_fused_input(const Em *em, const Node *r) {
          (r->attr.i[0] == it->rank - 1 || r->attr.i[0] == -1);
 }
 
+/* an f32 softmax or log_softmax over the last axis: computes an elementwise input into a row first */
+static int softmax_fused_input(const Em *em, const Node *r) {
+  if (r->op != OP_SOFTMAX && r->op != OP_LOG_SOFTMAX) return 0;
+  const Type *it = T_(em, r->in[0]);
+  return it->dtype == DT_F32 && r->type.dtype == DT_F32 && it->rank > 0 && (r->attr.i[0] == it->rank - 1 || r->attr.i[0] == -1);
+}
+
 void cpu_mark_fusion(const Em *em, const char *live, const int *uses, const int *reader, char *inl) {
   const Func *f = em->f;
   for (int id = 0; id < f->nnodes; id++) {
@@ -240,7 +247,8 @@ void cpu_mark_fusion(const Em *em, const char *live, const int *uses, const int 
     const Node *n = N_(em, id);
     if (!live[id] || inl[id] || is_out || uses[id] != 1 || !fusable_value(em, n)) continue;
     const Node *r = N_(em, reader[id]);
-    if ((is_map_op(r) && same_dims(&n->type, &r->type)) || (sums_fused_input(em, r) && n->op != OP_IOTA)) inl[id] = CPU_INL_FUSED;
+    if ((is_map_op(r) && same_dims(&n->type, &r->type)) || ((sums_fused_input(em, r) || softmax_fused_input(em, r)) && n->op != OP_IOTA))
+      inl[id] = CPU_INL_FUSED;
   }
   /* values read once by a last-axis layout op that is itself fused (the negated half of a
    * rotate-half concat) join its group, evaluated at shifted positions */
@@ -297,7 +305,8 @@ void cpu_mark_fusion(const Em *em, const char *live, const int *uses, const int 
   }
   /* groups over the limits are not fused */
   for (int id = f->nnodes - 1; id >= 0; id--) {
-    if (!live[id] || inl[id] || !(is_map_op(N_(em, id)) || sums_fused_input(em, N_(em, id)))) continue;
+    if (!live[id] || inl[id] || !(is_map_op(N_(em, id)) || sums_fused_input(em, N_(em, id)) || softmax_fused_input(em, N_(em, id))))
+      continue;
     int grp[64], ng = 0, leaves[CPU_MAX_LEAVES], nl = 0;
     if (fused_group(em, id, grp, &ng, leaves, &nl)) continue;
     /* unfuse the group: the fused values whose chain of readers ends at id */
@@ -892,6 +901,50 @@ static int emit_reduce(Em *em, int id, DlmErr *e) {
   return 1;
 }
 
+/* The f32 softmax or log_softmax of row x_ into row o_ (n elements): the maximum by dlm_maxf_row
+ * (a NaN still makes the whole row NaN, through its exponential and the sum), the exponentials by
+ * dlm_exp_le0 into the output row, their sum by dlm_sumf: loops that vectorize. */
+static void softmax_row(Em *em, OpKind op, const char *n) {
+  sb_printf(em->b, "      const float mf_ = dlm_maxf_row(x_, %s);\n", n);
+  sb_printf(em->b, "      for (int64_t j = 0; j < %s; j++) o_[j] = dlm_exp_le0(x_[j] - mf_);\n", n);
+  sb_printf(em->b, "      const double s_ = dlm_sumf(o_, %s);\n", n);
+  if (op == OP_SOFTMAX) /* times the float reciprocal of the sum (a division per element is slow) */
+    sb_printf(em->b, "      const float inv_ = (float)(1 / s_);\n      for (int64_t j = 0; j < %s; j++) o_[j] *= inv_;\n", n);
+  else sb_printf(em->b, "      const double ls_ = log(s_);\n      for (int64_t j = 0; j < %s; j++) o_[j] = (float)(((double)x_[j] - (double)mf_) - ls_);\n", n);
+}
+
+/* softmax_fused_input: each row of the fused elementwise input is computed into a per-thread row
+ * (the values the unfused input's buffer would hold), then normalized into the output row */
+static int emit_softmax_fused(Em *em, int id, DlmErr *e) {
+  const Node *n = N_(em, id);
+  const Type *it = T_(em, n->in[0]);
+  int grp[64], ng = 0, leaves[CPU_MAX_LEAVES], nl = 0;
+  if (!fused_group(em, id, grp, &ng, leaves, &nl)) {
+    err_set(e, n->loc, "cpu: internal error: fused kernel over its limits");
+    return 0;
+  }
+  qsort(grp, (size_t)ng, sizeof *grp, cmp_int);
+  for (int g = 0; g < ng; g++) cpu_node_comment(em, grp[g], "fused here: ");
+  MapOp ops[CPU_MAX_LEAVES];
+  char rd[CPU_MAX_LEAVES][CPU_EXPR], len[CPU_EXPR], numel[CPU_EXPR], in[32];
+  group_ops(em, it, leaves, nl, ops);
+  cpu_dim(it->dims[it->rank - 1], len);
+  cpu_prod(it, 0, it->rank, numel);
+  sb_printf(em->b, "#pragma omp parallel if (%s > %s)\n  {\n    float *xr_ = (float *)dlm_alloc(%s, sizeof(float));\n    if (!xr_) bad = 1;\n",
+            numel, PAR_MIN, len);
+  map_begin(em, it, 2, nl, ops, rd);
+  EwCx c = {em, leaves, -1, nl, it->rank, 0, 0, 0, 0, 1, ops, rd, NULL, e, 0};
+  value_at(&c, n->in[0], "j", in);
+  free(c.vals);
+  if (!c.ok) return 0;
+  sb_printf(em->b, "        if (xr_) xr_[j] = %s;\n      }\n      if (!xr_) continue;\n      const float *x_ = xr_;\n      float *o_ = v%d + q * L_;\n",
+            in, id);
+  softmax_row(em, n->op, "L_");
+  sb_printf(em->b, "    }\n  }\n    free(xr_);\n  }\n");
+  cpu_fail(em, id, "out of memory");
+  return 1;
+}
+
 static int emit_softmax(Em *em, int id, DlmErr *e) {
   const Node *n = N_(em, id);
   const Type *it = T_(em, n->in[0]);
@@ -900,18 +953,12 @@ static int emit_softmax(Em *em, int id, DlmErr *e) {
   char rd[CPU_EXPR];
   const char *ct = cpu_ctype(n->type.dtype);
   const char *ex = n->type.dtype == DT_F64 ? "exp" : "expf";
+  if (em->inl[n->in[0]] == CPU_INL_FUSED) return emit_softmax_fused(em, id, e);
   cpu_read(em, n->in[0], "base_ + j * IN_", rd);
   rows_begin(em, it, axis);
   if (n->type.dtype == DT_F32 && axis == it->rank - 1 && em->inl[n->in[0]] == 0) {
-    /* f32 rows along the last axis: the maximum by dlm_maxf_row (a NaN still makes the whole row
-     * NaN, through its exponential and the sum), the exponentials by dlm_exp_le0 into the output
-     * row, their sum by dlm_sumf: loops that vectorize */
-    sb_printf(em->b, "      const float *x_ = v%d + base_, mf_ = dlm_maxf_row(x_, LEN_);\n      float *o_ = v%d + base_;\n", n->in[0], id);
-    sb_printf(em->b, "      for (int64_t j = 0; j < LEN_; j++) o_[j] = dlm_exp_le0(x_[j] - mf_);\n");
-    sb_printf(em->b, "      const double s_ = dlm_sumf(o_, LEN_);\n");
-    if (n->op == OP_SOFTMAX) /* times the float reciprocal of the sum (a division per element is slow) */
-      sb_printf(em->b, "      const float inv_ = (float)(1 / s_);\n      for (int64_t j = 0; j < LEN_; j++) o_[j] *= inv_;\n");
-    else sb_printf(em->b, "      const double ls_ = log(s_);\n      for (int64_t j = 0; j < LEN_; j++) o_[j] = (float)(((double)x_[j] - (double)mf_) - ls_);\n");
+    sb_printf(em->b, "      const float *x_ = v%d + base_;\n      float *o_ = v%d + base_;\n", n->in[0], id);
+    softmax_row(em, n->op, "LEN_");
     rows_end(em);
     return 1;
   }

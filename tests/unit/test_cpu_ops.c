@@ -161,6 +161,46 @@ static void test_fused_reductions(void) {
   fx_end();
 }
 
+/* compare_all, then the outputs bit for bit against the unfused kernels (DLM_CPU_NOFUSE) */
+static void compare_all_bits(const char *what) {
+  int nout = NOUT;
+  compare_all(what, CPU_TOL);
+  NOUT = nout;
+  Tensor *r[2][64] = {{0}};
+  for (int pass = 0; pass < 2 && nout <= 64; pass++) {
+    if (pass) setenv("DLM_CPU_NOFUSE", "1", 1);
+    DlmErr e = {0};
+    BackendState *st = backend_cpu.open(M, &e);
+    CHECK_MSG(backend_cpu.run(st, F, NULL, ARGS, r[pass], NULL, &e), "%s: %s", what, e.msg);
+    backend_cpu.close(st);
+  }
+  unsetenv("DLM_CPU_NOFUSE");
+  for (int k = 0; k < nout && k < 64; k++) {
+    CHECK_MSG(r[0][k] && r[1][k] && r[0][k]->numel == r[1][k]->numel &&
+              memcmp(r[0][k]->data, r[1][k]->data, (size_t)r[0][k]->numel * sizeof(float)) == 0,
+              "%s: output %d differs from the unfused kernels", what, k);
+    tensor_free(r[0][k]);
+    tensor_free(r[1][k]);
+  }
+  NOUT = 0;
+}
+
+/* softmax and log_softmax over the last axis of fused elementwise inputs (the masked logits of
+ * the SUBS parameterization), large enough for threads */
+static void test_softmax_fused(void) {
+  fx_begin();
+  int x = rarg("f32[B,64,40]", DT_F32, R(3, 20, 64, 40), -3, 3), y = rarg("f32[40]", DT_F32, R(1, 40), -1, 1);
+  int c = rarg("i32[B,64,40]", DT_I32, R(3, 20, 64, 40), 0, 2);
+  Attrs none = attrs_none();
+  int cond = op(OP_EQ, NULL, none, 2, c, op(OP_CONST, "i32[]", fa(1), 0));
+  int logits = op(OP_ADD, NULL, none, 2, x, y);
+  int masked = op(OP_WHERE, NULL, none, 3, cond, op(OP_SUB, NULL, none, 2, logits, op(OP_CONST, "f32[]", fa(1e6), 0)), logits);
+  out(op(OP_LOG_SOFTMAX, NULL, ia(1, -1), 1, masked));
+  out(op(OP_SOFTMAX, NULL, ia(1, 2), 1, op(OP_MUL, NULL, none, 2, x, y)));
+  compare_all_bits("softmax of fused inputs");
+  fx_end();
+}
+
 /* reductions computed in the loop of another elementwise kernel over their input's shape: sum_tos
  * of its stored output (two of one large product, over threads; one of a small sum), a sum_to of
  * a product of the same inputs that comes before the kernel, and a mean and a sum over the last
@@ -181,26 +221,7 @@ static void test_side_sums(void) {
   out(early);
   out(op(OP_MEAN, NULL, ia(2, 2, 1), 1, op(OP_MUL, NULL, none, 2, p, x)));
   out(op(OP_SUM, NULL, ia(2, -1, 0), 1, p));
-  enum { NO = 8 };
-  compare_all("reductions in another kernel's loop", CPU_TOL);
-  NOUT = NO;
-  Tensor *r[2][NO] = {{0}};
-  for (int pass = 0; pass < 2; pass++) {
-    if (pass) setenv("DLM_CPU_NOFUSE", "1", 1);
-    DlmErr e = {0};
-    BackendState *st = backend_cpu.open(M, &e);
-    CHECK_MSG(backend_cpu.run(st, F, NULL, ARGS, r[pass], NULL, &e), "side reductions: %s", e.msg);
-    backend_cpu.close(st);
-  }
-  unsetenv("DLM_CPU_NOFUSE");
-  for (int k = 0; k < NO; k++) {
-    CHECK_MSG(r[0][k] && r[1][k] && r[0][k]->numel == r[1][k]->numel &&
-              memcmp(r[0][k]->data, r[1][k]->data, (size_t)r[0][k]->numel * sizeof(float)) == 0,
-              "output %d differs from the unfused kernels", k);
-    tensor_free(r[0][k]);
-    tensor_free(r[1][k]);
-  }
-  NOUT = 0;
+  compare_all_bits("reductions in another kernel's loop");
   fx_end();
 }
 
@@ -322,6 +343,7 @@ int main(void) {
   test_shifted_fusion();
   test_fused_reductions();
   test_side_sums();
+  test_softmax_fused();
   test_int_ops();
   test_f64_ops();
   test_rand();
