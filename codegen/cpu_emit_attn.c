@@ -11,8 +11,10 @@
  * operations and precision as the separate kernels (sums in double), so results agree with them
  * within rounding. When dV's only reader is a later transpose keeping the last axis (the gradient
  * of split_heads), the kernel runs at that transpose and writes dV's rows into its buffer. Also
- * here: the in-place reads of transposes by attention kernels, and the forward attentions written
- * straight into their merge_heads transpose (cpu_mark_attention_views). */
+ * here: the in-place reads of transposes by attention kernels, the forward attentions written
+ * straight into their merge_heads transpose, and rotary embeddings of q and k read only by
+ * attention kernels, which those kernels compute per batch entry instead of reading a buffer
+ * (cpu_mark_attention_views, cpu_emit_rope_rows). */
 #include "cpu_emit_internal.h"
 #include <string.h>
 
@@ -216,6 +218,92 @@ static int read_by_cluster(const CpuCx *cx, const char *inl, int r, int t) {
   return 0;
 }
 
+/* a slice of x along the last axis, [start, end) with step 1 */
+static int last_slice(const Em *em, int id, int x, int64_t start, int64_t end) {
+  const Node *n = N_(em, id);
+  int r = n->type.rank;
+  return n->op == OP_SLICE && n->in[0] == x && (n->attr.i[0] == r - 1 || n->attr.i[0] == -1) && n->attr.i[1] == start &&
+         n->attr.i[2] == end && n->attr.i[3] == 1;
+}
+
+/* q = add(mul(x, c), mul(concat(neg(slice(x, h, 2h)), slice(x, 0, h)), s)) in f32 (either operand
+ * order of the add and the muls), x with q's type and rows read in place, c and s buffers of f32
+ * broadcast to q's type with the last axis dense */
+static int rope_match(const Em *em, int q, CpuRope *rp) {
+  const Node *n = N_(em, q);
+  const Type *qt = &n->type;
+  int r = qt->rank;
+  if (n->op != OP_ADD || qt->dtype != DT_F32 || r < 3 || !dim_is_const(qt->dims[r - 1]) || qt->dims[r - 1].k % 2) return 0;
+  int64_t h = qt->dims[r - 1].k / 2;
+  for (int o = 0; o < 2; o++) {
+    int ma = n->in[o], mb = n->in[1 - o];
+    if (!is_op(em, ma, OP_MUL) || !is_op(em, mb, OP_MUL)) continue;
+    for (int p = 0; p < 2; p++) {
+      int cat = N_(em, mb)->in[p], sv = N_(em, mb)->in[1 - p];
+      if (!is_op(em, cat, OP_CONCAT) || N_(em, cat)->nin != 2) continue;
+      const Node *cn = N_(em, cat);
+      if (cn->attr.i[0] != r - 1 && cn->attr.i[0] != -1) continue;
+      int ng = cn->in[0], lo = cn->in[1];
+      if (!is_op(em, ng, OP_NEG) || !is_op(em, N_(em, ng)->in[0], OP_SLICE) || !is_op(em, lo, OP_SLICE)) continue;
+      int x = N_(em, lo)->in[0];
+      if (!last_slice(em, lo, x, 0, h) || !last_slice(em, N_(em, ng)->in[0], x, h, 2 * h)) continue;
+      int cv = N_(em, ma)->in[0] == x ? N_(em, ma)->in[1] : N_(em, ma)->in[1] == x ? N_(em, ma)->in[0] : -1;
+      if (cv < 0 || !same_type(&N_(em, x)->type, qt) || (em->inl[x] && em->inl[x] != CPU_INL_VIEW)) continue;
+      int ok = 1;
+      const int cs[2] = {cv, sv};
+      for (int i = 0; i < 2; i++) {
+        const Type *t = &N_(em, cs[i])->type;
+        Strides st;
+        if (em->inl[cs[i]] || t->dtype != DT_F32 || t->rank > r) { ok = 0; break; }
+        cpu_bcast_strides(t, qt, st);
+        ok = !strcmp(st[r - 1], "1");
+        if (!ok) break;
+      }
+      if (ok && em->inl[x] == CPU_INL_VIEW) {
+        MapOp vw;
+        cpu_view_read(em, x, &vw);
+        ok = !strcmp(vw.st[r - 1], "1");
+      }
+      if (!ok) continue;
+      *rp = (CpuRope){q, x, cv, sv};
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* every reader of q reads it as q or k of an f32 attention kernel on rows with q's batch dims, or
+ * of a fused attention backward; q is not an output */
+static int rope_readers_ok(const CpuCx *cx, const char *live, const char *inl, int q) {
+  const Em *em = &cx->em;
+  const Func *f = em->f;
+  const Type *qt = &N_(em, q)->type;
+  int nr = 0;
+  for (int k = 0; k < f->nout; k++)
+    if (f->outs[k] == q) return 0;
+  for (int rd = q + 1; rd < f->nnodes; rd++) {
+    const Node *rn = N_(em, rd);
+    for (int j = 0; live[rd] && j < rn->nin; j++) {
+      if (rn->in[j] != q) continue;
+      nr++;
+      if (rn->op == OP_ATTENTION) {
+        if (j > 1 || !cpu_attention_f32_rows(em, rd) || rn->type.rank != qt->rank) return 0;
+        for (int d = 0; d < qt->rank - 2; d++)
+          if (!dim_eq(rn->type.dims[d], qt->dims[d])) return 0;
+        continue;
+      }
+      int in_cluster = 0;
+      for (int i = 0; i < cx->nabw; i++) {
+        const CpuAttnBw *c = &cx->abw[i];
+        int member = c->at == cx->at[rd] && (inl[rd] == CPU_INL_ATTN || rd == c->dv || rd == c->dq || rd == c->dk);
+        in_cluster |= member && (q == c->q || q == c->k) && q != c->v && q != c->g;
+      }
+      if (!in_cluster) return 0;
+    }
+  }
+  return nr > 0;
+}
+
 void cpu_mark_attention_views(CpuCx *cx, const char *live, char *inl, int *at) {
   const Em *em = &cx->em;
   const Func *f = em->f;
@@ -256,6 +344,53 @@ void cpu_mark_attention_views(CpuCx *cx, const char *live, char *inl, int *at) {
     inl[a] = CPU_INL_ATTN;
     at[a] = t;
   }
+  /* rotary embeddings of q and k read only by these kernels are computed inside them */
+  for (int a = 0; a < f->nnodes; a++) {
+    if (!live[a]) continue;
+    int cand[2] = {-1, -1};
+    if (N_(em, a)->op == OP_ATTENTION) cand[0] = N_(em, a)->in[0], cand[1] = N_(em, a)->in[1];
+    for (int i = 0; i < cx->nabw; i++)
+      if (cx->abw[i].s0 == a) cand[0] = cx->abw[i].q, cand[1] = cx->abw[i].k;
+    for (int i = 0; i < 2 && cx->nrope < CPU_MAX_ROPE; i++) {
+      CpuRope rp;
+      if (cand[i] >= 0 && !inl[cand[i]] && rope_match(em, cand[i], &rp) && rope_readers_ok(cx, live, inl, cand[i])) {
+        inl[cand[i]] = CPU_INL_FUSED;
+        cx->rope[cx->nrope++] = rp;
+      }
+    }
+  }
+}
+
+const CpuRope *cpu_rope_of(const Em *em, int id) {
+  const CpuCx *cx = (const CpuCx *)em;
+  for (int i = 0; em->inl[id] == CPU_INL_FUSED && i < cx->nrope; i++)
+    if (cx->rope[i].q == id) return &cx->rope[i];
+  return NULL;
+}
+
+void cpu_emit_rope_rows(Em *em, const CpuRope *rp, const Type *lead, const char *rows, const char *buf, const char *ind) {
+  const Type *qt = &N_(em, rp->q)->type;
+  int r = qt->rank;
+  MapOp ops[3];
+  const int ids[3] = {rp->x, rp->c, rp->s};
+  for (int i = 0; i < 3; i++) {
+    if (em->inl[ids[i]] == CPU_INL_VIEW) cpu_view_read(em, ids[i], &ops[i]);
+    else {
+      ops[i].id = ids[i];
+      ops[i].base = 0;
+      cpu_bcast_strides(&N_(em, ids[i])->type, qt, ops[i].st);
+    }
+  }
+  const char *names[3] = {"rx_", "rc_", "rs_"};
+  Strides *sts[3] = {&ops[0].st, &ops[1].st, &ops[2].st};
+  char D[CPU_EXPR], in2[64];
+  cpu_dim(qt->dims[r - 1], D);
+  cpu_fmt(in2, sizeof in2, "%s  ", ind);
+  sb_printf(em->b, "%s{ /* %%%d = rotary embedding of %%%d, computed here */\n", ind, rp->q, rp->x);
+  cpu_emit_offsets(em, lead, r - 2, "bt", 3, names, sts, in2);
+  sb_printf(em->b, "%s  dlm_attn_rope_rows(%s, %s, v%d + rx_ + %lld, %s, v%d + rc_ + %lld, %s, v%d + rs_ + %lld, %s, %s);\n%s}\n", ind, rows, D,
+            ops[0].id, (long long)ops[0].base, ops[0].st[r - 2], ops[1].id, (long long)ops[1].base, ops[1].st[r - 2], ops[2].id,
+            (long long)ops[2].base, ops[2].st[r - 2], buf, ind);
 }
 
 int cpu_emit_attention_bw(CpuCx *cx, int id) {
@@ -292,7 +427,12 @@ int cpu_emit_attention_bw(CpuCx *cx, int id) {
    * inner loop, could share a cache line with the other thread's */
   sb_printf(em->b, "#pragma omp parallel\n    {\n      float *s_ = (float *)dlm_alloc(LQ_ * LK_, sizeof(float)), *d_ = (float *)dlm_alloc(LQ_ * LK_ + LK_, sizeof(float));\n");
   sb_printf(em->b, "      float *x_ = d_ ? d_ + LQ_ * LK_ : NULL, *kt_ = (float *)dlm_alloc(LK_ * D_, sizeof(float));\n");
-  sb_printf(em->b, "      float *vt_ = (float *)dlm_alloc(LK_ * DV_, sizeof(float));\n      const int ok_ = s_ && d_ && kt_ && vt_;\n      if (!ok_) bad = 1;\n");
+  /* q or k computed here (a rotary embedding, cpu_mark_attention_views): per entry into qr_ / kr_ */
+  const CpuRope *rq = cpu_rope_of(em, c->q), *rk = cpu_rope_of(em, c->k);
+  sb_printf(em->b, "      float *vt_ = (float *)dlm_alloc(LK_ * DV_, sizeof(float));\n");
+  sb_printf(em->b, "      float *qr_ = %s, *kr_ = %s;\n", rq ? "(float *)dlm_alloc(LQ_ * D_, sizeof(float))" : "NULL",
+            rk ? "(float *)dlm_alloc(LK_ * D_, sizeof(float))" : "NULL");
+  sb_printf(em->b, "      const int ok_ = s_ && d_ && kt_ && vt_%s%s;\n      if (!ok_) bad = 1;\n", rq ? " && qr_" : "", rk ? " && kr_" : "");
   sb_printf(em->b, "#pragma omp for schedule(static)\n      for (int64_t bt = 0; bt < NB_; bt++) {\n        if (!ok_) continue;\n");
   /* q, k, v, g: dense, or transposes read in place (CPU_INL_VIEW: split_heads of v, the gradient
    * of merge_heads); their rows are contiguous, LD*_ apart */
@@ -318,9 +458,18 @@ int cpu_emit_attention_bw(CpuCx *cx, int id) {
     asts[4 + nop] = &sdt;
   }
   cpu_emit_offsets(em, st, r - 2, "bt", 4 + nop + (c->dvt >= 0), an, asts, "        ");
-  for (int i = 0; i < 4; i++)
+  const CpuRope *rqk[2] = {rq, rk};
+  if (rq) cpu_emit_rope_rows(em, rq, st, "LQ_", "qr_", "        ");
+  if (rk) cpu_emit_rope_rows(em, rk, st, "LK_", "kr_", "        ");
+  sb_printf(em->b, "        (void)aq_;\n        (void)ak_;\n        (void)qr_;\n        (void)kr_;\n");
+  for (int i = 0; i < 4; i++) {
+    if (i < 2 && rqk[i]) {
+      sb_printf(em->b, "        const float *%s = %s;\n        const int64_t %s = D_;\n", pn[i], i ? "kr_" : "qr_", ln[i]);
+      continue;
+    }
     sb_printf(em->b, "        const float *%s = v%d + %s + %lld;\n        const int64_t %s = %s > 0 ? %s : 1;\n", pn[i], ops[i].id, an[i],
               (long long)ops[i].base, ln[i], ops[i].st[r - 2], ops[i].st[r - 2]);
+  }
   /* P: scores (scaled in the product's store, as S0 * c), mask, softmax (cpu_attn_prelude's row), mask */
   /* K^T and V^T packed for the register tiles when at least 16 query rows share them */
   sb_printf(em->b, "        const int pk_ = LQ_ >= 16;\n        if (pk_) {\n          dlm_attn_pack_t(LK_, D_, k_, LDK_, kt_);\n"
@@ -340,7 +489,7 @@ int cpu_emit_attention_bw(CpuCx *cx, int id) {
   sb_printf(em->b, "        for (int64_t i = 0; i < LQ_; i++) dlm_attn_dsoftmax_row(s_ + i * LK_, d_ + i * LK_, LK_, SC_, x_);\n");
   if (c->dq >= 0) sb_printf(em->b, "        dlm_attn_gemm(LQ_, D_, LK_, 1.0f, d_, LK_, 1, k_, LDK_, v%d + bt * LQ_ * D_, D_, 0);\n", c->dq);
   if (c->dk >= 0) sb_printf(em->b, "        dlm_attn_gemm(LK_, D_, LQ_, 1.0f, d_, 1, LK_, q_, LDQ_, v%d + bt * LK_ * D_, D_, 0);\n", c->dk);
-  sb_printf(em->b, "      }\n      free(s_);\n      free(d_);\n      free(kt_);\n      free(vt_);\n    }\n  }\n");
+  sb_printf(em->b, "      }\n      free(s_);\n      free(d_);\n      free(kt_);\n      free(vt_);\n      free(qr_);\n      free(kr_);\n    }\n  }\n");
   cpu_fail(em, id, "attention backward: out of memory");
   return 1;
 }

@@ -19,6 +19,12 @@ typedef struct {
 } CpuAttnBw;
 #define CPU_MAX_ATTN_BW 64
 
+/* A rotary embedding read only by attention kernels as q or k (codegen/cpu_emit_attn.c):
+ * q = x * c + concat(-x[.., h:2h], x[.., :h]) * s, computed per batch entry inside those kernels
+ * instead of by its own loop (node q then has inl CPU_INL_FUSED and no buffer). */
+typedef struct { int q, x, c, s; } CpuRope;
+#define CPU_MAX_ROPE 64
+
 typedef struct {
   const Module *m;
   const Func *f;
@@ -32,10 +38,13 @@ typedef struct {
   const int *at;    /* at[id]: the node whose kernel computes id (id itself but in an attention backward) */
   CpuAttnBw abw[CPU_MAX_ATTN_BW];
   int nabw;
+  CpuRope rope[CPU_MAX_ROPE];
+  int nrope;
 } CpuCx;
 
 #define CPU_INL_CONST 1   /* a const read as a literal, without a buffer */
-#define CPU_INL_FUSED 2   /* an elementwise value computed inside its only reader's loop */
+#define CPU_INL_FUSED 2   /* an elementwise value computed inside its only reader's loop (or a
+                           * rotary embedding computed inside the attention kernels, CpuRope) */
 #define CPU_INL_FOLDED 3  /* a batched matmul whose only reader, a sum_to over its batch, computes it
                            * as one product (the batch folded into the contraction) */
 
@@ -105,6 +114,11 @@ int cpu_op_needs_buffers(OpKind op);
 /* 1 if attention node id is f32 and its kernel reads contiguous rows of q, k and v (the kernel of
  * codegen/cpu_attn_prelude.c's helpers, which can write its rows at any stride) */
 int cpu_attention_f32_rows(const Em *em, int id);
+/* codegen/cpu_emit_attn.c: the rotary embedding computed inside attention kernels as node id
+ * (NULL if none), and the code that fills buf (float, rows x D, rows of batch entry bt of lead,
+ * whose first r - 2 dims are the entry's) with its values, in its own block. */
+const CpuRope *cpu_rope_of(const Em *em, int id);
+void cpu_emit_rope_rows(Em *em, const CpuRope *rp, const Type *lead, const char *rows, const char *buf, const char *ind);
 /* Mark the values to fuse into their reader's loop (inl[id] = CPU_INL_FUSED; inl is em->inl, see
  * cpu_emit_ops.c); uses[id] = the number of
  * reads of id by live nodes plus its appearances among the outputs; reader[id] = its last reader.

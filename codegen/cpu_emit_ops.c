@@ -1366,13 +1366,25 @@ static void emit_attention_f32(Em *em, int id, int dst, const int *qkv, const in
   Strides *ast[5] = {sts[0], sts[1], sts[2], so, sts[3]};
   /* (inv_ on each thread's stack: small heap blocks of two threads can share a cache line) */
   sb_printf(em->b, "#pragma omp parallel\n    {\n      enum { RB_ = 30 };\n      float inv_[RB_];\n");
+  /* q or k computed here (a rotary embedding, cpu_emit_attn.c): per entry into qr_ / kr_ */
+  const CpuRope *rq = cpu_rope_of(em, N_(em, id)->in[0]), *rk = cpu_rope_of(em, N_(em, id)->in[1]);
   sb_printf(em->b, "      float *s_ = (float *)dlm_alloc(RB_ * LK_, sizeof(float)), *kt_ = (float *)dlm_alloc(LK_ * D_, sizeof(float));\n");
-  sb_printf(em->b, "      const int ok_ = s_ && kt_;\n      if (!ok_) bad = 1;\n");
+  sb_printf(em->b, "      float *qr_ = %s, *kr_ = %s;\n", rq ? "(float *)dlm_alloc(LQ_ * D_, sizeof(float))" : "NULL",
+            rk ? "(float *)dlm_alloc(LK_ * D_, sizeof(float))" : "NULL");
+  sb_printf(em->b, "      const int ok_ = s_ && kt_%s%s;\n      if (!ok_) bad = 1;\n", rq ? " && qr_" : "", rk ? " && kr_" : "");
   sb_printf(em->b, "#pragma omp for schedule(static)\n      for (int64_t bt = 0; bt < NB_; bt++) {\n        if (!ok_) continue;\n");
   cpu_emit_offsets(em, &N_(em, id)->type, r - 2, "bt", nop + 1, an, ast, "        ");
-  sb_printf(em->b, "        const float *q_ = v%d + oq_ + %lld, *k_ = v%d + ok_k + %lld, *v_ = v%d + ov_ + %lld;\n", qkv[0], (long long)base[0],
-            qkv[1], (long long)base[1], qkv[2], (long long)base[2]);
-  sb_printf(em->b, "        const int64_t LDQ_ = %s, LDK_ = %s, LDV_ = %s, LDO_ = %s;\n", (*sts[0])[r - 2], (*sts[1])[r - 2], (*sts[2])[r - 2], (*so)[r - 2]);
+  char qp[CPU_EXPR], kp[CPU_EXPR];
+  if (rq) cpu_fmt(qp, sizeof qp, "qr_");
+  else cpu_fmt(qp, sizeof qp, "v%d + oq_ + %lld", qkv[0], (long long)base[0]);
+  if (rk) cpu_fmt(kp, sizeof kp, "kr_");
+  else cpu_fmt(kp, sizeof kp, "v%d + ok_k + %lld", qkv[1], (long long)base[1]);
+  if (rq) cpu_emit_rope_rows(em, rq, &N_(em, id)->type, "LQ_", "qr_", "        ");
+  if (rk) cpu_emit_rope_rows(em, rk, &N_(em, id)->type, "LK_", "kr_", "        ");
+  sb_printf(em->b, "        (void)oq_;\n        (void)ok_k;\n        (void)qr_;\n        (void)kr_;\n");
+  sb_printf(em->b, "        const float *q_ = %s, *k_ = %s, *v_ = v%d + ov_ + %lld;\n", qp, kp, qkv[2], (long long)base[2]);
+  sb_printf(em->b, "        const int64_t LDQ_ = %s, LDK_ = %s, LDV_ = %s, LDO_ = %s;\n", rq ? "D_" : (*sts[0])[r - 2], rk ? "D_" : (*sts[1])[r - 2],
+            (*sts[2])[r - 2], (*so)[r - 2]);
   /* K^T packed for the register tiles when at least 16 query rows share it (else, e.g. a KV-cache
    * step's few rows against all keys, one cblas_sgemm reads K as it is) */
   sb_printf(em->b, "        float *o_ = v%d + oo_;\n        const int pk_ = LQ_ >= 16;\n        if (pk_) dlm_attn_pack_t(LK_, D_, k_, LDK_, kt_);\n", dst);
@@ -1387,7 +1399,7 @@ static void emit_attention_f32(Em *em, int id, int dst, const int *qkv, const in
   } else sb_printf(em->b, "            inv_[i - i0] = dlm_attn_exp_row(p_, LK_);\n");
   sb_printf(em->b, "          }\n          dlm_attn_gemm(nb_, DV_, LK_, 1.0f, s_, LK_, 1, v_, LDV_, o_ + i0 * LDO_, LDO_, 0);\n");
   sb_printf(em->b, "          for (int64_t i = 0; i < nb_; i++) dlm_attn_scale_row(o_ + (i0 + i) * LDO_, DV_, inv_[i]);\n        }\n");
-  sb_printf(em->b, "      }\n      free(s_);\n      free(kt_);\n    }\n  }\n");
+  sb_printf(em->b, "      }\n      free(s_);\n      free(kt_);\n      free(qr_);\n      free(kr_);\n    }\n  }\n");
   cpu_fail(em, id, "attention: out of memory");
 }
 

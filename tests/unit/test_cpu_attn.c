@@ -10,7 +10,8 @@
  * only by their merge_heads transpose (written there directly) and half of the backwards write dV
  * into the transpose that is v's gradient (v = split_heads(x)). Each case runs twice: with the
  * host's kernels (AVX-512 where the host has it) and with the portable path forced (CC with
- * -DDLM_ATTN_PORTABLE: cblas_sgemm and the scalar rows). */
+ * -DDLM_ATTN_PORTABLE: cblas_sgemm and the scalar rows). Also: attention on rotary embeddings of q
+ * and k that the kernels compute themselves (forward and backward, one also read elsewhere). */
 #include "autodiff.h"
 #include "cpu_emit.h"
 #include "interp_fixture.h"
@@ -159,10 +160,95 @@ static void test_backward(void) {
   fx_end();
 }
 
+/* the rotary embedding of x [B = 2, 3, l, d] (or of split_heads of an argument [B, l, 3, d]):
+ * x cos + concat(-x[.., d/2:], x[.., :d/2]) sin, cos and sin arguments [l, d] */
+static int rotary(int64_t l, int64_t d, int split) {
+  char tx[64], tt[64];
+  int x;
+  if (split) {
+    snprintf(tx, sizeof tx, "f32[B,%lld,3,%lld]", (long long)l, (long long)d);
+    x = op(OP_TRANSPOSE, NULL, ia(4, 0, 2, 1, 3), 1, targ(tx, cpu_rand_tensor(DT_F32, 4, SHAPE(2, l, 3, d), -1.5, 1.5)));
+  } else {
+    snprintf(tx, sizeof tx, "f32[B,3,%lld,%lld]", (long long)l, (long long)d);
+    x = targ(tx, cpu_rand_tensor(DT_F32, 4, SHAPE(2, 3, l, d), -1.5, 1.5));
+  }
+  snprintf(tt, sizeof tt, "f32[%lld,%lld]", (long long)l, (long long)d);
+  int c = targ(tt, cpu_rand_tensor(DT_F32, 2, SHAPE(l, d), -1, 1)), sn = targ(tt, cpu_rand_tensor(DT_F32, 2, SHAPE(l, d), -1, 1));
+  Attrs none = attrs_none();
+  int x1 = op(OP_SLICE, NULL, ia(4, 3, 0, d / 2, 1), 1, x), x2 = op(OP_SLICE, NULL, ia(4, -1, d / 2, d, 1), 1, x);
+  int rot = op(OP_CONCAT, NULL, ia(1, -1), 2, op(OP_NEG, NULL, none, 1, x2), x1);
+  return op(OP_ADD, NULL, none, 2, op(OP_MUL, NULL, none, 2, x, c), op(OP_MUL, NULL, none, 2, sn, rot));
+}
+
+static int value_arg(int64_t l, int64_t d) {
+  char tv[64];
+  snprintf(tv, sizeof tv, "f32[B,3,%lld,%lld]", (long long)l, (long long)d);
+  return targ(tv, cpu_rand_tensor(DT_F32, 4, SHAPE(2, 3, l, d), -1, 1));
+}
+
+/* attention on rotary embeddings of q and k, computed inside the attention kernels: two forwards
+ * (37 x 8 and, with split_heads views and a mask, 130 x 32), the second's q also an output (so it
+ * keeps its own kernel); and the gradients of both for x, the k argument and v */
+static void test_rotary(void) {
+  for (int grad = 0; grad < 2; grad++) {
+    fx_begin();
+    int wrt[6], nw = 0;
+    wrt[nw++] = NTARGS;
+    int q1 = rotary(37, 8, 0);
+    wrt[nw++] = NTARGS;
+    int k1 = rotary(37, 8, 0);
+    wrt[nw++] = NTARGS;
+    int a1 = op(OP_ATTENTION, NULL, fa(0.4), 3, q1, k1, value_arg(37, 8));
+    wrt[nw++] = NTARGS;
+    int q2 = rotary(130, 32, 1);
+    wrt[nw++] = NTARGS;
+    int k2 = rotary(130, 32, 1);
+    wrt[nw++] = NTARGS;
+    int v2 = value_arg(130, 32);
+    int a2 = op(OP_ATTENTION, NULL, fa(0.3), 4, q2, k2, v2, mask_arg(SHARED_MASK, 130, 130));
+    char what[96];
+    snprintf(what, sizeof what, "rotary attention %s (%s)", grad ? "backward" : "forward", VARIANT);
+    if (!grad) {
+      int outs[3] = {a1, a2, q2};
+      ir_set_outputs(M, F, 3, outs, NULL);
+      int n = source_count(F, "rotary embedding of");
+      CHECK_MSG(n == 3, "%s: %d rotary embeddings computed in attention kernels, expected 3", what, n);
+      compare(what, F);
+    } else {
+      int loss = -1;
+      const int atts[2] = {a1, a2};
+      const int64_t ls[2] = {37, 130}, ds[2] = {8, 32};
+      for (int i = 0; i < 2; i++) {
+        char tw[64];
+        snprintf(tw, sizeof tw, "f32[B,3,%lld,%lld]", (long long)ls[i], (long long)ds[i]);
+        int x = op(OP_MUL, NULL, attrs_none(), 2, atts[i], targ(tw, cpu_rand_tensor(DT_F32, 4, SHAPE(2, 3, ls[i], ds[i]), -1, 1)));
+        for (int ax = 3; ax >= 0; ax--) x = op(OP_SUM, NULL, ia(2, ax, 0), 1, x);
+        loss = loss < 0 ? x : op(OP_ADD, NULL, attrs_none(), 2, loss, x);
+      }
+      ir_set_outputs(M, F, 1, &loss, NULL);
+      DlmErr e = {0};
+      Func *g = ad_grad(M, F, 0, wrt, nw, 0, &e);
+      CHECK_MSG(g != NULL, "ad_grad: %s", e.msg);
+      PassOptions po = {0};
+      int ok = g && pass_pipeline_run(M, &po, &e);
+      CHECK_MSG(ok, "passes: %s", e.msg);
+      g = ok ? ir_func_find(M, "f.grad") : NULL;
+      if (g) {
+        int n = source_count(g, "rotary embedding of");
+        CHECK_MSG(n >= 4, "%s: %d rotary embeddings computed in attention kernels, expected at least 4", what, n);
+        compare(what, g);
+      }
+    }
+    targs_free();
+    fx_end();
+  }
+}
+
 int main(void) {
   cpu_test_env();
   test_forward();
   test_backward();
+  test_rotary();
   const char *cc = getenv("CC");
   char portable[512];
   snprintf(portable, sizeof portable, "%s -DDLM_ATTN_PORTABLE", cc && *cc ? cc : "cc");
@@ -170,5 +256,6 @@ int main(void) {
   VARIANT = "portable";
   test_forward();
   test_backward();
+  test_rotary();
   return check_summary("test_cpu_attn");
 }
