@@ -171,6 +171,12 @@ static void emit_profile_report(Em *em, const char *live, const char *inl) {
                    "                                  total_ > 0 ? 100 * dlm_prof_[ord_[i]] / total_ : 0.0, dlm_prof_what_[ord_[i]]);\n}\n");
 }
 
+/* v<id> = its buffer: output O[direct] of the call, or its workspace slot */
+static void buf_assign(Sb *b, int id, const char *ct, int slot, int direct) {
+  if (direct >= 0) sb_printf(b, "  v%d = (%s *)O[%d];\n", id, ct, direct);
+  else sb_printf(b, "  v%d = (%s *)(base_ + off_[%d]);\n", id, ct, slot);
+}
+
 int cpu_emit_func(const Module *m, const Func *f, CpuUnit *u, DlmErr *e) {
   memset(u, 0, sizeof *u);
   int nn = f->nnodes, sz = nn ? nn : 1;
@@ -255,11 +261,19 @@ int cpu_emit_func(const Module *m, const Func *f, CpuUnit *u, DlmErr *e) {
   /* The arena: every computed buffer gets an offset in one workspace, planned at run time from
    * its size and its life [defining node, last reader] (outputs live to the end). */
   int nbuf = 0;
-  int *slot = malloc((size_t)sz * sizeof *slot);
-  if (!slot) { err_set(e, (SrcLoc){0, 0, 0}, "cpu: out of memory"); ok = 0; }
+  int *slot = malloc((size_t)sz * sizeof *slot), *direct = malloc((size_t)sz * sizeof *direct);
+  if (!slot || !direct) { err_set(e, (SrcLoc){0, 0, 0}, "cpu: out of memory"); ok = 0; }
+  /* An f32 output computed into a buffer of its own is computed into the caller's output buffer
+   * (direct[id] = its output index) instead of the workspace and copied there at the end. */
+  for (int id = 0; ok && id < nn; id++) direct[id] = -1;
+  for (int k = 0; ok && k < f->nout; k++) {
+    int o = f->outs[k];
+    const Node *n = &f->nodes[o];
+    if (!inl[o] && root[o] == o && n->op != OP_ARG && n->op != OP_PARAM && n->type.dtype == DT_F32 && direct[o] < 0) direct[o] = k;
+  }
   for (int id = 0; ok && id < nn; id++) {
     const Node *n = &f->nodes[id];
-    slot[id] = live[id] && !inl[id] && root[id] == id && n->op != OP_ARG && n->op != OP_PARAM ? nbuf++ : -1;
+    slot[id] = live[id] && !inl[id] && root[id] == id && n->op != OP_ARG && n->op != OP_PARAM && direct[id] < 0 ? nbuf++ : -1;
   }
   const char *pe = getenv("DLM_CPU_PROFILE");
   int prof = pe && *pe && strcmp(pe, "0") != 0;
@@ -306,9 +320,9 @@ int cpu_emit_func(const Module *m, const Func *f, CpuUnit *u, DlmErr *e) {
     else {
       char numel[CPU_EXPR];
       cpu_prod(&n->type, 0, n->type.rank, numel);
-      sb_printf(&b, "  v%d = (%s *)(base_ + off_[%d]);\n", id, ct, slot[id]);
+      buf_assign(&b, id, ct, slot[id], direct[id]);
       for (int s = id + 1; s < nn; s++) /* values this kernel computes for later nodes (side sums) */
-        if (at[s] == id && slot[s] >= 0) sb_printf(&b, "  v%d = (%s *)(base_ + off_[%d]);\n", s, cpu_ctype(f->nodes[s].type.dtype), slot[s]);
+        if (at[s] == id && (slot[s] >= 0 || direct[s] >= 0)) buf_assign(&b, s, cpu_ctype(f->nodes[s].type.dtype), slot[s], direct[s]);
       if (prof) sb_printf(&b, "  const double pt%d_ = omp_get_wtime();\n", id);
       if (!cpu_emit_kernel(emp, id, e)) { ok = 0; break; }
       if (prof) sb_printf(&b, "  dlm_prof_[%d] += omp_get_wtime() - pt%d_;\n", id, id);
@@ -320,6 +334,10 @@ int cpu_emit_func(const Module *m, const Func *f, CpuUnit *u, DlmErr *e) {
   for (int k = 0; ok && k < f->nout; k++) {
     const Node *n = &f->nodes[f->outs[k]];
     char numel[CPU_EXPR], rd[CPU_EXPR];
+    if (direct[f->outs[k]] == k) {
+      sb_printf(&b, "  /* output %d: %%%d, computed in place */\n", k, f->outs[k]);
+      continue;
+    }
     cpu_prod(&n->type, 0, n->type.rank, numel);
     cpu_read(emp, f->outs[k], "k", rd);
     const char *ot = dtype_is_float(n->type.dtype) ? "float" : cpu_ctype(n->type.dtype);
@@ -334,6 +352,7 @@ int cpu_emit_func(const Module *m, const Func *f, CpuUnit *u, DlmErr *e) {
     if (b.oom) { err_set(e, (SrcLoc){0, 0, 0}, "cpu: out of memory generating code"); ok = 0; }
   }
   free(slot);
+  free(direct);
   free(uses);
   free(eff);
   free(reader);
