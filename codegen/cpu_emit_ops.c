@@ -431,6 +431,9 @@ void cpu_mark_side_sums(CpuCx *cx, const char *live, int *at) {
       for (int l = 0; ok && l < nsl; l++) {
         int v = sl[l];
         if (v == x) { shared += 2; continue; }
+        if (em->inl[v] == CPU_INL_CONST) continue;
+        /* a reshape (or a length-1 sum) reads its source's buffer: that buffer's kernel must have run */
+        while (!em->inl[v] && (N_(em, v)->op == OP_RESHAPE || cpu_sum_alias(em, N_(em, v)))) v = N_(em, v)->in[0];
         OpKind op = N_(em, v)->op;
         ok = em->inl[v] == CPU_INL_CONST || op == OP_ARG || op == OP_PARAM || (!em->inl[v] && at[v] < x);
       }
