@@ -10,12 +10,15 @@
  * the helpers of codegen/cpu_attn_prelude.c (AVX-512 register tiles, or cblas_sgemm), the same
  * operations and precision as the separate kernels (sums in double), so results agree with them
  * within rounding. When dV's only reader is a later transpose keeping the last axis (the gradient
- * of split_heads), the kernel runs at that transpose and writes dV's rows into its buffer. Also
+ * of split_heads), the kernel runs at that transpose and writes dV's rows into its buffer; when dQ
+ * or dK goes only through the gradient of a rotary embedding into such a transpose, the kernel
+ * applies that gradient and writes the transpose (running at the last transpose it writes). Also
  * here: the in-place reads of transposes by attention kernels, the forward attentions written
  * straight into their merge_heads transpose, and rotary embeddings of q and k read only by
  * attention kernels, which those kernels compute per batch entry instead of reading a buffer
  * (cpu_mark_attention_views, cpu_emit_rope_rows). */
 #include "cpu_emit_internal.h"
+#include <stdlib.h>
 #include <string.h>
 
 static const Node *N_(const Em *em, int id) { return &em->f->nodes[id]; }
@@ -80,6 +83,89 @@ static int operand_ok(const Em *em, int x, const Type *s0) {
   for (int d = 0; d < s0->rank - 2; d++)
     if (!dim_eq(t->dims[d], s0->dims[d])) return 0;
   return 1;
+}
+
+/* a slice of x along the last axis, [start, end) with step 1 */
+static int last_slice(const Em *em, int id, int x, int64_t start, int64_t end) {
+  const Node *n = N_(em, id);
+  int r = n->type.rank;
+  return n->op == OP_SLICE && n->in[0] == x && (n->attr.i[0] == r - 1 || n->attr.i[0] == -1) && n->attr.i[1] == start &&
+         n->attr.i[2] == end && n->attr.i[3] == 1;
+}
+
+/* a pad of x along the last axis by (before, after) */
+static int last_pad(const Em *em, int id, int x, int64_t before, int64_t after) {
+  const Node *n = N_(em, id);
+  int r = n->type.rank;
+  return n->op == OP_PAD && n->in[0] == x && (n->attr.i[0] == r - 1 || n->attr.i[0] == -1) && n->attr.i[1] == before &&
+         n->attr.i[2] == after;
+}
+
+/* the operand of binary node id other than x, when id is op and reads x; else -1 */
+static int op_other(const Em *em, int id, OpKind op, int x) { return is_op(em, id, op) ? other(em, id, x) : -1; }
+
+/* an f32 buffer broadcast to type t with its last axis dense */
+static int dense_rows_operand(const Em *em, int id, const Type *t) {
+  const Type *xt = &N_(em, id)->type;
+  Strides st;
+  if (em->inl[id] || xt->dtype != DT_F32 || xt->rank > t->rank) return 0;
+  cpu_bcast_strides(xt, t, st);
+  return !strcmp(st[t->rank - 1], "1");
+}
+
+/* o (dQ or dK) read only by the gradient of a rotary embedding (autodiff's, of rotate-half): a =
+ * add(add(mul(o, c), pad(neg(slice(m, 0, h)), h, 0)), pad(slice(m, h, 2h), 0, h)) with m = mul(o, s)
+ * (the operands of each add and mul in either order), the nodes after m fused into a's loop, a read
+ * only by a transpose keeping the last axis. Fills c->rb*[i]. */
+static int rope_bw_match(const Em *em, const char *live, const int *uses, int o, CpuAttnBw *c, int i) {
+  const Type *ot = &N_(em, o)->type;
+  int r = ot->rank, rd[3];
+  if (ot->dtype != DT_F32 || !dim_is_const(ot->dims[r - 1]) || ot->dims[r - 1].k % 2 || uses[o] != 2) return 0;
+  int64_t h = ot->dims[r - 1].k / 2;
+  if (readers(em, live, o, rd, 2) != 2) return 0;
+  for (int w = 0; w < 2; w++) {
+    int m = rd[w], mc = rd[1 - w], sv = op_other(em, m, OP_MUL, o), cv = op_other(em, mc, OP_MUL, o);
+    if (sv < 0 || cv < 0 || em->inl[m] || em->inl[mc] != CPU_INL_FUSED || uses[m] != 2 || uses[mc] != 1) continue;
+    int ms[3];
+    if (readers(em, live, m, ms, 2) != 2) continue;
+    int lo = last_slice(em, ms[0], m, 0, h) ? ms[0] : ms[1], hi = lo == ms[0] ? ms[1] : ms[0];
+    if (!last_slice(em, hi, m, h, 2 * h) || !last_slice(em, lo, m, 0, h)) continue;
+    int ng[2], p1[2], p2[2], x1[2], a[2], t[2];
+    if (readers(em, live, lo, ng, 1) != 1 || !is_op(em, ng[0], OP_NEG) || readers(em, live, ng[0], p1, 1) != 1 ||
+        !last_pad(em, p1[0], ng[0], h, 0) || readers(em, live, hi, p2, 1) != 1 || !last_pad(em, p2[0], hi, 0, h))
+      continue;
+    if (readers(em, live, mc, x1, 1) != 1 || other(em, x1[0], mc) != p1[0] || !is_op(em, x1[0], OP_ADD)) continue;
+    if (readers(em, live, x1[0], a, 1) != 1 || other(em, a[0], x1[0]) != p2[0] || !is_op(em, a[0], OP_ADD) || em->inl[a[0]]) continue;
+    const int fused[6] = {hi, lo, ng[0], p1[0], p2[0], x1[0]};
+    int ok = 1;
+    for (int k = 0; k < 6; k++) ok &= em->inl[fused[k]] == CPU_INL_FUSED && uses[fused[k]] == 1;
+    if (!ok || uses[a[0]] != 1 || readers(em, live, a[0], t, 1) != 1 || !is_op(em, t[0], OP_TRANSPOSE) || em->inl[t[0]] ||
+        N_(em, t[0])->attr.i[r - 1] != r - 1 || !dense_rows_operand(em, cv, ot) || !dense_rows_operand(em, sv, ot))
+      continue;
+    for (int k = 0; k < em->f->nout; k++) ok &= em->f->outs[k] != m && em->f->outs[k] != a[0];
+    if (!ok) continue;
+    c->rbt[i] = t[0], c->rbm[i] = m, c->rba[i] = a[0], c->rbc[i] = cv, c->rbs[i] = sv;
+    return 1;
+  }
+  return 0;
+}
+
+/* 1 if a live node in (w, to] reads w or a reshape of it, other than through reshapes */
+static int read_between(const Em *em, const char *live, int w, int to) {
+  char *alias = calloc((size_t)em->f->nnodes, 1);
+  if (!alias) return 1;
+  alias[w] = 1;
+  int found = 0;
+  for (int id = w + 1; !found && id <= to && id < em->f->nnodes; id++) {
+    const Node *n = N_(em, id);
+    for (int j = 0; live[id] && j < n->nin; j++)
+      if (alias[n->in[j]]) {
+        if (n->op == OP_RESHAPE) alias[id] = 1;
+        else found = 1;
+      }
+  }
+  free(alias);
+  return found;
 }
 
 /* Match the cluster whose softmax is p0; fills *c and the list of its intermediates. */
@@ -172,10 +258,20 @@ static int match(const Em *em, const char *live, const int *uses, int p0, CpuAtt
     for (int k = 0; k < em->f->nout; k++) is_out |= em->f->outs[k] == c->dv;
     if (!is_out) c->dvt = c->at = rd[0];
   }
+  /* dQ, dK through the gradient of a rotary embedding into its transpose: the kernel runs at the
+   * last of the transposes it writes, and nothing may read those before */
+  const int dqk[2] = {c->dq, c->dk};
+  for (int i = 0; i < 2; i++) {
+    c->rbt[i] = c->rbm[i] = c->rba[i] = c->rbc[i] = c->rbs[i] = -1;
+    if (dqk[i] >= 0 && !em->inl[dqk[i]] && rope_bw_match(em, live, uses, dqk[i], c, i) && c->rbt[i] > c->at) c->at = c->rbt[i];
+  }
+  const int late[3] = {c->dvt, c->rbt[0], c->rbt[1]};
+  for (int i = 0; i < 3; i++)
+    if (late[i] >= 0 && late[i] < c->at && read_between(em, live, late[i], c->at)) return 0;
   /* the outputs are written at c->at: nothing may read them before (but dV's transpose there) */
   int outs[3] = {c->dv, c->dq, c->dk};
   for (int i = 0; i < 3; i++) {
-    if (outs[i] < 0) continue;
+    if (outs[i] < 0 || (i > 0 && c->rbt[i - 1] >= 0)) continue;
     if (em->inl[outs[i]]) return 0;
     for (int id = outs[i] + 1; id <= c->at; id++) {
       const Node *rn = N_(em, id);
@@ -191,19 +287,28 @@ void cpu_mark_attention_bw(CpuCx *cx, const char *live, const int *uses, char *i
   for (int id = 0; id < em->f->nnodes && cx->nabw < CPU_MAX_ATTN_BW; id++) {
     if (!live[id] || N_(em, id)->op != OP_SOFTMAX) continue;
     CpuAttnBw c;
-    int mid[16], nmid = 0;
+    int mid[24], nmid = 0;
     if (!match(em, live, uses, id, &c, mid, &nmid)) continue;
     int outs[3] = {c.dv, c.dq, c.dk}, is_out = 0;
     for (int i = 0; i < nmid; i++)
       for (int k = 0; k < em->f->nout; k++) is_out |= em->f->outs[k] == mid[i];
     if (is_out) continue;
     if (c.dvt >= 0) mid[nmid++] = c.dv;
+    for (int i = 0; i < 2; i++)
+      if (c.rbt[i] >= 0) {
+        mid[nmid++] = outs[i + 1];
+        mid[nmid++] = c.rbm[i];
+        mid[nmid++] = c.rba[i];
+      }
     for (int i = 0; i < nmid; i++) {
       inl[mid[i]] = CPU_INL_ATTN;
       at[mid[i]] = c.at;
     }
     for (int i = 0; i < 3; i++)
       if (outs[i] >= 0) at[outs[i]] = c.at;
+    const int late[3] = {c.dvt, c.rbt[0], c.rbt[1]};
+    for (int i = 0; i < 3; i++)
+      if (late[i] >= 0) at[late[i]] = c.at;
     cx->abw[cx->nabw++] = c;
   }
 }
@@ -216,14 +321,6 @@ static int read_by_cluster(const CpuCx *cx, const char *inl, int r, int t) {
     if (member && (t == c->q || t == c->k || t == c->v || t == c->g)) return 1;
   }
   return 0;
-}
-
-/* a slice of x along the last axis, [start, end) with step 1 */
-static int last_slice(const Em *em, int id, int x, int64_t start, int64_t end) {
-  const Node *n = N_(em, id);
-  int r = n->type.rank;
-  return n->op == OP_SLICE && n->in[0] == x && (n->attr.i[0] == r - 1 || n->attr.i[0] == -1) && n->attr.i[1] == start &&
-         n->attr.i[2] == end && n->attr.i[3] == 1;
 }
 
 /* q = add(mul(x, c), mul(concat(neg(slice(x, h, 2h)), slice(x, 0, h)), s)) in f32 (either operand
@@ -408,8 +505,9 @@ int cpu_emit_attention_bw(CpuCx *cx, int id) {
   cpu_dim(vt->dims[r - 1], DV);
   cpu_prod(st, 0, r - 2, NB);
   cpu_fmt(sc, sizeof sc, "%.17g", (double)(float)c->scale);
-  sb_printf(em->b, "  /* fused attention backward: dV %%%d, dQ %%%d, dK %%%d (-1: not needed)%s */\n", c->dv, c->dq, c->dk,
-            c->dvt >= 0 ? ", dV written transposed here" : "");
+  sb_printf(em->b, "  /* fused attention backward: dV %%%d, dQ %%%d, dK %%%d (-1: not needed)%s%s%s */\n", c->dv, c->dq, c->dk,
+            c->dvt >= 0 ? ", dV written transposed here" : "", c->rbt[0] >= 0 ? ", dQ's rotary gradient written transposed" : "",
+            c->rbt[1] >= 0 ? ", dK's rotary gradient written transposed" : "");
   sb_printf(em->b, "  {\n    const int64_t LQ_ = %s, LK_ = %s, D_ = %s, DV_ = %s, NB_ = %s;\n    const float SC_ = (float)%s;\n", LQ, LK, D, DV, NB, sc);
   Strides sm;
   const char *names[1] = {"om_"};
@@ -432,14 +530,18 @@ int cpu_emit_attention_bw(CpuCx *cx, int id) {
   sb_printf(em->b, "      float *vt_ = (float *)dlm_alloc(LK_ * DV_, sizeof(float));\n");
   sb_printf(em->b, "      float *qr_ = %s, *kr_ = %s;\n", rq ? "(float *)dlm_alloc(LQ_ * D_, sizeof(float))" : "NULL",
             rk ? "(float *)dlm_alloc(LK_ * D_, sizeof(float))" : "NULL");
-  sb_printf(em->b, "      const int ok_ = s_ && d_ && kt_ && vt_%s%s;\n      if (!ok_) bad = 1;\n", rq ? " && qr_" : "", rk ? " && kr_" : "");
+  /* rg_: dQ or dK rows before the rotary gradient */
+  int rgn = c->rbt[0] >= 0 || c->rbt[1] >= 0;
+  sb_printf(em->b, "      float *rg_ = %s;\n", rgn ? "(float *)dlm_alloc((LQ_ > LK_ ? LQ_ : LK_) * D_, sizeof(float))" : "NULL");
+  sb_printf(em->b, "      const int ok_ = s_ && d_ && kt_ && vt_%s%s%s;\n      if (!ok_) bad = 1;\n", rq ? " && qr_" : "", rk ? " && kr_" : "",
+            rgn ? " && rg_" : "");
   sb_printf(em->b, "#pragma omp for schedule(static)\n      for (int64_t bt = 0; bt < NB_; bt++) {\n        if (!ok_) continue;\n");
   /* q, k, v, g: dense, or transposes read in place (CPU_INL_VIEW: split_heads of v, the gradient
    * of merge_heads); their rows are contiguous, LD*_ apart */
   const int xs[4] = {c->q, c->k, c->v, c->g};
-  const char *an[6] = {"aq_", "ak_", "av_", "ag_", names[0], NULL}, *pn[4] = {"q_", "k_", "v_", "g_"}, *ln[4] = {"LDQ_", "LDK_", "LDV_", "LDG_"};
+  const char *an[12] = {"aq_", "ak_", "av_", "ag_", names[0]}, *pn[4] = {"q_", "k_", "v_", "g_"}, *ln[4] = {"LDQ_", "LDK_", "LDV_", "LDG_"};
   MapOp ops[4];
-  Strides *asts[6] = {NULL, NULL, NULL, NULL, sts[0], NULL};
+  Strides *asts[12] = {NULL, NULL, NULL, NULL, sts[0]};
   for (int i = 0; i < 4; i++) {
     const Type *xt = &N_(em, xs[i])->type;
     if (em->inl[xs[i]] == CPU_INL_VIEW) cpu_view_read(em, xs[i], &ops[i]);
@@ -451,17 +553,31 @@ int cpu_emit_attention_bw(CpuCx *cx, int id) {
     asts[i] = &ops[i].st;
   }
   /* dV's element (.., j, c) in its transpose's buffer (c->dvt >= 0): ot_ + j * sdt[r - 2] + c */
-  Strides sdt;
+  Strides sdt, srt[2], src[2], srs[2];
+  int nops = 4 + nop;
   if (c->dvt >= 0) {
     for (int p = 0; p < r; p++) cpu_prod(&N_(em, c->dvt)->type, p + 1, r, sdt[N_(em, c->dvt)->attr.i[p]]);
-    an[4 + nop] = "ot_";
-    asts[4 + nop] = &sdt;
+    an[nops] = "ot_";
+    asts[nops++] = &sdt;
   }
-  cpu_emit_offsets(em, st, r - 2, "bt", 4 + nop + (c->dvt >= 0), an, asts, "        ");
+  /* dQ / dK through a rotary embedding's gradient (c->rbt[i] >= 0): rows of the rotary's cos (rc*)
+   * and sin (rs*), and the element (.., i, c) of the transpose written: o*t_ + i * srt[i][r - 2] + c */
+  static const char *const rbn[2][3] = {{"oqt_", "rcq_", "rsq_"}, {"okt_", "rck_", "rsk_"}};
+  for (int i = 0; i < 2; i++) {
+    if (c->rbt[i] < 0) continue;
+    const Type *ot = &N_(em, i ? c->dk : c->dq)->type;
+    for (int p = 0; p < r; p++) cpu_prod(&N_(em, c->rbt[i])->type, p + 1, r, srt[i][N_(em, c->rbt[i])->attr.i[p]]);
+    cpu_bcast_strides(&N_(em, c->rbc[i])->type, ot, src[i]);
+    cpu_bcast_strides(&N_(em, c->rbs[i])->type, ot, srs[i]);
+    an[nops] = rbn[i][0], asts[nops++] = &srt[i];
+    an[nops] = rbn[i][1], asts[nops++] = &src[i];
+    an[nops] = rbn[i][2], asts[nops++] = &srs[i];
+  }
+  cpu_emit_offsets(em, st, r - 2, "bt", nops, an, asts, "        ");
   const CpuRope *rqk[2] = {rq, rk};
   if (rq) cpu_emit_rope_rows(em, rq, st, "LQ_", "qr_", "        ");
   if (rk) cpu_emit_rope_rows(em, rk, st, "LK_", "kr_", "        ");
-  sb_printf(em->b, "        (void)aq_;\n        (void)ak_;\n        (void)qr_;\n        (void)kr_;\n");
+  sb_printf(em->b, "        (void)aq_;\n        (void)ak_;\n        (void)qr_;\n        (void)kr_;\n        (void)rg_;\n");
   for (int i = 0; i < 4; i++) {
     if (i < 2 && rqk[i]) {
       sb_printf(em->b, "        const float *%s = %s;\n        const int64_t %s = D_;\n", pn[i], i ? "kr_" : "qr_", ln[i]);
@@ -487,9 +603,21 @@ int cpu_emit_attention_bw(CpuCx *cx, int id) {
   sb_printf(em->b, "        if (pk_) dlm_attn_gemm(LQ_, LK_, DV_, 1.0f, g_, LDG_, 1, vt_, LK_, d_, LK_, 0);\n"
                    "        else dlm_attn_gemm_nt(LQ_, LK_, DV_, 1.0f, g_, LDG_, v_, LDV_, d_, LK_);\n");
   sb_printf(em->b, "        for (int64_t i = 0; i < LQ_; i++) dlm_attn_dsoftmax_row(s_ + i * LK_, d_ + i * LK_, LK_, SC_, x_);\n");
-  if (c->dq >= 0) sb_printf(em->b, "        dlm_attn_gemm(LQ_, D_, LK_, 1.0f, d_, LK_, 1, k_, LDK_, v%d + bt * LQ_ * D_, D_, 0);\n", c->dq);
-  if (c->dk >= 0) sb_printf(em->b, "        dlm_attn_gemm(LK_, D_, LQ_, 1.0f, d_, 1, LK_, q_, LDQ_, v%d + bt * LK_ * D_, D_, 0);\n", c->dk);
-  sb_printf(em->b, "      }\n      free(s_);\n      free(d_);\n      free(kt_);\n      free(vt_);\n      free(qr_);\n      free(kr_);\n    }\n  }\n");
+  /* dQ, dK: into their buffers, or into rg_ and then through the rotary gradient into the
+   * transposes */
+  for (int i = 0; i < 2; i++) {
+    int o = i ? c->dk : c->dq;
+    if (o < 0) continue;
+    char dst[64];
+    if (c->rbt[i] < 0) cpu_fmt(dst, sizeof dst, "v%d + bt * %s * D_", o, i ? "LK_" : "LQ_");
+    else cpu_fmt(dst, sizeof dst, "rg_");
+    if (i) sb_printf(em->b, "        dlm_attn_gemm(LK_, D_, LQ_, 1.0f, d_, 1, LK_, q_, LDQ_, %s, D_, 0);\n", dst);
+    else sb_printf(em->b, "        dlm_attn_gemm(LQ_, D_, LK_, 1.0f, d_, LK_, 1, k_, LDK_, %s, D_, 0);\n", dst);
+    if (c->rbt[i] >= 0)
+      sb_printf(em->b, "        dlm_attn_rope_bw_rows(%s, D_, rg_, v%d + %s, %s, v%d + %s, %s, v%d + %s, %s);\n", i ? "LK_" : "LQ_", c->rbc[i],
+                rbn[i][1], src[i][r - 2], c->rbs[i], rbn[i][2], srs[i][r - 2], c->rbt[i], rbn[i][0], srt[i][r - 2]);
+  }
+  sb_printf(em->b, "      }\n      free(s_);\n      free(d_);\n      free(kt_);\n      free(vt_);\n      free(qr_);\n      free(kr_);\n      free(rg_);\n    }\n  }\n");
   cpu_fail(em, id, "attention backward: out of memory");
   return 1;
 }

@@ -16,6 +16,10 @@ typedef struct {
   double scale;
   int dv, dq, dk, at;       /* outputs, and the node where the kernel runs (the last output, or dvt) */
   int dvt;                  /* a transpose, dV's only reader, that the kernel writes dV into; or -1 */
+  /* dQ ([0]) and dK ([1]) read only by the gradient of a rotary embedding, whose only reader is a
+   * transpose keeping the last axis: the kernel applies that gradient (mul by rbc, the rotate-half
+   * of the product with rbs: rbm, the sum rba) and writes into the transpose rbt; else -1 */
+  int rbt[2], rbm[2], rba[2], rbc[2], rbs[2];
 } CpuAttnBw;
 #define CPU_MAX_ATTN_BW 64
 

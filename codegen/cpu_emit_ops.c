@@ -1581,6 +1581,10 @@ int cpu_emit_kernel(Em *em, int id, DlmErr *e) {
   case OP_SORT_DESC: return emit_sort(em, id);
   case OP_TRANSPOSE:
     if (cpu_emit_attention_bw((CpuCx *)em, id)) return 1;
+    if (((CpuCx *)em)->at[id] != id) {
+      sb_printf(em->b, "  /* computed by the attention backward at %%%d */\n", ((CpuCx *)em)->at[id]);
+      return 1;
+    }
     if (em->inl[n->in[0]] == CPU_INL_ATTN && N_(em, n->in[0])->op == OP_ATTENTION) {
       cpu_node_comment(em, n->in[0], "written transposed here: ");
       emit_attention(em, n->in[0], id);

@@ -188,7 +188,8 @@ static int value_arg(int64_t l, int64_t d) {
 
 /* attention on rotary embeddings of q and k, computed inside the attention kernels: two forwards
  * (37 x 8 and, with split_heads views and a mask, 130 x 32), the second's q also an output (so it
- * keeps its own kernel); and the gradients of both for x, the k argument and v */
+ * keeps its own kernel); and the gradients of both for x, the k argument and v (in the split_heads
+ * case the backward kernel applies the rotary's gradient to dQ and dK and writes the transposes) */
 static void test_rotary(void) {
   for (int grad = 0; grad < 2; grad++) {
     fx_begin();
@@ -234,8 +235,9 @@ static void test_rotary(void) {
       CHECK_MSG(ok, "passes: %s", e.msg);
       g = ok ? ir_func_find(M, "f.grad") : NULL;
       if (g) {
-        int n = source_count(g, "rotary embedding of");
+        int n = source_count(g, "rotary embedding of"), nb = source_count(g, "rotary gradient written transposed");
         CHECK_MSG(n >= 4, "%s: %d rotary embeddings computed in attention kernels, expected at least 4", what, n);
+        CHECK_MSG(nb == 2, "%s: %d rotary gradients written by the attention backward, expected 2 (of the split_heads case)", what, nb);
         compare(what, g);
       }
     }
