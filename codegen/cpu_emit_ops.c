@@ -371,7 +371,8 @@ void cpu_mark_fusion(const Em *em, const char *live, const int *uses, const int 
  * before X. */
 #define CPU_MAX_SIDE 6
 #define SIDE_WINDOW 256 /* nodes before or after S where X is looked for */
-#define SIDE_MAX_ROW 1024 /* the longest row a row sum in another loop keeps (on the stack: at most 4) */
+#define SIDE_MAX_ROW 1024 /* the longest row a row sum in another loop keeps on the stack */
+#define SIDE_MAX_ROWS 4   /* and at most this many rows per kernel */
 static int side_reduction(const Em *em, int s) {
   const Node *n = N_(em, s);
   const Type *it = n->nin == 1 ? T_(em, n->in[0]) : NULL;
@@ -407,9 +408,12 @@ void cpu_mark_side_sums(CpuCx *cx, const char *live, int *at) {
   const Em *em = &cx->em;
   const Func *f = em->f;
   int nn = f->nnodes;
-  int *nside = calloc((size_t)(nn ? nn : 1), sizeof *nside), *firstrd = malloc((size_t)(nn ? nn : 1) * sizeof *firstrd);
-  if (!nside || !firstrd) { /* then none */
+  /* per kernel: its side reductions, the row sums among them; per value: its first reader */
+  int *nside = calloc((size_t)(nn ? nn : 1), sizeof *nside), *nrow = calloc((size_t)(nn ? nn : 1), sizeof *nrow),
+      *firstrd = malloc((size_t)(nn ? nn : 1) * sizeof *firstrd);
+  if (!nside || !nrow || !firstrd) { /* then none */
     free(nside);
+    free(nrow);
     free(firstrd);
     return;
   }
@@ -422,8 +426,7 @@ void cpu_mark_side_sums(CpuCx *cx, const char *live, int *at) {
     int sl[CPU_MAX_LEAVES], nsl = 0, best = -1, best_shared = 0;
     if (add_leaves(em, s, -1, sl, &nsl) < 0) continue;
     for (int x = s > SIDE_WINDOW ? s - SIDE_WINDOW : 0; x < nn && x <= s + SIDE_WINDOW; x++) {
-      int rows = nside[x] / (1 + CPU_MAX_SIDE), all_sides = nside[x] % (1 + CPU_MAX_SIDE) + rows;
-      if (x == s || !side_kernel(em, live, at, x) || all_sides == CPU_MAX_SIDE || (N_(em, s)->op != OP_SUM_TO && rows == 4) ||
+      if (x == s || !side_kernel(em, live, at, x) || nside[x] == CPU_MAX_SIDE || (N_(em, s)->op != OP_SUM_TO && nrow[x] == SIDE_MAX_ROWS) ||
           !same_dims(&N_(em, x)->type, it))
         continue;
       if (x > s && firstrd[s] <= x) continue; /* S is read before X runs */
@@ -451,10 +454,12 @@ void cpu_mark_side_sums(CpuCx *cx, const char *live, int *at) {
     }
     if (best >= 0) {
       at[s] = best;
-      nside[best] += N_(em, s)->op == OP_SUM_TO ? 1 : 1 + CPU_MAX_SIDE; /* rows count 1 + MAX: at most 4 of them */
+      nside[best]++;
+      nrow[best] += N_(em, s)->op != OP_SUM_TO;
     }
   }
   free(nside);
+  free(nrow);
   free(firstrd);
 }
 

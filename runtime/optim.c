@@ -12,7 +12,6 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -133,12 +132,14 @@ __attribute__((target("avx512f"))) static void update_avx512(const UpdConst *u, 
 }
 
 static int have_avx512(void) {
-  static int have = -1;
-  if (have < 0) {
+  static atomic_int have = -1; /* threads may ask at once: each would store the same answer */
+  int h = atomic_load_explicit(&have, memory_order_relaxed);
+  if (h < 0) {
     __builtin_cpu_init();
-    have = __builtin_cpu_supports("avx512f") != 0;
+    h = __builtin_cpu_supports("avx512f") != 0;
+    atomic_store_explicit(&have, h, memory_order_relaxed);
   }
-  return have;
+  return h;
 }
 #endif
 
@@ -186,7 +187,7 @@ void adamw_update(const OptConfig *c, int64_t t, double lr, double gscale, Tenso
 }
 
 void ema_update(double d, Tensor *ema, const Tensor *p) {
-  UpdConst u = {.ed = 1.0 - d};
+  UpdConst u = {.ed = 1.0 - d}; /* without a gradient, update_chunk only reads p */
   for (int64_t k0 = 0; k0 < ema->numel; k0 += CHUNK)
     update_chunk(&u, (Tensor *)p, NULL, NULL, ema, NULL, k0, ema->numel - k0 < CHUNK ? ema->numel - k0 : CHUNK);
 }
