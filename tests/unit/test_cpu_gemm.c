@@ -75,7 +75,7 @@ static void one(const char *name, SgemmFn f, int ta, int tb, int64_t M, int64_t 
 static void suite(const char *name, SgemmFn f) {
   static const int64_t sizes[][3] = {{1, 1, 1},  {0, 5, 3},    {5, 0, 3},   {4, 5, 0},   {7, 13, 5},
                                      {6, 64, 8}, {13, 65, 31}, {67, 17, 1}, {31, 129, 70}, {100, 257, 33},
-                                     {1, 200, 9}, {200, 1, 9},  {12, 80, 1100}, {8, 47, 6}};
+                                     {1, 200, 9}, {200, 1, 9},  {12, 80, 1100}, {8, 47, 6},  {70, 70, 50}};
   for (int ta = 0; ta < 2; ta++)
     for (int tb = 0; tb < 2; tb++)
       for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
