@@ -68,7 +68,8 @@ void cpu_emit_offsets(Em *em, const Type *t, int nd, const char *idx, int nops, 
 
 /* Open a loop over the elements k of shape t with operand offsets o<j>; reads[j] receives the read
  * of operand j at element k. Closed by map_end. parallel: 0 serial, 1 a parallel loop, 2 a
- * worksharing loop inside an enclosing parallel region. */
+ * worksharing loop inside an enclosing parallel region, 3 serial over the rows (all but the last
+ * axis) r0_ .. r0_ + nr_ only (a gemm epilogue). */
 static void map_begin(Em *em, const Type *t, int parallel, int nops, MapOp *ops, char reads[][CPU_EXPR]) {
   char numel[CPU_EXPR], last[CPU_EXPR];
   int r = t->rank;
@@ -78,7 +79,8 @@ static void map_begin(Em *em, const Type *t, int parallel, int nops, MapOp *ops,
   sb_printf(em->b, "  {\n    const int64_t L_ = %s, Q_ = L_ ? %s / L_ : 0;\n", last, numel);
   if (parallel == 1) sb_printf(em->b, "#pragma omp parallel for if (Q_ * L_ > %s) schedule(static)\n", PAR_MIN);
   else if (parallel == 2) sb_printf(em->b, "#pragma omp for schedule(static)\n");
-  sb_printf(em->b, "    for (int64_t q = 0; q < Q_; q++) {\n");
+  if (parallel == 3) sb_printf(em->b, "    (void)Q_;\n    for (int64_t q = r0_; q < r0_ + nr_; q++) {\n");
+  else sb_printf(em->b, "    for (int64_t q = 0; q < Q_; q++) {\n");
   const char *names[CPU_MAX_LEAVES];
   Strides *sts[CPU_MAX_LEAVES];
   char nb[CPU_MAX_LEAVES][16];
@@ -594,7 +596,10 @@ static void group_ops(Em *em, const Type *t, const int *leaves, int nl, MapOp *o
   }
 }
 
-static int emit_elementwise(Em *em, int id, DlmErr *e) {
+/* The kernel of elementwise node id (and its fused group, and the side reductions computed in its
+ * loop); rows: only over the rows r0_ .. r0_ + nr_, as the body of a gemm epilogue (no side
+ * reductions then). */
+static int emit_elementwise(Em *em, int id, int rows, DlmErr *e) {
   const Node *n = N_(em, id);
   const CpuCx *cx = (const CpuCx *)em;
   int grp[64], ng = 0, leaves[CPU_MAX_LEAVES], nl = 0, side[CPU_MAX_SIDE], ns = 0, nsum = 0, nrow = 0;
@@ -646,7 +651,7 @@ static int emit_elementwise(Em *em, int id, DlmErr *e) {
         cpu_bcast_strides(T_(em, side[i]), &n->type, ops[nop++].st);
       }
   }
-  map_begin(em, &n->type, ns ? 2 : 1, nop, ops, reads);
+  map_begin(em, &n->type, rows ? 3 : ns ? 2 : 1, nop, ops, reads);
   EwCx c = {em, leaves, id, nl, n->type.rank, 0, 0, 0, 0, 1, ops, reads, NULL, e, 0};
   char top[32];
   value_at(&c, id, "j", top);
@@ -693,6 +698,10 @@ static int emit_elementwise(Em *em, int id, DlmErr *e) {
       memcpy(off, nx, strlen(nx) + 1);
     }
     sb_printf(em->b, "    free(sacc_);\n  }\n");
+  }
+  if (checks && rows) {
+    err_set(e, n->loc, "cpu: internal error: a gemm epilogue that can fail");
+    return 0;
   }
   if (checks) {
     char msg[128];
@@ -1241,6 +1250,93 @@ static void emit_take(Em *em, int id) {
 }
 
 /* ---------------------------------------------------------------- contractions */
+/* An f32 or f64 matmul computed as one product of all its batch entries' rows: A not transposed
+ * with the output's batch dims, B shared by the entries (its batch strides 0). */
+static int matmul_folds(const Em *em, int id) {
+  const Node *n = N_(em, id);
+  const Type *at = T_(em, n->in[0]), *bt = T_(em, n->in[1]), *ot = &n->type;
+  int r = ot->rank, fold = n->attr.i[0] == 0 && at->rank == r;
+  Strides sb;
+  lead_strides(bt, ot, sb);
+  for (int d = 0; d < r - 2; d++) fold = fold && strcmp(sb[d], "0") == 0 && dim_eq(at->dims[d], ot->dims[d]);
+  return fold;
+}
+
+/* The matmul whose gemm epilogue computes elementwise node x (at[x], cpu_mark_gemm_epilogues), or -1 */
+static int epilogue_of(const CpuCx *cx, int x) {
+  const Em *em = &cx->em;
+  int m = cx->at[x];
+  if (m == x || em->inl[x] || !is_map_op(N_(em, x)) || N_(em, m)->op != OP_MATMUL || cx->at[m] != m) return -1;
+  for (int k = 0; k < cx->nabw; k++)
+    if (cx->abw[k].at == m) return -1;
+  return m;
+}
+
+/* the elementwise node computed in matmul m's gemm epilogue, or -1 */
+static int epilogue_at(const CpuCx *cx, int m) {
+  for (int x = m + 1; x < cx->em.f->nnodes; x++)
+    if (cx->at[x] == m && epilogue_of(cx, x) == m) return x;
+  return -1;
+}
+
+void cpu_mark_gemm_epilogues(CpuCx *cx, const char *live, int *at) {
+  const Em *em = &cx->em;
+  const Func *f = em->f;
+  int nn = f->nnodes;
+  char *taken = calloc((size_t)(nn ? nn : 1), 1); /* matmuls given an epilogue */
+  if (!taken) return; /* then none */
+  for (int x = 0; x < nn; x++) {
+    const Node *n = N_(em, x);
+    int is_out = 0, side = 0, grp[64], ng = 0, leaves[CPU_MAX_LEAVES], nl = 0, m = -1, ok = 1;
+    for (int k = 0; k < f->nout; k++) is_out |= f->outs[k] == x;
+    if (!live[x] || em->inl[x] || at[x] != x || !is_map_op(n) || n->type.dtype != DT_F32 || n->type.rank < 2) continue;
+    for (int s = 0; s < nn; s++) side |= s != x && at[s] == x;
+    if (side || !fused_group(em, x, grp, &ng, leaves, &nl)) continue;
+    /* f32 throughout (nothing that can fail), every value read at the loop's own position */
+    for (int g = 0; ok && g < ng; g++) ok = N_(em, grp[g])->type.dtype == DT_F32 && !last_axis_layout(N_(em, grp[g]));
+    /* the product: the latest f32 one-call matmul among the leaves with exactly x's shape */
+    for (int l = 0; ok && l < nl; l++) {
+      int v = leaves[l];
+      const Node *vn = N_(em, v);
+      if (vn->op == OP_MATMUL && vn->type.dtype == DT_F32 && !em->inl[v] && at[v] == v && !taken[v] && v > m &&
+          same_dims(&vn->type, &n->type) && matmul_folds(em, v))
+        m = v;
+    }
+    if (!ok || m < 0) continue;
+    for (int s = 0; s < nn; s++) ok &= s == m || at[s] != m; /* not an attention backward's kernel */
+    /* every other leaf is ready when the gemm runs: a const, or computed (and its variable set) before it */
+    for (int l = 0; ok && l < nl; l++) {
+      int v = leaves[l];
+      if (v == m || em->inl[v] == CPU_INL_CONST) continue;
+      ok = !em->inl[v] && v < m;
+      while (ok && (N_(em, v)->op == OP_RESHAPE || cpu_sum_alias(em, N_(em, v))) && !em->inl[v]) v = N_(em, v)->in[0];
+      ok = ok && !em->inl[v] && at[v] < m;
+    }
+    if (!ok) continue;
+    at[x] = m;
+    taken[m] = 1;
+  }
+  free(taken);
+}
+
+int cpu_emit_gemm_epilogue_fn(CpuCx *cx, int x, DlmErr *e) {
+  Em *em = &cx->em;
+  if (epilogue_of(cx, x) < 0) return 1;
+  int grp[64], ng = 0, leaves[CPU_MAX_LEAVES], nl = 0, i = 2;
+  fused_group(em, x, grp, &ng, leaves, &nl);
+  cpu_node_comment(em, x, "the gemm epilogue of ");
+  sb_printf(em->b, "static void dlm_epi%d_(void *ctx_, int64_t r0_, int64_t nr_) {\n  void *const *c_ = (void *const *)ctx_;\n"
+                   "  const int64_t *S = (const int64_t *)c_[0];\n  float *v%d = (float *)c_[1];\n  (void)S;\n", x, x);
+  for (int l = 0; l < nl; l++)
+    if (em->inl[leaves[l]] != CPU_INL_CONST) {
+      const char *ct = cpu_ctype(T_(em, leaves[l])->dtype);
+      sb_printf(em->b, "  %s *v%d = (%s *)c_[%d];\n", ct, leaves[l], ct, i++);
+    }
+  if (!emit_elementwise(em, x, 1, e)) return 0;
+  sb_printf(em->b, "}\n\n");
+  return 1;
+}
+
 static void emit_matmul(Em *em, int id) {
   const Node *n = N_(em, id);
   int a = n->in[0], b = n->in[1];
@@ -1256,8 +1352,7 @@ static void emit_matmul(Em *em, int id) {
   cpu_prod(ot, 0, r - 2, NB);
   cpu_dim(at->dims[at->rank - 1], lda);
   cpu_dim(bt->dims[bt->rank - 1], ldb);
-  int fold = !ta && at->rank == r;
-  for (int d = 0; d < r - 2; d++) fold = fold && strcmp(sb[d], "0") == 0 && dim_eq(at->dims[d], ot->dims[d]);
+  int fold = matmul_folds(em, id);
   DType dt = ot->dtype;
   sb_printf(em->b, "  {\n    const int64_t M_ = %s, N_ = %s, K_ = %s, NB_ = %s;\n", M, N, K, NB);
   if (dt == DT_I32 || dt == DT_I64) {
@@ -1279,6 +1374,18 @@ static void emit_matmul(Em *em, int id) {
      * shared, else one call per batch entry, the entries split over the threads when there are
      * enough of them */
     sb_printf(em->b, "    const int NT_ = NB_ * M_ * N_ * K_ > 262144 ? omp_get_max_threads() : 1;\n");
+    int x = fold ? epilogue_at((const CpuCx *)em, id) : -1;
+    if (x >= 0) { /* elementwise node x on each block of rows as soon as the gemm has finished it */
+      int grp[64], ng = 0, leaves[CPU_MAX_LEAVES], nl = 0;
+      fused_group(em, x, grp, &ng, leaves, &nl);
+      cpu_node_comment(em, x, "computed in the gemm's epilogue: ");
+      sb_printf(em->b, "    void *ctx_[] = {(void *)S, (void *)v%d", x);
+      for (int l = 0; l < nl; l++)
+        if (em->inl[leaves[l]] != CPU_INL_CONST) sb_printf(em->b, ", (void *)v%d", leaves[l]);
+      sb_printf(em->b, "};\n    dlm_sgemm_epi(0, %d, NB_ * M_, N_, K_, 1.0f, v%d, %s, v%d, %s, 0.0f, v%d, N_, NT_, dlm_epi%d_, ctx_);\n  }\n",
+                tb, a, lda, b, ldb, id, x);
+      return;
+    }
     if (fold) {
       sb_printf(em->b, "    dlm_sgemm(0, %d, NB_ * M_, N_, K_, 1.0f, v%d, %s, v%d, %s, 0.0f, v%d, N_, NT_);\n  }\n", tb, a, lda, b, ldb, id);
       return;
@@ -1557,7 +1664,11 @@ int cpu_emit_kernel(Em *em, int id, DlmErr *e) {
   case FC_BROADCAST:
     if (n->op == OP_RAND) return emit_source(em, id, e);
     if (n->op == OP_BROADCAST) { emit_copy_map(em, id); return 1; }
-    return emit_elementwise(em, id, e);
+    if (epilogue_of((const CpuCx *)em, id) >= 0) {
+      sb_printf(em->b, "  /* computed in the gemm epilogue of %%%d */\n", ((const CpuCx *)em)->at[id]);
+      return 1;
+    }
+    return emit_elementwise(em, id, 0, e);
   default: break;
   }
   switch (n->op) {
