@@ -12,7 +12,10 @@
  * within rounding. When dV's only reader is a later transpose keeping the last axis (the gradient
  * of split_heads), the kernel runs at that transpose and writes dV's rows into its buffer; when dQ
  * or dK goes only through the gradient of a rotary embedding into such a transpose, the kernel
- * applies that gradient and writes the transpose (running at the last transpose it writes). Also
+ * applies that gradient and writes the transpose (running at the last transpose it writes). When
+ * those three transposes are the column blocks of a qkv product's gradient (each padded along the
+ * last axis and summed by one fused add), the kernel runs at that add and writes them straight
+ * into its columns instead (no transpose buffers, no pad + add loop). Also
  * here: the in-place reads of transposes by attention kernels, the forward attentions written
  * straight into their merge_heads transpose, and rotary embeddings of q and k read only by
  * attention kernels, which those kernels compute per batch entry instead of reading a buffer
@@ -168,6 +171,84 @@ static int read_between(const Em *em, const char *live, int w, int to) {
   return found;
 }
 
+/* late transpose t read only by a last-axis pad (through a reshape that merges its trailing dims
+ * into the pad's last axis, or directly): the pad in *pad, the reshape in *rs (-1 if none) */
+static int piece_pad(const Em *em, const char *live, const int *uses, int t, int *rs, int *pad) {
+  const Type *tt = &N_(em, t)->type;
+  int rd[2];
+  *rs = -1;
+  if (uses[t] != 1 || readers(em, live, t, rd, 1) != 1) return 0;
+  int x = t;
+  if (is_op(em, rd[0], OP_RESHAPE)) {
+    x = *rs = rd[0];
+    if (em->inl[x] || uses[x] != 1 || readers(em, live, x, rd, 1) != 1) return 0;
+  }
+  const Type *xt = &N_(em, x)->type;
+  int k = xt->rank - 1;
+  if (!is_op(em, rd[0], OP_PAD) || N_(em, rd[0])->in[0] != x || em->inl[rd[0]] != CPU_INL_FUSED || uses[rd[0]] != 1 || k < 0 ||
+      k >= tt->rank || !last_pad(em, rd[0], x, N_(em, rd[0])->attr.i[1], N_(em, rd[0])->attr.i[2]) || !dim_is_const(xt->dims[k]))
+    return 0;
+  int64_t row = 1;
+  for (int d = 0; d < tt->rank; d++) {
+    if (d < k && !dim_eq(xt->dims[d], tt->dims[d])) return 0;
+    if (d >= k && !dim_is_const(tt->dims[d])) return 0;
+    if (d >= k) row *= tt->dims[d].k;
+  }
+  *pad = rd[0];
+  return row == xt->dims[k].k;
+}
+
+/* 1 if x is an f32 sum of type t, by fused adds, of pads among pads[0..np) (each once: *seen) */
+static int pad_sum(const Em *em, int x, const Type *t, const int *pads, int np, int *seen) {
+  for (int i = 0; i < np; i++)
+    if (x == pads[i]) {
+      if ((*seen & (1 << i)) || !same_type(&N_(em, x)->type, t)) return 0;
+      *seen |= 1 << i;
+      return 1;
+    }
+  const Node *n = N_(em, x);
+  return n->op == OP_ADD && em->inl[x] == CPU_INL_FUSED && same_type(&n->type, t) && pad_sum(em, n->in[0], t, pads, np, seen) &&
+         pad_sum(em, n->in[1], t, pads, np, seen);
+}
+
+/* The gradient of a qkv product (see CpuAttnBw.cat): dV's, dQ's and dK's transposes padded along
+ * the last axis into disjoint column ranges that cover it, and summed by one fused add kernel
+ * that reads nothing else. Then the kernel can run at that add and write the columns directly
+ * (x + 0 is x, so the same values; only an exact -0 keeps its sign where the add gave +0). Sets
+ * c->cat and c->coff when found (c->cat = -1 otherwise). */
+static void qkv_find(const Em *em, const char *live, const int *uses, CpuAttnBw *c) {
+  const int ts[3] = {c->dvt, c->rbt[0], c->rbt[1]};
+  int rs, pads[3], a = -1;
+  c->cat = -1;
+  for (int i = 0; i < 3; i++) {
+    if (ts[i] < 0 || !piece_pad(em, live, uses, ts[i], &rs, &pads[i])) return;
+    int x = pads[i], rd[2];
+    while (em->inl[x] == CPU_INL_FUSED) {
+      if (uses[x] != 1 || readers(em, live, x, rd, 1) != 1) return;
+      x = rd[0];
+    }
+    if (i > 0 && x != a) return;
+    a = x;
+  }
+  const Node *an = N_(em, a);
+  const Type *aty = &an->type;
+  int seen = 0;
+  if (an->op != OP_ADD || em->inl[a] || aty->dtype != DT_F32 || !dim_is_const(aty->dims[aty->rank - 1]) ||
+      !pad_sum(em, an->in[0], aty, pads, 3, &seen) || !pad_sum(em, an->in[1], aty, pads, 3, &seen) || seen != 7)
+    return;
+  /* the pads' column ranges, in order, cover [0, W) */
+  int64_t end = 0;
+  for (int n = 0; n < 3; n++) {
+    int nxt = -1;
+    for (int i = 0; i < 3; i++)
+      if (N_(em, pads[i])->attr.i[1] == end) nxt = i;
+    if (nxt < 0) return;
+    c->coff[nxt] = end;
+    end += N_(em, N_(em, pads[nxt])->in[0])->type.dims[aty->rank - 1].k;
+  }
+  if (end == aty->dims[aty->rank - 1].k) c->cat = a;
+}
+
 /* Match the cluster whose softmax is p0; fills *c and the list of its intermediates. */
 static int match(const Em *em, const char *live, const int *uses, int p0, CpuAttnBw *c, int *mid, int *nmid) {
   const Node *pn = N_(em, p0);
@@ -176,7 +257,7 @@ static int match(const Em *em, const char *live, const int *uses, int p0, CpuAtt
   if (st->dtype != DT_F32 || r < 3 || (pn->attr.i[0] != r - 1 && pn->attr.i[0] != -1)) return 0;
   *nmid = 0;
   memset(c, 0, sizeof *c);
-  c->mask = c->neg = c->zero = c->dv = c->dq = c->dk = -1;
+  c->mask = c->neg = c->zero = c->dv = c->dq = c->dk = c->cat = -1;
   /* forward side: S0 -> S1 -> [S2] -> P0 -> [P] */
   int s2 = pn->in[0], s1 = s2, p = p0;
   if (is_op(em, s2, OP_WHERE)) {
@@ -265,9 +346,13 @@ static int match(const Em *em, const char *live, const int *uses, int p0, CpuAtt
     c->rbt[i] = c->rbm[i] = c->rba[i] = c->rbc[i] = c->rbs[i] = -1;
     if (dqk[i] >= 0 && !em->inl[dqk[i]] && rope_bw_match(em, live, uses, dqk[i], c, i) && c->rbt[i] > c->at) c->at = c->rbt[i];
   }
+  /* the late transposes are read only by the qkv gradient's pads (the kernel then runs at their
+   * sum), or nothing reads them before the kernel */
   const int late[3] = {c->dvt, c->rbt[0], c->rbt[1]};
+  qkv_find(em, live, uses, c);
+  if (c->cat >= 0) c->at = c->cat;
   for (int i = 0; i < 3; i++)
-    if (late[i] >= 0 && late[i] < c->at && read_between(em, live, late[i], c->at)) return 0;
+    if (c->cat < 0 && late[i] >= 0 && late[i] < c->at && read_between(em, live, late[i], c->at)) return 0;
   /* the outputs are written at c->at: nothing may read them before (but dV's transpose there) */
   int outs[3] = {c->dv, c->dq, c->dk};
   for (int i = 0; i < 3; i++) {
@@ -309,6 +394,12 @@ void cpu_mark_attention_bw(CpuCx *cx, const char *live, const int *uses, char *i
     const int late[3] = {c.dvt, c.rbt[0], c.rbt[1]};
     for (int i = 0; i < 3; i++)
       if (late[i] >= 0) at[late[i]] = c.at;
+    for (int i = 0; i < 3 && c.cat >= 0; i++) { /* the late transposes (and reshapes) get no buffers */
+      int rs, pad;
+      piece_pad(em, live, uses, late[i], &rs, &pad);
+      inl[late[i]] = CPU_INL_ATTN;
+      if (rs >= 0) inl[rs] = CPU_INL_ATTN, at[rs] = c.at;
+    }
     cx->abw[cx->nabw++] = c;
   }
 }
@@ -490,11 +581,38 @@ void cpu_emit_rope_rows(Em *em, const CpuRope *rp, const Type *lead, const char 
             (long long)ops[2].base, ops[2].st[r - 2], buf, ind);
 }
 
+/* Where late transpose t (piece w: dV's 0, dQ's 1, dK's 2) of c is written: its element at
+ * input digits i is at v<returned> + *base + the sum of i[d] * st[d]; its own buffer, or c->cat's
+ * columns from c->coff[w] (the dims of t from cat's last axis on stay dense, those before step
+ * over whole rows of cat) */
+static int late_dest(const Em *em, const CpuAttnBw *c, int t, int w, Strides st, int64_t *base) {
+  const Node *tn = N_(em, t);
+  int r = tn->type.rank, k = c->cat >= 0 ? N_(em, c->cat)->type.rank - 1 : 0;
+  char W[CPU_EXPR] = "", pr[CPU_EXPR];
+  if (c->cat >= 0) cpu_dim(N_(em, c->cat)->type.dims[k], W);
+  for (int p = 0; p < r; p++) {
+    char *sp = st[tn->attr.i[p]];
+    if (p >= k) cpu_prod(&tn->type, p + 1, r, sp);
+    else {
+      cpu_prod(&tn->type, p + 1, k, pr);
+      cpu_fmt(sp, CPU_EXPR, "(%s*%s)", W, pr);
+    }
+  }
+  *base = c->cat >= 0 ? c->coff[w] : 0;
+  return c->cat >= 0 ? c->cat : t;
+}
+
+static const CpuAttnBw *bw_at(const CpuCx *cx, int id) {
+  for (int i = 0; i < cx->nabw; i++)
+    if (cx->abw[i].at == id) return &cx->abw[i];
+  return NULL;
+}
+
+int cpu_attention_bw_at(const CpuCx *cx, int id) { return bw_at(cx, id) != NULL; }
+
 int cpu_emit_attention_bw(CpuCx *cx, int id) {
   Em *em = &cx->em;
-  const CpuAttnBw *c = NULL;
-  for (int i = 0; i < cx->nabw; i++)
-    if (cx->abw[i].at == id) c = &cx->abw[i];
+  const CpuAttnBw *c = bw_at(cx, id);
   if (!c) return 0;
   const Type *st = &N_(em, c->s0)->type, *qt = &N_(em, c->q)->type, *vt = &N_(em, c->v)->type;
   int r = st->rank;
@@ -508,6 +626,9 @@ int cpu_emit_attention_bw(CpuCx *cx, int id) {
   sb_printf(em->b, "  /* fused attention backward: dV %%%d, dQ %%%d, dK %%%d (-1: not needed)%s%s%s */\n", c->dv, c->dq, c->dk,
             c->dvt >= 0 ? ", dV written transposed here" : "", c->rbt[0] >= 0 ? ", dQ's rotary gradient written transposed" : "",
             c->rbt[1] >= 0 ? ", dK's rotary gradient written transposed" : "");
+  if (c->cat >= 0)
+    sb_printf(em->b, "  /* dV, dQ, dK (transposed) written into the columns %lld, %lld, %lld of %%%d (their pads' sum) */\n", (long long)c->coff[0],
+              (long long)c->coff[1], (long long)c->coff[2], c->cat);
   sb_printf(em->b, "  {\n    const int64_t LQ_ = %s, LK_ = %s, D_ = %s, DV_ = %s, NB_ = %s;\n    const float SC_ = (float)%s;\n", LQ, LK, D, DV, NB, sc);
   Strides sm;
   const char *names[1] = {"om_"};
@@ -555,8 +676,10 @@ int cpu_emit_attention_bw(CpuCx *cx, int id) {
   /* dV's element (.., j, c) in its transpose's buffer (c->dvt >= 0): ot_ + j * sdt[r - 2] + c */
   Strides sdt, srt[2], src[2], srs[2];
   int nops = 4 + nop;
+  int dvb = -1, rtb[2] = {-1, -1};
+  int64_t dvo = 0, rto[2] = {0, 0};
   if (c->dvt >= 0) {
-    for (int p = 0; p < r; p++) cpu_prod(&N_(em, c->dvt)->type, p + 1, r, sdt[N_(em, c->dvt)->attr.i[p]]);
+    dvb = late_dest(em, c, c->dvt, 0, sdt, &dvo);
     an[nops] = "ot_";
     asts[nops++] = &sdt;
   }
@@ -566,7 +689,7 @@ int cpu_emit_attention_bw(CpuCx *cx, int id) {
   for (int i = 0; i < 2; i++) {
     if (c->rbt[i] < 0) continue;
     const Type *ot = &N_(em, i ? c->dk : c->dq)->type;
-    for (int p = 0; p < r; p++) cpu_prod(&N_(em, c->rbt[i])->type, p + 1, r, srt[i][N_(em, c->rbt[i])->attr.i[p]]);
+    rtb[i] = late_dest(em, c, c->rbt[i], i + 1, srt[i], &rto[i]);
     cpu_bcast_strides(&N_(em, c->rbc[i])->type, ot, src[i]);
     cpu_bcast_strides(&N_(em, c->rbs[i])->type, ot, srs[i]);
     an[nops] = rbn[i][0], asts[nops++] = &srt[i];
@@ -597,7 +720,8 @@ int cpu_emit_attention_bw(CpuCx *cx, int id) {
   sb_printf(em->b, "          dlm_attn_softmax_row(p_, LK_);\n");
   if (c->mask >= 0) sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) p_[j] = (%s) != 0 ? p_[j] : 0.0f;\n", rm);
   sb_printf(em->b, "        }\n");
-  if (c->dvt >= 0) sb_printf(em->b, "        dlm_attn_gemm(LK_, DV_, LQ_, 1.0f, s_, 1, LK_, g_, LDG_, v%d + ot_, %s, 0);\n", c->dvt, sdt[r - 2]);
+  if (c->dvt >= 0)
+    sb_printf(em->b, "        dlm_attn_gemm(LK_, DV_, LQ_, 1.0f, s_, 1, LK_, g_, LDG_, v%d + %lld + ot_, %s, 0);\n", dvb, (long long)dvo, sdt[r - 2]);
   else if (c->dv >= 0) sb_printf(em->b, "        dlm_attn_gemm(LK_, DV_, LQ_, 1.0f, s_, 1, LK_, g_, LDG_, v%d + bt * LK_ * DV_, DV_, 0);\n", c->dv);
   /* dS = ((P * (dP - rowsum(dP * P))) * c), rowsum in double over the f32 products */
   sb_printf(em->b, "        if (pk_) dlm_attn_gemm(LQ_, LK_, DV_, 1.0f, g_, LDG_, 1, vt_, LK_, d_, LK_, 0);\n"
@@ -614,8 +738,8 @@ int cpu_emit_attention_bw(CpuCx *cx, int id) {
     if (i) sb_printf(em->b, "        dlm_attn_gemm(LK_, D_, LQ_, 1.0f, d_, 1, LK_, q_, LDQ_, %s, D_, 0);\n", dst);
     else sb_printf(em->b, "        dlm_attn_gemm(LQ_, D_, LK_, 1.0f, d_, LK_, 1, k_, LDK_, %s, D_, 0);\n", dst);
     if (c->rbt[i] >= 0)
-      sb_printf(em->b, "        dlm_attn_rope_bw_rows(%s, D_, rg_, v%d + %s, %s, v%d + %s, %s, v%d + %s, %s);\n", i ? "LK_" : "LQ_", c->rbc[i],
-                rbn[i][1], src[i][r - 2], c->rbs[i], rbn[i][2], srs[i][r - 2], c->rbt[i], rbn[i][0], srt[i][r - 2]);
+      sb_printf(em->b, "        dlm_attn_rope_bw_rows(%s, D_, rg_, v%d + %s, %s, v%d + %s, %s, v%d + %lld + %s, %s);\n", i ? "LK_" : "LQ_",
+                c->rbc[i], rbn[i][1], src[i][r - 2], c->rbs[i], rbn[i][2], srs[i][r - 2], rtb[i], (long long)rto[i], rbn[i][0], srt[i][r - 2]);
   }
   sb_printf(em->b, "      }\n      free(s_);\n      free(d_);\n      free(kt_);\n      free(vt_);\n      free(qr_);\n      free(kr_);\n      free(rg_);\n    }\n  }\n");
   cpu_fail(em, id, "attention backward: out of memory");

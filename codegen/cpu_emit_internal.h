@@ -14,12 +14,19 @@ typedef struct {
   int q, k, v, g, mask, s0; /* inputs; s0 the recomputed scores Q K^T (for their type) */
   int neg, zero;            /* the masked score and masked probability consts (mask >= 0) */
   double scale;
-  int dv, dq, dk, at;       /* outputs, and the node where the kernel runs (the last output, or dvt) */
+  int dv, dq, dk, at;       /* outputs, and the node where the kernel runs (the last output or late
+                             * transpose, or cat) */
   int dvt;                  /* a transpose, dV's only reader, that the kernel writes dV into; or -1 */
   /* dQ ([0]) and dK ([1]) read only by the gradient of a rotary embedding, whose only reader is a
    * transpose keeping the last axis: the kernel applies that gradient (mul by rbc, the rotate-half
    * of the product with rbs: rbm, the sum rba) and writes into the transpose rbt; else -1 */
   int rbt[2], rbm[2], rba[2], rbc[2], rbs[2];
+  /* the gradient of a qkv product: dvt, rbt[0] and rbt[1] each read only (through a reshape
+   * merging trailing dims) by a last-axis pad, the pads summed by the fused add kernel cat and
+   * covering its last axis once: the kernel runs at cat and writes the transposes into cat's
+   * columns coff[] (of dvt, rbt[0], rbt[1]) with cat's row stride; cat = -1 otherwise */
+  int cat;
+  int64_t coff[3];
 } CpuAttnBw;
 #define CPU_MAX_ATTN_BW 64
 
@@ -103,6 +110,8 @@ void cpu_emit_offsets(Em *em, const Type *t, int nd, const char *idx, int nops, 
  * and emit one: the kernel at node id when some cluster runs there (returns 1), else 0. */
 void cpu_mark_attention_bw(CpuCx *cx, const char *live, const int *uses, char *inl, int *at);
 int cpu_emit_attention_bw(CpuCx *cx, int id);
+/* 1 if a fused attention backward runs at node id (instead of id's own loop: the qkv case) */
+int cpu_attention_bw_at(const CpuCx *cx, int id);
 /* Mark (CPU_INL_VIEW) the transposes that keep the last axis last and are read only as q, k or v
  * by attention nodes or as q, k, v or g by fused attention backwards: those kernels read them in
  * place (split_heads of v, the gradient of merge_heads). Then an f32 attention with contiguous

@@ -387,7 +387,7 @@ static int side_reduction(const Em *em, int s) {
 static int side_kernel(const Em *em, const char *live, const int *at, int x) {
   const Node *n = N_(em, x);
   return live[x] && !em->inl[x] && at[x] == x && is_map_op(n) && n->op != OP_RAND && n->type.dtype == DT_F32 &&
-         n->type.rank > 0;
+         n->type.rank > 0 && !cpu_attention_bw_at((const CpuCx *)em, x);
 }
 
 /* leaves of a's group not yet in set (nothing is added when they would exceed the limit); the
@@ -1664,6 +1664,7 @@ int cpu_emit_kernel(Em *em, int id, DlmErr *e) {
   case FC_BROADCAST:
     if (n->op == OP_RAND) return emit_source(em, id, e);
     if (n->op == OP_BROADCAST) { emit_copy_map(em, id); return 1; }
+    if (cpu_emit_attention_bw((CpuCx *)em, id)) return 1; /* the sum of a qkv product's gradient pads */
     if (epilogue_of((const CpuCx *)em, id) >= 0) {
       sb_printf(em->b, "  /* computed in the gemm epilogue of %%%d */\n", ((const CpuCx *)em)->at[id]);
       return 1;

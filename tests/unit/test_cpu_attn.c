@@ -11,7 +11,9 @@
  * into the transpose that is v's gradient (v = split_heads(x)). Each case runs twice: with the
  * host's kernels (AVX-512 where the host has it) and with the portable path forced (CC with
  * -DDLM_ATTN_PORTABLE: cblas_sgemm and the scalar rows). Also: attention on rotary embeddings of q
- * and k that the kernels compute themselves (forward and backward, one also read elsewhere). */
+ * and k that the kernels compute themselves (forward and backward, one also read elsewhere), and the
+ * model's qkv block, whose gradient's columns the backward writes directly (and two that it must
+ * not). */
 #include "autodiff.h"
 #include "cpu_emit.h"
 #include "interp_fixture.h"
@@ -162,8 +164,18 @@ static void test_backward(void) {
 
 /* the rotary embedding of x [B = 2, 3, l, d] (or of split_heads of an argument [B, l, 3, d]):
  * x cos + concat(-x[.., d/2:], x[.., :d/2]) sin, cos and sin arguments [l, d] */
+static int rotary_of(int x, int64_t l, int64_t d) {
+  char tt[64];
+  snprintf(tt, sizeof tt, "f32[%lld,%lld]", (long long)l, (long long)d);
+  int c = targ(tt, cpu_rand_tensor(DT_F32, 2, SHAPE(l, d), -1, 1)), sn = targ(tt, cpu_rand_tensor(DT_F32, 2, SHAPE(l, d), -1, 1));
+  Attrs none = attrs_none();
+  int x1 = op(OP_SLICE, NULL, ia(4, 3, 0, d / 2, 1), 1, x), x2 = op(OP_SLICE, NULL, ia(4, -1, d / 2, d, 1), 1, x);
+  int rot = op(OP_CONCAT, NULL, ia(1, -1), 2, op(OP_NEG, NULL, none, 1, x2), x1);
+  return op(OP_ADD, NULL, none, 2, op(OP_MUL, NULL, none, 2, x, c), op(OP_MUL, NULL, none, 2, sn, rot));
+}
+
 static int rotary(int64_t l, int64_t d, int split) {
-  char tx[64], tt[64];
+  char tx[64];
   int x;
   if (split) {
     snprintf(tx, sizeof tx, "f32[B,%lld,3,%lld]", (long long)l, (long long)d);
@@ -172,12 +184,7 @@ static int rotary(int64_t l, int64_t d, int split) {
     snprintf(tx, sizeof tx, "f32[B,3,%lld,%lld]", (long long)l, (long long)d);
     x = targ(tx, cpu_rand_tensor(DT_F32, 4, SHAPE(2, 3, l, d), -1.5, 1.5));
   }
-  snprintf(tt, sizeof tt, "f32[%lld,%lld]", (long long)l, (long long)d);
-  int c = targ(tt, cpu_rand_tensor(DT_F32, 2, SHAPE(l, d), -1, 1)), sn = targ(tt, cpu_rand_tensor(DT_F32, 2, SHAPE(l, d), -1, 1));
-  Attrs none = attrs_none();
-  int x1 = op(OP_SLICE, NULL, ia(4, 3, 0, d / 2, 1), 1, x), x2 = op(OP_SLICE, NULL, ia(4, -1, d / 2, d, 1), 1, x);
-  int rot = op(OP_CONCAT, NULL, ia(1, -1), 2, op(OP_NEG, NULL, none, 1, x2), x1);
-  return op(OP_ADD, NULL, none, 2, op(OP_MUL, NULL, none, 2, x, c), op(OP_MUL, NULL, none, 2, sn, rot));
+  return rotary_of(x, l, d);
 }
 
 static int value_arg(int64_t l, int64_t d) {
@@ -246,11 +253,99 @@ static void test_rotary(void) {
   }
 }
 
+/* sum(x * w) over the 4 axes of x [B = 2, 3, l, d], w a new argument */
+static int weighted_sum(int x, int64_t l, int64_t d) {
+  char tw[64];
+  snprintf(tw, sizeof tw, "f32[B,3,%lld,%lld]", (long long)l, (long long)d);
+  x = op(OP_MUL, NULL, attrs_none(), 2, x, targ(tw, cpu_rand_tensor(DT_F32, 4, SHAPE(2, 3, l, d), -1, 1)));
+  for (int ax = 3; ax >= 0; ax--) x = op(OP_SUM, NULL, ia(2, ax, 0), 1, x);
+  return x;
+}
+
+/* The model's attention block on a qkv product: y = h w^T (+ b with bias, whose gradient, a sum of
+ * y's, must not go into the loop the backward kernel replaces), [B = 2, l, 3 e] with e = 3 heads
+ * x d (h [B, l, 16], w [3 e, 16] and b arguments, their indices added to wrt); q, k, v the column
+ * thirds of y as heads (split_heads), rotary embeddings of q (unless plain_q) and k. Returns the
+ * loss term sum(attention * weights), plus sum(y * weights) with also_y (a fourth term of y's
+ * gradient). */
+static int qkv_block(int64_t l, int64_t d, int kind, int plain_q, int also_y, int bias, int *wrt, int *nw) {
+  char th[64], tw[64], ts[64];
+  int64_t e = 3 * d;
+  snprintf(th, sizeof th, "f32[B,%lld,16]", (long long)l);
+  snprintf(tw, sizeof tw, "f32[%lld,16]", (long long)(3 * e));
+  snprintf(ts, sizeof ts, "f32[B,%lld,3,%lld]", (long long)l, (long long)d);
+  wrt[(*nw)++] = NTARGS;
+  int h = targ(th, cpu_rand_tensor(DT_F32, 3, SHAPE(2, l, 16), -1, 1));
+  wrt[(*nw)++] = NTARGS;
+  int w = targ(tw, cpu_rand_tensor(DT_F32, 2, SHAPE(3 * e, 16), -0.5, 0.5));
+  int y = op(OP_MATMUL, NULL, ia(2, 0, 1), 2, h, w), heads[3];
+  if (bias) {
+    char tb[64];
+    snprintf(tb, sizeof tb, "f32[%lld]", (long long)(3 * e));
+    wrt[(*nw)++] = NTARGS;
+    y = op(OP_ADD, NULL, attrs_none(), 2, y, targ(tb, cpu_rand_tensor(DT_F32, 1, SHAPE(3 * e), -1, 1)));
+  }
+  for (int i = 0; i < 3; i++) {
+    int part = op(OP_SLICE, NULL, ia(4, -1, i * e, (i + 1) * e, 1), 1, y);
+    heads[i] = op(OP_TRANSPOSE, NULL, ia(4, 0, 2, 1, 3), 1, op(OP_RESHAPE, ts, attrs_none(), 1, part));
+  }
+  int q = plain_q ? heads[0] : rotary_of(heads[0], l, d), k = rotary_of(heads[1], l, d), att;
+  if (kind == NO_MASK) att = op(OP_ATTENTION, NULL, fa(0.35), 3, q, k, heads[2]);
+  else att = op(OP_ATTENTION, NULL, fa(0.35), 4, q, k, heads[2], mask_arg(kind, l, l));
+  int loss = weighted_sum(att, l, d);
+  if (also_y) {
+    char ty3[64];
+    snprintf(ty3, sizeof ty3, "f32[B,%lld,%lld]", (long long)l, (long long)(3 * e));
+    int x = op(OP_MUL, NULL, attrs_none(), 2, y, targ(ty3, cpu_rand_tensor(DT_F32, 3, SHAPE(2, l, 3 * e), -1, 1)));
+    for (int ax = 2; ax >= 0; ax--) x = op(OP_SUM, NULL, ia(2, ax, 0), 1, x);
+    loss = op(OP_ADD, NULL, attrs_none(), 2, loss, x);
+  }
+  return loss;
+}
+
+/* the gradients of h and w (and b) of four qkv blocks: two (without and with a mask, the first with a
+ * bias) where the fused
+ * backward writes dV, dQ and dK straight into the columns of y's gradient (no pad + add kernel),
+ * and two where it must not: q without a rotary embedding (dQ is not written transposed), and y
+ * also read elsewhere (its gradient sums a fourth term). Those two take the generic path (here
+ * without a fused backward: autodiff places their pads between the transposes) */
+static void test_qkv(void) {
+  const uint64_t rng = cpu_rng; /* a stream of its own: the other tests' data do not depend on it */
+  cpu_rng = 0x2545f4914f6cdd1dull;
+  fx_begin();
+  int wrt[12], nw = 0, loss = -1;
+  const int cases[4][5] = {{NO_MASK, 0, 0, 1, 37}, {SHARED_MASK, 0, 0, 0, 20}, {NO_MASK, 1, 0, 0, 19}, {BATCH_MASK, 0, 1, 0, 21}};
+  for (int c = 0; c < 4; c++) {
+    int x = qkv_block(cases[c][4], c == 1 ? 8 : 4, cases[c][0], cases[c][1], cases[c][2], cases[c][3], wrt, &nw);
+    loss = loss < 0 ? x : op(OP_ADD, NULL, attrs_none(), 2, loss, x);
+  }
+  ir_set_outputs(M, F, 1, &loss, NULL);
+  DlmErr e = {0};
+  Func *g = ad_grad(M, F, 0, wrt, nw, 0, &e);
+  CHECK_MSG(g != NULL, "ad_grad: %s", e.msg);
+  PassOptions po = {0};
+  int ok = g && pass_pipeline_run(M, &po, &e);
+  CHECK_MSG(ok, "passes: %s", e.msg);
+  g = ok ? ir_func_find(M, "f.grad") : NULL;
+  if (g) {
+    char what[96];
+    snprintf(what, sizeof what, "qkv attention backward (%s)", VARIANT);
+    int n = source_count(g, "dlm_attn_dsoftmax_row(s_"), nc = source_count(g, "written into the columns");
+    CHECK_MSG(n >= 2, "%s: %d fused backward kernels, expected at least 2", what, n);
+    CHECK_MSG(nc == 2, "%s: %d backward kernels writing the qkv gradient's columns, expected 2", what, nc);
+    compare(what, g);
+  }
+  targs_free();
+  fx_end();
+  cpu_rng = rng;
+}
+
 int main(void) {
   cpu_test_env();
   test_forward();
   test_backward();
   test_rotary();
+  test_qkv();
   const char *cc = getenv("CC");
   char portable[512];
   snprintf(portable, sizeof portable, "%s -DDLM_ATTN_PORTABLE", cc && *cc ? cc : "cc");
@@ -259,5 +354,6 @@ int main(void) {
   test_forward();
   test_backward();
   test_rotary();
+  test_qkv();
   return check_summary("test_cpu_attn");
 }
