@@ -596,30 +596,84 @@ static void group_ops(Em *em, const Type *t, const int *leaves, int nl, MapOp *o
   }
 }
 
+/* The values elementwise node id's loop reads (its group's leaves, then its side reductions'
+ * inputs' leaves) and those side reductions (the reductions computed where id is: at[s] =
+ * at[id]); 0 over the limits. */
+static int kernel_leaves(const CpuCx *cx, int id, int *grp, int *ng, int *leaves, int *nl, int *side, int *ns) {
+  const Em *em = &cx->em;
+  *ng = *nl = *ns = 0;
+  if (!fused_group(em, id, grp, ng, leaves, nl)) return 0;
+  for (int s = 0; s < em->f->nnodes && *ns < CPU_MAX_SIDE; s++)
+    if (s != id && cx->at[s] == cx->at[id] && (N_(em, s)->op == OP_SUM_TO || N_(em, s)->op == OP_SUM || N_(em, s)->op == OP_MEAN)) {
+      side[(*ns)++] = s;
+      if (add_leaves(em, s, id, leaves, nl) < 0) return 0;
+    }
+  return 1;
+}
+
+/* NS_, the per-thread partial sums' length: the sizes of the side sum_tos */
+static void side_sums_len(Em *em, const int *side, int ns) {
+  char no[CPU_EXPR];
+  sb_printf(em->b, "const int64_t NS_ = 0");
+  for (int i = 0; i < ns; i++)
+    if (N_(em, side[i])->op == OP_SUM_TO) {
+      cpu_prod(T_(em, side[i]), 0, T_(em, side[i])->rank, no);
+      sb_printf(em->b, " + %s", no);
+    }
+  sb_printf(em->b, ";\n");
+}
+
+/* Before a kernel with side reductions over shape t: nt (the threads: all of them over PAR_MIN
+ * elements), NS_ and sacc_, zeroed room for nt per-thread double partial sums of the sum_tos (as
+ * emit_sum_to makes them). */
+static void side_sums_alloc(Em *em, const Type *t, const int *side, int ns, const char *nt) {
+  char numel[CPU_EXPR];
+  cpu_prod(t, 0, t->rank, numel);
+  sb_printf(em->b, "    const int %s = %s > %s ? omp_get_max_threads() : 1;\n    ", nt, numel, PAR_MIN);
+  side_sums_len(em, side, ns);
+  sb_printf(em->b, "    double *sacc_ = (double *)calloc((size_t)%s * (size_t)(NS_ > 0 ? NS_ : 1), sizeof *sacc_);\n"
+                   "    if (!sacc_) { rc = -1; goto done; }\n", nt);
+}
+
+/* After it: each sum_to is its partial sums added over the nt threads in order; sacc_ freed */
+static void side_sums_finish(Em *em, const int *side, int ns, const char *nt) {
+  char off[CPU_EXPR] = "0";
+  for (int i = 0; i < ns; i++) {
+    const Node *sn = N_(em, side[i]);
+    if (sn->op != OP_SUM_TO) continue;
+    char no[CPU_EXPR], nx[3 * CPU_EXPR];
+    cpu_prod(&sn->type, 0, sn->type.rank, no);
+    sb_printf(em->b, "    for (int64_t k = 0; k < %s; k++) {\n      double s_ = 0;\n"
+                     "      for (int t = 0; t < %s; t++) s_ += sacc_[(int64_t)t * NS_ + %s + k];\n      v%d[k] = (float)s_;\n    }\n",
+              no, nt, off, side[i]);
+    cpu_fmt(nx, sizeof nx, "%s + %s", off, no);
+    memcpy(off, nx, strlen(nx) + 1);
+  }
+  sb_printf(em->b, "    free(sacc_);\n");
+}
+
 /* The kernel of elementwise node id (and its fused group, and the side reductions computed in its
- * loop); rows: only over the rows r0_ .. r0_ + nr_, as the body of a gemm epilogue (no side
- * reductions then). */
+ * loop); rows: only over the rows r0_ .. r0_ + nr_, as the body of a gemm epilogue (its side
+ * reductions only sum_tos, added into the calling thread's partial sums at c_[2], which the gemm's
+ * caller allocates and adds up: side_sums_alloc, side_sums_finish). */
 static int emit_elementwise(Em *em, int id, int rows, DlmErr *e) {
   const Node *n = N_(em, id);
   const CpuCx *cx = (const CpuCx *)em;
-  int grp[64], ng = 0, leaves[CPU_MAX_LEAVES], nl = 0, side[CPU_MAX_SIDE], ns = 0, nsum = 0, nrow = 0;
-  if (!fused_group(em, id, grp, &ng, leaves, &nl)) {
+  int grp[64], ng, leaves[CPU_MAX_LEAVES], nl, side[CPU_MAX_SIDE], ns, nrow = 0;
+  if (!kernel_leaves(cx, id, grp, &ng, leaves, &nl, side, &ns)) {
     err_set(e, n->loc, "cpu: internal error: fused kernel over its limits");
     return 0;
   }
   qsort(grp, (size_t)ng, sizeof *grp, cmp_int);
   for (int g = 0; g < ng; g++) cpu_node_comment(em, grp[g], "fused here: ");
-  for (int s = 0; s < em->f->nnodes && ns < CPU_MAX_SIDE; s++)
-    if (s != id && cx->at[s] == id && (N_(em, s)->op == OP_SUM_TO || N_(em, s)->op == OP_SUM || N_(em, s)->op == OP_MEAN)) {
-      cpu_node_comment(em, s, "reduced here: ");
-      side[ns++] = s;
-      if (add_leaves(em, s, id, leaves, &nl) < 0) {
-        err_set(e, n->loc, "cpu: internal error: fused kernel over its limits");
-        return 0;
-      }
-      if (N_(em, s)->op == OP_SUM_TO) nsum++;
-      else nrow++;
-    }
+  for (int i = 0; i < ns; i++) {
+    cpu_node_comment(em, side[i], "reduced here: ");
+    nrow += N_(em, side[i])->op != OP_SUM_TO;
+  }
+  if (rows && nrow) {
+    err_set(e, n->loc, "cpu: internal error: a row sum in a gemm epilogue");
+    return 0;
+  }
   MapOp *ops = malloc((size_t)(nl + ns + 1) * sizeof *ops);
   char (*reads)[CPU_EXPR] = malloc((size_t)(nl + ns + 1) * sizeof *reads);
   if (!ops || !reads) {
@@ -630,20 +684,19 @@ static int emit_elementwise(Em *em, int id, int rows, DlmErr *e) {
   }
   group_ops(em, &n->type, leaves, nl, ops);
   int nop = nl;
-  if (ns) { /* per-thread double partial sums of the sum_tos (as emit_sum_to makes them), rows of the row sums */
-    char numel[CPU_EXPR], no[CPU_EXPR];
-    cpu_prod(&n->type, 0, n->type.rank, numel);
-    sb_printf(em->b, "  {\n    const int NT_ = %s > %s ? omp_get_max_threads() : 1;\n    const int64_t NS_ = 0", numel, PAR_MIN);
-    for (int i = 0; i < ns; i++)
-      if (N_(em, side[i])->op == OP_SUM_TO) {
-        cpu_prod(T_(em, side[i]), 0, T_(em, side[i])->rank, no);
-        sb_printf(em->b, " + %s", no);
-      }
+  if (ns && rows) {
+    sb_printf(em->b, "  ");
+    side_sums_len(em, side, ns);
+    sb_printf(em->b, "  double *my_ = (double *)c_[2] + (int64_t)omp_get_thread_num() * NS_;\n");
+  } else if (ns) { /* per-thread double partial sums of the sum_tos, rows of the row sums */
+    sb_printf(em->b, "  {\n");
+    side_sums_alloc(em, &n->type, side, ns, "NT_");
     /* the rows are a local array (known not to alias the buffers, so the loop still vectorizes) */
-    sb_printf(em->b, ";\n    double *sacc_ = (double *)calloc((size_t)NT_ * (size_t)(NS_ > 0 ? NS_ : 1), sizeof *sacc_);\n"
-                     "    if (!sacc_) { rc = -1; goto done; }\n#pragma omp parallel num_threads(NT_)\n    {\n"
+    sb_printf(em->b, "#pragma omp parallel num_threads(NT_)\n    {\n"
                      "      double *my_ = sacc_ + (int64_t)omp_get_thread_num() * NS_;\n      float row_[%lld];\n"
                      "      (void)my_; (void)row_;\n", nrow ? (long long)nrow * n->type.dims[n->type.rank - 1].k : 1LL);
+  }
+  if (ns) {
     for (int i = 0; i < ns; i++)
       if (N_(em, side[i])->op == OP_SUM_TO) {
         ops[nop].id = -1;
@@ -684,20 +737,12 @@ static int emit_elementwise(Em *em, int id, int rows, DlmErr *e) {
     for (int i = 0, r = 0; i < ns; i++)
       if (N_(em, side[i])->op != OP_SUM_TO)
         sb_printf(em->b, "      v%d[q] = (float)(dlm_sumf(row_ + %d * L_, L_)%s);\n", side[i], r++, N_(em, side[i])->op == OP_MEAN ? " / (double)L_" : "");
-    sb_printf(em->b, "    }\n  }\n    }\n");
-    char off[CPU_EXPR] = "0";
-    for (int i = 0; i < ns; i++) {
-      const Node *sn = N_(em, side[i]);
-      if (sn->op != OP_SUM_TO) continue;
-      char no[CPU_EXPR], nx[3 * CPU_EXPR];
-      cpu_prod(&sn->type, 0, sn->type.rank, no);
-      sb_printf(em->b, "    for (int64_t k = 0; k < %s; k++) {\n      double s_ = 0;\n"
-                       "      for (int t = 0; t < NT_; t++) s_ += sacc_[(int64_t)t * NS_ + %s + k];\n      v%d[k] = (float)s_;\n    }\n",
-                no, off, side[i]);
-      cpu_fmt(nx, sizeof nx, "%s + %s", off, no);
-      memcpy(off, nx, strlen(nx) + 1);
+    sb_printf(em->b, "    }\n  }\n");
+    if (!rows) {
+      sb_printf(em->b, "    }\n");
+      side_sums_finish(em, side, ns, "NT_");
+      sb_printf(em->b, "  }\n");
     }
-    sb_printf(em->b, "    free(sacc_);\n  }\n");
   }
   if (checks && rows) {
     err_set(e, n->loc, "cpu: internal error: a gemm epilogue that can fail");
@@ -1287,11 +1332,12 @@ void cpu_mark_gemm_epilogues(CpuCx *cx, const char *live, int *at) {
   if (!taken) return; /* then none */
   for (int x = 0; x < nn; x++) {
     const Node *n = N_(em, x);
-    int is_out = 0, side = 0, grp[64], ng = 0, leaves[CPU_MAX_LEAVES], nl = 0, m = -1, ok = 1;
-    for (int k = 0; k < f->nout; k++) is_out |= f->outs[k] == x;
+    int grp[64], ng, leaves[CPU_MAX_LEAVES], nl, side[CPU_MAX_SIDE], ns, nside = 0, m = -1, ok = 1;
     if (!live[x] || em->inl[x] || at[x] != x || !is_map_op(n) || n->type.dtype != DT_F32 || n->type.rank < 2) continue;
-    for (int s = 0; s < nn; s++) side |= s != x && at[s] == x;
-    if (side || !fused_group(em, x, grp, &ng, leaves, &nl)) continue;
+    for (int s = 0; s < nn; s++) nside += s != x && at[s] == x;
+    if (!kernel_leaves(cx, x, grp, &ng, leaves, &nl, side, &ns) || ns != nside) continue;
+    /* side reductions: only sum_tos (the bias gradient), into per-thread partial sums */
+    for (int i = 0; ok && i < ns; i++) ok = N_(em, side[i])->op == OP_SUM_TO;
     /* f32 throughout (nothing that can fail), every value read at the loop's own position */
     for (int g = 0; ok && g < ng; g++) ok = N_(em, grp[g])->type.dtype == DT_F32 && !last_axis_layout(N_(em, grp[g]));
     /* the product: the latest f32 one-call matmul among the leaves with exactly x's shape */
@@ -1304,7 +1350,8 @@ void cpu_mark_gemm_epilogues(CpuCx *cx, const char *live, int *at) {
     }
     if (!ok || m < 0) continue;
     for (int s = 0; s < nn; s++) ok &= s == m || at[s] != m; /* not an attention backward's kernel */
-    /* every other leaf is ready when the gemm runs: a const, or computed (and its variable set) before it */
+    /* every other leaf (of its side sums too) is ready when the gemm runs: a const, or computed (and
+   * its variable set) before it */
     for (int l = 0; ok && l < nl; l++) {
       int v = leaves[l];
       if (v == m || em->inl[v] == CPU_INL_CONST) continue;
@@ -1314,6 +1361,7 @@ void cpu_mark_gemm_epilogues(CpuCx *cx, const char *live, int *at) {
     }
     if (!ok) continue;
     at[x] = m;
+    for (int i = 0; i < ns; i++) at[side[i]] = m;
     taken[m] = 1;
   }
   free(taken);
@@ -1322,8 +1370,9 @@ void cpu_mark_gemm_epilogues(CpuCx *cx, const char *live, int *at) {
 int cpu_emit_gemm_epilogue_fn(CpuCx *cx, int x, DlmErr *e) {
   Em *em = &cx->em;
   if (epilogue_of(cx, x) < 0) return 1;
-  int grp[64], ng = 0, leaves[CPU_MAX_LEAVES], nl = 0, i = 2;
-  fused_group(em, x, grp, &ng, leaves, &nl);
+  int grp[64], ng, leaves[CPU_MAX_LEAVES], nl, side[CPU_MAX_SIDE], ns;
+  kernel_leaves(cx, x, grp, &ng, leaves, &nl, side, &ns);
+  int i = ns ? 3 : 2; /* c_[2]: the partial sums of side sum_tos */
   cpu_node_comment(em, x, "the gemm epilogue of ");
   sb_printf(em->b, "static void dlm_epi%d_(void *ctx_, int64_t r0_, int64_t nr_) {\n  void *const *c_ = (void *const *)ctx_;\n"
                    "  const int64_t *S = (const int64_t *)c_[0];\n  float *v%d = (float *)c_[1];\n  (void)S;\n", x, x);
@@ -1376,14 +1425,24 @@ static void emit_matmul(Em *em, int id) {
     sb_printf(em->b, "    const int NT_ = NB_ * M_ * N_ * K_ > 262144 ? omp_get_max_threads() : 1;\n");
     int x = fold ? epilogue_at((const CpuCx *)em, id) : -1;
     if (x >= 0) { /* elementwise node x on each block of rows as soon as the gemm has finished it */
-      int grp[64], ng = 0, leaves[CPU_MAX_LEAVES], nl = 0;
-      fused_group(em, x, grp, &ng, leaves, &nl);
+      const CpuCx *cx = (const CpuCx *)em;
+      int grp[64], ng, leaves[CPU_MAX_LEAVES], nl, side[CPU_MAX_SIDE], ns;
+      kernel_leaves(cx, x, grp, &ng, leaves, &nl, side, &ns);
       cpu_node_comment(em, x, "computed in the gemm's epilogue: ");
-      sb_printf(em->b, "    void *ctx_[] = {(void *)S, (void *)v%d", x);
+      for (int i = 0; i < ns; i++) cpu_node_comment(em, side[i], "and reduced there: ");
+      /* side sum_tos: the gemm's threads (ENT_, rows split as a kernel's static schedule) add into
+       * per-thread partial sums, added up after it as the kernel would */
+      if (ns) {
+        sb_printf(em->b, "    (void)NT_;\n");
+        side_sums_alloc(em, &N_(em, x)->type, side, ns, "ENT_");
+      }
+      sb_printf(em->b, "    void *ctx_[] = {(void *)S, (void *)v%d%s", x, ns ? ", (void *)sacc_" : "");
       for (int l = 0; l < nl; l++)
         if (em->inl[leaves[l]] != CPU_INL_CONST) sb_printf(em->b, ", (void *)v%d", leaves[l]);
-      sb_printf(em->b, "};\n    dlm_sgemm_epi(0, %d, NB_ * M_, N_, K_, 1.0f, v%d, %s, v%d, %s, 0.0f, v%d, N_, NT_, dlm_epi%d_, ctx_);\n  }\n",
-                tb, a, lda, b, ldb, id, x);
+      sb_printf(em->b, "};\n    dlm_sgemm_epi(0, %d, NB_ * M_, N_, K_, 1.0f, v%d, %s, v%d, %s, 0.0f, v%d, N_, %s, dlm_epi%d_, ctx_);\n",
+                tb, a, lda, b, ldb, id, ns ? "ENT_" : "NT_", x);
+      if (ns) side_sums_finish(em, side, ns, "ENT_");
+      sb_printf(em->b, "  }\n");
       return;
     }
     if (fold) {

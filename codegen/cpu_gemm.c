@@ -20,8 +20,10 @@
  *   void dlm_sgemm_epi(<the same>, int nthreads, void (*epi)(void *ctx, int64_t row0, int64_t nrows), void *ctx)
  * is dlm_sgemm that then calls epi (when not NULL) on every row of C exactly once, as soon as the
  * calling thread has finished those full rows (row-split products: after each group of 8 tiles,
- * while they are in L2; otherwise on a block of rows per thread after the product): the CPU
- * emitter runs an elementwise consumer of a product there (a bias add and GELU). */
+ * while they are in L2, the threads' rows then split as OpenMP's static schedule splits them, so
+ * that an epilogue's per-thread partial sums match an elementwise kernel's; otherwise on a block
+ * of rows per thread after the product): the CPU emitter runs an elementwise consumer of a
+ * product there (a bias add and GELU, with its bias gradient). */
 #include "cpu_emit.h"
 
 const char cpu_gemm_src[] =
@@ -206,8 +208,12 @@ const char cpu_gemm_src[] =
 "      const int64_t kb = q / NPP, p = P0 + q % NPP, k0 = kb * KC, kc = K - k0 < KC ? K - k0 : KC, j0 = p * DLM_GK_NR;\n"
 "      dlm_gk_pack_b(tb, B, ldb, k0, kc, j0, N - j0 < DLM_GK_NR ? N - j0 : DLM_GK_NR, bp + k0 * PW + (p - P0) * kc * DLM_GK_NR);\n"
 "    }\n"
-"    /* this thread's tiles and panels */\n"
-"    const int64_t t0 = ta ? 0 : TILES * t / nt, t1 = ta ? TILES : TILES * (t + 1) / nt;\n"
+"    /* this thread's rows (tiles of 6 from r0, the last one up to r1) and panels; with an epilogue\n"
+"     * the rows of OpenMP's static schedule (n / nt each, the first n % nt threads one more) */\n"
+"    const int64_t sq = M / nt, sr = M % nt, s0 = sq * t + (t < sr ? t : sr), s1 = s0 + sq + (t < sr);\n"
+"    const int64_t r0 = ta ? 0 : epi ? s0 : TILES * t / nt * DLM_GK_MR;\n"
+"    const int64_t r1 = ta ? M : epi ? s1 : (TILES * (t + 1) / nt * DLM_GK_MR < M ? TILES * (t + 1) / nt * DLM_GK_MR : M);\n"
+"    const int64_t t0 = 0, t1 = (r1 - r0 + DLM_GK_MR - 1) / DLM_GK_MR;\n"
 "    const int64_t p0 = ta ? NP * t / nt : 0, p1 = ta ? NP * (t + 1) / nt : NP;\n"
 "    const float *ap = bp + K * PW;\n"
 "    for (int64_t kb = 0; kb < NKB; kb++) {\n"
@@ -215,8 +221,8 @@ const char cpu_gemm_src[] =
 "      const float be = kb == 0 ? beta : 1.0f;\n"
 "      const int rows_done = epi && !ta && kb == NKB - 1; /* C's rows are final after this block */\n"
 "      for (int64_t ti = t0; ti < t1; ti++) {\n"
-"        const int64_t i0 = ti * DLM_GK_MR;\n"
-"        const int mr = M - i0 < DLM_GK_MR ? (int)(M - i0) : DLM_GK_MR;\n"
+"        const int64_t i0 = r0 + ti * DLM_GK_MR;\n"
+"        const int mr = r1 - i0 < DLM_GK_MR ? (int)(r1 - i0) : DLM_GK_MR;\n"
 "        const float *a = ta ? ap + (ti * K + k0) * DLM_GK_MR : A + i0 * lda + k0;\n"
 "        for (int64_t p = p0; p < p1; p++) {\n"
 "          const int64_t j0 = p * DLM_GK_NR;\n"
@@ -226,8 +232,8 @@ const char cpu_gemm_src[] =
 "          kern[ta != 0][(nc + 15) / 16 - 1](kc, a, lda, mr, b, inplace ? ldb : DLM_GK_NR, C + i0 * ldc + j0, ldc, nc, alpha, be);\n"
 "        }\n"
 "        if (rows_done && ((ti - t0) % 8 == 7 || ti == t1 - 1)) { /* the last (up to) 8 tiles' rows */\n"
-"          const int64_t g0 = (ti - (ti - t0) % 8) * DLM_GK_MR;\n"
-"          epi(ctx, g0, (M < i0 + DLM_GK_MR ? M : i0 + DLM_GK_MR) - g0);\n"
+"          const int64_t g0 = r0 + (ti - (ti - t0) % 8) * DLM_GK_MR;\n"
+"          epi(ctx, g0, i0 + mr - g0);\n"
 "        }\n"
 "      }\n"
 "    }\n"

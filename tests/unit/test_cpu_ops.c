@@ -244,13 +244,16 @@ static int has_epilogue(int x) {
 }
 
 /* elementwise consumers of f32 products over their whole shape, run in the gemm's epilogue on
- * each block of finished rows (batch folded into the rows, [B=3,49,40] x [40,70], two threads):
+ * each block of finished rows (batch folded into the rows, [B=11,49,40] x [40,70]: 539 rows, over
+ * 32768 elements, so two threads, 270 and 269 rows):
  * a bias add with GELU (the product read only there), a residual add of the next product, a tanh
- * of a product that is also an output and reduced by a later kernel; a consumer whose loop also computes a
- * sum_to keeps its own kernel. Against the interpreter and bit for bit against the unfused kernels. */
+ * of a product that is also an output and reduced by a later kernel, a product whose loop also
+ * computes a sum_to over the rows (a bias gradient: per-thread partial sums over the same rows as
+ * the unfused sum_to's); a consumer whose loop also computes a row sum keeps its own kernel.
+ * Against the interpreter and bit for bit against the unfused kernels. */
 static void test_gemm_epilogue(void) {
   fx_begin();
-  int x = rarg("f32[B,49,40]", DT_F32, R(3, 3, 49, 40), -1, 1), w1 = rarg("f32[40,70]", DT_F32, R(2, 40, 70), -1, 1);
+  int x = rarg("f32[B,49,40]", DT_F32, R(3, 11, 49, 40), -1, 1), w1 = rarg("f32[40,70]", DT_F32, R(2, 40, 70), -1, 1);
   int b1 = rarg("f32[70]", DT_F32, R(1, 70), -1, 1), w2 = rarg("f32[70,40]", DT_F32, R(2, 70, 40), -1, 1);
   Attrs none = attrs_none(), nn = ia(2, 0, 0);
   int g = op(OP_GELU_TANH, NULL, none, 1, op(OP_ADD, NULL, none, 2, op(OP_MATMUL, NULL, nn, 2, x, w1), b1));
@@ -263,9 +266,13 @@ static void test_gemm_epilogue(void) {
   int c = op(OP_MUL, NULL, none, 2, op(OP_MATMUL, NULL, nn, 2, x, w1), b1);
   out(c);
   out(op(OP_SUM_TO, "f32[70]", none, 1, c));
-  CHECK_MSG(has_epilogue(g) && has_epilogue(res) && has_epilogue(t), "gemm epilogues: gelu %d, residual add %d, tanh %d",
-            has_epilogue(g), has_epilogue(res), has_epilogue(t));
-  CHECK_MSG(!has_epilogue(c), "a consumer with a side sum_to in the gemm epilogue");
+  int ex = op(OP_EXP, NULL, none, 1, op(OP_MATMUL, NULL, nn, 2, g, w2));
+  out(ex);
+  out(op(OP_SUM, NULL, axk(-1, 0), 1, ex));
+  CHECK_MSG(has_epilogue(g) && has_epilogue(res) && has_epilogue(t) && has_epilogue(c),
+            "gemm epilogues: gelu %d, residual add %d, tanh %d, mul with a sum_to %d", has_epilogue(g), has_epilogue(res),
+            has_epilogue(t), has_epilogue(c));
+  CHECK_MSG(!has_epilogue(ex), "a consumer with a row sum in the gemm epilogue");
   compare_all_bits("gemm epilogues");
   fx_end();
 }
