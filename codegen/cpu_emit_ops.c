@@ -1333,7 +1333,9 @@ void cpu_mark_gemm_epilogues(CpuCx *cx, const char *live, int *at) {
   for (int x = 0; x < nn; x++) {
     const Node *n = N_(em, x);
     int grp[64], ng, leaves[CPU_MAX_LEAVES], nl, side[CPU_MAX_SIDE], ns, nside = 0, m = -1, ok = 1;
-    if (!live[x] || em->inl[x] || at[x] != x || !is_map_op(n) || n->type.dtype != DT_F32 || n->type.rank < 2) continue;
+    if (!live[x] || em->inl[x] || at[x] != x || !is_map_op(n) || n->type.dtype != DT_F32 || n->type.rank < 2 ||
+        cpu_attention_bw_at(cx, x))
+      continue;
     for (int s = 0; s < nn; s++) nside += s != x && at[s] == x;
     if (!kernel_leaves(cx, x, grp, &ng, leaves, &nl, side, &ns) || ns != nside) continue;
     /* side reductions: only sum_tos (the bias gradient), into per-thread partial sums */
