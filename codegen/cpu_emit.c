@@ -233,7 +233,6 @@ int cpu_emit_func(const Module *m, const Func *f, CpuUnit *u, DlmErr *e) {
     cpu_mark_attention_bw(cx, live, uses, inl, at);
     cpu_mark_attention_views(cx, live, inl, at);
     cpu_mark_side_sums(cx, live, at);
-    if (!getenv("DLM_CPU_NOEPILOGUE")) cpu_mark_gemm_epilogues(cx, live, at);
   }
   /* a sum over an axis of length 1 of a value with its own buffer reads that buffer as it is (and
    * so do reshapes of it) */
@@ -283,8 +282,6 @@ int cpu_emit_func(const Module *m, const Func *f, CpuUnit *u, DlmErr *e) {
               m->name ? m->name : "?");
     sb_printf(&b, "%s%s", cpu_prelude, cpu_attn_prelude);
     if (prof) sb_printf(&b, "static double dlm_prof_[%d];\nstatic long dlm_calls_;\n", sz);
-    for (int id = 0; ok && id < nn; id++) /* the gemm epilogues' functions */
-      if (live[id] && !cpu_emit_gemm_epilogue_fn(cx, id, e)) ok = 0;
     sb_printf(&b, "int dlm_entry(const int64_t *S, void *const *A, void *const *P, void *const *O, void **ws, int64_t *wsz,\n"
                   "              char *err, int errlen) {\n");
     sb_printf(&b, "  int rc = 0, bad = 0;\n  (void)S; (void)A; (void)P; (void)O; (void)ws; (void)wsz; (void)err; (void)errlen; (void)bad;\n");

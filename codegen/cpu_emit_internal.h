@@ -145,15 +145,6 @@ int cpu_sum_alias(const Em *em, const Node *n);
 /* Mark the f32 sum_tos of f32 elementwise kernels' outputs to compute in those kernels' loops
  * (at[sum_to] = the kernel's node; cpu_emit_ops.c). After cpu_mark_fusion. */
 void cpu_mark_side_sums(CpuCx *cx, const char *live, int *at);
-/* Mark the f32 elementwise kernels over exactly the shape of an f32 matmul computed as one gemm
- * call (its batch folded into the rows) that read it at their own position, have no side
- * reductions and read nothing computed after it: at[x] = that matmul, whose gemm runs x's loop
- * on each block of rows it has finished (dlm_sgemm_epi's epilogue; cpu_emit_ops.c). After
- * cpu_mark_side_sums. */
-void cpu_mark_gemm_epilogues(CpuCx *cx, const char *live, int *at);
-/* The static function dlm_epi<x>_(ctx, row0, nrows) running such an x over a range of rows
- * (nothing for other nodes), emitted before the entry function; 0 with *e set on failure. */
-int cpu_emit_gemm_epilogue_fn(CpuCx *cx, int x, DlmErr *e);
 /* the comment naming node id (op, type, DSL name, source location) */
 void cpu_node_comment(const Em *em, int id, const char *prefix);
 

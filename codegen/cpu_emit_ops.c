@@ -68,8 +68,7 @@ void cpu_emit_offsets(Em *em, const Type *t, int nd, const char *idx, int nops, 
 
 /* Open a loop over the elements k of shape t with operand offsets o<j>; reads[j] receives the read
  * of operand j at element k. Closed by map_end. parallel: 0 serial, 1 a parallel loop, 2 a
- * worksharing loop inside an enclosing parallel region, 3 serial over the rows (all but the last
- * axis) r0_ .. r0_ + nr_ only (a gemm epilogue). */
+ * worksharing loop inside an enclosing parallel region. */
 static void map_begin(Em *em, const Type *t, int parallel, int nops, MapOp *ops, char reads[][CPU_EXPR]) {
   char numel[CPU_EXPR], last[CPU_EXPR];
   int r = t->rank;
@@ -79,8 +78,7 @@ static void map_begin(Em *em, const Type *t, int parallel, int nops, MapOp *ops,
   sb_printf(em->b, "  {\n    const int64_t L_ = %s, Q_ = L_ ? %s / L_ : 0;\n", last, numel);
   if (parallel == 1) sb_printf(em->b, "#pragma omp parallel for if (Q_ * L_ > %s) schedule(static)\n", PAR_MIN);
   else if (parallel == 2) sb_printf(em->b, "#pragma omp for schedule(static)\n");
-  if (parallel == 3) sb_printf(em->b, "    (void)Q_;\n    for (int64_t q = r0_; q < r0_ + nr_; q++) {\n");
-  else sb_printf(em->b, "    for (int64_t q = 0; q < Q_; q++) {\n");
+  sb_printf(em->b, "    for (int64_t q = 0; q < Q_; q++) {\n");
   const char *names[CPU_MAX_LEAVES];
   Strides *sts[CPU_MAX_LEAVES];
   char nb[CPU_MAX_LEAVES][16];
@@ -596,84 +594,27 @@ static void group_ops(Em *em, const Type *t, const int *leaves, int nl, MapOp *o
   }
 }
 
-/* The values elementwise node id's loop reads (its group's leaves, then its side reductions'
- * inputs' leaves) and those side reductions (the reductions computed where id is: at[s] =
- * at[id]); 0 over the limits. */
-static int kernel_leaves(const CpuCx *cx, int id, int *grp, int *ng, int *leaves, int *nl, int *side, int *ns) {
-  const Em *em = &cx->em;
-  *ng = *nl = *ns = 0;
-  if (!fused_group(em, id, grp, ng, leaves, nl)) return 0;
-  for (int s = 0; s < em->f->nnodes && *ns < CPU_MAX_SIDE; s++)
-    if (s != id && cx->at[s] == cx->at[id] && (N_(em, s)->op == OP_SUM_TO || N_(em, s)->op == OP_SUM || N_(em, s)->op == OP_MEAN)) {
-      side[(*ns)++] = s;
-      if (add_leaves(em, s, id, leaves, nl) < 0) return 0;
-    }
-  return 1;
-}
-
-/* NS_, the per-thread partial sums' length: the sizes of the side sum_tos */
-static void side_sums_len(Em *em, const int *side, int ns) {
-  char no[CPU_EXPR];
-  sb_printf(em->b, "const int64_t NS_ = 0");
-  for (int i = 0; i < ns; i++)
-    if (N_(em, side[i])->op == OP_SUM_TO) {
-      cpu_prod(T_(em, side[i]), 0, T_(em, side[i])->rank, no);
-      sb_printf(em->b, " + %s", no);
-    }
-  sb_printf(em->b, ";\n");
-}
-
-/* Before a kernel with side reductions over shape t: nt (the threads: all of them over PAR_MIN
- * elements), NS_ and sacc_, zeroed room for nt per-thread double partial sums of the sum_tos (as
- * emit_sum_to makes them). */
-static void side_sums_alloc(Em *em, const Type *t, const int *side, int ns, const char *nt) {
-  char numel[CPU_EXPR];
-  cpu_prod(t, 0, t->rank, numel);
-  sb_printf(em->b, "    const int %s = %s > %s ? omp_get_max_threads() : 1;\n    ", nt, numel, PAR_MIN);
-  side_sums_len(em, side, ns);
-  sb_printf(em->b, "    double *sacc_ = (double *)calloc((size_t)%s * (size_t)(NS_ > 0 ? NS_ : 1), sizeof *sacc_);\n"
-                   "    if (!sacc_) { rc = -1; goto done; }\n", nt);
-}
-
-/* After it: each sum_to is its partial sums added over the nt threads in order; sacc_ freed */
-static void side_sums_finish(Em *em, const int *side, int ns, const char *nt) {
-  char off[CPU_EXPR] = "0";
-  for (int i = 0; i < ns; i++) {
-    const Node *sn = N_(em, side[i]);
-    if (sn->op != OP_SUM_TO) continue;
-    char no[CPU_EXPR], nx[3 * CPU_EXPR];
-    cpu_prod(&sn->type, 0, sn->type.rank, no);
-    sb_printf(em->b, "    for (int64_t k = 0; k < %s; k++) {\n      double s_ = 0;\n"
-                     "      for (int t = 0; t < %s; t++) s_ += sacc_[(int64_t)t * NS_ + %s + k];\n      v%d[k] = (float)s_;\n    }\n",
-              no, nt, off, side[i]);
-    cpu_fmt(nx, sizeof nx, "%s + %s", off, no);
-    memcpy(off, nx, strlen(nx) + 1);
-  }
-  sb_printf(em->b, "    free(sacc_);\n");
-}
-
-/* The kernel of elementwise node id (and its fused group, and the side reductions computed in its
- * loop); rows: only over the rows r0_ .. r0_ + nr_, as the body of a gemm epilogue (its side
- * reductions only sum_tos, added into the calling thread's partial sums at c_[2], which the gemm's
- * caller allocates and adds up: side_sums_alloc, side_sums_finish). */
-static int emit_elementwise(Em *em, int id, int rows, DlmErr *e) {
+static int emit_elementwise(Em *em, int id, DlmErr *e) {
   const Node *n = N_(em, id);
   const CpuCx *cx = (const CpuCx *)em;
-  int grp[64], ng, leaves[CPU_MAX_LEAVES], nl, side[CPU_MAX_SIDE], ns, nrow = 0;
-  if (!kernel_leaves(cx, id, grp, &ng, leaves, &nl, side, &ns)) {
+  int grp[64], ng = 0, leaves[CPU_MAX_LEAVES], nl = 0, side[CPU_MAX_SIDE], ns = 0, nsum = 0, nrow = 0;
+  if (!fused_group(em, id, grp, &ng, leaves, &nl)) {
     err_set(e, n->loc, "cpu: internal error: fused kernel over its limits");
     return 0;
   }
   qsort(grp, (size_t)ng, sizeof *grp, cmp_int);
   for (int g = 0; g < ng; g++) cpu_node_comment(em, grp[g], "fused here: ");
-  for (int i = 0; i < ns; i++) {
-    cpu_node_comment(em, side[i], "reduced here: ");
-    nrow += N_(em, side[i])->op != OP_SUM_TO;
-  }
-  if (rows && nrow) {
-    err_set(e, n->loc, "cpu: internal error: a row sum in a gemm epilogue");
-    return 0;
-  }
+  for (int s = 0; s < em->f->nnodes && ns < CPU_MAX_SIDE; s++)
+    if (s != id && cx->at[s] == id && (N_(em, s)->op == OP_SUM_TO || N_(em, s)->op == OP_SUM || N_(em, s)->op == OP_MEAN)) {
+      cpu_node_comment(em, s, "reduced here: ");
+      side[ns++] = s;
+      if (add_leaves(em, s, id, leaves, &nl) < 0) {
+        err_set(e, n->loc, "cpu: internal error: fused kernel over its limits");
+        return 0;
+      }
+      if (N_(em, s)->op == OP_SUM_TO) nsum++;
+      else nrow++;
+    }
   MapOp *ops = malloc((size_t)(nl + ns + 1) * sizeof *ops);
   char (*reads)[CPU_EXPR] = malloc((size_t)(nl + ns + 1) * sizeof *reads);
   if (!ops || !reads) {
@@ -684,19 +625,20 @@ static int emit_elementwise(Em *em, int id, int rows, DlmErr *e) {
   }
   group_ops(em, &n->type, leaves, nl, ops);
   int nop = nl;
-  if (ns && rows) {
-    sb_printf(em->b, "  ");
-    side_sums_len(em, side, ns);
-    sb_printf(em->b, "  double *my_ = (double *)c_[2] + (int64_t)omp_get_thread_num() * NS_;\n");
-  } else if (ns) { /* per-thread double partial sums of the sum_tos, rows of the row sums */
-    sb_printf(em->b, "  {\n");
-    side_sums_alloc(em, &n->type, side, ns, "NT_");
+  if (ns) { /* per-thread double partial sums of the sum_tos (as emit_sum_to makes them), rows of the row sums */
+    char numel[CPU_EXPR], no[CPU_EXPR];
+    cpu_prod(&n->type, 0, n->type.rank, numel);
+    sb_printf(em->b, "  {\n    const int NT_ = %s > %s ? omp_get_max_threads() : 1;\n    const int64_t NS_ = 0", numel, PAR_MIN);
+    for (int i = 0; i < ns; i++)
+      if (N_(em, side[i])->op == OP_SUM_TO) {
+        cpu_prod(T_(em, side[i]), 0, T_(em, side[i])->rank, no);
+        sb_printf(em->b, " + %s", no);
+      }
     /* the rows are a local array (known not to alias the buffers, so the loop still vectorizes) */
-    sb_printf(em->b, "#pragma omp parallel num_threads(NT_)\n    {\n"
+    sb_printf(em->b, ";\n    double *sacc_ = (double *)calloc((size_t)NT_ * (size_t)(NS_ > 0 ? NS_ : 1), sizeof *sacc_);\n"
+                     "    if (!sacc_) { rc = -1; goto done; }\n#pragma omp parallel num_threads(NT_)\n    {\n"
                      "      double *my_ = sacc_ + (int64_t)omp_get_thread_num() * NS_;\n      float row_[%lld];\n"
                      "      (void)my_; (void)row_;\n", nrow ? (long long)nrow * n->type.dims[n->type.rank - 1].k : 1LL);
-  }
-  if (ns) {
     for (int i = 0; i < ns; i++)
       if (N_(em, side[i])->op == OP_SUM_TO) {
         ops[nop].id = -1;
@@ -704,7 +646,7 @@ static int emit_elementwise(Em *em, int id, int rows, DlmErr *e) {
         cpu_bcast_strides(T_(em, side[i]), &n->type, ops[nop++].st);
       }
   }
-  map_begin(em, &n->type, rows ? 3 : ns ? 2 : 1, nop, ops, reads);
+  map_begin(em, &n->type, ns ? 2 : 1, nop, ops, reads);
   EwCx c = {em, leaves, id, nl, n->type.rank, 0, 0, 0, 0, 1, ops, reads, NULL, e, 0};
   char top[32];
   value_at(&c, id, "j", top);
@@ -737,16 +679,20 @@ static int emit_elementwise(Em *em, int id, int rows, DlmErr *e) {
     for (int i = 0, r = 0; i < ns; i++)
       if (N_(em, side[i])->op != OP_SUM_TO)
         sb_printf(em->b, "      v%d[q] = (float)(dlm_sumf(row_ + %d * L_, L_)%s);\n", side[i], r++, N_(em, side[i])->op == OP_MEAN ? " / (double)L_" : "");
-    sb_printf(em->b, "    }\n  }\n");
-    if (!rows) {
-      sb_printf(em->b, "    }\n");
-      side_sums_finish(em, side, ns, "NT_");
-      sb_printf(em->b, "  }\n");
+    sb_printf(em->b, "    }\n  }\n    }\n");
+    char off[CPU_EXPR] = "0";
+    for (int i = 0; i < ns; i++) {
+      const Node *sn = N_(em, side[i]);
+      if (sn->op != OP_SUM_TO) continue;
+      char no[CPU_EXPR], nx[3 * CPU_EXPR];
+      cpu_prod(&sn->type, 0, sn->type.rank, no);
+      sb_printf(em->b, "    for (int64_t k = 0; k < %s; k++) {\n      double s_ = 0;\n"
+                       "      for (int t = 0; t < NT_; t++) s_ += sacc_[(int64_t)t * NS_ + %s + k];\n      v%d[k] = (float)s_;\n    }\n",
+                no, off, side[i]);
+      cpu_fmt(nx, sizeof nx, "%s + %s", off, no);
+      memcpy(off, nx, strlen(nx) + 1);
     }
-  }
-  if (checks && rows) {
-    err_set(e, n->loc, "cpu: internal error: a gemm epilogue that can fail");
-    return 0;
+    sb_printf(em->b, "    free(sacc_);\n  }\n");
   }
   if (checks) {
     char msg[128];
@@ -1295,99 +1241,6 @@ static void emit_take(Em *em, int id) {
 }
 
 /* ---------------------------------------------------------------- contractions */
-/* An f32 or f64 matmul computed as one product of all its batch entries' rows: A not transposed
- * with the output's batch dims, B shared by the entries (its batch strides 0). */
-static int matmul_folds(const Em *em, int id) {
-  const Node *n = N_(em, id);
-  const Type *at = T_(em, n->in[0]), *bt = T_(em, n->in[1]), *ot = &n->type;
-  int r = ot->rank, fold = n->attr.i[0] == 0 && at->rank == r;
-  Strides sb;
-  lead_strides(bt, ot, sb);
-  for (int d = 0; d < r - 2; d++) fold = fold && strcmp(sb[d], "0") == 0 && dim_eq(at->dims[d], ot->dims[d]);
-  return fold;
-}
-
-/* The matmul whose gemm epilogue computes elementwise node x (at[x], cpu_mark_gemm_epilogues), or -1 */
-static int epilogue_of(const CpuCx *cx, int x) {
-  const Em *em = &cx->em;
-  int m = cx->at[x];
-  if (m == x || em->inl[x] || !is_map_op(N_(em, x)) || N_(em, m)->op != OP_MATMUL || cx->at[m] != m) return -1;
-  for (int k = 0; k < cx->nabw; k++)
-    if (cx->abw[k].at == m) return -1;
-  return m;
-}
-
-/* the elementwise node computed in matmul m's gemm epilogue, or -1 */
-static int epilogue_at(const CpuCx *cx, int m) {
-  for (int x = m + 1; x < cx->em.f->nnodes; x++)
-    if (cx->at[x] == m && epilogue_of(cx, x) == m) return x;
-  return -1;
-}
-
-void cpu_mark_gemm_epilogues(CpuCx *cx, const char *live, int *at) {
-  const Em *em = &cx->em;
-  const Func *f = em->f;
-  int nn = f->nnodes;
-  char *taken = calloc((size_t)(nn ? nn : 1), 1); /* matmuls given an epilogue */
-  if (!taken) return; /* then none */
-  for (int x = 0; x < nn; x++) {
-    const Node *n = N_(em, x);
-    int grp[64], ng, leaves[CPU_MAX_LEAVES], nl, side[CPU_MAX_SIDE], ns, nside = 0, m = -1, ok = 1;
-    if (!live[x] || em->inl[x] || at[x] != x || !is_map_op(n) || n->type.dtype != DT_F32 || n->type.rank < 2 ||
-        cpu_attention_bw_at(cx, x))
-      continue;
-    for (int s = 0; s < nn; s++) nside += s != x && at[s] == x;
-    if (!kernel_leaves(cx, x, grp, &ng, leaves, &nl, side, &ns) || ns != nside) continue;
-    /* side reductions: only sum_tos (the bias gradient), into per-thread partial sums */
-    for (int i = 0; ok && i < ns; i++) ok = N_(em, side[i])->op == OP_SUM_TO;
-    /* f32 throughout (nothing that can fail), every value read at the loop's own position */
-    for (int g = 0; ok && g < ng; g++) ok = N_(em, grp[g])->type.dtype == DT_F32 && !last_axis_layout(N_(em, grp[g]));
-    /* the product: the latest f32 one-call matmul among the leaves with exactly x's shape */
-    for (int l = 0; ok && l < nl; l++) {
-      int v = leaves[l];
-      const Node *vn = N_(em, v);
-      if (vn->op == OP_MATMUL && vn->type.dtype == DT_F32 && !em->inl[v] && at[v] == v && !taken[v] && v > m &&
-          same_dims(&vn->type, &n->type) && matmul_folds(em, v))
-        m = v;
-    }
-    if (!ok || m < 0) continue;
-    for (int s = 0; s < nn; s++) ok &= s == m || at[s] != m; /* not an attention backward's kernel */
-    /* every other leaf (of its side sums too) is ready when the gemm runs: a const, or computed (and
-   * its variable set) before it */
-    for (int l = 0; ok && l < nl; l++) {
-      int v = leaves[l];
-      if (v == m || em->inl[v] == CPU_INL_CONST) continue;
-      ok = !em->inl[v] && v < m;
-      while (ok && (N_(em, v)->op == OP_RESHAPE || cpu_sum_alias(em, N_(em, v))) && !em->inl[v]) v = N_(em, v)->in[0];
-      ok = ok && !em->inl[v] && at[v] < m;
-    }
-    if (!ok) continue;
-    at[x] = m;
-    for (int i = 0; i < ns; i++) at[side[i]] = m;
-    taken[m] = 1;
-  }
-  free(taken);
-}
-
-int cpu_emit_gemm_epilogue_fn(CpuCx *cx, int x, DlmErr *e) {
-  Em *em = &cx->em;
-  if (epilogue_of(cx, x) < 0) return 1;
-  int grp[64], ng, leaves[CPU_MAX_LEAVES], nl, side[CPU_MAX_SIDE], ns;
-  kernel_leaves(cx, x, grp, &ng, leaves, &nl, side, &ns);
-  int i = ns ? 3 : 2; /* c_[2]: the partial sums of side sum_tos */
-  cpu_node_comment(em, x, "the gemm epilogue of ");
-  sb_printf(em->b, "static void dlm_epi%d_(void *ctx_, int64_t r0_, int64_t nr_) {\n  void *const *c_ = (void *const *)ctx_;\n"
-                   "  const int64_t *S = (const int64_t *)c_[0];\n  float *v%d = (float *)c_[1];\n  (void)S;\n", x, x);
-  for (int l = 0; l < nl; l++)
-    if (em->inl[leaves[l]] != CPU_INL_CONST) {
-      const char *ct = cpu_ctype(T_(em, leaves[l])->dtype);
-      sb_printf(em->b, "  %s *v%d = (%s *)c_[%d];\n", ct, leaves[l], ct, i++);
-    }
-  if (!emit_elementwise(em, x, 1, e)) return 0;
-  sb_printf(em->b, "}\n\n");
-  return 1;
-}
-
 static void emit_matmul(Em *em, int id) {
   const Node *n = N_(em, id);
   int a = n->in[0], b = n->in[1];
@@ -1403,7 +1256,8 @@ static void emit_matmul(Em *em, int id) {
   cpu_prod(ot, 0, r - 2, NB);
   cpu_dim(at->dims[at->rank - 1], lda);
   cpu_dim(bt->dims[bt->rank - 1], ldb);
-  int fold = matmul_folds(em, id);
+  int fold = !ta && at->rank == r;
+  for (int d = 0; d < r - 2; d++) fold = fold && strcmp(sb[d], "0") == 0 && dim_eq(at->dims[d], ot->dims[d]);
   DType dt = ot->dtype;
   sb_printf(em->b, "  {\n    const int64_t M_ = %s, N_ = %s, K_ = %s, NB_ = %s;\n", M, N, K, NB);
   if (dt == DT_I32 || dt == DT_I64) {
@@ -1425,28 +1279,6 @@ static void emit_matmul(Em *em, int id) {
      * shared, else one call per batch entry, the entries split over the threads when there are
      * enough of them */
     sb_printf(em->b, "    const int NT_ = NB_ * M_ * N_ * K_ > 262144 ? omp_get_max_threads() : 1;\n");
-    int x = fold ? epilogue_at((const CpuCx *)em, id) : -1;
-    if (x >= 0) { /* elementwise node x on each block of rows as soon as the gemm has finished it */
-      const CpuCx *cx = (const CpuCx *)em;
-      int grp[64], ng, leaves[CPU_MAX_LEAVES], nl, side[CPU_MAX_SIDE], ns;
-      kernel_leaves(cx, x, grp, &ng, leaves, &nl, side, &ns);
-      cpu_node_comment(em, x, "computed in the gemm's epilogue: ");
-      for (int i = 0; i < ns; i++) cpu_node_comment(em, side[i], "and reduced there: ");
-      /* side sum_tos: the gemm's threads (ENT_, rows split as a kernel's static schedule) add into
-       * per-thread partial sums, added up after it as the kernel would */
-      if (ns) {
-        sb_printf(em->b, "    (void)NT_;\n");
-        side_sums_alloc(em, &N_(em, x)->type, side, ns, "ENT_");
-      }
-      sb_printf(em->b, "    void *ctx_[] = {(void *)S, (void *)v%d%s", x, ns ? ", (void *)sacc_" : "");
-      for (int l = 0; l < nl; l++)
-        if (em->inl[leaves[l]] != CPU_INL_CONST) sb_printf(em->b, ", (void *)v%d", leaves[l]);
-      sb_printf(em->b, "};\n    dlm_sgemm_epi(0, %d, NB_ * M_, N_, K_, 1.0f, v%d, %s, v%d, %s, 0.0f, v%d, N_, %s, dlm_epi%d_, ctx_);\n",
-                tb, a, lda, b, ldb, id, ns ? "ENT_" : "NT_", x);
-      if (ns) side_sums_finish(em, side, ns, "ENT_");
-      sb_printf(em->b, "  }\n");
-      return;
-    }
     if (fold) {
       sb_printf(em->b, "    dlm_sgemm(0, %d, NB_ * M_, N_, K_, 1.0f, v%d, %s, v%d, %s, 0.0f, v%d, N_, NT_);\n  }\n", tb, a, lda, b, ldb, id);
       return;
@@ -1726,11 +1558,7 @@ int cpu_emit_kernel(Em *em, int id, DlmErr *e) {
     if (n->op == OP_RAND) return emit_source(em, id, e);
     if (n->op == OP_BROADCAST) { emit_copy_map(em, id); return 1; }
     if (cpu_emit_attention_bw((CpuCx *)em, id)) return 1; /* the sum of a qkv product's gradient pads */
-    if (epilogue_of((const CpuCx *)em, id) >= 0) {
-      sb_printf(em->b, "  /* computed in the gemm epilogue of %%%d */\n", ((const CpuCx *)em)->at[id]);
-      return 1;
-    }
-    return emit_elementwise(em, id, 0, e);
+    return emit_elementwise(em, id, e);
   default: break;
   }
   switch (n->op) {

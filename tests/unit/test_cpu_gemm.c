@@ -3,9 +3,7 @@
  * dlm_sgemm against a naive double-precision product for every transpose pair, sizes that are
  * not multiples of the 6 x 64 blocking (and 1, and 0), leading dimensions wider than the rows,
  * alpha and beta (beta = 0 must ignore NaN already in C), K long enough to need several K blocks,
- * one and two threads; and a generated unit calling it from inside a parallel region. The epilogue
- * entry dlm_sgemm_epi: its callback sees every row of C exactly once, already final (a copy made in
- * the callback equals C at the end), with row-split, column-split and OpenBLAS-split products. */
+ * one and two threads; and a generated unit calling it from inside a parallel region. */
 #include "check.h"
 #include "cpu_emit.h"
 #include <dlfcn.h>
@@ -17,11 +15,6 @@
 
 typedef void (*SgemmFn)(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                         const float *B, int64_t ldb, float beta, float *C, int64_t ldc, int nthreads);
-
-typedef void (*EpiFn)(void *ctx, int64_t row0, int64_t nrows);
-typedef void (*SgemmEpiFn)(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
-                           const float *B, int64_t ldb, float beta, float *C, int64_t ldc, int nthreads, EpiFn epi,
-                           void *ctx);
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 static float rnd(void) {
@@ -158,60 +151,6 @@ static void test_in_parallel(void) {
   dlclose(lib);
 }
 
-/* the epilogue's record: C's rows copied as the callback sees them, and how often each was passed */
-typedef struct {
-  const float *C;
-  float *copy;
-  int *seen;
-  int64_t N, ldc;
-} EpiRec;
-
-static void epi_record(void *ctx, int64_t row0, int64_t nrows) {
-  EpiRec *r = ctx;
-  for (int64_t i = row0; i < row0 + nrows; i++) {
-    r->seen[i]++;
-    memcpy(r->copy + i * r->N, r->C + i * r->ldc, (size_t)r->N * sizeof *r->copy);
-  }
-}
-
-static void one_epi(const char *name, SgemmEpiFn f, int ta, int tb, int64_t M, int64_t N, int64_t K, float beta, int nthreads) {
-  const int64_t ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N, ldc = N + 2;
-  float *A = malloc((size_t)(ar * ac + 1) * sizeof *A), *B = malloc((size_t)(br * bc + 1) * sizeof *B);
-  float *C = malloc((size_t)(M * ldc + 1) * sizeof *C), *copy = calloc((size_t)(M * N + 1), sizeof *copy);
-  int *seen = calloc((size_t)M + 1, sizeof *seen);
-  if (!A || !B || !C || !copy || !seen) {
-    CHECK_MSG(0, "out of memory");
-    free(A), free(B), free(C), free(copy), free(seen);
-    return;
-  }
-  for (int64_t i = 0; i < ar * ac; i++) A[i] = rnd();
-  for (int64_t i = 0; i < br * bc; i++) B[i] = rnd();
-  for (int64_t i = 0; i < M * ldc; i++) C[i] = rnd();
-  EpiRec rec = {C, copy, seen, N, ldc};
-  f(ta, tb, M, N, K, 1.0f, A, ac, B, bc, beta, C, ldc, nthreads, epi_record, &rec);
-  int64_t bad_count = -1, bad_row = -1;
-  for (int64_t i = 0; i < M; i++) {
-    if (seen[i] != 1 && bad_count < 0) bad_count = i;
-    if (bad_row < 0 && memcmp(copy + i * N, C + i * ldc, (size_t)N * sizeof *C) != 0) bad_row = i;
-  }
-  CHECK_MSG(bad_count < 0, "%s epilogue ta=%d tb=%d %lldx%lldx%lld threads=%d: row %lld passed %d times", name, ta, tb,
-            (long long)M, (long long)N, (long long)K, nthreads, (long long)bad_count, bad_count < 0 ? 1 : seen[bad_count]);
-  CHECK_MSG(bad_row < 0, "%s epilogue ta=%d tb=%d %lldx%lldx%lld threads=%d: row %lld not final when passed", name, ta, tb,
-            (long long)M, (long long)N, (long long)K, nthreads, (long long)bad_row);
-  free(A), free(B), free(C), free(copy), free(seen);
-}
-
-static void suite_epi(const char *name, SgemmEpiFn f) {
-  for (int nt = 1; nt <= 2; nt++) {
-    one_epi(name, f, 0, 0, 149, 70, 40, 0.0f, nt);   /* rows split, tiles in groups of 8 and a rest */
-    one_epi(name, f, 0, 1, 97, 130, 1100, 1.0f, nt); /* several K blocks */
-    one_epi(name, f, 1, 0, 50, 300, 70, 0.0f, nt);   /* columns split */
-    one_epi(name, f, 1, 1, 300, 50, 70, 0.0f, nt);   /* OpenBLAS, rows split */
-    one_epi(name, f, 0, 0, 5, 7, 0, 0.5f, nt);       /* K = 0 */
-    one_epi(name, f, 0, 0, 1, 3, 2, 0.0f, nt);
-  }
-}
-
 static SgemmFn lookup(void *lib) {
   void *sym = lib ? dlsym(lib, "dlm_sgemm") : NULL;
   SgemmFn f = NULL;
@@ -234,15 +173,9 @@ int main(void) {
   const char *names[2] = {"host", "cblas"};
   for (int v = 0; v < 2; v++) {
     DlmErr e = {0};
-    void *lib = cpu_gemm_load(v, &e);
-    SgemmFn f = lookup(lib);
+    SgemmFn f = lookup(cpu_gemm_load(v, &e));
     CHECK_MSG(f != NULL, "%s variant: %s", names[v], e.msg);
     if (f) suite(names[v], f);
-    void *sym = lib ? dlsym(lib, "dlm_sgemm_epi") : NULL;
-    SgemmEpiFn fe = NULL;
-    if (sym) memcpy(&fe, &sym, sizeof fe);
-    CHECK_MSG(fe != NULL, "%s variant: no dlm_sgemm_epi", names[v]);
-    if (fe) suite_epi(names[v], fe);
   }
   test_in_parallel();
   return check_summary("test_cpu_gemm");

@@ -5,9 +5,7 @@
  * row, iota, const), integer ops (floor division, modulo, powers, wrapping i32), f64 ops (dgemm),
  * rand_uniform bit-identical with philox_uniform in f32 and f64, and kernel errors (index out of
  * range, integer division by zero) reported like the interpreter, and a failing C compiler reported
- * with the generated source path; elementwise consumers of products run in the gemm's epilogue,
- * bit for bit as their own kernels. Each function is compiled once. */
-#include "cpu_emit.h"
+ * with the generated source path. Each function is compiled once. */
 #include "interp_fixture.h"
 #include "test_cpu_fixture.h"
 
@@ -227,56 +225,6 @@ static void test_side_sums(void) {
   fx_end();
 }
 
-/* 1 if the generated source of F (outputs OUTS) has the gemm epilogue function of node x */
-static int has_epilogue(int x) {
-  ir_set_outputs(M, F, NOUT, OUTS, NULL);
-  CpuUnit u;
-  DlmErr e = {0};
-  char frag[32];
-  snprintf(frag, sizeof frag, "dlm_epi%d_", x);
-  if (!cpu_emit_func(M, F, &u, &e)) {
-    CHECK_MSG(0, "cpu_emit_func: %s", e.msg);
-    return 0;
-  }
-  int has = strstr(u.src, frag) != NULL;
-  cpu_unit_free(&u);
-  return has;
-}
-
-/* elementwise consumers of f32 products over their whole shape, run in the gemm's epilogue on
- * each block of finished rows (batch folded into the rows, [B=11,49,40] x [40,70]: 539 rows, over
- * 32768 elements, so two threads, 270 and 269 rows):
- * a bias add with GELU (the product read only there), a residual add of the next product, a tanh
- * of a product that is also an output and reduced by a later kernel, a product whose loop also
- * computes a sum_to over the rows (a bias gradient: per-thread partial sums over the same rows as
- * the unfused sum_to's); a consumer whose loop also computes a row sum keeps its own kernel.
- * Against the interpreter and bit for bit against the unfused kernels. */
-static void test_gemm_epilogue(void) {
-  fx_begin();
-  int x = rarg("f32[B,49,40]", DT_F32, R(3, 11, 49, 40), -1, 1), w1 = rarg("f32[40,70]", DT_F32, R(2, 40, 70), -1, 1);
-  int b1 = rarg("f32[70]", DT_F32, R(1, 70), -1, 1), w2 = rarg("f32[70,40]", DT_F32, R(2, 70, 40), -1, 1);
-  Attrs none = attrs_none(), nn = ia(2, 0, 0);
-  int g = op(OP_GELU_TANH, NULL, none, 1, op(OP_ADD, NULL, none, 2, op(OP_MATMUL, NULL, nn, 2, x, w1), b1));
-  int res = op(OP_ADD, NULL, none, 2, x, op(OP_MATMUL, NULL, nn, 2, g, w2));
-  out(res);
-  int p = op(OP_MATMUL, NULL, nn, 2, op(OP_NEG, NULL, none, 1, x), w1), t = op(OP_TANH, NULL, none, 1, p);
-  out(p);
-  out(t);
-  out(op(OP_SUM, NULL, axk(1, 0), 1, p)); /* (over the last axis it would join tanh's loop, as a side sum) */
-  int c = op(OP_MUL, NULL, none, 2, op(OP_MATMUL, NULL, nn, 2, x, w1), b1);
-  out(c);
-  out(op(OP_SUM_TO, "f32[70]", none, 1, c));
-  int ex = op(OP_EXP, NULL, none, 1, op(OP_MATMUL, NULL, nn, 2, g, w2));
-  out(ex);
-  out(op(OP_SUM, NULL, axk(-1, 0), 1, ex));
-  CHECK_MSG(has_epilogue(g) && has_epilogue(res) && has_epilogue(t) && has_epilogue(c),
-            "gemm epilogues: gelu %d, residual add %d, tanh %d, mul with a sum_to %d", has_epilogue(g), has_epilogue(res),
-            has_epilogue(t), has_epilogue(c));
-  CHECK_MSG(!has_epilogue(ex), "a consumer with a row sum in the gemm epilogue");
-  compare_all_bits("gemm epilogues");
-  fx_end();
-}
-
 /* iota read only by an elementwise node is computed inside that node's loop: along the last axis
  * (the loop index) and along a middle one; exp over the whole float range (overflow to inf,
  * subnormal results, NaN) by the vectorizing polynomial; an add read by two loops */
@@ -396,7 +344,6 @@ int main(void) {
   test_fused_reductions();
   test_side_sums();
   test_softmax_fused();
-  test_gemm_epilogue();
   test_int_ops();
   test_f64_ops();
   test_rand();
