@@ -214,6 +214,20 @@ static int slice_view_ok(const Em *em, int x, const int *uses, const char *live,
 
 static int cmp_int(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
 
+/* The leaves of id's fused group (see fused_group), after a "fused here" comment for each of its
+ * nodes in node order. Returns 0 with an error when a limit is exceeded. */
+static int fused_leaves(Em *em, int id, int *leaves, int *nl, DlmErr *e) {
+  int grp[64], ng = 0;
+  *nl = 0;
+  if (!fused_group(em, id, grp, &ng, leaves, nl)) {
+    err_set(e, N_(em, id)->loc, "cpu: internal error: fused kernel over its limits");
+    return 0;
+  }
+  qsort(grp, (size_t)ng, sizeof *grp, cmp_int);
+  for (int g = 0; g < ng; g++) cpu_node_comment(em, grp[g], "fused here: ");
+  return 1;
+}
+
 /* a reduction that computes an elementwise input inside its loop: sum_to, and f32 sum or mean
  * over the last axis */
 int cpu_sum_alias(const Em *em, const Node *n) {
@@ -597,13 +611,8 @@ static void group_ops(Em *em, const Type *t, const int *leaves, int nl, MapOp *o
 static int emit_elementwise(Em *em, int id, DlmErr *e) {
   const Node *n = N_(em, id);
   const CpuCx *cx = (const CpuCx *)em;
-  int grp[64], ng = 0, leaves[CPU_MAX_LEAVES], nl = 0, side[CPU_MAX_SIDE], ns = 0, nsum = 0, nrow = 0;
-  if (!fused_group(em, id, grp, &ng, leaves, &nl)) {
-    err_set(e, n->loc, "cpu: internal error: fused kernel over its limits");
-    return 0;
-  }
-  qsort(grp, (size_t)ng, sizeof *grp, cmp_int);
-  for (int g = 0; g < ng; g++) cpu_node_comment(em, grp[g], "fused here: ");
+  int leaves[CPU_MAX_LEAVES], nl = 0, side[CPU_MAX_SIDE], ns = 0, nsum = 0, nrow = 0;
+  if (!fused_leaves(em, id, leaves, &nl, e)) return 0;
   for (int s = 0; s < em->f->nnodes && ns < CPU_MAX_SIDE; s++)
     if (s != id && cx->at[s] == id && (N_(em, s)->op == OP_SUM_TO || N_(em, s)->op == OP_SUM || N_(em, s)->op == OP_MEAN)) {
       cpu_node_comment(em, s, "reduced here: ");
@@ -815,33 +824,40 @@ static void emit_row_max(Em *em, const char *rd) {
                    "        const double x_ = %s;\n        if (isnan(x_)) { mx_ = x_; break; }\n        if (x_ > mx_) mx_ = x_;\n      }\n", rd);
 }
 
-/* sum or mean over the last axis of an f32 elementwise expression fused into it (layer norm's
- * gradient): each row's values go to a per-thread row buffer, summed by dlm_sumf. */
-static int emit_row_sum_fused(Em *em, int id, DlmErr *e) {
-  const Node *n = N_(em, id);
-  const Type *it = T_(em, n->in[0]);
-  int grp[64], ng = 0, leaves[CPU_MAX_LEAVES], nl = 0;
-  if (!fused_group(em, id, grp, &ng, leaves, &nl)) {
-    err_set(e, n->loc, "cpu: internal error: fused kernel over its limits");
-    return 0;
-  }
-  for (int g = 0; g < ng; g++) cpu_node_comment(em, grp[g], "fused here: ");
+/* The start of a parallel kernel over the rows (last axis) of id's fused f32 elementwise input:
+ * each thread allocates a row buffer named row (a failure sets bad, and the row is then not
+ * stored), and the loop over a row computes its values into it; the code that follows is inside
+ * the loop over the rows (index q, length L_). Returns 0 with an error on failure. */
+static int fused_rows_begin(Em *em, int id, const int *leaves, int nl, const char *row, DlmErr *e) {
+  const Type *it = T_(em, N_(em, id)->in[0]);
   MapOp ops[CPU_MAX_LEAVES];
   char rd[CPU_MAX_LEAVES][CPU_EXPR], len[CPU_EXPR], numel[CPU_EXPR], in[32];
   group_ops(em, it, leaves, nl, ops);
   cpu_dim(it->dims[it->rank - 1], len);
   cpu_prod(it, 0, it->rank, numel);
-  char nout[CPU_EXPR];
-  cpu_prod(&n->type, 0, n->type.rank, nout);
-  sb_printf(em->b, "  if (%s == 0) memset(v%d, 0, (size_t)%s * sizeof(float)); /* sums over an empty axis */\n", len, id, nout);
-  sb_printf(em->b, "#pragma omp parallel if (%s > %s)\n  {\n    float *row_ = (float *)dlm_alloc(%s, sizeof(float));\n    if (!row_) bad = 1;\n",
-            numel, PAR_MIN, len);
+  sb_printf(em->b, "#pragma omp parallel if (%s > %s)\n  {\n    float *%s = (float *)dlm_alloc(%s, sizeof(float));\n    if (!%s) bad = 1;\n",
+            numel, PAR_MIN, row, len, row);
   map_begin(em, it, 2, nl, ops, rd);
   EwCx c = {em, leaves, -1, nl, it->rank, 0, 0, 0, 0, 1, ops, rd, NULL, e, 0};
-  value_at(&c, n->in[0], "j", in);
+  value_at(&c, N_(em, id)->in[0], "j", in);
   free(c.vals);
   if (!c.ok) return 0;
-  sb_printf(em->b, "        if (row_) row_[j] = %s;\n      }\n", in);
+  sb_printf(em->b, "        if (%s) %s[j] = %s;\n      }\n", row, row, in);
+  return 1;
+}
+
+/* sum or mean over the last axis of an f32 elementwise expression fused into it (layer norm's
+ * gradient): each row's values go to a per-thread row buffer, summed by dlm_sumf. */
+static int emit_row_sum_fused(Em *em, int id, DlmErr *e) {
+  const Node *n = N_(em, id);
+  const Type *it = T_(em, n->in[0]);
+  int leaves[CPU_MAX_LEAVES], nl = 0;
+  if (!fused_leaves(em, id, leaves, &nl, e)) return 0;
+  char len[CPU_EXPR], nout[CPU_EXPR];
+  cpu_dim(it->dims[it->rank - 1], len);
+  cpu_prod(&n->type, 0, n->type.rank, nout);
+  sb_printf(em->b, "  if (%s == 0) memset(v%d, 0, (size_t)%s * sizeof(float)); /* sums over an empty axis */\n", len, id, nout);
+  if (!fused_rows_begin(em, id, leaves, nl, "row_", e)) return 0;
   sb_printf(em->b, "      v%d[q] = row_ ? (float)(dlm_sumf(row_, L_)%s) : 0;\n    }\n  }\n", id, n->op == OP_MEAN ? " / (double)L_" : "");
   sb_printf(em->b, "    free(row_);\n  }\n");
   cpu_fail(em, id, "out of memory");
@@ -925,28 +941,10 @@ static void softmax_row(Em *em, OpKind op, const char *n) {
  * (the values the unfused input's buffer would hold), then normalized into the output row */
 static int emit_softmax_fused(Em *em, int id, DlmErr *e) {
   const Node *n = N_(em, id);
-  const Type *it = T_(em, n->in[0]);
-  int grp[64], ng = 0, leaves[CPU_MAX_LEAVES], nl = 0;
-  if (!fused_group(em, id, grp, &ng, leaves, &nl)) {
-    err_set(e, n->loc, "cpu: internal error: fused kernel over its limits");
-    return 0;
-  }
-  qsort(grp, (size_t)ng, sizeof *grp, cmp_int);
-  for (int g = 0; g < ng; g++) cpu_node_comment(em, grp[g], "fused here: ");
-  MapOp ops[CPU_MAX_LEAVES];
-  char rd[CPU_MAX_LEAVES][CPU_EXPR], len[CPU_EXPR], numel[CPU_EXPR], in[32];
-  group_ops(em, it, leaves, nl, ops);
-  cpu_dim(it->dims[it->rank - 1], len);
-  cpu_prod(it, 0, it->rank, numel);
-  sb_printf(em->b, "#pragma omp parallel if (%s > %s)\n  {\n    float *xr_ = (float *)dlm_alloc(%s, sizeof(float));\n    if (!xr_) bad = 1;\n",
-            numel, PAR_MIN, len);
-  map_begin(em, it, 2, nl, ops, rd);
-  EwCx c = {em, leaves, -1, nl, it->rank, 0, 0, 0, 0, 1, ops, rd, NULL, e, 0};
-  value_at(&c, n->in[0], "j", in);
-  free(c.vals);
-  if (!c.ok) return 0;
-  sb_printf(em->b, "        if (xr_) xr_[j] = %s;\n      }\n      if (!xr_) continue;\n      const float *x_ = xr_;\n      float *o_ = v%d + q * L_;\n",
-            in, id);
+  int leaves[CPU_MAX_LEAVES], nl = 0;
+  if (!fused_leaves(em, id, leaves, &nl, e)) return 0;
+  if (!fused_rows_begin(em, id, leaves, nl, "xr_", e)) return 0;
+  sb_printf(em->b, "      if (!xr_) continue;\n      const float *x_ = xr_;\n      float *o_ = v%d + q * L_;\n", id);
   softmax_row(em, n->op, "L_");
   sb_printf(em->b, "    }\n  }\n    free(xr_);\n  }\n");
   cpu_fail(em, id, "out of memory");
@@ -1069,12 +1067,8 @@ static int emit_sum_to(Em *em, int id, DlmErr *e) {
   const Node *n = N_(em, id);
   const Type *it = T_(em, n->in[0]);
   char numel[CPU_EXPR], in[CPU_EXPR], work[CPU_EXPR];
-  int grp[64], ng = 0, leaves[CPU_MAX_LEAVES], nl = 0;
-  if (!fused_group(em, id, grp, &ng, leaves, &nl)) {
-    err_set(e, n->loc, "cpu: internal error: fused kernel over its limits");
-    return 0;
-  }
-  for (int g = 0; g < ng; g++) cpu_node_comment(em, grp[g], "fused here: ");
+  int leaves[CPU_MAX_LEAVES], nl = 0;
+  if (!fused_leaves(em, id, leaves, &nl, e)) return 0;
   cpu_prod(&n->type, 0, n->type.rank, numel);
   cpu_prod(it, 0, it->rank, work);
   MapOp ops[1 + CPU_MAX_LEAVES];

@@ -2,13 +2,15 @@
  * test binary's own (build) directory, warnings as errors in generated code, random tensors, and
  * the comparison of a CPU result with the interpreter's (float32 mode): integer and bool outputs
  * exactly, float outputs by the per-tensor normalized error |a - b|_2 / |b|_2 <= tol, with NaN and
- * infinities required at the same places; and the model tests' setup (compile a model with its
- * gradients and random parameters). */
+ * infinities required at the same places; the count of a fragment in a function's generated source;
+ * the gradient of a test function after the pass pipeline;
+ * and the model tests' setup (compile a model with its gradients and random parameters). */
 #ifndef TEST_CPU_FIXTURE_H
 #define TEST_CPU_FIXTURE_H
 #include "autodiff.h"
 #include "backend.h"
 #include "check.h"
+#include "cpu_emit.h"
 #include "frontend.h"
 #include "interp.h"
 #include "passes.h"
@@ -106,6 +108,31 @@ static __attribute__((unused)) void cpu_compare(const char *what, const Module *
     tensor_free(got[k]);
   }
 }
+/* cpu_compare on a backend state opened on m for this comparison */
+static __attribute__((unused)) void cpu_compare_new(const char *what, const Module *m, const Func *f,
+                                                    Tensor *const *args, double tol) {
+  DlmErr e = {0};
+  BackendState *st = backend_cpu.open(m, &e);
+  CHECK_MSG(st != NULL, "%s: cpu open: %s", what, e.msg);
+  if (st) cpu_compare(what, m, f, st, NULL, args, tol);
+  if (st) backend_cpu.close(st);
+}
+
+/* the number of occurrences of frag in the generated source of f (0, with a message, when it
+ * cannot be generated) */
+static __attribute__((unused)) int cpu_source_count(const Module *m, const Func *f, const char *frag) {
+  CpuUnit u;
+  DlmErr e = {0};
+  if (!cpu_emit_func(m, f, &u, &e)) {
+    fprintf(stderr, "cpu_emit_func: %s\n", e.msg);
+    return 0;
+  }
+  int n = 0;
+  for (const char *p = strstr(u.src, frag); p; p = strstr(p + 1, frag)) n++;
+  cpu_unit_free(&u);
+  return n;
+}
+
 /* Compiles the DSL file at path with defs, adds the gradient of `loss` (or, with all_objectives, of
  * every objective: loss and *_loss) and runs the pass pipeline. NULL, with a failed check, on error. */
 static __attribute__((unused)) Module *cpu_compile_model(const char *path, const DslDefine *defs, int ndefs,
@@ -124,6 +151,18 @@ static __attribute__((unused)) Module *cpu_compile_model(const char *path, const
   }
   if (!ok) { ir_module_free(m); return NULL; }
   return m;
+}
+
+/* The gradient of f's first output for the arguments wrt (ad_grad), then the pass pipeline on m:
+ * the gradient function "f.grad" afterwards, NULL with a failed check on error. */
+static __attribute__((unused)) Func *cpu_grad_passes(Module *m, Func *f, const int *wrt, int nwrt) {
+  DlmErr e = {0};
+  Func *g = ad_grad(m, f, 0, wrt, nwrt, 0, &e);
+  CHECK_MSG(g != NULL, "ad_grad: %s", e.msg);
+  PassOptions po = {0};
+  int ok = g && pass_pipeline_run(m, &po, &e);
+  CHECK_MSG(ok, "passes: %s", e.msg);
+  return ok ? ir_func_find(m, "f.grad") : NULL;
 }
 
 /* uniform values in [-0.5, 0.5) for every parameter of m (all dims concrete) */

@@ -13,25 +13,9 @@
 #include "test_cpu_fixture.h"
 
 /* 1 if the generated source of f contains frag */
-static int source_has(const Func *f, const char *frag) {
-  CpuUnit u;
-  DlmErr e = {0};
-  if (!cpu_emit_func(M, f, &u, &e)) {
-    fprintf(stderr, "cpu_emit_func: %s\n", e.msg);
-    return 0;
-  }
-  int has = strstr(u.src, frag) != NULL;
-  cpu_unit_free(&u);
-  return has;
-}
+static int source_has(const Func *f, const char *frag) { return cpu_source_count(M, f, frag) > 0; }
 
-static void compare(const char *what, const Func *f) {
-  DlmErr e = {0};
-  BackendState *st = backend_cpu.open(M, &e);
-  CHECK_MSG(st != NULL, "%s: cpu open: %s", what, e.msg);
-  if (st) cpu_compare(what, M, f, st, NULL, ARGS, CPU_TOL);
-  if (st) backend_cpu.close(st);
-}
+static void compare(const char *what, const Func *f) { cpu_compare_new(what, M, f, ARGS, CPU_TOL); }
 
 /* sum_to over the batch of A_b^T B_b, B = 4 */
 static void test_folded(int also_output) {
@@ -69,13 +53,7 @@ static void test_attention_bw(int masked, const int *wrt, int nwrt) {
   int x = op(OP_MUL, NULL, attrs_none(), 2, att, w);
   for (int ax = 3; ax >= 0; ax--) x = op(OP_SUM, NULL, ia(2, ax, 0), 1, x);
   ir_set_outputs(M, F, 1, &x, NULL);
-  DlmErr e = {0};
-  Func *g = ad_grad(M, F, 0, wrt, nwrt, 0, &e);
-  CHECK_MSG(g != NULL, "ad_grad: %s", e.msg);
-  PassOptions po = {0};
-  int ok = g && pass_pipeline_run(M, &po, &e);
-  CHECK_MSG(ok, "passes: %s", e.msg);
-  g = ok ? ir_func_find(M, "f.grad") : NULL;
+  Func *g = cpu_grad_passes(M, F, wrt, nwrt);
   if (g) {
     char what[96];
     snprintf(what, sizeof what, "attention backward (%s, %d gradients)", masked ? "masked" : "no mask", nwrt);

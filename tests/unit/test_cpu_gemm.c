@@ -6,6 +6,7 @@
  * one and two threads; and a generated unit calling it from inside a parallel region. */
 #include "check.h"
 #include "cpu_emit.h"
+#include "test_cpu_fixture.h"
 #include <dlfcn.h>
 #include <math.h>
 #include <stdint.h>
@@ -159,17 +160,7 @@ static SgemmFn lookup(void *lib) {
 }
 
 int main(void) {
-  char exe[1024];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 32);
-  if (n > 0) {
-    exe[n] = 0;
-    char *slash = strrchr(exe, '/');
-    if (slash) {
-      strcpy(slash, "/cpu-kernel-cache");
-      setenv("DLM_CACHE_DIR", exe, 1);
-    }
-  }
-  setenv("DLM_CPU_WERROR", "1", 1);
+  cpu_test_env();
   const char *names[2] = {"host", "cblas"};
   for (int v = 0; v < 2; v++) {
     DlmErr e = {0};
