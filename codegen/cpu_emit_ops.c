@@ -611,7 +611,7 @@ static void group_ops(Em *em, const Type *t, const int *leaves, int nl, MapOp *o
 static int emit_elementwise(Em *em, int id, DlmErr *e) {
   const Node *n = N_(em, id);
   const CpuCx *cx = (const CpuCx *)em;
-  int leaves[CPU_MAX_LEAVES], nl = 0, side[CPU_MAX_SIDE], ns = 0, nsum = 0, nrow = 0;
+  int leaves[CPU_MAX_LEAVES], nl = 0, side[CPU_MAX_SIDE], ns = 0, nrow = 0;
   if (!fused_leaves(em, id, leaves, &nl, e)) return 0;
   for (int s = 0; s < em->f->nnodes && ns < CPU_MAX_SIDE; s++)
     if (s != id && cx->at[s] == id && (N_(em, s)->op == OP_SUM_TO || N_(em, s)->op == OP_SUM || N_(em, s)->op == OP_MEAN)) {
@@ -621,8 +621,7 @@ static int emit_elementwise(Em *em, int id, DlmErr *e) {
         err_set(e, n->loc, "cpu: internal error: fused kernel over its limits");
         return 0;
       }
-      if (N_(em, s)->op == OP_SUM_TO) nsum++;
-      else nrow++;
+      if (N_(em, s)->op != OP_SUM_TO) nrow++;
     }
   MapOp *ops = malloc((size_t)(nl + ns + 1) * sizeof *ops);
   char (*reads)[CPU_EXPR] = malloc((size_t)(nl + ns + 1) * sizeof *reads);
@@ -1268,7 +1267,7 @@ static void emit_matmul(Em *em, int id) {
     sb_printf(em->b, "          v%d[(bt * M_ + i) * N_ + j] = %s;\n        }\n    }\n  }\n", id, ww);
     return;
   }
-  if (dt == DT_F32) {
+  if (cpu_is_floatish(dt)) { /* f32, and bf16 / f16 stored as float */
     /* dlm_sgemm (codegen/cpu_gemm.c) over all the threads: one product of NB_ * M_ rows when B is
      * shared, else one call per batch entry, the entries split over the threads when there are
      * enough of them */
@@ -1338,7 +1337,7 @@ static void emit_folded_matmul(Em *em, int id) {
   DType dt = mm->type.dtype;
   cpu_node_comment(em, N_(em, id)->in[0], "folded here: ");
   sb_printf(em->b, "  {\n    const int64_t M_ = %s, N_ = %s, K_ = %s * %s;\n", M, N, NB, K);
-  if (dt == DT_F32) {
+  if (cpu_is_floatish(dt)) {
     sb_printf(em->b, "    dlm_sgemm(1, 0, M_, N_, K_, 1.0f, v%d, M_, v%d, N_, 0.0f, v%d, N_, M_ * N_ * K_ > 262144 ? omp_get_max_threads() : 1);\n  }\n",
               a, b, id);
     return;

@@ -32,6 +32,19 @@ static void test_folded(int also_output) {
   fx_end();
 }
 
+/* a bf16 product (stored as float, like f32: the fp32 gemm) and its folded weight gradient */
+static void test_bf16_matmul(void) {
+  fx_begin();
+  int a = arg("bf16[B,6,3]", cpu_rand_tensor(DT_BF16, 3, SHAPE(4, 6, 3), -1, 1));
+  int b = arg("bf16[B,6,5]", cpu_rand_tensor(DT_BF16, 3, SHAPE(4, 6, 5), -1, 1));
+  int mm = op(OP_MATMUL, NULL, ia(2, 1, 0), 2, a, b);
+  int s = op(OP_SUM_TO, "bf16[3,5]", attrs_none(), 1, mm);
+  int outs[2] = {s, mm};
+  ir_set_outputs(M, F, 2, outs, NULL);
+  compare("bf16 matmul and its sum_to", F);
+  fx_end();
+}
+
 /* loss = sum(attention(q, k, v[, mask]) * w) over q, k, v [B=2, 3, 5, 4]; the gradient function
  * for the arguments listed in wrt (0 q, 1 k, 2 v), after the passes */
 static void test_attention_bw(int masked, const int *wrt, int nwrt) {
@@ -86,6 +99,7 @@ int main(void) {
   test_multi_use(1);
   test_folded(0);
   test_folded(1);
+  test_bf16_matmul();
   test_attention_bw(1, (const int[]){0, 1, 2}, 3);
   test_attention_bw(0, (const int[]){0, 1, 2}, 3);
   test_attention_bw(1, (const int[]){0}, 1);
