@@ -10,7 +10,8 @@
 #   bf16 autocast, for reference: mixed precision is not the fp32 configuration the ratio compares)
 #   DATA [a byte text made here from the repository's sources and docs]
 # Both sides use the byte tokenizer (vocab 256 + mask), fp32, THREADS threads (OMP_NUM_THREADS and
-# OPENBLAS_NUM_THREADS for both, plus torch.set_num_threads; both use the system OpenBLAS), AdamW
+# OPENBLAS_NUM_THREADS for both, plus torch.set_num_threads; PyTorch's products use the system
+# OpenBLAS, dlmc's fp32 products mostly its own gemm, codegen/cpu_gemm.c), AdamW
 # betas 0.9/0.999 eps 1e-8 weight decay 0 at a constant LR, clip 1.0, EMA 0.9999, and
 # the same OpenMP wait policy: OMP_WAIT_POLICY=PASSIVE with GOMP_SPINCOUNT=SPINCOUNT (a worker polls
 # that many times for new work before it sleeps; dlmc's CPU backend sets both itself by default).

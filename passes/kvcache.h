@@ -90,7 +90,7 @@ typedef enum { KV_STEP, KV_COMMIT, KV_REFRESH, KV_ROWS } KvBuildKind;
  * schedule variables to pass (arena), -1 with c->why set when the plan fails, -2 with *e set on an
  * internal error. *ncached: attentions that use a cache. */
 int kv_build(KvFunc *kf, KvBuildKind kind, int **argvars, int *nargs, int *ncached, DlmErr *e);
-/* A function of no arguments returning zeros of every buffer's type (and a window plan's kv.next);
+/* A function of no arguments returning zeros of every buffer's type (and a window plan's kv.span);
  * its index or -2. */
 int kv_build_init(KvCtx *c, DlmErr *e);
 /* A fresh function name "<base><suffix>" (with a number when taken). */

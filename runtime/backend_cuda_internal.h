@@ -107,7 +107,7 @@ struct BackendState {
   DlmErr values_err;    /* set: why resident values are unavailable (the value kernels did not load) */
   CudaTrain *train;     /* backend_cuda_train.c: the resident training state, or NULL */
   CudaLt *lt;           /* backend_cuda_lt.c: cuBLASLt for gemm epilogues, or NULL */
-  char lt_why[256];     /* why an epilogue fell back last (empty: none did) */
+  char lt_why[256];     /* why cuBLASLt is unavailable (set at open) or why an epilogue fell back last */
 };
 
 #define CUDA_MAX_FNS 1024   /* functions per backend state (failure flag slots) */

@@ -6,7 +6,7 @@
  * master). libcublasLt is loaded with dlopen when the backend opens; without it, or without an
  * algorithm from cuBLASLt's heuristic for a product's sizes, cuda_lt_gemm returns -1 and the
  * caller runs the plain cuBLAS gemm and the fallback operand kernel (the same values up to the
- * order of the fp32 additions). The reason is kept (backend_cuda_epilogues). Row-major
+ * order of the fp32 additions). The reason is kept (backend_cuda_last_epilogues). Row-major
  * D[rows, N] = A[rows, K] B is column-major D^T = B^T A^T: cuBLASLt's A is our B. The types and
  * enum values below are cublasLt.h's (CUDA 12/13 ABI). */
 #include "backend_cuda_internal.h"

@@ -245,7 +245,8 @@ int opt_step(const OptConfig *c, int64_t t, double lr, double ema_d, const OptTe
   atomic_init(&w.ready, 0);
   atomic_init(&w.next, 0);
   int64_t cap = numel / MIN_PER_THREAD > 1 ? numel / MIN_PER_THREAD : 1;
-  int want = nthreads > 0 ? nthreads : default_threads() < cap ? default_threads() : (int)cap;
+  int want = nthreads > 0 ? nthreads : default_threads();
+  if (nthreads <= 0 && want > cap) want = (int)cap;
   int extra = (want < MAX_THREADS ? want : MAX_THREADS) - 1, started = 0;
   pthread_t th[MAX_THREADS];
   while (started < extra && pthread_create(&th[started], NULL, step_thread, &w) == 0) started++;

@@ -41,7 +41,7 @@ int rt_target_check(const char *cmd, const RtTarget *t) {
 
 BackendState *rt_target_open(const char *cmd, const RtTarget *t, const Module *m, const Backend **be) {
   DlmErr e = {0};
-  const char *name = t->backend ? t->backend : t->device && !strcmp(t->device, "cuda") ? "cuda" : t->device ? "cpu" : NULL;
+  const char *name = t->backend ? t->backend : t->device;   /* rt_target_check accepted the device: cpu or cuda */
   const char *env = getenv("DLM_DEVICE");
   if (!name && env && *env) {   /* neither given: $DLM_DEVICE sets the default device */
     if (strcmp(env, "cpu") && strcmp(env, "cuda")) {
@@ -69,7 +69,7 @@ BackendState *rt_target_open(const char *cmd, const RtTarget *t, const Module *m
   BackendState *s = b->open(m, &e);
   if (!s) {
     fprintf(stderr, "dlmrun %s: %s%s: %s\n", cmd, t->backend ? "--backend " : t->device ? "--device " : "DLM_DEVICE=",
-            t->backend ? t->backend : t->device ? t->device : name, e.msg);
+            name, e.msg);
     return NULL;
   }
   *be = b;

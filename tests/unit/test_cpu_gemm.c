@@ -17,13 +17,7 @@
 typedef void (*SgemmFn)(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                         const float *B, int64_t ldb, float beta, float *C, int64_t ldc, int nthreads);
 
-static uint64_t rng = 0x2545f4914f6cdd1dull;
-static float rnd(void) {
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return (float)((double)(rng >> 11) * 0x1p-53 * 2 - 1);
-}
+static float rnd(void) { return (float)(cpu_rand01() * 2 - 1); }
 
 /* One product C = alpha op(A) op(B) + beta C0 with lda/ldb/ldc padded by 3 columns, checked
  * elementwise against the double-precision sum: |got - want| <= 1e-5 (sum of |terms| + |beta C0|),

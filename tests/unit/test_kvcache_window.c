@@ -154,7 +154,7 @@ static int nucleus_rows(const Module *m, const SchedPlan *pl) {
   return -1;
 }
 
-/* The plan's shape: window statement, symbolic query rows, commit, buffers; round trip. */
+/* The plan's shape: window statement, symbolic query rows, a step returning the buffers (no commit), the writer and nucleus on the window's rows; round trip. */
 static void check_plan(const Module *m) {
   const SchedStmt *loop = kv_cache_loop(sampler(m)->body, sampler(m)->nbody);
   const SchedPlan *pl = loop ? loop->plan : NULL;

@@ -111,7 +111,7 @@ static void test_opt_step(void) {
   for (int i = 0; i < NT; i++) {
     p0[i] = rand_tensor(DT_F32, sizes[i], 0.5f);
     m0[i] = rand_tensor(DT_F32, sizes[i], 0.01f);
-    v0[i] = rand_tensor(DT_F32, sizes[i], 0.0f);
+    v0[i] = tensor_new(DT_F32, 1, &sizes[i]);
     for (int64_t k = 0; k < sizes[i]; k++) {   /* second moments are >= 0 */
       float u = urand();
       ((float *)v0[i]->data)[k] = u * u * 1e-4f;
