@@ -223,7 +223,7 @@ const char cpu_attn_prelude[] =
 "    DLM_ATTN_ROWS(10, 4, 2, 2)\n"
 "  }\n"
 "  for (; n < N; n += 16) {\n"
-"    const __mmask16 last = N - n >= 16 ? full : (__mmask16)((1u << (N - n)) - 1);\n"
+"    const __mmask16 last = dlm_attn_tail(N - n);\n"
 "    DLM_ATTN_ROWS(8, 4, 2, 1)\n"
 "  }\n"
 "#else\n"

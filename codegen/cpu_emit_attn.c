@@ -435,18 +435,9 @@ static int rope_match(const Em *em, int q, CpuRope *rp) {
       if (!is_op(em, ng, OP_NEG) || !is_op(em, N_(em, ng)->in[0], OP_SLICE) || !is_op(em, lo, OP_SLICE)) continue;
       int x = N_(em, lo)->in[0];
       if (!last_slice(em, lo, x, 0, h) || !last_slice(em, N_(em, ng)->in[0], x, h, 2 * h)) continue;
-      int cv = N_(em, ma)->in[0] == x ? N_(em, ma)->in[1] : N_(em, ma)->in[1] == x ? N_(em, ma)->in[0] : -1;
+      int cv = other(em, ma, x);
       if (cv < 0 || !same_type(&N_(em, x)->type, qt) || (em->inl[x] && em->inl[x] != CPU_INL_VIEW)) continue;
-      int ok = 1;
-      const int cs[2] = {cv, sv};
-      for (int i = 0; i < 2; i++) {
-        const Type *t = &N_(em, cs[i])->type;
-        Strides st;
-        if (em->inl[cs[i]] || t->dtype != DT_F32 || t->rank > r) { ok = 0; break; }
-        cpu_bcast_strides(t, qt, st);
-        ok = !strcmp(st[r - 1], "1");
-        if (!ok) break;
-      }
+      int ok = dense_rows_operand(em, cv, qt) && dense_rows_operand(em, sv, qt);
       if (ok && em->inl[x] == CPU_INL_VIEW) {
         MapOp vw;
         cpu_view_read(em, x, &vw);
