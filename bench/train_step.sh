@@ -29,8 +29,13 @@ total=$((WARMUP + STEPS))
 : >"$tmp/dlmc_ms"
 : >"$tmp/torch_ms"
 : >"$tmp/torch_bf16_ms"
+SPINCOUNT=${SPINCOUNT:-20000}
+# runs a command with both sides' thread counts and OpenMP wait policy
+with_policy() { OMP_WAIT_POLICY=PASSIVE GOMP_SPINCOUNT=$SPINCOUNT OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS "$@"; }
+torch_args=(bench/pytorch_mdlm.py --data "$DATA" --layers "$LAYERS" --dim "$DIM" --heads "$HEADS" --seq-len "$SEQ_LEN"
+  --batch "$BATCH" --cond-dim "$COND_DIM" --lr "$LR" --warmup "$WARMUP" --steps "$STEPS" --threads "$THREADS")
 for r in $(seq 1 "$ROUNDS"); do
-  OMP_WAIT_POLICY=PASSIVE GOMP_SPINCOUNT=${SPINCOUNT:-20000} OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS "$BUILD_DIR/dlmrun" "$tmp/m.dlmc" train --data "$DATA" \
+  with_policy "$BUILD_DIR/dlmrun" "$tmp/m.dlmc" train --data "$DATA" \
     --batch "$BATCH" --steps "$total" --lr "$LR" --clip 1.0 --ema 0.9999 --seed "$r" --log-every 1 \
     --backend cpu --out "$tmp/run$r" 2>"$tmp/dlmrun$r.err" ||
     { echo "train_step.sh: dlmrun train failed:" >&2; tail -5 "$tmp/dlmrun$r.err" >&2; exit 1; }
@@ -42,18 +47,16 @@ for line in open(sys.argv[1]):
         print(f"{row['ms_per_step']:.3f}")
 EOF
   if [ "$have_torch" = 1 ]; then
-    OMP_WAIT_POLICY=PASSIVE GOMP_SPINCOUNT=${SPINCOUNT:-20000} OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS "$PY" bench/pytorch_mdlm.py --data "$DATA" --layers "$LAYERS" --dim "$DIM" --heads "$HEADS" --seq-len "$SEQ_LEN" \
-      --batch "$BATCH" --cond-dim "$COND_DIM" --lr "$LR" --warmup "$WARMUP" --steps "$STEPS" --threads "$THREADS" \
-      --seed "$r" --times "$tmp/torch_ms" >"$tmp/torch$r.out"
-    [ "${TORCH_BF16:-0}" = 1 ] && OMP_WAIT_POLICY=PASSIVE GOMP_SPINCOUNT=${SPINCOUNT:-20000} OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS "$PY" bench/pytorch_mdlm.py --data "$DATA" --layers "$LAYERS" --dim "$DIM" --heads "$HEADS" --seq-len "$SEQ_LEN" \
-      --batch "$BATCH" --cond-dim "$COND_DIM" --lr "$LR" --warmup "$WARMUP" --steps "$STEPS" --threads "$THREADS" \
-      --seed "$r" --times "$tmp/torch_bf16_ms" --autocast-bf16 >"$tmp/torch_bf16_$r.out"
+    with_policy "$PY" "${torch_args[@]}" --seed "$r" --times "$tmp/torch_ms" >"$tmp/torch$r.out"
+    if [ "${TORCH_BF16:-0}" = 1 ]; then
+      with_policy "$PY" "${torch_args[@]}" --seed "$r" --times "$tmp/torch_bf16_ms" --autocast-bf16 >"$tmp/torch_bf16_$r.out"
+    fi
   fi
 done
 
 echo "== MDLM training step: $(date -u '+%Y-%m-%d %H:%M UTC'), dlmc $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 echo "config: layers=$LAYERS $width=$DIM heads=$HEADS seq_len=$SEQ_LEN batch=$BATCH cond_dim=$COND_DIM vocab=256+mask (byte tokenizer)"
-echo "        fp32, $THREADS threads (OMP_WAIT_POLICY=PASSIVE GOMP_SPINCOUNT=${SPINCOUNT:-20000}), AdamW(lr=$LR, betas=0.9/0.999, eps=1e-8, wd=0), clip 1.0, EMA 0.9999"
+echo "        fp32, $THREADS threads (OMP_WAIT_POLICY=PASSIVE GOMP_SPINCOUNT=$SPINCOUNT), AdamW(lr=$LR, betas=0.9/0.999, eps=1e-8, wd=0), clip 1.0, EMA 0.9999"
 echo "        $ROUNDS round(s) of $WARMUP warm-up + $STEPS timed steps per implementation; data $(wc -c <"$DATA") bytes"
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores online, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "         $(cc --version | head -1)$([ "$have_torch" = 1 ] && echo ", torch $("$PY" -c 'import torch; print(torch.__version__)')")"
