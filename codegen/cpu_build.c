@@ -25,7 +25,8 @@
  * part of the cache key: a cache directory shared with another CPU gets its own kernels instead of
  * code this one cannot run. (The fp32 gemm, codegen/cpu_gemm.c, and the AVX-512 attention tiles and
  * exponential of codegen/cpu_attn_prelude.c multiply and add with explicit fused multiply-add
- * intrinsics, as OpenBLAS does.) Empty (the compiler's baseline) off x86-64 or without GCC builtins. */
+ * intrinsics, as OpenBLAS does, and the prelude's float exponentials with fmaf: the same in every
+ * kernel that calls them.) Empty (the compiler's baseline) off x86-64 or without GCC builtins. */
 static const char *isa_flags(void) {
 #if defined(__x86_64__) && defined(__GNUC__)
   __builtin_cpu_init();
