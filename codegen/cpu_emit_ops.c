@@ -68,8 +68,9 @@ void cpu_emit_offsets(Em *em, const Type *t, int nd, const char *idx, int nops, 
 
 /* Open a loop over the elements k of shape t with operand offsets o<j>; reads[j] receives the read
  * of operand j at element k. Closed by map_end. parallel: 0 serial, 1 a parallel loop, 2 a
- * worksharing loop inside an enclosing parallel region. */
-static void map_begin(Em *em, const Type *t, int parallel, int nops, MapOp *ops, char reads[][CPU_EXPR]) {
+ * worksharing loop inside an enclosing parallel region. row_pre (or NULL): code run at the start
+ * of each row q, after its offsets. */
+static void map_begin(Em *em, const Type *t, int parallel, int nops, MapOp *ops, char reads[][CPU_EXPR], const char *row_pre) {
   char numel[CPU_EXPR], last[CPU_EXPR];
   int r = t->rank;
   cpu_prod(t, 0, r, numel);
@@ -91,6 +92,7 @@ static void map_begin(Em *em, const Type *t, int parallel, int nops, MapOp *ops,
     nn++;
   }
   cpu_emit_offsets(em, t, r > 0 ? r - 1 : 0, "q", nn, names, sts, "      ");
+  if (row_pre) sb_printf(em->b, "%s", row_pre);
   sb_printf(em->b, "      for (int64_t j = 0; j < L_; j++) {\n        const int64_t k = q * L_ + j;\n        (void)k;\n");
   for (int j = 0; j < nops; j++) {
     if (ops[j].id < 0) continue;
@@ -597,6 +599,46 @@ static void value_at(EwCx *c, int x, const char *jx, char *name) {
   strcpy(name, nm);
 }
 
+/* f32 sums into a per-thread double accumulator (a sum_to: its own kernel, or in another kernel's
+ * loop) stage up to STAGE_ROWS rows of the loop in a float row on the stack, added into the double
+ * row (dlm_stage_flush) when the row's target moves, when the count is reached and at the end: one
+ * float add per element instead of a conversion and a double add, with at most STAGE_ROWS float
+ * additions per element before it joins the double sum (as in the attention row sums). Both
+ * places emit it alike, so fused and unfused sums keep the same bits. Targets contiguous along the
+ * loop's last axis (sl "1") of constant length up to SIDE_MAX_ROW; others add in double. */
+#define STAGE_ROWS 8
+typedef struct { int n; long long len; Sb pre; } Stage;
+
+static int stage_fits(const Node *sum, const Type *it, const char *sl) {
+  if (sum->type.dtype != DT_F32 || it->dtype != DT_F32 || it->rank < 1 || strcmp(sl, "1") != 0) return 0;
+  Dim last = it->dims[it->rank - 1];
+  return dim_is_const(last) && last.k > 0 && last.k <= SIDE_MAX_ROW;
+}
+
+/* a staged target whose row starts at my_[idx]: its slot; the row code goes into st->pre */
+static int stage_add(Stage *st, const Type *it, const char *idx) {
+  st->len = it->dims[it->rank - 1].k;
+  int i = st->n++;
+  sb_printf(&st->pre, "      if (stgo_[%d] != %s || stgn_[%d] == %d) {\n", i, idx, i, STAGE_ROWS);
+  sb_printf(&st->pre, "        if (stgo_[%d] >= 0) dlm_stage_flush(my_ + stgo_[%d], stg_ + %lld, %lld);\n", i, i, i * st->len, st->len);
+  sb_printf(&st->pre, "        stgo_[%d] = %s;\n        stgn_[%d] = 0;\n      }\n      stgn_[%d]++;\n", i, idx, i, i);
+  return i;
+}
+
+/* the staging rows, in the parallel region before the loop */
+static void stage_decl(Em *em, const Stage *st) {
+  if (!st->n) return;
+  sb_printf(em->b, "      float stg_[%lld] = {0};\n      int64_t stgo_[%d];\n      int stgn_[%d];\n", st->n * st->len, st->n, st->n);
+  sb_printf(em->b, "      for (int i_ = 0; i_ < %d; i_++) { stgo_[i_] = -1; stgn_[i_] = 0; }\n", st->n);
+}
+
+/* the last staged rows, after the loop */
+static void stage_end(Em *em, const Stage *st) {
+  if (!st->n) return;
+  sb_printf(em->b, "      for (int i_ = 0; i_ < %d; i_++)\n        if (stgo_[i_] >= 0) dlm_stage_flush(my_ + stgo_[i_], stg_ + i_ * %lld, %lld);\n",
+            st->n, st->len, st->len);
+}
+
 /* The map loop operands of a fused group's leaves, over shape t (a transpose of a slice view is
  * read through the view). */
 static void group_ops(Em *em, const Type *t, const int *leaves, int nl, MapOp *ops) {
@@ -611,7 +653,9 @@ static void group_ops(Em *em, const Type *t, const int *leaves, int nl, MapOp *o
 static int emit_elementwise(Em *em, int id, DlmErr *e) {
   const Node *n = N_(em, id);
   const CpuCx *cx = (const CpuCx *)em;
-  int leaves[CPU_MAX_LEAVES], nl = 0, side[CPU_MAX_SIDE], ns = 0, nrow = 0;
+  int leaves[CPU_MAX_LEAVES], nl = 0, side[CPU_MAX_SIDE], ns = 0, nrow = 0, slot[CPU_MAX_SIDE];
+  Stage stg = {0};
+  for (int i = 0; i < CPU_MAX_SIDE; i++) slot[i] = -1;
   if (!fused_leaves(em, id, leaves, &nl, e)) return 0;
   for (int s = 0; s < em->f->nnodes && ns < CPU_MAX_SIDE; s++)
     if (s != id && cx->at[s] == id && (N_(em, s)->op == OP_SUM_TO || N_(em, s)->op == OP_SUM || N_(em, s)->op == OP_MEAN)) {
@@ -647,14 +691,24 @@ static int emit_elementwise(Em *em, int id, DlmErr *e) {
                      "    if (!sacc_) { rc = -1; goto done; }\n#pragma omp parallel num_threads(NT_)\n    {\n"
                      "      double *my_ = sacc_ + (int64_t)omp_get_thread_num() * NS_;\n      float row_[%lld];\n"
                      "      (void)my_; (void)row_;\n", nrow ? (long long)nrow * n->type.dims[n->type.rank - 1].k : 1LL);
+    char so[CPU_EXPR] = "0";
     for (int i = 0; i < ns; i++)
       if (N_(em, side[i])->op == OP_SUM_TO) {
         ops[nop].id = -1;
         ops[nop].base = 0;
-        cpu_bcast_strides(T_(em, side[i]), &n->type, ops[nop++].st);
+        cpu_bcast_strides(T_(em, side[i]), &n->type, ops[nop].st);
+        char idx[3 * CPU_EXPR], no[CPU_EXPR], nx[3 * CPU_EXPR];
+        cpu_fmt(idx, sizeof idx, "%s + o%d", so, nop);
+        slot[i] = stage_fits(N_(em, side[i]), &n->type, ops[nop].st[n->type.rank - 1]) ? stage_add(&stg, &n->type, idx) : -1;
+        cpu_prod(T_(em, side[i]), 0, T_(em, side[i])->rank, no);
+        cpu_fmt(nx, sizeof nx, "%s + %s", so, no);
+        if (strlen(nx) < CPU_EXPR) memcpy(so, nx, strlen(nx) + 1);
+        nop++;
       }
+    stage_decl(em, &stg);
   }
-  map_begin(em, &n->type, ns ? 2 : 1, nop, ops, reads);
+  map_begin(em, &n->type, ns ? 2 : 1, nop, ops, reads, stg.n ? stg.pre.s : NULL);
+  sb_free(&stg.pre);
   EwCx c = {em, leaves, id, nl, n->type.rank, 0, 0, 0, 0, 1, ops, reads, NULL, e, 0};
   char top[32];
   value_at(&c, id, "j", top);
@@ -667,7 +721,8 @@ static int emit_elementwise(Em *em, int id, DlmErr *e) {
     if (!c.ok) break;
     if (sn->op == OP_SUM_TO) {
       const char *sl = ops[a].st[n->type.rank - 1];
-      sb_printf(em->b, "        my_[%s + o%d + j * %s] += (double)%s;\n", sofs, a, sl, val);
+      if (slot[i] >= 0) sb_printf(em->b, "        stg_[%lld + j] += %s;\n", slot[i] * stg.len, val);
+      else sb_printf(em->b, "        my_[%s + o%d + j * %s] += (double)%s;\n", sofs, a, sl, val);
       char no[CPU_EXPR], nx[3 * CPU_EXPR];
       cpu_prod(&sn->type, 0, sn->type.rank, no);
       cpu_fmt(nx, sizeof nx, "%s + %s", sofs, no);
@@ -687,7 +742,9 @@ static int emit_elementwise(Em *em, int id, DlmErr *e) {
     for (int i = 0, r = 0; i < ns; i++)
       if (N_(em, side[i])->op != OP_SUM_TO)
         sb_printf(em->b, "      v%d[q] = (float)(dlm_sumf(row_ + %d * L_, L_)%s);\n", side[i], r++, N_(em, side[i])->op == OP_MEAN ? " / (double)L_" : "");
-    sb_printf(em->b, "    }\n  }\n    }\n");
+    sb_printf(em->b, "    }\n");
+    stage_end(em, &stg);
+    sb_printf(em->b, "  }\n    }\n");
     char off[CPU_EXPR] = "0";
     for (int i = 0; i < ns; i++) {
       const Node *sn = N_(em, side[i]);
@@ -756,7 +813,7 @@ static void emit_copy_map(Em *em, int id) {
   else if (n->op == OP_TRANSPOSE)
     for (int d = 0; d < n->type.rank; d++) cpu_prod(it, (int)n->attr.i[d] + 1, it->rank, op.st[d]);
   else cpu_bcast_strides(it, &n->type, op.st);
-  map_begin(em, &n->type, 1, 1, &op, reads);
+  map_begin(em, &n->type, 1, 1, &op, reads, NULL);
   sb_printf(em->b, "        v%d[k] = %s;\n", id, reads[0]);
   map_end(em);
 }
@@ -836,7 +893,7 @@ static int fused_rows_begin(Em *em, int id, const int *leaves, int nl, const cha
   cpu_prod(it, 0, it->rank, numel);
   sb_printf(em->b, "#pragma omp parallel if (%s > %s)\n  {\n    float *%s = (float *)dlm_alloc(%s, sizeof(float));\n    if (!%s) bad = 1;\n",
             numel, PAR_MIN, row, len, row);
-  map_begin(em, it, 2, nl, ops, rd);
+  map_begin(em, it, 2, nl, ops, rd, NULL);
   EwCx c = {em, leaves, -1, nl, it->rank, 0, 0, 0, 0, 1, ops, rd, NULL, e, 0};
   value_at(&c, N_(em, id)->in[0], "j", in);
   free(c.vals);
@@ -1039,7 +1096,8 @@ static int emit_sort(Em *em, int id) {
 }
 
 /* sum_to and scatter_add accumulate in double (floats) or uint64 (integers): each thread into its
- * own copy of the output (my_), summed at the end. The body between acc_begin and acc_end runs in
+ * own copy of the output (my_), summed at the end (an f32 sum_to through float rows of a few
+ * input rows each: see Stage). The body between acc_begin and acc_end runs in
  * a parallel region (work: the element count that decides whether it is worth threads). */
 static const char *acc_type(const Node *n) { return dtype_is_float(n->type.dtype) ? "double" : "uint64_t"; }
 
@@ -1078,16 +1136,23 @@ static int emit_sum_to(Em *em, int id, DlmErr *e) {
   int fused = em->inl[n->in[0]] == CPU_INL_FUSED;
   if (fused) group_ops(em, it, leaves, nl, ops + 1);
   acc_begin(em, n, numel, work);
-  map_begin(em, it, 2, fused ? 1 + nl : 1, ops, rd);
   const char *sl = it->rank ? ops[0].st[it->rank - 1] : "0";
+  Stage stg = {0};
+  if (stage_fits(n, it, sl)) stage_add(&stg, it, "o0");
+  stage_decl(em, &stg);
+  map_begin(em, it, 2, fused ? 1 + nl : 1, ops, rd, stg.n ? stg.pre.s : NULL);
+  sb_free(&stg.pre);
   if (fused) {
     EwCx c = {em, leaves, -1, nl, it->rank, 0, 0, 0, 0, 1, ops, rd, NULL, e, 1};
     value_at(&c, n->in[0], "j", in);
     free(c.vals);
     if (!c.ok) return 0;
   } else cpu_read(em, n->in[0], "k", in);
-  sb_printf(em->b, "        my_[o0 + j * %s] += (%s)%s;\n", sl, acc_type(n), in);
-  map_end(em);
+  if (stg.n) sb_printf(em->b, "        stg_[j] += %s;\n", in);
+  else sb_printf(em->b, "        my_[o0 + j * %s] += (%s)%s;\n", sl, acc_type(n), in);
+  sb_printf(em->b, "      }\n    }\n");
+  stage_end(em, &stg);
+  sb_printf(em->b, "  }\n");
   acc_end(em, id);
   return 1;
 }

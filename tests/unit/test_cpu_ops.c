@@ -225,6 +225,21 @@ static void test_side_sums(void) {
   fx_end();
 }
 
+/* f32 sum_tos over 2^17 rows of 1 + 2^-10 (alone, and of a product in another kernel's loop): a
+ * float running sum past 2^15 drops the 2^-10 of each row (5e-4 of the sum); the per-thread sums
+ * stay float over only a few rows before they go into double, so they are exact */
+static void test_long_sums(void) {
+  fx_begin();
+  int x = rarg("f32[B,512,16]", DT_F32, R(3, 256, 512, 16), 1.0009765625, 1.0009765625);
+  Attrs none = attrs_none();
+  int p = op(OP_MUL, NULL, none, 2, x, x);
+  out(op(OP_SUM_TO, "f32[16]", none, 1, x));
+  out(p);
+  out(op(OP_SUM_TO, "f32[16]", none, 1, p));
+  compare_all_bits("long sums");
+  fx_end();
+}
+
 /* iota read only by an elementwise node is computed inside that node's loop: along the last axis
  * (the loop index) and along a middle one; exp over the whole float range (overflow to inf,
  * subnormal results, NaN) by the vectorizing polynomial; an add read by two loops */
@@ -343,6 +358,7 @@ int main(void) {
   test_shifted_fusion();
   test_fused_reductions();
   test_side_sums();
+  test_long_sums();
   test_softmax_fused();
   test_int_ops();
   test_f64_ops();
