@@ -3,7 +3,10 @@
  * dlm_sgemm against a naive double-precision product for every transpose pair, sizes that are
  * not multiples of the 6 x 64 blocking (and 1, and 0), leading dimensions wider than the rows,
  * alpha and beta (beta = 0 must ignore NaN already in C), K long enough to need several K blocks,
- * one and two threads; and a generated unit calling it from inside a parallel region. */
+ * one and two threads (a weight gradient's split of C's rows and of its columns), operands that
+ * end exactly at their last element; and a generated unit calling it from inside a parallel
+ * region. */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
 #include "check.h"
 #include "cpu_emit.h"
 #include "test_cpu_fixture.h"
@@ -12,6 +15,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 typedef void (*SgemmFn)(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
@@ -19,18 +23,41 @@ typedef void (*SgemmFn)(int ta, int tb, int64_t M, int64_t N, int64_t K, float a
 
 static float rnd(void) { return (float)(cpu_rand01() * 2 - 1); }
 
-/* One product C = alpha op(A) op(B) + beta C0 with lda/ldb/ldc padded by 3 columns, checked
+/* n floats (n > 0) ending exactly where an inaccessible page begins, so that a read past the last
+ * one faults even in code built without ASan (the gemm library); freed by guarded_free(p, n) */
+static size_t page_size(void) { return (size_t)sysconf(_SC_PAGESIZE); }
+static size_t guarded_len(int64_t n) { return ((size_t)n * sizeof(float) + page_size() - 1) / page_size() * page_size() + page_size(); }
+static float *guarded_alloc(int64_t n) {
+  const size_t len = guarded_len(n);
+  char *base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (base == MAP_FAILED) return NULL;
+  if (mprotect(base + len - page_size(), page_size(), PROT_NONE) != 0) {
+    munmap(base, len);
+    return NULL;
+  }
+  return (float *)(base + len - page_size()) - n;
+}
+static void guarded_free(float *p, int64_t n) {
+  if (p) munmap((char *)(p + n) + page_size() - guarded_len(n), guarded_len(n));
+}
+
+/* One product C = alpha op(A) op(B) + beta C0 with lda/ldb/ldc padded by pad columns, checked
  * elementwise against the double-precision sum: |got - want| <= 1e-5 (sum of |terms| + |beta C0|),
- * the bound of fp32 accumulation over these K; the padding columns of C must be untouched. */
-static void one(const char *name, SgemmFn f, int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, float beta,
-                int nthreads) {
+ * the bound of fp32 accumulation over these K; the padding columns of C must be untouched. With
+ * pad = 0, A and B end exactly where an inaccessible page begins (a read past them faults). */
+static void one_pad(const char *name, SgemmFn f, int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, float beta,
+                    int nthreads, int64_t pad) {
   const int64_t ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
-  const int64_t lda = ac + 3, ldb = bc + 3, ldc = N + 3;
-  float *A = malloc((size_t)(ar * lda + 1) * sizeof *A), *B = malloc((size_t)(br * ldb + 1) * sizeof *B);
+  const int64_t lda = ac + pad, ldb = bc + pad, ldc = N + pad;
+  const int guard = pad == 0 && ar * lda > 0 && br * ldb > 0;
+  float *A = guard ? guarded_alloc(ar * lda) : malloc((size_t)(ar * lda + 1) * sizeof *A);
+  float *B = guard ? guarded_alloc(br * ldb) : malloc((size_t)(br * ldb + 1) * sizeof *B);
   float *C = malloc((size_t)(M * ldc + 1) * sizeof *C), *C0 = malloc((size_t)(M * ldc + 1) * sizeof *C0);
   if (!A || !B || !C || !C0) {
     CHECK_MSG(0, "out of memory");
-    free(A), free(B), free(C), free(C0);
+    if (guard) guarded_free(A, ar * lda), guarded_free(B, br * ldb);
+    else free(A), free(B);
+    free(C), free(C0);
     return;
   }
   for (int64_t i = 0; i < ar * lda; i++) A[i] = rnd();
@@ -62,9 +89,16 @@ static void one(const char *name, SgemmFn f, int ta, int tb, int64_t M, int64_t 
       if (!(fabs(got - want) <= 1e-5 * mag + 1e-30))
         snprintf(msg, sizeof msg, "C[%lld][%lld] = %.9g, expected %.9g", (long long)i, (long long)j, got, want);
     }
-  CHECK_MSG(!*msg, "%s ta=%d tb=%d %lldx%lldx%lld alpha=%g beta=%g threads=%d: %s", name, ta, tb, (long long)M,
-            (long long)N, (long long)K, alpha, beta, nthreads, msg);
-  free(A), free(B), free(C), free(C0);
+  CHECK_MSG(!*msg, "%s ta=%d tb=%d %lldx%lldx%lld alpha=%g beta=%g threads=%d pad=%lld: %s", name, ta, tb, (long long)M,
+            (long long)N, (long long)K, alpha, beta, nthreads, (long long)pad, msg);
+  if (guard) guarded_free(A, ar * lda), guarded_free(B, br * ldb);
+  else free(A), free(B);
+  free(C), free(C0);
+}
+
+static void one(const char *name, SgemmFn f, int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, float beta,
+                int nthreads) {
+  one_pad(name, f, ta, tb, M, N, K, alpha, beta, nthreads, 3);
 }
 
 static void suite(const char *name, SgemmFn f) {
@@ -78,14 +112,24 @@ static void suite(const char *name, SgemmFn f) {
         one(name, f, ta, tb, M, N, K, 1.0f, 0.0f, 1);
         one(name, f, ta, tb, M, N, K, 0.5f, -2.0f, 2);
       }
-  /* several K blocks (a block's rows of B and packed A fit in 768 KB: a few hundred rows here); B
-   * read in place (ta, not tb, rows of a multiple of 16: N = 125 or 509 with the 3 padding
-   * columns); with ta and N > M, two threads split the columns (also in the sizes above) */
+  /* several K blocks (B's packed panels: 768 KB; a weight gradient's (ta, not tb) block of a
+   * thread's columns of A and B, twice, and its part of C: 768 KB, a few hundred rows here, the
+   * next block prefetched during each); a weight gradient's threads split its columns (N > M) or
+   * its rows (M >= N, tiles of 6), the last panel or vector narrower; operands ending at their last
+   * element (a read past B's last row in a narrower panel) */
   one(name, f, 1, 0, 50, 300, 700, 1.0f, 0.0f, 2);
   one(name, f, 0, 1, 37, 300, 700, -1.5f, 1.0f, 2);
   one(name, f, 1, 0, 50, 509, 700, 1.0f, 0.0f, 2);
   one(name, f, 1, 0, 50, 509, 700, 0.5f, 1.0f, 1);
   one(name, f, 1, 0, 70, 125, 300, 1.0f, 0.0f, 2);
+  one(name, f, 1, 0, 301, 70, 1500, 1.0f, 0.0f, 2);
+  one(name, f, 1, 0, 257, 128, 1100, -0.5f, 1.0f, 2);
+  one(name, f, 1, 0, 13, 1, 1500, 1.0f, 0.0f, 2);
+  for (int tb = 0; tb < 2; tb++) {
+    one_pad(name, f, 1, tb, 40, 77, 900, 1.0f, 0.0f, 2, 0);
+    one_pad(name, f, 1, tb, 77, 40, 900, 1.0f, 0.0f, 2, 0);
+    one_pad(name, f, 0, tb, 77, 40, 300, 1.0f, 0.0f, 2, 0);
+  }
 }
 
 /* A unit (compiled by cpu_build, so calling the global dlm_sgemm as generated code does) whose two
