@@ -633,9 +633,9 @@ int cpu_emit_attention_bw(CpuCx *cx, int id) {
     cpu_const_literal(N_(em, c->neg), neg);
     nop = em->inl[c->mask] != CPU_INL_CONST;
   }
-  /* x_ (a row of scratch) at the end of d_'s block: a small block of its own, written in the
-   * inner loop, could share a cache line with the other thread's */
-  sb_printf(em->b, "#pragma omp parallel\n    {\n      float *s_ = (float *)dlm_alloc(LQ_ * LK_, sizeof(float)), *d_ = (float *)dlm_alloc(LQ_ * LK_ + LK_, sizeof(float));\n");
+  /* x_ (LQ_ + LK_ floats of scratch: per-row sums, or a row) at the end of d_'s block: a small
+   * block of its own, written in the inner loop, could share a cache line with the other thread's */
+  sb_printf(em->b, "#pragma omp parallel\n    {\n      float *s_ = (float *)dlm_alloc(LQ_ * LK_, sizeof(float)), *d_ = (float *)dlm_alloc(LQ_ * LK_ + LQ_ + LK_, sizeof(float));\n");
   sb_printf(em->b, "      float *x_ = d_ ? d_ + LQ_ * LK_ : NULL, *kt_ = (float *)dlm_alloc(LK_ * D_, sizeof(float));\n");
   /* q or k computed here (a rotary embedding, cpu_mark_attention_views): per entry into qr_ / kr_ */
   const CpuRope *rq = cpu_rope_of(em, c->q), *rk = cpu_rope_of(em, c->k);
@@ -706,18 +706,19 @@ int cpu_emit_attention_bw(CpuCx *cx, int id) {
                    "          dlm_attn_pack_t(LK_, DV_, v_, LDV_, vt_);\n        }\n");
   sb_printf(em->b, "        if (pk_) dlm_attn_gemm(LQ_, LK_, D_, SC_, q_, LDQ_, 1, kt_, LK_, s_, LK_, 0);\n"
                    "        else dlm_attn_gemm_nt(LQ_, LK_, D_, SC_, q_, LDQ_, k_, LDK_, s_, LK_);\n");
-  sb_printf(em->b, "        for (int64_t i = 0; i < LQ_; i++) {\n          float *p_ = s_ + i * LK_;\n");
-  if (c->mask >= 0) sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) p_[j] = (%s) != 0 ? p_[j] : %s;\n", rm, neg);
-  sb_printf(em->b, "          dlm_attn_softmax_row(p_, LK_);\n");
-  if (c->mask >= 0) sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) p_[j] = (%s) != 0 ? p_[j] : 0.0f;\n", rm);
-  sb_printf(em->b, "        }\n");
+  if (c->mask >= 0) {
+    sb_printf(em->b, "        for (int64_t i = 0; i < LQ_; i++) {\n          float *p_ = s_ + i * LK_;\n");
+    sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) p_[j] = (%s) != 0 ? p_[j] : %s;\n", rm, neg);
+    sb_printf(em->b, "          dlm_attn_softmax_row(p_, LK_);\n");
+    sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) p_[j] = (%s) != 0 ? p_[j] : 0.0f;\n        }\n", rm);
+  } else sb_printf(em->b, "        dlm_attn_softmax_rows(s_, LQ_, LK_, LK_, x_);\n");
   if (c->dvt >= 0)
     sb_printf(em->b, "        dlm_attn_gemm(LK_, DV_, LQ_, 1.0f, s_, 1, LK_, g_, LDG_, v%d + %lld + ot_, %s, 0);\n", dvb, (long long)dvo, sdt[r - 2]);
   else if (c->dv >= 0) sb_printf(em->b, "        dlm_attn_gemm(LK_, DV_, LQ_, 1.0f, s_, 1, LK_, g_, LDG_, v%d + bt * LK_ * DV_, DV_, 0);\n", c->dv);
   /* dS = ((P * (dP - rowsum(dP * P))) * c), rowsum in double over the f32 products */
   sb_printf(em->b, "        if (pk_) dlm_attn_gemm(LQ_, LK_, DV_, 1.0f, g_, LDG_, 1, vt_, LK_, d_, LK_, 0);\n"
                    "        else dlm_attn_gemm_nt(LQ_, LK_, DV_, 1.0f, g_, LDG_, v_, LDV_, d_, LK_);\n");
-  sb_printf(em->b, "        for (int64_t i = 0; i < LQ_; i++) dlm_attn_dsoftmax_row(s_ + i * LK_, d_ + i * LK_, LK_, SC_, x_);\n");
+  sb_printf(em->b, "        dlm_attn_dsoftmax_rows(s_, d_, LQ_, LK_, LK_, SC_, x_);\n");
   /* dQ, dK: into their buffers, or into rg_ and then through the rotary gradient into the
    * transposes */
   for (int i = 0; i < 2; i++) {

@@ -1421,8 +1421,9 @@ static void emit_folded_matmul(Em *em, int id) {
 }
 
 /* attention in f32 with contiguous rows of q, k, v: per batch entry K^T packed once, then blocks of
- * RB_ query rows (K^T packed only for 16 rows or more): scores = SC_ q k^T, the masked softmax of each row (a row with no key allowed is
- * 0; rows left unnormalized, out scaled by 1 / sum instead), out = p v, by the helpers of
+ * RB_ query rows (K^T packed only for 16 rows or more): scores = SC_ q k^T, the softmax of each row (unmasked: the block's rows
+ * together, dlm_attn_exp_rows; masked: row by row, a row with no key allowed is 0; rows left
+ * unnormalized, out scaled by 1 / sum instead), out = p v, by the helpers of
  * codegen/cpu_attn_prelude.c; the block's scores stay in L1. rm: the mask read at (i, j), or NULL.
  * The output rows go to v<dst> at the strides so (dst: id, or the transpose of it, cpu_emit_attn.c). */
 static void emit_attention_f32(Em *em, int id, int dst, const int *qkv, const int64_t *base, const char *rm, int nop,
@@ -1457,13 +1458,13 @@ static void emit_attention_f32(Em *em, int id, int dst, const int *qkv, const in
   sb_printf(em->b, "        for (int64_t i0 = 0; i0 < LQ_; i0 += RB_) {\n          const int64_t nb_ = LQ_ - i0 < RB_ ? LQ_ - i0 : RB_;\n");
   sb_printf(em->b, "          if (pk_) dlm_attn_gemm(nb_, LK_, D_, SC_, q_ + i0 * LDQ_, LDQ_, 1, kt_, LK_, s_, LK_, 0);\n"
                    "          else dlm_attn_gemm_nt(nb_, LK_, D_, SC_, q_ + i0 * LDQ_, LDQ_, k_, LDK_, s_, LK_);\n");
-  sb_printf(em->b, "          for (int64_t i = i0; i < i0 + nb_; i++) {\n            float *p_ = s_ + (i - i0) * LK_;\n");
   if (rm) {
+    sb_printf(em->b, "          for (int64_t i = i0; i < i0 + nb_; i++) {\n            float *p_ = s_ + (i - i0) * LK_;\n");
     sb_printf(em->b, "            int any_ = 0;\n            for (int64_t j = 0; j < LK_; j++) {\n              const int keep_ = (%s) != 0;\n", rm);
     sb_printf(em->b, "              p_[j] = keep_ ? p_[j] : -INFINITY;\n              any_ |= keep_;\n            }\n");
-    sb_printf(em->b, "            if (!any_) memset(p_, 0, (size_t)LK_ * sizeof *p_);\n            inv_[i - i0] = any_ ? dlm_attn_exp_row(p_, LK_) : 0.0f;\n");
-  } else sb_printf(em->b, "            inv_[i - i0] = dlm_attn_exp_row(p_, LK_);\n");
-  sb_printf(em->b, "          }\n          dlm_attn_gemm(nb_, DV_, LK_, 1.0f, s_, LK_, 1, v_, LDV_, o_ + i0 * LDO_, LDO_, 0);\n");
+    sb_printf(em->b, "            if (!any_) memset(p_, 0, (size_t)LK_ * sizeof *p_);\n            inv_[i - i0] = any_ ? dlm_attn_exp_row(p_, LK_) : 0.0f;\n          }\n");
+  } else sb_printf(em->b, "          dlm_attn_exp_rows(s_, nb_, LK_, LK_, inv_);\n");
+  sb_printf(em->b, "          dlm_attn_gemm(nb_, DV_, LK_, 1.0f, s_, LK_, 1, v_, LDV_, o_ + i0 * LDO_, LDO_, 0);\n");
   sb_printf(em->b, "          for (int64_t i = 0; i < nb_; i++) dlm_attn_scale_row(o_ + (i0 + i) * LDO_, DV_, inv_[i]);\n        }\n");
   sb_printf(em->b, "      }\n      free(s_);\n      free(kt_);\n      free(qr_);\n      free(kr_);\n    }\n  }\n");
   cpu_fail(em, id, "attention: out of memory");

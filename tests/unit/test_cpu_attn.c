@@ -118,8 +118,10 @@ static void test_forward(void) {
   ir_set_outputs(M, F, nout, outs, NULL);
   char what[96];
   snprintf(what, sizeof what, "attention forward (%s)", VARIANT);
-  int n = source_count(F, "dlm_attn_exp_row(p_, LK_)"), nt = source_count(F, "written transposed here");
-  CHECK_MSG(n == NCASES, "%s: %d kernels on the attention helpers, expected %d", what, n, NCASES);
+  int n = source_count(F, "dlm_attn_exp_row(p_, LK_)"), nb = source_count(F, "dlm_attn_exp_rows(s_, nb_"),
+      nt = source_count(F, "written transposed here");
+  CHECK_MSG(n == 2 * NSHAPES, "%s: %d masked kernels on the attention helpers, expected %d", what, n, 2 * NSHAPES);
+  CHECK_MSG(nb == NSHAPES, "%s: %d unmasked kernels on the block softmax rows, expected %d", what, nb, NSHAPES);
   CHECK_MSG(nt == NCASES / 2, "%s: %d attentions written into their transpose, expected %d", what, nt, NCASES / 2);
   compare(what, F);
   targs_free();
@@ -144,7 +146,7 @@ static void test_backward(void) {
   if (g) {
     char what[96];
     snprintf(what, sizeof what, "attention backward (%s)", VARIANT);
-    int n = source_count(g, "dlm_attn_dsoftmax_row(s_"), nt = source_count(g, "dV written transposed here");
+    int n = source_count(g, "dlm_attn_dsoftmax_rows(s_, d_"), nt = source_count(g, "dV written transposed here");
     CHECK_MSG(n == NCASES, "%s: %d fused kernels on the attention helpers, expected %d", what, n, NCASES);
     CHECK_MSG(nt == NCASES / 2, "%s: %d kernels writing dV into its transpose, expected %d", what, nt, NCASES / 2);
     cpu_compare_new(what, M, g, TARGS, ATTN_BWD_TOL);
@@ -297,7 +299,7 @@ static void test_qkv(void) {
   if (g) {
     char what[96];
     snprintf(what, sizeof what, "qkv attention backward (%s)", VARIANT);
-    int n = source_count(g, "dlm_attn_dsoftmax_row(s_"), nc = source_count(g, "written into the columns");
+    int n = source_count(g, "dlm_attn_dsoftmax_rows(s_, d_"), nc = source_count(g, "written into the columns");
     CHECK_MSG(n >= 2, "%s: %d fused backward kernels, expected at least 2", what, n);
     CHECK_MSG(nc == 2, "%s: %d backward kernels writing the qkv gradient's columns, expected 2", what, nc);
     compare(what, g);
