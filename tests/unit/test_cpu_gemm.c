@@ -125,10 +125,15 @@ static void suite(const char *name, SgemmFn f) {
   one(name, f, 1, 0, 301, 70, 1500, 1.0f, 0.0f, 2);
   one(name, f, 1, 0, 257, 128, 1100, -0.5f, 1.0f, 2);
   one(name, f, 1, 0, 13, 1, 1500, 1.0f, 0.0f, 2);
+  /* without ta, a last panel of 1-4 columns past full ones: dot products along K (N = 257, 130,
+   * 196; B's columns copied when not tb) */
   for (int tb = 0; tb < 2; tb++) {
     one_pad(name, f, 1, tb, 40, 77, 900, 1.0f, 0.0f, 2, 0);
     one_pad(name, f, 1, tb, 77, 40, 900, 1.0f, 0.0f, 2, 0);
     one_pad(name, f, 0, tb, 77, 40, 300, 1.0f, 0.0f, 2, 0);
+    one_pad(name, f, 0, tb, 77, 257, 300, 1.0f, 0.0f, 2, 0);
+    one(name, f, 0, tb, 50, 130, 37, 0.5f, -2.0f, 2);
+    one(name, f, 0, tb, 13, 196, 1200, 1.0f, 1.0f, 1);
   }
 }
 
