@@ -240,6 +240,18 @@ static void test_long_sums(void) {
   fx_end();
 }
 
+/* layer_norm of rows whose mean is 1e5 times their spread (the float normalization subtracts the
+ * mean in two parts; with the mean rounded to float alone the error would be ~1e-3) and of rows
+ * around 0, against the interpreter's double statistics */
+static void test_layer_norm_offset(void) {
+  fx_begin();
+  int x = rarg("f32[B,96]", DT_F32, R(2, 70, 96), 999.99, 1000.01), y = rarg("f32[B,96]", DT_F32, R(2, 70, 96), -2, 2);
+  out(op(OP_LAYER_NORM, NULL, fa(1e-12), 1, x));
+  out(op(OP_LAYER_NORM, NULL, fa(1e-5), 1, y));
+  compare_all("layer norm of offset rows", CPU_TOL);
+  fx_end();
+}
+
 /* iota read only by an elementwise node is computed inside that node's loop: along the last axis
  * (the loop index) and along a middle one; exp over the whole float range (overflow to inf,
  * subnormal results, NaN) by the vectorizing polynomial; an add read by two loops */
@@ -359,6 +371,7 @@ int main(void) {
   test_fused_reductions();
   test_side_sums();
   test_long_sums();
+  test_layer_norm_offset();
   test_softmax_fused();
   test_int_ops();
   test_f64_ops();
