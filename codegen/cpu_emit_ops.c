@@ -384,9 +384,10 @@ void cpu_mark_fusion(const Em *em, const char *live, const int *uses, const int 
  * mean over the last axis (layer-norm backward) fills a row and sums it with dlm_sumf as
  * emit_row_sum_fused does: the same bits, without another pass over the shared tensors. S may come
  * before X in the function when every reader of S comes after X; everything S reads is computed
- * before X. */
+ * before X, or is a row sum of X's own loop (S a row sum too, such as the layer-norm variance
+ * after the mean: its row is filled in a second pass over X's row once that sum is known). */
 #define CPU_MAX_SIDE 6
-#define SIDE_WINDOW 256 /* nodes before or after S where X is looked for */
+#define SIDE_WINDOW 512 /* nodes before or after S where X is looked for */
 #define SIDE_MAX_ROW 1024 /* the longest row a row sum in another loop keeps on the stack */
 #define SIDE_MAX_ROWS 4   /* and at most this many rows per kernel */
 static int side_reduction(const Em *em, int s) {
@@ -426,11 +427,12 @@ void cpu_mark_side_sums(CpuCx *cx, const char *live, int *at) {
   int nn = f->nnodes;
   /* per kernel: its side reductions, the row sums among them; per value: its first reader */
   int *nside = calloc((size_t)(nn ? nn : 1), sizeof *nside), *nrow = calloc((size_t)(nn ? nn : 1), sizeof *nrow),
-      *firstrd = malloc((size_t)(nn ? nn : 1) * sizeof *firstrd);
-  if (!nside || !nrow || !firstrd) { /* then none */
+      *firstrd = malloc((size_t)(nn ? nn : 1) * sizeof *firstrd), *after = calloc((size_t)(nn ? nn : 1), sizeof *after);
+  if (!nside || !nrow || !firstrd || !after) { /* then none */
     free(nside);
     free(nrow);
     free(firstrd);
+    free(after);
     return;
   }
   for (int id = 0; id < nn; id++) firstrd[id] = nn;
@@ -439,18 +441,22 @@ void cpu_mark_side_sums(CpuCx *cx, const char *live, int *at) {
   for (int s = 0; s < nn; s++) {
     if (!live[s] || em->inl[s] || at[s] != s || !side_reduction(em, s)) continue;
     const Type *it = T_(em, N_(em, s)->in[0]);
-    int sl[CPU_MAX_LEAVES], nsl = 0, best = -1, best_shared = 0;
+    int sl[CPU_MAX_LEAVES], nsl = 0, best = -1, best_shared = 0, best_after = 0;
     if (add_leaves(em, s, -1, sl, &nsl) < 0) continue;
     for (int x = s > SIDE_WINDOW ? s - SIDE_WINDOW : 0; x < nn && x <= s + SIDE_WINDOW; x++) {
       if (x == s || !side_kernel(em, live, at, x) || nside[x] == CPU_MAX_SIDE || (N_(em, s)->op != OP_SUM_TO && nrow[x] == SIDE_MAX_ROWS) ||
           !same_dims(&N_(em, x)->type, it))
         continue;
       if (x > s && firstrd[s] <= x) continue; /* S is read before X runs */
-      int ok = 1, shared = 0;
+      int ok = 1, shared = 0, uses_row = 0;
       for (int l = 0; ok && l < nsl; l++) {
         int v = sl[l];
         if (v == x) { shared += 2; continue; }
         if (em->inl[v] == CPU_INL_CONST) continue;
+        if (at[v] == x && v != x && !after[v] && N_(em, v)->op != OP_SUM_TO && N_(em, s)->op != OP_SUM_TO) {
+          uses_row = 1; /* a row sum of X's loop, known once X's row is done: S follows it */
+          continue;
+        }
         /* a reshape (or a length-1 sum) reads its source's buffer: that buffer's kernel must have run */
         while (!em->inl[v] && (N_(em, v)->op == OP_RESHAPE || cpu_sum_alias(em, N_(em, v)))) v = N_(em, v)->in[0];
         OpKind op = N_(em, v)->op;
@@ -466,10 +472,11 @@ void cpu_mark_side_sums(CpuCx *cx, const char *live, int *at) {
       for (int l = 0; ok && l < nsl; l++)
         for (int k = 0; k < base; k++) shared += all[k] == sl[l];
       if (!ok || add_leaves(em, s, x, all, &na) < 0 || !shared) continue;
-      if (shared > best_shared || (shared == best_shared && abs(x - s) < abs(best - s))) best = x, best_shared = shared;
+      if (shared > best_shared || (shared == best_shared && abs(x - s) < abs(best - s))) best = x, best_shared = shared, best_after = uses_row;
     }
     if (best >= 0) {
       at[s] = best;
+      after[s] = best_after;
       nside[best]++;
       nrow[best] += N_(em, s)->op != OP_SUM_TO;
     }
@@ -477,6 +484,7 @@ void cpu_mark_side_sums(CpuCx *cx, const char *live, int *at) {
   free(nside);
   free(nrow);
   free(firstrd);
+  free(after);
 }
 
 /* The value of iota node n in a map loop (q: the row, jx: the position along the last axis): jx
@@ -639,6 +647,16 @@ static void stage_end(Em *em, const Stage *st) {
             st->n, st->len, st->len);
 }
 
+/* 1 if side reduction s of kernel x is a row sum that reads another side reduction of x (so its
+ * row is filled after x's row is done: cpu_mark_side_sums) */
+static int side_after(const Em *em, const int *at, int s, int x) {
+  int grp[64], ng = 0, lv[CPU_MAX_LEAVES], nl = 0;
+  if (N_(em, s)->op == OP_SUM_TO || !fused_group(em, s, grp, &ng, lv, &nl)) return 0;
+  for (int l = 0; l < nl; l++)
+    if (lv[l] != x && at[lv[l]] == x) return 1;
+  return 0;
+}
+
 /* The map loop operands of a fused group's leaves, over shape t (a transpose of a slice view is
  * read through the view). */
 static void group_ops(Em *em, const Type *t, const int *leaves, int nl, MapOp *ops) {
@@ -713,10 +731,19 @@ static int emit_elementwise(Em *em, int id, DlmErr *e) {
   char top[32];
   value_at(&c, id, "j", top);
   if (c.ok) sb_printf(em->b, "        v%d[k] = %s;\n", id, top);
+  /* rowi: a row sum's row in row_; late: a row sum that reads another one of this loop (filled in
+   * a second pass over the row once that one is known) */
+  int rowi[CPU_MAX_SIDE], late[CPU_MAX_SIDE], nlate = 0;
+  for (int i = 0, r = 0; i < ns; i++) {
+    rowi[i] = N_(em, side[i])->op == OP_SUM_TO ? -1 : r++;
+    late[i] = rowi[i] >= 0 && side_after(em, cx->at, side[i], id);
+    nlate += late[i];
+  }
   char sofs[CPU_EXPR] = "0";
-  for (int i = 0, a = nl, r = 0; c.ok && i < ns; i++) {
+  for (int i = 0, a = nl; c.ok && i < ns; i++) {
     const Node *sn = N_(em, side[i]);
     char val[32];
+    if (late[i]) continue;
     value_at(&c, sn->in[0], "j", val);
     if (!c.ok) break;
     if (sn->op == OP_SUM_TO) {
@@ -729,19 +756,38 @@ static int emit_elementwise(Em *em, int id, DlmErr *e) {
       if (strlen(nx) >= CPU_EXPR) { err_set(e, n->loc, "cpu: too many reductions in one loop"); c.ok = 0; break; }
       memcpy(sofs, nx, strlen(nx) + 1);
       a++;
-    } else sb_printf(em->b, "        row_[%d * L_ + j] = %s;\n", r++, val);
+    } else sb_printf(em->b, "        row_[%d * L_ + j] = %s;\n", rowi[i], val);
   }
   int checks = c.checks, ok = c.ok;
   free(c.vals);
+  if (ok && ns) {
+    sb_printf(em->b, "      }\n");   /* the row q is complete: its row sums */
+    for (int i = 0; i < ns; i++)
+      if (rowi[i] >= 0 && !late[i])
+        sb_printf(em->b, "      v%d[q] = (float)(dlm_sumf(row_ + %d * L_, L_)%s);\n", side[i], rowi[i], N_(em, side[i])->op == OP_MEAN ? " / (double)L_" : "");
+    if (nlate) { /* the second pass: the values again (leaves read as in the first, in cache) */
+      EwCx c2 = {em, leaves, id, nl, n->type.rank, 0, 0, 0, 0, 1, ops, reads, NULL, e, 0};
+      sb_printf(em->b, "      for (int64_t j = 0; j < L_; j++) {\n        const int64_t k = q * L_ + j;\n        (void)k;\n");
+      for (int i = 0; c2.ok && i < ns; i++) {
+        char val[32];
+        if (!late[i]) continue;
+        value_at(&c2, N_(em, side[i])->in[0], "j", val);
+        if (c2.ok) sb_printf(em->b, "        row_[%d * L_ + j] = %s;\n", rowi[i], val);
+      }
+      sb_printf(em->b, "      }\n");
+      for (int i = 0; i < ns; i++)
+        if (late[i])
+          sb_printf(em->b, "      v%d[q] = (float)(dlm_sumf(row_ + %d * L_, L_)%s);\n", side[i], rowi[i], N_(em, side[i])->op == OP_MEAN ? " / (double)L_" : "");
+      checks |= c2.checks;
+      ok = c2.ok;
+      free(c2.vals);
+    }
+  }
   free(ops);
   free(reads);
   if (!ok) return 0;
   if (!ns) map_end(em);
   else {
-    sb_printf(em->b, "      }\n");   /* the row q is complete: its row sums */
-    for (int i = 0, r = 0; i < ns; i++)
-      if (N_(em, side[i])->op != OP_SUM_TO)
-        sb_printf(em->b, "      v%d[q] = (float)(dlm_sumf(row_ + %d * L_, L_)%s);\n", side[i], r++, N_(em, side[i])->op == OP_MEAN ? " / (double)L_" : "");
     sb_printf(em->b, "    }\n");
     stage_end(em, &stg);
     sb_printf(em->b, "  }\n    }\n");

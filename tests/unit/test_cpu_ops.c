@@ -223,6 +223,23 @@ static void test_side_sums(void) {
   out(op(OP_SUM, NULL, ia(2, -1, 0), 1, p));
   compare_all_bits("reductions in another kernel's loop");
   fx_end();
+  /* a row mean of the kernel's value and the mean of the squared deviations from it (a
+   * layer-norm variance): the second reads the first, so it takes a second pass over the row */
+  fx_begin();
+  x = rarg("f32[B,64,40]", DT_F32, R(3, 20, 64, 40), -1, 1);
+  y = rarg("f32[B,64,40]", DT_F32, R(3, 20, 64, 40), -1, 1);
+  p = op(OP_ADD, NULL, none, 2, x, y);
+  int mean = op(OP_MEAN, NULL, ia(2, -1, 1), 1, p), dev = op(OP_SUB, NULL, none, 2, p, mean);
+  int var = op(OP_MEAN, NULL, ia(2, -1, 1), 1, op(OP_MUL, NULL, none, 2, dev, dev));
+  out(p);
+  out(mean);
+  out(var);
+  char frag[64];
+  snprintf(frag, sizeof frag, "reduced here: %%%d = mean", var);
+  ir_set_outputs(M, F, NOUT, OUTS, NULL);
+  CHECK_MSG(cpu_source_count(M, F, frag) == 1, "the variance is not computed in the kernel of its input");
+  compare_all_bits("a row sum after another in one loop");
+  fx_end();
 }
 
 /* f32 sum_tos over 2^17 rows of 1 + 2^-10 (alone, and of a product in another kernel's loop): a
