@@ -385,7 +385,9 @@ void cpu_mark_fusion(const Em *em, const char *live, const int *uses, const int 
  * emit_row_sum_fused does: the same bits, without another pass over the shared tensors. S may come
  * before X in the function when every reader of S comes after X; everything S reads is computed
  * before X, or is a row sum of X's own loop (S a row sum too, such as the layer-norm variance
- * after the mean: its row is filled in a second pass over X's row once that sum is known). */
+ * after the mean: its row is filled in a second pass over X's row once that sum is known). An f32
+ * layer norm of X's own value is one too: each row normalized once X's row is done
+ * (layer_norm_row, the code of its own kernel), saving a pass over the residual stream. */
 #define CPU_MAX_SIDE 6
 #define SIDE_WINDOW 512 /* nodes before or after S where X is looked for */
 #define SIDE_MAX_ROW 1024 /* the longest row a row sum in another loop keeps on the stack */
@@ -396,7 +398,8 @@ static int side_reduction(const Em *em, int s) {
   if (!it || it->rank < 1 || n->type.dtype != DT_F32 || it->dtype != DT_F32) return 0;
   if (n->op == OP_SUM_TO) return 1;
   Dim last = it->dims[it->rank - 1];
-  return sums_fused_input(em, n) && dim_is_const(last) && last.k > 0 && last.k <= SIDE_MAX_ROW;
+  if (!dim_is_const(last) || last.k <= 0 || last.k > SIDE_MAX_ROW) return 0;
+  return sums_fused_input(em, n) || (n->op == OP_LAYER_NORM && !em->inl[n->in[0]]);
 }
 
 static int side_kernel(const Em *em, const char *live, const int *at, int x) {
@@ -448,12 +451,14 @@ void cpu_mark_side_sums(CpuCx *cx, const char *live, int *at) {
           !same_dims(&N_(em, x)->type, it))
         continue;
       if (x > s && firstrd[s] <= x) continue; /* S is read before X runs */
+      if (N_(em, s)->op == OP_LAYER_NORM && N_(em, s)->in[0] != x) continue; /* normalizes X's own rows */
       int ok = 1, shared = 0, uses_row = 0;
       for (int l = 0; ok && l < nsl; l++) {
         int v = sl[l];
         if (v == x) { shared += 2; continue; }
         if (em->inl[v] == CPU_INL_CONST) continue;
-        if (at[v] == x && v != x && !after[v] && N_(em, v)->op != OP_SUM_TO && N_(em, s)->op != OP_SUM_TO) {
+        if (at[v] == x && v != x && !after[v] && (N_(em, v)->op == OP_SUM || N_(em, v)->op == OP_MEAN) &&
+            (N_(em, s)->op == OP_SUM || N_(em, s)->op == OP_MEAN)) {
           uses_row = 1; /* a row sum of X's loop, known once X's row is done: S follows it */
           continue;
         }
@@ -657,6 +662,20 @@ static int side_after(const Em *em, const int *at, int s, int x) {
   return 0;
 }
 
+/* An f32 layer norm of the contiguous row x (n elements) into row o: the statistics by partial
+ * sums in double that vectorize; the normalization in float with the mean in two parts (x - hi is
+ * exact near the mean, lo carries the rest): within a few float roundings of the double result, at
+ * a third of the instructions. Its own kernel and a layer norm in its input's loop (side
+ * reductions) emit the same code, so they give the same bits. */
+static void layer_norm_row(Em *em, const char *x, const char *o, const char *n, double eps) {
+  sb_printf(em->b, "      {\n        const float *xr_ = %s;\n        float *or_ = %s;\n", x, o);
+  sb_printf(em->b, "        const double mean_ = dlm_sumf(xr_, %s) / (double)%s;\n"
+                   "        const double var_ = dlm_sumsqdevf(xr_, %s, mean_) / (double)%s;\n", n, n, n, n);
+  sb_printf(em->b, "        const double inv_ = 1 / sqrt(var_ + %.17g);\n", eps);
+  sb_printf(em->b, "        const float mh_ = (float)mean_, ml_ = (float)(mean_ - (double)mh_), if_ = (float)inv_;\n"
+                   "        for (int64_t j = 0; j < %s; j++) or_[j] = ((xr_[j] - mh_) - ml_) * if_;\n      }\n", n);
+}
+
 /* The map loop operands of a fused group's leaves, over shape t (a transpose of a slice view is
  * read through the view). */
 static void group_ops(Em *em, const Type *t, const int *leaves, int nl, MapOp *ops) {
@@ -676,7 +695,8 @@ static int emit_elementwise(Em *em, int id, DlmErr *e) {
   for (int i = 0; i < CPU_MAX_SIDE; i++) slot[i] = -1;
   if (!fused_leaves(em, id, leaves, &nl, e)) return 0;
   for (int s = 0; s < em->f->nnodes && ns < CPU_MAX_SIDE; s++)
-    if (s != id && cx->at[s] == id && (N_(em, s)->op == OP_SUM_TO || N_(em, s)->op == OP_SUM || N_(em, s)->op == OP_MEAN)) {
+    if (s != id && cx->at[s] == id && (N_(em, s)->op == OP_SUM_TO || N_(em, s)->op == OP_SUM || N_(em, s)->op == OP_MEAN ||
+                                       N_(em, s)->op == OP_LAYER_NORM)) {
       cpu_node_comment(em, s, "reduced here: ");
       side[ns++] = s;
       if (add_leaves(em, s, id, leaves, &nl) < 0) {
@@ -763,7 +783,12 @@ static int emit_elementwise(Em *em, int id, DlmErr *e) {
   if (ok && ns) {
     sb_printf(em->b, "      }\n");   /* the row q is complete: its row sums */
     for (int i = 0; i < ns; i++)
-      if (rowi[i] >= 0 && !late[i])
+      if (N_(em, side[i])->op == OP_LAYER_NORM) {
+        char xr[32], orow[48];
+        cpu_fmt(xr, sizeof xr, "row_ + %d * L_", rowi[i]);
+        cpu_fmt(orow, sizeof orow, "v%d + q * L_", side[i]);
+        layer_norm_row(em, xr, orow, "L_", N_(em, side[i])->attr.f[0]);
+      } else if (rowi[i] >= 0 && !late[i])
         sb_printf(em->b, "      v%d[q] = (float)(dlm_sumf(row_ + %d * L_, L_)%s);\n", side[i], rowi[i], N_(em, side[i])->op == OP_MEAN ? " / (double)L_" : "");
     if (nlate) { /* the second pass: the values again (leaves read as in the first, in cache) */
       EwCx c2 = {em, leaves, id, nl, n->type.rank, 0, 0, 0, 0, 1, ops, reads, NULL, e, 0};
@@ -1092,15 +1117,10 @@ static int emit_layer_norm(Em *em, int id, DlmErr *e) {
   cpu_read(em, n->in[0], "base_ + j * IN_", rd);
   rows_begin(em, it, it->rank - 1);
   if (it->dtype == DT_F32 && em->inl[n->in[0]] == 0) {
-    /* rows of floats: the statistics by partial sums in double that vectorize; the normalization
-     * in float with the mean in two parts (x - hi is exact near the mean, lo carries the rest):
-     * within a few float roundings of the double result, at a third of the instructions */
-    sb_printf(em->b, "      const double mean_ = dlm_sumf(v%d + base_, LEN_) / (double)LEN_;\n"
-                     "      double var_ = dlm_sumsqdevf(v%d + base_, LEN_, mean_);\n", n->in[0], n->in[0]);
-    sb_printf(em->b, "      var_ /= (double)LEN_;\n      const double inv_ = 1 / sqrt(var_ + %.17g);\n", n->attr.f[0]);
-    sb_printf(em->b, "      const float mh_ = (float)mean_, ml_ = (float)(mean_ - (double)mh_), if_ = (float)inv_;\n"
-                     "      for (int64_t j = 0; j < LEN_; j++) v%d[base_ + j] = ((v%d[base_ + j] - mh_) - ml_) * if_;\n",
-              id, n->in[0]);
+    char xr[32], orow[32];
+    cpu_fmt(xr, sizeof xr, "v%d + base_", n->in[0]);
+    cpu_fmt(orow, sizeof orow, "v%d + base_", id);
+    layer_norm_row(em, xr, orow, "LEN_", n->attr.f[0]);
     rows_end(em);
     return 1;
   }
@@ -1695,7 +1715,12 @@ int cpu_emit_kernel(Em *em, int id, DlmErr *e) {
     return emit_sum_to(em, id, e);
   case OP_SOFTMAX:
   case OP_LOG_SOFTMAX: return emit_softmax(em, id, e);
-  case OP_LAYER_NORM: return emit_layer_norm(em, id, e);
+  case OP_LAYER_NORM:
+    if (((CpuCx *)em)->at[id] != id) {
+      sb_printf(em->b, "  /* normalized in the loop of %%%d */\n", ((CpuCx *)em)->at[id]);
+      return 1;
+    }
+    return emit_layer_norm(em, id, e);
   case OP_CUMSUM: return emit_cumsum(em, id, e);
   case OP_SORT_DESC: return emit_sort(em, id);
   case OP_TRANSPOSE:

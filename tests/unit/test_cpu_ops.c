@@ -224,21 +224,26 @@ static void test_side_sums(void) {
   compare_all_bits("reductions in another kernel's loop");
   fx_end();
   /* a row mean of the kernel's value and the mean of the squared deviations from it (a
-   * layer-norm variance): the second reads the first, so it takes a second pass over the row */
+   * layer-norm variance): the second reads the first, so it takes a second pass over the row; and
+   * the layer norm of the kernel's value, normalized row by row in its loop */
   fx_begin();
   x = rarg("f32[B,64,40]", DT_F32, R(3, 20, 64, 40), -1, 1);
   y = rarg("f32[B,64,40]", DT_F32, R(3, 20, 64, 40), -1, 1);
   p = op(OP_ADD, NULL, none, 2, x, y);
   int mean = op(OP_MEAN, NULL, ia(2, -1, 1), 1, p), dev = op(OP_SUB, NULL, none, 2, p, mean);
   int var = op(OP_MEAN, NULL, ia(2, -1, 1), 1, op(OP_MUL, NULL, none, 2, dev, dev));
+  int ln = op(OP_LAYER_NORM, NULL, fa(1e-5), 1, p);
   out(p);
   out(mean);
   out(var);
-  char frag[64];
+  out(op(OP_MUL, NULL, none, 2, ln, y));
+  char frag[64], frag2[64];
   snprintf(frag, sizeof frag, "reduced here: %%%d = mean", var);
+  snprintf(frag2, sizeof frag2, "reduced here: %%%d = layer_norm", ln);
   ir_set_outputs(M, F, NOUT, OUTS, NULL);
   CHECK_MSG(cpu_source_count(M, F, frag) == 1, "the variance is not computed in the kernel of its input");
-  compare_all_bits("a row sum after another in one loop");
+  CHECK_MSG(cpu_source_count(M, F, frag2) == 1, "the layer norm is not computed in the kernel of its input");
+  compare_all_bits("a row sum after another, and a layer norm, in one loop");
   fx_end();
 }
 
