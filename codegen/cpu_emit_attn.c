@@ -547,10 +547,9 @@ const CpuRope *cpu_rope_of(const Em *em, int id) {
   return NULL;
 }
 
-void cpu_emit_rope_rows(Em *em, const CpuRope *rp, const Type *lead, const char *rows, const char *buf, const char *ind) {
+/* the rotary embedding rp's input x, cos and sin as read in rows of its output's batch entries */
+static void rope_ops(const Em *em, const CpuRope *rp, MapOp *ops) {
   const Type *qt = &N_(em, rp->q)->type;
-  int r = qt->rank;
-  MapOp ops[3];
   const int ids[3] = {rp->x, rp->c, rp->s};
   for (int i = 0; i < 3; i++) {
     if (em->inl[ids[i]] == CPU_INL_VIEW) cpu_view_read(em, ids[i], &ops[i]);
@@ -560,6 +559,42 @@ void cpu_emit_rope_rows(Em *em, const CpuRope *rp, const Type *lead, const char 
       cpu_bcast_strides(&N_(em, ids[i])->type, qt, ops[i].st);
     }
   }
+}
+
+void cpu_rope_src(const Em *em, const CpuRope *rp, MapOp *op) {
+  MapOp ops[3];
+  rope_ops(em, rp, ops);
+  *op = ops[0];
+}
+
+void cpu_emit_attn_next(Em *em, const Type *lead, int n, const MapOp *ops, const char *const *rows, const char *const *width,
+                        const char *ind) {
+  static const char *const names[4] = {"pf0_", "pf1_", "pf2_", "pf3_"};
+  int r = lead->rank;
+  Strides *sts[4];
+  char in2[64];
+  cpu_fmt(in2, sizeof in2, "%s  ", ind);
+  sb_printf(em->b, "%s/* the next entry's rows, prefetched a part at a time while this one computes */\n", ind);
+  sb_printf(em->b, "%sconst float *pfp_[%d] = {NULL", ind, n);
+  for (int i = 1; i < n; i++) sb_printf(em->b, ", NULL");
+  sb_printf(em->b, "};\n%sconst int64_t pfl_[%d] = {", ind, n);
+  for (int i = 0; i < n; i++) sb_printf(em->b, "%s%s", i ? ", " : "", ops[i].st[r - 2]);
+  sb_printf(em->b, "}, pfn_[%d] = {", n);
+  for (int i = 0; i < n; i++) sb_printf(em->b, "%s%s", i ? ", " : "", rows[i]);
+  sb_printf(em->b, "}, pfw_[%d] = {", n);
+  for (int i = 0; i < n; i++) sb_printf(em->b, "%s%s", i ? ", " : "", width[i]);
+  sb_printf(em->b, "};\n%sif (bt + 1 < NB_) {\n", ind);
+  for (int i = 0; i < n; i++) sts[i] = (Strides *)&ops[i].st;
+  cpu_emit_offsets(em, lead, r - 2, "bt + 1", n, names, sts, in2);
+  for (int i = 0; i < n; i++) sb_printf(em->b, "%spfp_[%d] = v%d + %s + %lld;\n", in2, i, ops[i].id, names[i], (long long)ops[i].base);
+  sb_printf(em->b, "%s}\n", ind);
+}
+
+void cpu_emit_rope_rows(Em *em, const CpuRope *rp, const Type *lead, const char *rows, const char *buf, const char *ind) {
+  const Type *qt = &N_(em, rp->q)->type;
+  int r = qt->rank;
+  MapOp ops[3];
+  rope_ops(em, rp, ops);
   const char *names[3] = {"rx_", "rc_", "rs_"};
   Strides *sts[3] = {&ops[0].st, &ops[1].st, &ops[2].st};
   char D[CPU_EXPR], in2[64];
@@ -691,6 +726,13 @@ int cpu_emit_attention_bw(CpuCx *cx, int id) {
   const CpuRope *rqk[2] = {rq, rk};
   if (rq) cpu_emit_rope_rows(em, rq, st, "LQ_", "qr_", "        ");
   if (rk) cpu_emit_rope_rows(em, rk, st, "LK_", "kr_", "        ");
+  MapOp nx[4];
+  for (int i = 0; i < 4; i++) {
+    if (i < 2 && rqk[i]) cpu_rope_src(em, rqk[i], &nx[i]);
+    else nx[i] = ops[i];
+  }
+  const char *nrows[4] = {"LQ_", "LK_", "LK_", "LQ_"}, *nw[4] = {"D_", "D_", "DV_", "DV_"};
+  cpu_emit_attn_next(em, st, 4, nx, nrows, nw, "        ");
   sb_printf(em->b, "        (void)aq_;\n        (void)ak_;\n        (void)qr_;\n        (void)kr_;\n        (void)rg_;\n");
   for (int i = 0; i < 4; i++) {
     if (i < 2 && rqk[i]) {
@@ -706,19 +748,23 @@ int cpu_emit_attention_bw(CpuCx *cx, int id) {
                    "          dlm_attn_pack_t(LK_, DV_, v_, LDV_, vt_);\n        }\n");
   sb_printf(em->b, "        if (pk_) dlm_attn_gemm(LQ_, LK_, D_, SC_, q_, LDQ_, 1, kt_, LK_, s_, LK_, 0);\n"
                    "        else dlm_attn_gemm_nt(LQ_, LK_, D_, SC_, q_, LDQ_, k_, LDK_, s_, LK_);\n");
+  sb_printf(em->b, "        if (pk_) dlm_attn_prefetch(pfp_, pfl_, pfn_, pfw_, 4, 0, 4);\n");
   if (c->mask >= 0) {
     sb_printf(em->b, "        for (int64_t i = 0; i < LQ_; i++) {\n          float *p_ = s_ + i * LK_;\n");
     sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) p_[j] = (%s) != 0 ? p_[j] : %s;\n", rm, neg);
     sb_printf(em->b, "          dlm_attn_softmax_row(p_, LK_);\n");
     sb_printf(em->b, "          for (int64_t j = 0; j < LK_; j++) p_[j] = (%s) != 0 ? p_[j] : 0.0f;\n        }\n", rm);
   } else sb_printf(em->b, "        dlm_attn_softmax_rows(s_, LQ_, LK_, LK_, x_);\n");
+  sb_printf(em->b, "        if (pk_) dlm_attn_prefetch(pfp_, pfl_, pfn_, pfw_, 4, 1, 4);\n");
   if (c->dvt >= 0)
     sb_printf(em->b, "        dlm_attn_gemm(LK_, DV_, LQ_, 1.0f, s_, 1, LK_, g_, LDG_, v%d + %lld + ot_, %s, 0);\n", dvb, (long long)dvo, sdt[r - 2]);
   else if (c->dv >= 0) sb_printf(em->b, "        dlm_attn_gemm(LK_, DV_, LQ_, 1.0f, s_, 1, LK_, g_, LDG_, v%d + bt * LK_ * DV_, DV_, 0);\n", c->dv);
   /* dS = ((P * (dP - rowsum(dP * P))) * c), rowsum in double over the f32 products */
   sb_printf(em->b, "        if (pk_) dlm_attn_gemm(LQ_, LK_, DV_, 1.0f, g_, LDG_, 1, vt_, LK_, d_, LK_, 0);\n"
                    "        else dlm_attn_gemm_nt(LQ_, LK_, DV_, 1.0f, g_, LDG_, v_, LDV_, d_, LK_);\n");
+  sb_printf(em->b, "        if (pk_) dlm_attn_prefetch(pfp_, pfl_, pfn_, pfw_, 4, 2, 4);\n");
   sb_printf(em->b, "        dlm_attn_dsoftmax_rows(s_, d_, LQ_, LK_, LK_, SC_, x_);\n");
+  sb_printf(em->b, "        if (pk_) dlm_attn_prefetch(pfp_, pfl_, pfn_, pfw_, 4, 3, 4);\n");
   /* dQ, dK: into their buffers, or into rg_ and then through the rotary gradient into the
    * transposes */
   for (int i = 0; i < 2; i++) {

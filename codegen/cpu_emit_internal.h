@@ -132,6 +132,13 @@ int cpu_attention_f32_rows(const Em *em, int id);
  * whose first r - 2 dims are the entry's) with its values, in its own block. */
 const CpuRope *cpu_rope_of(const Em *em, int id);
 void cpu_emit_rope_rows(Em *em, const CpuRope *rp, const Type *lead, const char *rows, const char *buf, const char *ind);
+/* The rows the rotary embedding rp reads (its input x, at the strides of rp's output dims) */
+void cpu_rope_src(const Em *em, const CpuRope *rp, MapOp *op);
+/* In an attention kernel's loop over batch entries bt < NB_ of lead: pointers pfp_[i] to the
+ * rows of the n (at most 4) operands ops[i] for entry bt + 1 (NULL after the last entry), with
+ * pfl_ their row strides, pfn_ = rows[i], pfw_ = width[i]: for dlm_attn_prefetch */
+void cpu_emit_attn_next(Em *em, const Type *lead, int n, const MapOp *ops, const char *const *rows, const char *const *width,
+                        const char *ind);
 /* Mark the values to fuse into their reader's loop (inl[id] = CPU_INL_FUSED; inl is em->inl, see
  * cpu_emit_ops.c); uses[id] = the number of
  * reads of id by live nodes plus its appearances among the outputs; reader[id] = its last reader.

@@ -1522,6 +1522,18 @@ static void emit_attention_f32(Em *em, int id, int dst, const int *qkv, const in
   else cpu_fmt(kp, sizeof kp, "v%d + ok_k + %lld", qkv[1], (long long)base[1]);
   if (rq) cpu_emit_rope_rows(em, rq, &N_(em, id)->type, "LQ_", "qr_", "        ");
   if (rk) cpu_emit_rope_rows(em, rk, &N_(em, id)->type, "LK_", "kr_", "        ");
+  MapOp nx[3];
+  for (int i = 0; i < 3; i++) {
+    const CpuRope *rp = i == 0 ? rq : i == 1 ? rk : NULL;
+    if (rp) cpu_rope_src(em, rp, &nx[i]);
+    else {
+      nx[i].id = qkv[i];
+      nx[i].base = base[i];
+      memcpy(nx[i].st, *sts[i], sizeof nx[i].st);
+    }
+  }
+  const char *nrows[3] = {"LQ_", "LK_", "LK_"}, *nw[3] = {"D_", "D_", "DV_"};
+  cpu_emit_attn_next(em, &N_(em, id)->type, 3, nx, nrows, nw, "        ");
   sb_printf(em->b, "        (void)oq_;\n        (void)ok_k;\n        (void)qr_;\n        (void)kr_;\n");
   sb_printf(em->b, "        const float *q_ = %s, *k_ = %s, *v_ = v%d + ov_ + %lld;\n", qp, kp, qkv[2], (long long)base[2]);
   sb_printf(em->b, "        const int64_t LDQ_ = %s, LDK_ = %s, LDV_ = %s, LDO_ = %s;\n", rq ? "D_" : (*sts[0])[r - 2], rk ? "D_" : (*sts[1])[r - 2],
@@ -1539,7 +1551,8 @@ static void emit_attention_f32(Em *em, int id, int dst, const int *qkv, const in
     sb_printf(em->b, "            if (!any_) memset(p_, 0, (size_t)LK_ * sizeof *p_);\n            inv_[i - i0] = any_ ? dlm_attn_exp_row(p_, LK_) : 0.0f;\n          }\n");
   } else sb_printf(em->b, "          dlm_attn_exp_rows(s_, nb_, LK_, LK_, inv_);\n");
   sb_printf(em->b, "          dlm_attn_gemm(nb_, DV_, LK_, 1.0f, s_, LK_, 1, v_, LDV_, o_ + i0 * LDO_, LDO_, 0);\n");
-  sb_printf(em->b, "          for (int64_t i = 0; i < nb_; i++) dlm_attn_scale_row(o_ + (i0 + i) * LDO_, DV_, inv_[i]);\n        }\n");
+  sb_printf(em->b, "          for (int64_t i = 0; i < nb_; i++) dlm_attn_scale_row(o_ + (i0 + i) * LDO_, DV_, inv_[i]);\n");
+  sb_printf(em->b, "          if (pk_) dlm_attn_prefetch(pfp_, pfl_, pfn_, pfw_, 3, i0 / RB_, (LQ_ + RB_ - 1) / RB_);\n        }\n");
   sb_printf(em->b, "      }\n      free(s_);\n      free(kt_);\n      free(qr_);\n      free(kr_);\n    }\n  }\n");
   cpu_fail(em, id, "attention: out of memory");
 }
