@@ -249,7 +249,8 @@ static void test_side_sums(void) {
 
 /* f32 sum_tos over 2^17 rows of 1 + 2^-10 (alone, and of a product in another kernel's loop): a
  * float running sum past 2^15 drops the 2^-10 of each row (5e-4 of the sum); the per-thread sums
- * stay float over only a few rows before they go into double, so they are exact */
+ * stay float over only a few rows before they go into double, so they are exact. Then sums over
+ * 13 rows per output row, so that the target moves inside a block of staged rows. */
 static void test_long_sums(void) {
   fx_begin();
   int x = rarg("f32[B,512,16]", DT_F32, R(3, 256, 512, 16), 1.0009765625, 1.0009765625);
@@ -259,6 +260,16 @@ static void test_long_sums(void) {
   out(p);
   out(op(OP_SUM_TO, "f32[16]", none, 1, p));
   compare_all_bits("long sums");
+  fx_end();
+  /* targets that change every 13 rows, in the middle of a staged block of 8 */
+  fx_begin();
+  x = rarg("f32[B,13,40]", DT_F32, R(3, 97, 13, 40), -1, 1);
+  int y = rarg("f32[B,13,40]", DT_F32, R(3, 97, 13, 40), -1, 1);
+  p = op(OP_MUL, NULL, none, 2, x, y);
+  out(op(OP_SUM_TO, "f32[B,1,40]", none, 1, x));
+  out(p);
+  out(op(OP_SUM_TO, "f32[B,1,40]", none, 1, p));
+  compare_all_bits("sums whose target moves inside a staged block");
   fx_end();
 }
 
