@@ -759,7 +759,7 @@ static int emit_elementwise(Em *em, int id, DlmErr *e) {
     late[i] = rowi[i] >= 0 && side_after(em, cx->at, side[i], id);
     nlate += late[i];
   }
-  char sofs[CPU_EXPR] = "0";
+  char sofs[CPU_EXPR] = "0", rowval[CPU_MAX_SIDE][32];
   for (int i = 0, a = nl; c.ok && i < ns; i++) {
     const Node *sn = N_(em, side[i]);
     char val[32];
@@ -776,7 +776,14 @@ static int emit_elementwise(Em *em, int id, DlmErr *e) {
       if (strlen(nx) >= CPU_EXPR) { err_set(e, n->loc, "cpu: too many reductions in one loop"); c.ok = 0; break; }
       memcpy(sofs, nx, strlen(nx) + 1);
       a++;
-    } else sb_printf(em->b, "        row_[%d * L_ + j] = %s;\n", rowi[i], val);
+    } else { /* a row sum or layer norm of a value another one already keeps reads that row */
+      int same = -1;
+      for (int k = 0; k < i; k++)
+        if (rowi[k] >= 0 && !late[k] && strcmp(rowval[k], val) == 0) same = k;
+      if (same >= 0) rowi[i] = rowi[same];
+      else sb_printf(em->b, "        row_[%d * L_ + j] = %s;\n", rowi[i], val);
+      strcpy(rowval[i], val);
+    }
   }
   int checks = c.checks, ok = c.ok;
   free(c.vals);
