@@ -1469,9 +1469,9 @@ static void emit_matmul(Em *em, int id) {
 }
 
 /* sum_to(matmul(A, B, ta = 1, tb = 0)) over the batch (foldable_matmul): one product with
- * K = batch * K. f32: dlm_sgemm, whose threads split C's rows; f64: cblas_dgemm, the threads
- * splitting the longer of C's two sides, so that the operand every thread packs in full is the
- * smaller one. */
+ * K = batch * K. f32: dlm_sgemm (its weight-gradient path: both operands read in place, the
+ * threads splitting C's tiles or panels); f64: cblas_dgemm, the threads splitting the longer of
+ * C's two sides, so that the operand every thread packs in full is the smaller one. */
 static void emit_folded_matmul(Em *em, int id) {
   const Node *mm = N_(em, N_(em, id)->in[0]);
   int a = mm->in[0], b = mm->in[1], r = mm->type.rank;
