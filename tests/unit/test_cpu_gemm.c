@@ -125,6 +125,11 @@ static void suite(const char *name, SgemmFn f) {
   one(name, f, 1, 0, 301, 70, 1500, 1.0f, 0.0f, 2);
   one(name, f, 1, 0, 257, 128, 1100, -0.5f, 1.0f, 2);
   one(name, f, 1, 0, 13, 1, 1500, 1.0f, 0.0f, 2);
+  /* a weight gradient's last tile of 3 to 5 rows (6-row kernel, its extra rows not stored) next
+   * to the 1-2 row ones above */
+  one(name, f, 1, 0, 9, 70, 300, 1.0f, 0.0f, 1);
+  one(name, f, 1, 0, 51, 40, 600, 1.0f, 0.0f, 2);
+  one(name, f, 1, 0, 65, 40, 600, -1.0f, 0.5f, 2);
   /* without ta, a last panel of 1-4 columns past full ones: dot products along K (N = 257, 130,
    * 196; B's columns copied when not tb) */
   for (int tb = 0; tb < 2; tb++) {
