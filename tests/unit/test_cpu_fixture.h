@@ -4,7 +4,8 @@
  * exactly, float outputs by the per-tensor normalized error |a - b|_2 / |b|_2 <= tol, with NaN and
  * infinities required at the same places; the count of a fragment in a function's generated source;
  * the gradient of a test function after the pass pipeline;
- * and the model tests' setup (compile a model with its gradients and random parameters). */
+ * the model tests' setup (compile a model with its gradients and random parameters); and the build of
+ * a hand-written unit after the CPU prelude. */
 #ifndef TEST_CPU_FIXTURE_H
 #define TEST_CPU_FIXTURE_H
 #include "autodiff.h"
@@ -20,6 +21,21 @@
 #include <unistd.h>
 
 #define CPU_TOL 1e-5
+
+/* Builds a unit of the CPU prelude followed by src (a hand-written dlm_entry) with cpu_build;
+ * NULL with e->msg set when it fails (out of memory included). */
+static void *cpu_build_with_prelude(const char *src, CpuEntry *entry, DlmErr *e) {
+  char *unit = malloc(strlen(cpu_prelude) + strlen(src) + 1);
+  if (!unit) {
+    snprintf(e->msg, sizeof e->msg, "out of memory");
+    return NULL;
+  }
+  strcpy(unit, cpu_prelude);
+  strcat(unit, src);
+  void *lib = cpu_build(unit, entry, e);
+  free(unit);
+  return lib;
+}
 
 /* DLM_CACHE_DIR = <directory of this executable>/cpu-kernel-cache; DLM_CPU_WERROR = 1 */
 static void cpu_test_env(void) {

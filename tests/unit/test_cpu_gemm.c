@@ -160,15 +160,9 @@ static const char par_src[] =
     "}\n";
 
 static void test_in_parallel(void) {
-  size_t n = strlen(cpu_prelude) + sizeof par_src;
-  char *src = malloc(n);
-  if (!src) { CHECK_MSG(0, "out of memory"); return; }
-  strcpy(src, cpu_prelude);
-  strcat(src, par_src);
   DlmErr e = {0};
   CpuEntry entry = NULL;
-  void *lib = cpu_build(src, &entry, &e);
-  free(src);
+  void *lib = cpu_build_with_prelude(par_src, &entry, &e);
   CHECK_MSG(lib != NULL, "unit with dlm_sgemm inside a parallel region: %s", e.msg);
   if (!lib) return;
   const int64_t S[6] = {33, 70, 20, 40, 65, 9};

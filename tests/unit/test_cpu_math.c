@@ -119,18 +119,13 @@ static int64_t make_inputs(float *x, int64_t cap) {
 
 int main(void) {
   cpu_test_env();
-  size_t len = strlen(cpu_prelude) + sizeof unit_src;
-  char *src = malloc(len);
   enum { CAP = 20000 };
   float *x = malloc(CAP * sizeof *x), *out[NF];
   for (int f = 0; f < NF; f++) out[f] = malloc(CAP * sizeof(float));
-  if (!src || !x) { CHECK_MSG(0, "out of memory"); return check_summary("test_cpu_math"); }
-  strcpy(src, cpu_prelude);
-  strcat(src, unit_src);
+  if (!x) { CHECK_MSG(0, "out of memory"); return check_summary("test_cpu_math"); }
   DlmErr e = {0};
   CpuEntry entry = NULL;
-  void *lib = cpu_build(src, &entry, &e);
-  free(src);
+  void *lib = cpu_build_with_prelude(unit_src, &entry, &e);
   CHECK_MSG(lib != NULL, "math unit: %s", e.msg);
   const int64_t n = make_inputs(x, CAP);
   CHECK(n < CAP && n % 16 != 0);
