@@ -27,6 +27,7 @@
 static void *cpu_build_with_prelude(const char *src, CpuEntry *entry, DlmErr *e) {
   char *unit = malloc(strlen(cpu_prelude) + strlen(src) + 1);
   if (!unit) {
+    e->set = 1;
     snprintf(e->msg, sizeof e->msg, "out of memory");
     return NULL;
   }
