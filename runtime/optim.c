@@ -1,18 +1,17 @@
 /* optim.c — learning-rate schedule, global-norm clipping, AdamW and the EMA of the weights
  * (see train.h for the exact formulas), and opt_step: the whole update of a training step in two
- * passes over the parameters: the gradient norm on the calling thread, then clipping, AdamW and
- * the EMA fused, split over threads. The work is cut into fixed chunks of CHUNK elements of one
+ * passes over the parameters, both split over the OpenMP threads (the pool the compiled CPU
+ * kernels use, so no thread is created and none spins idle meanwhile): the gradient norm, then
+ * clipping, AdamW and the EMA fused. The work is cut into fixed chunks of CHUNK elements of one
  * tensor: each chunk's sum of squares is accumulated in LANES interleaved double sums added in lane
- * order, and the chunks' sums are added in tensor and chunk order, so the norm is the same with
- * any number of threads; the update is elementwise, in the same double arithmetic, operation for
+ * order, and the chunks' sums are added in tensor and chunk order by one thread, so the norm is
+ * the same with any number of threads; the update is elementwise, in the same double arithmetic, operation for
  * operation, on the scalar path and the AVX-512 path. */
 #include "train.h"
 #include <math.h>
-#include <pthread.h>
-#include <sched.h>
+#include <omp.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <unistd.h>
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define OPT_AVX512 1
@@ -195,38 +194,12 @@ void ema_update(double d, Tensor *ema, const Tensor *p) {
 /* ---------------------------------------------------------------- opt_step */
 typedef struct { int tensor; int64_t k0, len; } Chunk;
 
-typedef struct {
-  const OptTensor *ts;
-  const Chunk *chunks; int64_t n;
-  UpdConst u;                   /* set before ready */
-  atomic_int ready;
-  atomic_llong next;            /* the next chunk to update */
-} StepWork;
-
-/* Update chunks while there are any (every thread of opt_step, once the constants are ready). */
-static void update_chunks(StepWork *w) {
-  for (int64_t i; (i = atomic_fetch_add(&w->next, 1)) < w->n;) {
-    const Chunk *ch = &w->chunks[i];
-    const OptTensor *o = &w->ts[ch->tensor];
-    update_chunk(&w->u, o->p, o->g ? o->m : NULL, o->g ? o->v : NULL, o->ema, o->g, ch->k0, ch->len);
-  }
-}
-
-/* A helper thread: it waits for the calling thread's norm, then takes chunks to update; one that
- * starts late only leaves more chunks to the others. */
-static void *step_thread(void *arg) {
-  StepWork *w = arg;
-  while (!atomic_load_explicit(&w->ready, memory_order_acquire)) sched_yield();
-  update_chunks(w);
-  return NULL;
-}
-
-/* OMP_NUM_THREADS (its first entry) when set, else the online processors. */
-static int default_threads(void) {
-  const char *s = getenv("OMP_NUM_THREADS");
-  long n = s ? strtol(s, NULL, 10) : 0;
-  if (n < 1) n = sysconf(_SC_NPROCESSORS_ONLN);
-  return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
+/* the number of threads when the caller leaves it to opt_step: OpenMP's (OMP_NUM_THREADS, else the
+ * online processors), at most one per MIN_PER_THREAD elements */
+static int default_threads(int64_t numel) {
+  int64_t cap = numel / MIN_PER_THREAD > 1 ? numel / MIN_PER_THREAD : 1;
+  int n = omp_get_max_threads();
+  return n > cap ? (int)cap : n;
 }
 
 int opt_step(const OptConfig *c, int64_t t, double lr, double ema_d, const OptTensor *ts, int nt, int nthreads, double *gnorm) {
@@ -235,34 +208,38 @@ int opt_step(const OptConfig *c, int64_t t, double lr, double ema_d, const OptTe
     if (ts[i].g && ts[i].g->numel != ts[i].p->numel) abort();   /* a gradient has its parameter's shape */
     n += nchunks(ts[i].p->numel), numel += ts[i].p->numel;
   }
-  StepWork w = {.ts = ts, .n = n};
   Chunk *chunks = malloc((size_t)(n ? n : 1) * sizeof *chunks);
-  if (!chunks) return 0;
+  double *sq = malloc((size_t)(n ? n : 1) * sizeof *sq);
+  if (!chunks || !sq) { free(chunks); free(sq); return 0; }
   for (int i = 0, q = 0; i < nt; i++)
     for (int64_t k0 = 0; k0 < ts[i].p->numel; k0 += CHUNK)
       chunks[q++] = (Chunk){i, k0, ts[i].p->numel - k0 < CHUNK ? ts[i].p->numel - k0 : CHUNK};
-  w.chunks = chunks;
-  atomic_init(&w.ready, 0);
-  atomic_init(&w.next, 0);
-  int64_t cap = numel / MIN_PER_THREAD > 1 ? numel / MIN_PER_THREAD : 1;
-  int want = nthreads > 0 ? nthreads : default_threads();
-  if (nthreads <= 0 && want > cap) want = (int)cap;
-  int extra = (want < MAX_THREADS ? want : MAX_THREADS) - 1, started = 0;
-  pthread_t th[MAX_THREADS];
-  while (started < extra && pthread_create(&th[started], NULL, step_thread, &w) == 0) started++;
-  /* the norm on this thread (the sums of squares are a small part of the work): chunk sums added
-   * in chunk order, as grad_global_norm adds them */
-  float buf[CHUNK];
-  double sq = 0;
-  for (int64_t i = 0; i < n; i++) {
-    const Tensor *g = ts[chunks[i].tensor].g;
-    if (g) sq += sumsq(grad_f32(g, chunks[i].k0, chunks[i].len, buf), chunks[i].len);
+  int want = nthreads > 0 ? nthreads : default_threads(numel);
+  UpdConst u;
+#pragma omp parallel num_threads(want < MAX_THREADS ? want : MAX_THREADS)
+  {
+    float buf[CHUNK];
+#pragma omp for schedule(dynamic)
+    for (int64_t i = 0; i < n; i++) {
+      const Tensor *g = ts[chunks[i].tensor].g;
+      sq[i] = g ? sumsq(grad_f32(g, chunks[i].k0, chunks[i].len, buf), chunks[i].len) : 0;
+    }
+#pragma omp single
+    { /* the chunk sums added in chunk order, as grad_global_norm adds them */
+      double s = 0;
+      for (int64_t i = 0; i < n; i++)
+        if (ts[chunks[i].tensor].g) s += sq[i];
+      *gnorm = sqrt(s);
+      u = upd_const(c, t, lr, clip_factor(*gnorm, c->clip), ema_d);
+    }
+#pragma omp for schedule(dynamic)
+    for (int64_t i = 0; i < n; i++) {
+      const Chunk *ch = &chunks[i];
+      const OptTensor *o = &ts[ch->tensor];
+      update_chunk(&u, o->p, o->g ? o->m : NULL, o->g ? o->v : NULL, o->ema, o->g, ch->k0, ch->len);
+    }
   }
-  *gnorm = sqrt(sq);
-  w.u = upd_const(c, t, lr, clip_factor(*gnorm, c->clip), ema_d);
-  atomic_store_explicit(&w.ready, 1, memory_order_release);
-  update_chunks(&w);
-  for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
   free(chunks);
+  free(sq);
   return 1;
 }

@@ -44,8 +44,8 @@ typedef struct { Tensor *p, *m, *v, *ema; const Tensor *g; } OptTensor;
 /* Update number t (1-based) of nt parameters with learning rate lr and EMA decay ema_d: the
  * global norm of the gradients (*gnorm), then for each parameter adamw_update with the clip
  * factor of that norm and ema_update, in two passes over the data split over nthreads threads
- * (0: OMP_NUM_THREADS, else the online processors; small models use fewer). The results are those
- * of the serial functions above, bit for bit, for any number of threads. 0 when out of memory. */
+ * (0: OpenMP's default, OMP_NUM_THREADS or the online processors; small models use fewer). The
+ * results are those of the serial functions above, bit for bit, for any number of threads. 0 when out of memory. */
 int opt_step(const OptConfig *c, int64_t t, double lr, double ema_d, const OptTensor *ts, int nt, int nthreads, double *gnorm);
 
 /* ================================================================ runtime/data.c */
