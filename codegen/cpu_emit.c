@@ -2,7 +2,8 @@
  * buffer ownership (reshape aliases its input; args and params are the caller's; small consts are
  * read as literals), the entry function with every computed value placed in one workspace by a
  * liveness-based plan (values whose lives do not overlap share memory; the workspace is kept by
- * the caller between calls), and the C-expression helpers shared with the kernel emitters (cpu_emit_ops.c). */
+ * the caller between calls, with the plan, reused while the sizes stay the same), and the
+ * C-expression helpers shared with the kernel emitters (cpu_emit_ops.c). */
 #include "cpu_emit_internal.h"
 #include "tensor.h"
 #include <math.h>
@@ -302,9 +303,17 @@ int cpu_emit_func(const Module *m, const Func *f, CpuUnit *u, DlmErr *e) {
       sb_printf(&b, "};\n  static const int end_[%d] = {", nbuf);
       for (int id = 0; id < nn; id++)
         if (slot[id] >= 0) sb_printf(&b, "%d,", last[id]);
-      sb_printf(&b, "};\n  int64_t off_[%d];\n  const int64_t total_ = dlm_plan(%d, sz_, beg_, end_, off_);\n", nbuf, nbuf);
-      sb_printf(&b, "  if (*wsz < total_) {\n    free(*ws);\n    *wsz = 0;\n    *ws = malloc((size_t)total_);\n"
-                    "    if (!*ws) { rc = -1; goto done; }\n    *wsz = total_;\n  }\n  char *base_ = (char *)*ws;\n");
+      /* the workspace starts with the sizes it was planned for, the offsets and the total: a call
+       * with the same sizes (every training step) reuses the plan instead of redoing it */
+      const long long hdr = ((2LL * nbuf + 1) * 8 + 63) / 64 * 64;
+      sb_printf(&b, "};\n  int64_t off_[%d], total_;\n  int64_t *hdr_ = (int64_t *)*ws;\n", nbuf);
+      sb_printf(&b, "  if (*wsz >= %lld && memcmp(hdr_, sz_, sizeof sz_) == 0) {\n"
+                    "    memcpy(off_, hdr_ + %d, sizeof off_);\n    total_ = hdr_[%d];\n  } else {\n", hdr, nbuf, 2 * nbuf);
+      sb_printf(&b, "    total_ = dlm_plan(%d, sz_, beg_, end_, off_);\n    if (*wsz < %lld + total_) {\n      free(*ws);\n      *wsz = 0;\n"
+                    "      *ws = malloc((size_t)(%lld + total_));\n      if (!*ws) { rc = -1; goto done; }\n      *wsz = %lld + total_;\n    }\n",
+                nbuf, hdr, hdr, hdr);
+      sb_printf(&b, "    hdr_ = (int64_t *)*ws;\n    memcpy(hdr_, sz_, sizeof sz_);\n    memcpy(hdr_ + %d, off_, sizeof off_);\n"
+                    "    hdr_[%d] = total_;\n  }\n  char *base_ = (char *)*ws + %lld;\n", nbuf, 2 * nbuf, hdr);
     }
   }
   for (int id = 0; ok && id < nn; id++) {

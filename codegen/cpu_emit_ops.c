@@ -725,10 +725,12 @@ static int emit_elementwise(Em *em, int id, DlmErr *e) {
         sb_printf(em->b, " + %s", no);
       }
     /* the rows are a local array (known not to alias the buffers, so the loop still vectorizes) */
-    sb_printf(em->b, ";\n    double *sacc_ = (double *)calloc((size_t)NT_ * (size_t)(NS_ > 0 ? NS_ : 1), sizeof *sacc_);\n"
+    sb_printf(em->b, ";\n    double *sacc_ = (double *)malloc((size_t)NT_ * (size_t)(NS_ > 0 ? NS_ : 1) * sizeof *sacc_);\n"
                      "    if (!sacc_) { rc = -1; goto done; }\n#pragma omp parallel num_threads(NT_)\n    {\n"
+                     "      const int nt_ = omp_get_num_threads();\n"
                      "      double *my_ = sacc_ + (int64_t)omp_get_thread_num() * NS_;\n      float row_[%lld];\n"
-                     "      (void)my_; (void)row_;\n", nrow ? (long long)nrow * n->type.dims[n->type.rank - 1].k : 1LL);
+                     "      (void)nt_; (void)my_; (void)row_;\n      memset(my_, 0, (size_t)NS_ * sizeof *my_);\n",
+              nrow ? (long long)nrow * n->type.dims[n->type.rank - 1].k : 1LL);
     char so[CPU_EXPR] = "0";
     for (int i = 0; i < ns; i++)
       if (N_(em, side[i])->op == OP_SUM_TO) {
@@ -822,20 +824,21 @@ static int emit_elementwise(Em *em, int id, DlmErr *e) {
   else {
     sb_printf(em->b, "    }\n");
     stage_end(em, &stg);
-    sb_printf(em->b, "  }\n    }\n");
+    /* the threads' sums added in thread order, split over the threads once all are in */
+    sb_printf(em->b, "  }\n#pragma omp barrier\n");
     char off[CPU_EXPR] = "0";
     for (int i = 0; i < ns; i++) {
       const Node *sn = N_(em, side[i]);
       if (sn->op != OP_SUM_TO) continue;
       char no[CPU_EXPR], nx[3 * CPU_EXPR];
       cpu_prod(&sn->type, 0, sn->type.rank, no);
-      sb_printf(em->b, "    for (int64_t k = 0; k < %s; k++) {\n      double s_ = 0;\n"
-                       "      for (int t = 0; t < NT_; t++) s_ += sacc_[(int64_t)t * NS_ + %s + k];\n      v%d[k] = (float)s_;\n    }\n",
+      sb_printf(em->b, "#pragma omp for schedule(static) nowait\n    for (int64_t k = 0; k < %s; k++) {\n      double s_ = 0;\n"
+                       "      for (int t = 0; t < nt_; t++) s_ += sacc_[(int64_t)t * NS_ + %s + k];\n      v%d[k] = (float)s_;\n    }\n",
                 no, off, side[i]);
       cpu_fmt(nx, sizeof nx, "%s + %s", off, no);
       memcpy(off, nx, strlen(nx) + 1);
     }
-    sb_printf(em->b, "    free(sacc_);\n  }\n");
+    sb_printf(em->b, "    }\n    free(sacc_);\n  }\n");
   }
   if (checks) {
     char msg[128];
@@ -1177,7 +1180,8 @@ static int emit_sort(Em *em, int id) {
 }
 
 /* sum_to and scatter_add accumulate in double (floats) or uint64 (integers): each thread into its
- * own copy of the output (my_), summed at the end (an f32 sum_to through float rows of a few
+ * own copy of the output (my_, zeroed by its thread), summed in thread order at the end, the
+ * output's elements split over the threads (an f32 sum_to through float rows of a few
  * input rows each: see Stage). The body between acc_begin and acc_end runs in
  * a parallel region (work: the element count that decides whether it is worth threads). */
 static const char *acc_type(const Node *n) { return dtype_is_float(n->type.dtype) ? "double" : "uint64_t"; }
@@ -1185,9 +1189,10 @@ static const char *acc_type(const Node *n) { return dtype_is_float(n->type.dtype
 static void acc_begin(Em *em, const Node *n, const char *numel, const char *work) {
   const char *at = acc_type(n);
   sb_printf(em->b, "  {\n    const int64_t NO_ = %s;\n    const int NT_ = %s > %s ? omp_get_max_threads() : 1;\n", numel, work, PAR_MIN);
-  sb_printf(em->b, "    %s *acc_ = (%s *)calloc((size_t)NT_ * (size_t)(NO_ > 0 ? NO_ : 1), sizeof *acc_);\n", at, at);
+  sb_printf(em->b, "    %s *acc_ = (%s *)malloc((size_t)NT_ * (size_t)(NO_ > 0 ? NO_ : 1) * sizeof *acc_);\n", at, at);
   sb_printf(em->b, "    if (!acc_) { rc = -1; goto done; }\n#pragma omp parallel num_threads(NT_)\n    {\n");
-  sb_printf(em->b, "      %s *my_ = acc_ + (int64_t)omp_get_thread_num() * NO_;\n", at);
+  sb_printf(em->b, "      const int nt_ = omp_get_num_threads();\n      %s *my_ = acc_ + (int64_t)omp_get_thread_num() * NO_;\n", at);
+  sb_printf(em->b, "      memset(my_, 0, (size_t)NO_ * sizeof *my_);\n");
 }
 
 static void acc_end(Em *em, int id) {
@@ -1195,8 +1200,8 @@ static void acc_end(Em *em, int id) {
   char ww[4 * CPU_EXPR];
   if (dtype_is_float(n->type.dtype)) cpu_fmt(ww, sizeof ww, "(%s)s_", cpu_ctype(n->type.dtype));
   else c_wrap_int(n->type.dtype, "s_", ww);
-  sb_printf(em->b, "    }\n    for (int64_t k = 0; k < NO_; k++) {\n      %s s_ = 0;\n", acc_type(n));
-  sb_printf(em->b, "      for (int t = 0; t < NT_; t++) s_ += acc_[(int64_t)t * NO_ + k];\n      v%d[k] = %s;\n    }\n    free(acc_);\n  }\n", id, ww);
+  sb_printf(em->b, "#pragma omp barrier\n#pragma omp for schedule(static) nowait\n    for (int64_t k = 0; k < NO_; k++) {\n      %s s_ = 0;\n", acc_type(n));
+  sb_printf(em->b, "      for (int t = 0; t < nt_; t++) s_ += acc_[(int64_t)t * NO_ + k];\n      v%d[k] = %s;\n    }\n    }\n    free(acc_);\n  }\n", id, ww);
 }
 
 /* sum_to: each thread adds its share of the input into its own copy of the output; an
