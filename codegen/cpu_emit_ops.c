@@ -67,9 +67,14 @@ void cpu_emit_offsets(Em *em, const Type *t, int nd, const char *idx, int nops, 
 
 
 /* Open a loop over the elements k of shape t with operand offsets o<j>; reads[j] receives the read
- * of operand j at element k. Closed by map_end. parallel: 0 serial, 1 a parallel loop, 2 a
- * worksharing loop inside an enclosing parallel region. row_pre (or NULL): code run at the start
- * of each row q, after its offsets. */
+ * of operand j at element k. Closed by map_end with the same parallel: 0 serial, 1 a parallel
+ * loop, 2 a worksharing loop (static) inside an enclosing parallel region. row_pre (or NULL): code
+ * run at the start of each row q, after its offsets.
+ * A parallel loop gives each thread its static share of the first 7/8 of the rows (the rows a
+ * thread wrote in the kernel before are mostly the ones it reads next) and then the threads take
+ * the last eighth in chunks as they finish: one thread slowed down (another process on its core,
+ * a slower memory phase) no longer leaves the other waiting at the end for a whole share. Each
+ * element is computed alone, so the results do not depend on which thread computes it. */
 static void map_begin(Em *em, const Type *t, int parallel, int nops, MapOp *ops, char reads[][CPU_EXPR], const char *row_pre) {
   char numel[CPU_EXPR], last[CPU_EXPR];
   int r = t->rank;
@@ -77,9 +82,16 @@ static void map_begin(Em *em, const Type *t, int parallel, int nops, MapOp *ops,
   if (r) cpu_dim(t->dims[r - 1], last);
   else cpu_fmt(last, sizeof last, "1");
   sb_printf(em->b, "  {\n    const int64_t L_ = %s, Q_ = L_ ? %s / L_ : 0;\n", last, numel);
-  if (parallel == 1) sb_printf(em->b, "#pragma omp parallel for if (Q_ * L_ > %s) schedule(static)\n", PAR_MIN);
-  else if (parallel == 2) sb_printf(em->b, "#pragma omp for schedule(static)\n");
-  sb_printf(em->b, "    for (int64_t q = 0; q < Q_; q++) {\n");
+  if (parallel == 1) {
+    sb_printf(em->b, "    const int64_t QS_ = Q_ - Q_ / 8, CH_ = Q_ / 64 > 1 ? Q_ / 64 : 1;\n    int64_t next_ = QS_;\n");
+    sb_printf(em->b, "#pragma omp parallel if (Q_ * L_ > %s)\n    {\n", PAR_MIN);
+    sb_printf(em->b, "    const int nt_ = omp_get_num_threads(), me_ = omp_get_thread_num();\n"
+                     "    for (int64_t lo_ = QS_ * me_ / nt_, hi_ = QS_ * (me_ + 1) / nt_; lo_ < Q_;) {\n");
+    sb_printf(em->b, "    for (int64_t q = lo_; q < hi_; q++) {\n");
+  } else {
+    if (parallel == 2) sb_printf(em->b, "#pragma omp for schedule(static)\n");
+    sb_printf(em->b, "    for (int64_t q = 0; q < Q_; q++) {\n");
+  }
   const char *names[CPU_MAX_LEAVES];
   Strides *sts[CPU_MAX_LEAVES];
   char nb[CPU_MAX_LEAVES][16];
@@ -107,7 +119,12 @@ static void map_begin(Em *em, const Type *t, int parallel, int nops, MapOp *ops,
   }
 }
 
-static void map_end(Em *em) { sb_printf(em->b, "      }\n    }\n  }\n"); }
+static void map_end(Em *em, int parallel) {
+  sb_printf(em->b, "      }\n    }\n");
+  if (parallel == 1)
+    sb_printf(em->b, "    lo_ = __atomic_fetch_add(&next_, CH_, __ATOMIC_RELAXED);\n    hi_ = lo_ + CH_ < Q_ ? lo_ + CH_ : Q_;\n    }\n    }\n");
+  sb_printf(em->b, "  }\n");
+}
 
 /* ---------------------------------------------------------------- elementwise expressions */
 /* ---------------------------------------------------------------- fusion of elementwise chains */
@@ -820,7 +837,7 @@ static int emit_elementwise(Em *em, int id, DlmErr *e) {
   free(ops);
   free(reads);
   if (!ok) return 0;
-  if (!ns) map_end(em);
+  if (!ns) map_end(em, 1);
   else {
     sb_printf(em->b, "    }\n");
     stage_end(em, &stg);
@@ -896,7 +913,7 @@ static void emit_copy_map(Em *em, int id) {
   else cpu_bcast_strides(it, &n->type, op.st);
   map_begin(em, &n->type, 1, 1, &op, reads, NULL);
   sb_printf(em->b, "        v%d[k] = %s;\n", id, reads[0]);
-  map_end(em);
+  map_end(em, 1);
 }
 
 /* ---------------------------------------------------------------- sources */
