@@ -24,7 +24,7 @@
 
 /* Builds a unit of the CPU prelude followed by src (a hand-written dlm_entry) with cpu_build;
  * NULL with e->msg set when it fails (out of memory included). */
-static void *cpu_build_with_prelude(const char *src, CpuEntry *entry, DlmErr *e) {
+static __attribute__((unused)) void *cpu_build_with_prelude(const char *src, CpuEntry *entry, DlmErr *e) {
   char *unit = malloc(strlen(cpu_prelude) + strlen(src) + 1);
   if (!unit) {
     e->set = 1;
