@@ -17,31 +17,25 @@ static int source_has(const Func *f, const char *frag) { return cpu_source_count
 
 static void compare(const char *what, const Func *f) { cpu_compare_new(what, M, f, ARGS, CPU_TOL); }
 
-/* sum_to over the batch of A_b^T B_b, B = 4 */
-static void test_folded(int also_output) {
+/* sum_to over the batch of A_b^T B_b, B = 4, in dtype dt: f32 is folded into one product unless
+ * the matmul is an output too; bf16 (stored as float, the same fp32 gemm) is not folded, so it is
+ * called only with also_output */
+static void test_folded(const char *dt, DType t, int also_output) {
   fx_begin();
-  int a = arg("f32[B,6,3]", cpu_rand_tensor(DT_F32, 3, SHAPE(4, 6, 3), -1, 1));
-  int b = arg("f32[B,6,5]", cpu_rand_tensor(DT_F32, 3, SHAPE(4, 6, 5), -1, 1));
+  char ta[32], tb[32], ts[32], what[96];
+  snprintf(ta, sizeof ta, "%s[B,6,3]", dt);
+  snprintf(tb, sizeof tb, "%s[B,6,5]", dt);
+  snprintf(ts, sizeof ts, "%s[3,5]", dt);
+  int a = arg(ta, cpu_rand_tensor(t, 3, SHAPE(4, 6, 3), -1, 1));
+  int b = arg(tb, cpu_rand_tensor(t, 3, SHAPE(4, 6, 5), -1, 1));
   int mm = op(OP_MATMUL, NULL, ia(2, 1, 0), 2, a, b);
-  int s = op(OP_SUM_TO, "f32[3,5]", attrs_none(), 1, mm);
+  int s = op(OP_SUM_TO, ts, attrs_none(), 1, mm);
   int outs[2] = {s, mm};
   ir_set_outputs(M, F, also_output ? 2 : 1, outs, NULL);
   int folded = source_has(F, "folded here");
-  CHECK_MSG(folded == !also_output, "folded matmul: %s in the source", folded ? "present" : "absent");
-  compare(also_output ? "sum_to of a matmul that is an output" : "folded sum_to(matmul)", F);
-  fx_end();
-}
-
-/* a bf16 product (stored as float, like f32: the fp32 gemm) and its folded weight gradient */
-static void test_bf16_matmul(void) {
-  fx_begin();
-  int a = arg("bf16[B,6,3]", cpu_rand_tensor(DT_BF16, 3, SHAPE(4, 6, 3), -1, 1));
-  int b = arg("bf16[B,6,5]", cpu_rand_tensor(DT_BF16, 3, SHAPE(4, 6, 5), -1, 1));
-  int mm = op(OP_MATMUL, NULL, ia(2, 1, 0), 2, a, b);
-  int s = op(OP_SUM_TO, "bf16[3,5]", attrs_none(), 1, mm);
-  int outs[2] = {s, mm};
-  ir_set_outputs(M, F, 2, outs, NULL);
-  compare("bf16 matmul and its sum_to", F);
+  CHECK_MSG(folded == !also_output, "%s folded matmul: %s in the source", dt, folded ? "present" : "absent");
+  snprintf(what, sizeof what, "%s %s", dt, also_output ? "sum_to of a matmul that is an output" : "folded sum_to(matmul)");
+  compare(what, F);
   fx_end();
 }
 
@@ -97,9 +91,9 @@ int main(void) {
   cpu_test_env();
   test_multi_use(0);
   test_multi_use(1);
-  test_folded(0);
-  test_folded(1);
-  test_bf16_matmul();
+  test_folded("f32", DT_F32, 0);
+  test_folded("f32", DT_F32, 1);
+  test_folded("bf16", DT_BF16, 1);
   test_attention_bw(1, (const int[]){0, 1, 2}, 3);
   test_attention_bw(0, (const int[]){0, 1, 2}, 3);
   test_attention_bw(1, (const int[]){0}, 1);
