@@ -4,7 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-Tensor *tensor_new(DType t, int rank, const int64_t *shape) {
+/* a tensor of the given shape, its data zero-filled or (zero = 0) left unset */
+static Tensor *tensor_alloc(DType t, int rank, const int64_t *shape, int zero) {
   if (rank < 0 || rank > DLM_MAX_RANK || (unsigned)t >= DT_COUNT) return NULL;
   int64_t n = 1;
   for (int i = 0; i < rank; i++) {
@@ -17,13 +18,18 @@ Tensor *tensor_new(DType t, int rank, const int64_t *shape) {
   x->rank = rank;
   for (int i = 0; i < rank; i++) x->shape[i] = shape[i];
   x->numel = n;
-  x->data = calloc((size_t)(n ? n : 1), dtype_size(t));
+  size_t bytes = (size_t)(n ? n : 1) * dtype_size(t);
+  x->data = zero ? calloc(1, bytes) : malloc(bytes);
   if (!x->data) { free(x); return NULL; }
   return x;
 }
 
+Tensor *tensor_new(DType t, int rank, const int64_t *shape) { return tensor_alloc(t, rank, shape, 1); }
+
+Tensor *tensor_new_unset(DType t, int rank, const int64_t *shape) { return tensor_alloc(t, rank, shape, 0); }
+
 Tensor *tensor_clone(const Tensor *t) {
-  Tensor *c = tensor_new(t->dtype, t->rank, t->shape);
+  Tensor *c = tensor_new_unset(t->dtype, t->rank, t->shape);
   if (c) memcpy(c->data, t->data, (size_t)t->numel * dtype_size(t->dtype));
   return c;
 }

@@ -15,6 +15,8 @@ typedef struct Tensor {
 } Tensor;
 
 Tensor *tensor_new(DType t, int rank, const int64_t *shape);     /* zero-filled; NULL on overflow/OOM */
+Tensor *tensor_new_unset(DType t, int rank, const int64_t *shape); /* as tensor_new, data not set: for a
+                                                                    * producer that writes every element */
 Tensor *tensor_clone(const Tensor *t);
 void tensor_free(Tensor *t);
 double tensor_get(const Tensor *t, int64_t i);                   /* element i as double (any dtype) */

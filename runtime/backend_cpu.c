@@ -124,25 +124,6 @@ static void *to_storage(const Tensor *t, const Node *n, const char *what, void *
   return buf;
 }
 
-/* An output of the given shape whose data is left unset: the unit writes every element of its
- * outputs, so zeroing them first (a serial pass over every output on each call) is not needed. */
-static Tensor *output_tensor(DType t, int rank, const int64_t *shape) {
-  Tensor *x = tensor_new(t, 0, NULL);
-  int64_t n = 1;
-  for (int d = 0; x && d < rank; d++) {
-    if (shape[d] < 0 || (shape[d] && n > INT64_MAX / 16 / shape[d])) { tensor_free(x); return NULL; }
-    n *= shape[d];
-  }
-  void *data = x ? malloc((size_t)(n ? n : 1) * dtype_size(t)) : NULL;
-  if (!data) { tensor_free(x); return NULL; }
-  free(x->data);
-  x->data = data;
-  x->rank = rank;
-  for (int d = 0; d < rank; d++) x->shape[d] = shape[d];
-  x->numel = n;
-  return x;
-}
-
 static int cpu_run(BackendState *s, const Func *f, const ParamStore *ps, Tensor *const *args, Tensor **outs,
                    const int64_t *presym, DlmErr *e) {
   const Module *m = s->m;
@@ -192,7 +173,8 @@ static int cpu_run(BackendState *s, const Func *f, const ParamStore *ps, Tensor 
     const Node *n = &f->nodes[f->outs[k]];
     int64_t shape[DLM_MAX_RANK];
     if (!eval_shape(n, symval, shape, e)) { ok = 0; break; }
-    outs[k] = output_tensor(dtype_is_float(n->type.dtype) ? DT_F32 : n->type.dtype, n->type.rank, shape);
+    /* not zero-filled: the unit writes every element of its outputs (no serial pass per call) */
+    outs[k] = tensor_new_unset(dtype_is_float(n->type.dtype) ? DT_F32 : n->type.dtype, n->type.rank, shape);
     if (!outs[k]) { err_set(e, n->loc, "out of memory for output %d", k); ok = 0; break; }
     O[k] = outs[k]->data;
   }
