@@ -722,6 +722,20 @@ static int emit_elementwise(Em *em, int id, DlmErr *e) {
       }
       if (N_(em, s)->op != OP_SUM_TO) nrow++;
     }
+  /* where each sum_to's partial sums start in a thread's row of sacc_ (soff), and that row's length */
+  char soff[CPU_MAX_SIDE][CPU_EXPR], stot[CPU_EXPR] = "0";
+  for (int i = 0; i < ns; i++) {
+    if (N_(em, side[i])->op != OP_SUM_TO) continue;
+    char no[CPU_EXPR], nx[3 * CPU_EXPR];
+    strcpy(soff[i], stot);
+    cpu_prod(T_(em, side[i]), 0, T_(em, side[i])->rank, no);
+    cpu_fmt(nx, sizeof nx, "%s + %s", stot, no);
+    if (strlen(nx) >= CPU_EXPR) {
+      err_set(e, n->loc, "cpu: too many reductions in one loop");
+      return 0;
+    }
+    strcpy(stot, nx);
+  }
   MapOp *ops = malloc((size_t)(nl + ns + 1) * sizeof *ops);
   char (*reads)[CPU_EXPR] = malloc((size_t)(nl + ns + 1) * sizeof *reads);
   if (!ops || !reads) {
@@ -733,14 +747,9 @@ static int emit_elementwise(Em *em, int id, DlmErr *e) {
   group_ops(em, &n->type, leaves, nl, ops);
   int nop = nl;
   if (ns) { /* per-thread double partial sums of the sum_tos (as emit_sum_to makes them), rows of the row sums */
-    char numel[CPU_EXPR], no[CPU_EXPR];
+    char numel[CPU_EXPR];
     cpu_prod(&n->type, 0, n->type.rank, numel);
-    sb_printf(em->b, "  {\n    const int NT_ = %s > %s ? omp_get_max_threads() : 1;\n    const int64_t NS_ = 0", numel, PAR_MIN);
-    for (int i = 0; i < ns; i++)
-      if (N_(em, side[i])->op == OP_SUM_TO) {
-        cpu_prod(T_(em, side[i]), 0, T_(em, side[i])->rank, no);
-        sb_printf(em->b, " + %s", no);
-      }
+    sb_printf(em->b, "  {\n    const int NT_ = %s > %s ? omp_get_max_threads() : 1;\n    const int64_t NS_ = %s", numel, PAR_MIN, stot);
     /* the rows are a local array (known not to alias the buffers, so the loop still vectorizes) */
     sb_printf(em->b, ";\n    double *sacc_ = (double *)malloc((size_t)NT_ * (size_t)(NS_ > 0 ? NS_ : 1) * sizeof *sacc_);\n"
                      "    if (!sacc_) { rc = -1; goto done; }\n#pragma omp parallel num_threads(NT_)\n    {\n"
@@ -748,18 +757,14 @@ static int emit_elementwise(Em *em, int id, DlmErr *e) {
                      "      double *my_ = sacc_ + (int64_t)omp_get_thread_num() * NS_;\n      float row_[%lld];\n"
                      "      (void)nt_; (void)my_; (void)row_;\n      memset(my_, 0, (size_t)NS_ * sizeof *my_);\n",
               nrow ? (long long)nrow * n->type.dims[n->type.rank - 1].k : 1LL);
-    char so[CPU_EXPR] = "0";
     for (int i = 0; i < ns; i++)
       if (N_(em, side[i])->op == OP_SUM_TO) {
         ops[nop].id = -1;
         ops[nop].base = 0;
         cpu_bcast_strides(T_(em, side[i]), &n->type, ops[nop].st);
-        char idx[3 * CPU_EXPR], no[CPU_EXPR], nx[3 * CPU_EXPR];
-        cpu_fmt(idx, sizeof idx, "%s + o%d", so, nop);
+        char idx[2 * CPU_EXPR];
+        cpu_fmt(idx, sizeof idx, "%s + o%d", soff[i], nop);
         slot[i] = stage_fits(N_(em, side[i]), &n->type, ops[nop].st[n->type.rank - 1]) ? stage_add(&stg, &n->type, idx) : -1;
-        cpu_prod(T_(em, side[i]), 0, T_(em, side[i])->rank, no);
-        cpu_fmt(nx, sizeof nx, "%s + %s", so, no);
-        if (strlen(nx) < CPU_EXPR) memcpy(so, nx, strlen(nx) + 1);
         nop++;
       }
     stage_decl(em, &stg);
@@ -778,7 +783,7 @@ static int emit_elementwise(Em *em, int id, DlmErr *e) {
     late[i] = rowi[i] >= 0 && side_after(em, cx->at, side[i], id);
     nlate += late[i];
   }
-  char sofs[CPU_EXPR] = "0", rowval[CPU_MAX_SIDE][32];
+  char rowval[CPU_MAX_SIDE][32];
   for (int i = 0, a = nl; c.ok && i < ns; i++) {
     const Node *sn = N_(em, side[i]);
     char val[32];
@@ -788,12 +793,7 @@ static int emit_elementwise(Em *em, int id, DlmErr *e) {
     if (sn->op == OP_SUM_TO) {
       const char *sl = ops[a].st[n->type.rank - 1];
       if (slot[i] >= 0) sb_printf(em->b, "        stg_[%lld + j] += %s;\n", slot[i] * stg.len, val);
-      else sb_printf(em->b, "        my_[%s + o%d + j * %s] += (double)%s;\n", sofs, a, sl, val);
-      char no[CPU_EXPR], nx[3 * CPU_EXPR];
-      cpu_prod(&sn->type, 0, sn->type.rank, no);
-      cpu_fmt(nx, sizeof nx, "%s + %s", sofs, no);
-      if (strlen(nx) >= CPU_EXPR) { err_set(e, n->loc, "cpu: too many reductions in one loop"); c.ok = 0; break; }
-      memcpy(sofs, nx, strlen(nx) + 1);
+      else sb_printf(em->b, "        my_[%s + o%d + j * %s] += (double)%s;\n", soff[i], a, sl, val);
       a++;
     } else { /* a row sum or layer norm of a value another one already keeps reads that row */
       int same = -1;
@@ -843,17 +843,14 @@ static int emit_elementwise(Em *em, int id, DlmErr *e) {
     stage_end(em, &stg);
     /* the threads' sums added in thread order, split over the threads once all are in */
     sb_printf(em->b, "  }\n#pragma omp barrier\n");
-    char off[CPU_EXPR] = "0";
     for (int i = 0; i < ns; i++) {
       const Node *sn = N_(em, side[i]);
       if (sn->op != OP_SUM_TO) continue;
-      char no[CPU_EXPR], nx[3 * CPU_EXPR];
+      char no[CPU_EXPR];
       cpu_prod(&sn->type, 0, sn->type.rank, no);
       sb_printf(em->b, "#pragma omp for schedule(static) nowait\n    for (int64_t k = 0; k < %s; k++) {\n      double s_ = 0;\n"
                        "      for (int t = 0; t < nt_; t++) s_ += sacc_[(int64_t)t * NS_ + %s + k];\n      v%d[k] = (float)s_;\n    }\n",
-                no, off, side[i]);
-      cpu_fmt(nx, sizeof nx, "%s + %s", off, no);
-      memcpy(off, nx, strlen(nx) + 1);
+                no, soff[i], side[i]);
     }
     sb_printf(em->b, "    }\n    free(sacc_);\n  }\n");
   }
